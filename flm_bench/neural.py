@@ -1,0 +1,93 @@
+"""Base class of pretrainable models, and how sequences become tensors.
+
+Inputs are right-padded ``[B, L]`` tensors of item index + 1 (0 is padding), holding the
+last ``max_len`` items of each sequence; ``lengths`` gives the real length of each row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from flm_bench.errors import ConfigError
+from flm_bench.splits import Sequences
+
+
+def pad(sequences: list[np.ndarray], max_len: int, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ``[B, L]`` inputs (item + 1) of the last ``max_len`` items, and lengths ``[B]``."""
+    tails = [s[-max_len:] for s in sequences]
+    lengths = np.array([len(t) for t in tails], dtype=np.int64)
+    width = max(int(lengths.max(initial=0)), 1)
+    out = np.zeros((len(tails), width), dtype=np.int64)
+    for i, t in enumerate(tails):
+        out[i, : len(t)] = t + 1
+    return torch.from_numpy(out).to(device), torch.from_numpy(lengths).to(device)
+
+
+def training_batches(
+    train: Sequences, batch_size: int, max_len: int, rng: np.random.Generator, device: torch.device | str
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Shuffled ``(inputs, lengths, targets)`` batches for next-item training on every position.
+
+    Users are bucketed by length so a batch pads only to its own longest row; the order of
+    batches is shuffled. ``targets[b, t]`` is the item after position ``t`` (-1 on padding).
+    """
+    lengths = np.minimum(train.lengths(), max_len + 1)
+    usable = np.flatnonzero(lengths >= 2)
+    by_length = usable[np.lexsort((rng.random(len(usable)), lengths[usable]))]
+    batches = [by_length[i : i + batch_size] for i in range(0, len(by_length), batch_size)]
+    for b in rng.permutation(len(batches)):
+        seqs = [s[-(max_len + 1) :] for s in train.take(batches[b])]
+        inputs, lens = pad([s[:-1] for s in seqs], max_len, device)
+        targets, _ = pad([s[1:] for s in seqs], max_len, device)
+        yield inputs, lens, targets - 1
+
+
+class NeuralRecommender(nn.Module):
+    """A pretrainable model: an encoder ``H = f(X; θ)`` and a head ``Y = g(H; W)``.
+
+    Subclasses set ``encoder``, ``head``, ``max_len``, ``n_items`` and ``id_parameters`` (names
+    of parameters tied to one catalogue's item IDs, which never transfer to another
+    catalogue), and implement :meth:`hidden` and :meth:`logits`.
+    """
+
+    encoder: nn.Module
+    head: nn.Module
+    n_items: int
+    max_len: int
+    id_parameters: tuple[str, ...] = ()
+    objectives: tuple[str, ...] = ("next-item",)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def hidden(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Encoder output ``[B, L, d]`` for right-padded inputs (position t sees only ≤ t)."""
+        raise NotImplementedError
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Head: item scores ``[..., n_items]`` from hidden states ``[..., d]``."""
+        raise NotImplementedError
+
+    def loss(self, inputs: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor, objective: str) -> torch.Tensor:
+        """Training loss of one batch under ``objective``."""
+        if objective != "next-item":
+            raise ConfigError(f"model {type(self).__name__} has no objective {objective!r}; expected one of {list(self.objectives)}")
+        h = self.hidden(inputs, lengths)  # [B, L, d]
+        mask = targets >= 0
+        return nn.functional.cross_entropy(self.logits(h[mask]), targets[mask])
+
+    def score(self, histories: list[np.ndarray], users: np.ndarray) -> torch.Tensor:
+        """Scores ``[B, n_items]`` from the last hidden state of each history."""
+        inputs, lengths = pad(histories, self.max_len, self.device)
+        h = self.hidden(inputs, lengths)  # [B, L, d]
+        last = h[torch.arange(len(histories), device=h.device), (lengths - 1).clamp(min=0)]
+        return self.logits(last)
+
+    def transferable_state(self) -> dict[str, torch.Tensor]:
+        """Weights that can move to another catalogue: everything but item-ID parameters."""
+        return {k: v for k, v in self.state_dict().items() if k not in self.id_parameters}

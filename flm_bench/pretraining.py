@@ -1,0 +1,93 @@
+"""Pretraining: train a model variant on a corpus with an objective; yield a checkpoint.
+
+Checkpoints are keyed by corpus content, model, parameters, objective, seed and training
+settings, written atomically, loaded with ``torch.load(weights_only=True)``, and reused by
+every strategy and target that asks for the same key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from flm_bench.cost import Meter
+from flm_bench.data import InteractionData, fingerprint
+from flm_bench.errors import ConfigError
+from flm_bench.neural import NeuralRecommender
+from flm_bench.specs import ModelSpec
+from flm_bench.splits import leave_one_out
+from flm_bench.suite import PretrainConfig
+from flm_bench.training import Progress, fit
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A pretrained, transferable model state and how it was made."""
+
+    path: str
+    key: str
+    corpus: str
+    datasets: list[str]
+    excluded: list[str]
+    model: str
+    objective: str
+    seed: int
+    seconds: float
+    peak_mb: float
+    epochs: int
+    best_valid: float
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return torch.load(self.path, map_location="cpu", weights_only=True)
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def pretrain(
+    spec: ModelSpec,
+    params: dict[str, Any],
+    corpus: InteractionData,
+    *,
+    excluded: list[str],
+    datasets: list[str],
+    cfg: PretrainConfig,
+    seed: int,
+    device: str,
+    directory: Path,
+    progress: Progress | None = None,
+) -> Checkpoint:
+    """The checkpoint for this (corpus, model, params, objective, seed, cfg): cached or trained."""
+    if not spec.pretrainable:
+        raise ConfigError(f"model {spec.name!r} is not pretrainable")
+    key = fingerprint(corpus.fingerprint, spec.name, params, cfg.model_dump(exclude={"device"}), seed)[:20]
+    stem = f"{corpus.name}__{spec.name}__{cfg.objective}__seed{seed}__{key}"
+    meta_path = directory / f"{stem}.json"
+    if meta_path.exists():
+        return Checkpoint(**json.loads(meta_path.read_text()))
+    directory.mkdir(parents=True, exist_ok=True)
+    split = leave_one_out(corpus)
+    torch.manual_seed(seed)
+    model = spec.build(n_items=corpus.n_items, item_features=corpus.item_features, params=params)
+    assert isinstance(model, NeuralRecommender), f"pretrainable model {spec.name!r} must be a NeuralRecommender"
+    model.to(device)
+    with Meter(device) as meter:
+        result = fit(model, model.parameters(), split.train, split.valid, cfg,
+                     seed=seed, objective=cfg.objective, progress=progress)
+    pt_path = directory / f"{stem}.pt"
+    _atomic_write(pt_path, lambda p: torch.save(model.transferable_state(), p))
+    ckpt = Checkpoint(
+        path=str(pt_path), key=key, corpus=corpus.name, datasets=datasets, excluded=excluded,
+        model=spec.name, objective=cfg.objective, seed=seed, seconds=meter.seconds,
+        peak_mb=meter.peak_mb, epochs=result.epochs, best_valid=result.best_valid,
+    )
+    _atomic_write(meta_path, lambda p: p.write_text(json.dumps(asdict(ckpt), indent=1)))
+    return ckpt

@@ -1,0 +1,124 @@
+"""Suites: declarative TOML files of corpora × targets × models × strategies × seeds × metrics.
+
+Every field has a default (shown in ``flm_bench/suites/quickstart.toml``); unknown fields
+are errors, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from flm_bench.errors import ConfigError
+from flm_bench.evaluation import metric_names
+from flm_bench.splits import PROTOCOLS
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SplitConfig(_Strict):
+    """Which split protocol, with its parameters (see :mod:`flm_bench.splits`)."""
+
+    protocol: Literal["leave-one-out", "temporal", "cold-start"] = "leave-one-out"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class EvalConfig(_Strict):
+    """Full-ranking evaluation settings."""
+
+    metrics: list[str] = Field(default_factory=lambda: ["ndcg", "recall", "mrr"])
+    cutoffs: list[int] = Field(default_factory=lambda: [10, 20])
+    exclude_history: bool = True
+
+    @property
+    def names(self) -> list[str]:
+        return metric_names(self.metrics, self.cutoffs)
+
+
+class TrainConfig(_Strict):
+    """The harness's gradient loop (adaptation and pretraining alike)."""
+
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(128, ge=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    patience: int = Field(3, ge=1, description="epochs without validation gain before stopping")
+    valid_metric: str = "ndcg@10"
+    max_valid_users: int = Field(5000, ge=1, description="validation users scored per epoch")
+    device: str = "auto"
+
+    @field_validator("valid_metric")
+    @classmethod
+    def _known_metric(cls, v: str) -> str:
+        name, _, k = v.partition("@")
+        metric_names([name], [int(k) if k.isdigit() else 0])
+        return v
+
+
+class PretrainConfig(TrainConfig):
+    """Pretraining: the same loop, on a corpus, with an objective."""
+
+    objective: str = "next-item"
+
+
+class Suite(_Strict):
+    """One benchmark suite."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    targets: list[str] = Field(min_length=1)
+    models: list[str] = Field(min_length=1)
+    strategies: list[str] = Field(default_factory=lambda: ["scratch"])
+    corpora: list[str] = Field(default_factory=list)
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    split: SplitConfig = SplitConfig()
+    evaluation: EvalConfig = EvalConfig()
+    training: TrainConfig = TrainConfig()
+    pretraining: PretrainConfig = PretrainConfig()
+    model_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("split")
+    @classmethod
+    def _protocol(cls, v: SplitConfig) -> SplitConfig:
+        assert v.protocol in PROTOCOLS
+        return v
+
+
+def _validated(data: dict[str, Any], source: str) -> Suite:
+    try:
+        return Suite.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise ConfigError(f"{source}: field {where}: {first['msg']}") from exc
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
+
+
+def load_suite(path: Path) -> Suite:
+    """Read and validate a suite TOML file."""
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"suite file {str(path)!r} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"suite file {str(path)!r} is not valid TOML: {exc}") from exc
+    return _validated(data, str(path))
+
+
+def builtin_suite(name: str = "quickstart") -> Suite:
+    """A suite shipped inside the package (``flm_bench/suites/NAME.toml``)."""
+    text = resources.files("flm_bench").joinpath("suites", f"{name}.toml").read_text()
+    return _validated(tomllib.loads(text), f"built-in suite {name!r}")
+
+
+def single_cell(base: Suite, **overrides: Any) -> Suite:
+    """``base`` with some top-level lists replaced (the CLI's one-cell options)."""
+    data = base.model_dump()
+    data.update({k: v for k, v in overrides.items() if v})
+    return _validated(data, "command-line options")

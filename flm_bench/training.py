@@ -1,0 +1,113 @@
+"""The harness's training loop: seeds, device, epochs, early stopping on validation only."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from flm_bench.evaluation import evaluate
+from flm_bench.neural import NeuralRecommender, training_batches
+from flm_bench.splits import EvalSet, Sequences
+from flm_bench.suite import TrainConfig
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+def resolve_device(name: str) -> str:
+    """``auto`` -> ``cuda`` when available, else ``cpu``."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def subsample(eval_set: EvalSet, n: int, seed: int) -> EvalSet:
+    """At most ``n`` users of ``eval_set``, chosen deterministically."""
+    if len(eval_set) <= n:
+        return eval_set
+    pos = np.sort(np.random.default_rng(seed).choice(len(eval_set), n, replace=False))
+
+    def pick(s: Sequences) -> Sequences:
+        parts = s.take(pos)
+        rows = [s.rows[s.indptr[i] : s.indptr[i + 1]] for i in pos]
+        indptr = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
+        return Sequences(s.users[pos], indptr, np.concatenate(parts), np.concatenate(rows))
+
+    return EvalSet(pick(eval_set.history), pick(eval_set.targets))
+
+
+@dataclass
+class FitResult:
+    """What one training run did."""
+
+    epochs: int = 0
+    best_epoch: int = 0
+    best_valid: float = float("nan")
+    valid_metric: str = ""
+    valid_curve: list[float] = field(default_factory=list)
+
+
+def fit(
+    model: NeuralRecommender,
+    parameters: Iterable[torch.nn.Parameter],
+    train: Sequences,
+    valid: EvalSet,
+    cfg: TrainConfig,
+    *,
+    seed: int,
+    objective: str = "next-item",
+    progress: Progress | None = None,
+) -> FitResult:
+    """Train ``parameters`` of ``model`` on ``train``; keep the weights best on ``valid``.
+
+    Stops after ``cfg.patience`` epochs without improvement of ``cfg.valid_metric`` and
+    restores the best epoch's weights. The test set is never seen here.
+    """
+    seed_everything(seed)
+    rng = np.random.default_rng(seed)
+    params = [p for p in parameters if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    valid = subsample(valid, cfg.max_valid_users, seed)
+    result = FitResult(valid_metric=cfg.valid_metric)
+    best_state = copy.deepcopy(model.state_dict())
+    bad_epochs = 0
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        total, n = 0.0, 0
+        for inputs, lengths, targets in training_batches(train, cfg.batch_size, model.max_len, rng, model.device):
+            loss = model.loss(inputs, lengths, targets, objective)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total, n = total + loss.item(), n + 1
+        model.eval()
+        _, scores = evaluate(model.score, valid, [cfg.valid_metric])
+        value = float(scores[cfg.valid_metric].mean()) if len(valid) else -float(total / max(n, 1))
+        result.valid_curve.append(value)
+        result.epochs = epoch
+        log.info("epoch %d loss %.4f valid %s %.4f", epoch, total / max(n, 1), cfg.valid_metric, value)
+        if progress:
+            progress(f"epoch {epoch} {cfg.valid_metric}={value:.4f}")
+        if not value <= result.best_valid:  # also true for the first epoch (best is nan)
+            result.best_valid, result.best_epoch, bad_epochs = value, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            bad_epochs += 1
+            if bad_epochs >= cfg.patience:
+                break
+    model.load_state_dict(best_state)
+    model.eval()
+    return result

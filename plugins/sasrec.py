@@ -1,0 +1,115 @@
+"""``sasrec``: a small causal self-attention sequence model (Kang & McAuley, 2018).
+
+Encoder ``f(X; θ)``: item representations (item-ID embeddings and/or a projection of item
+side features) + learned positions, causal post-norm Transformer blocks. Head ``g(H; W)``:
+a residual MLP turning each hidden state into a query, scored by dot product against every
+item's representation. Trained with cross-entropy on every position of each sequence.
+
+What transfers to another catalogue: the feature projection, positions, Transformer blocks
+and head. Item-ID embeddings are tied to one catalogue and are re-initialised.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from flm_bench import hookimpl
+from flm_bench.specs import ModelSpec
+
+DEFAULTS = {"dim": 64, "layers": 2, "heads": 2, "dropout": 0.2, "max_len": 20,
+            "use_ids": True, "use_features": True}
+
+
+def build(n_items: int, item_features: np.ndarray | None, params: dict[str, Any]):
+    """A :class:`SASRec` for a catalogue of ``n_items`` (imports torch)."""
+    import torch
+    from torch import nn
+
+    from flm_bench.neural import NeuralRecommender
+
+    class ItemEmbedding(nn.Module):
+        """Item representations ``[n_items + 1, d]`` (row 0 is padding)."""
+
+        def __init__(self, dim: int, use_ids: bool, features: np.ndarray | None) -> None:
+            super().__init__()
+            assert use_ids or features is not None, "sasrec needs item IDs or item features"
+            self.ids = nn.Embedding(n_items + 1, dim, padding_idx=0) if use_ids else None
+            if self.ids is not None:
+                nn.init.normal_(self.ids.weight, std=0.02)
+            self.project = None
+            if features is not None:
+                f = torch.as_tensor(features, dtype=torch.float32)
+                f = (f - f.mean(0)) / (f.std(0) + 1e-6)
+                self.register_buffer("features", torch.cat([torch.zeros(1, f.shape[1]), f]), persistent=False)
+                self.project = nn.Linear(f.shape[1], dim)
+
+        def forward(self) -> torch.Tensor:
+            out = 0
+            if self.ids is not None:
+                out = out + self.ids.weight
+            if self.project is not None:
+                out = out + self.project(self.features)
+            return out  # [n_items + 1, d]
+
+    class Encoder(nn.Module):
+        def __init__(self, dim: int, layers: int, heads: int, dropout: float, max_len: int,
+                     use_ids: bool, features: np.ndarray | None) -> None:
+            super().__init__()
+            self.items = ItemEmbedding(dim, use_ids, features)
+            self.positions = nn.Embedding(max_len, dim)
+            nn.init.normal_(self.positions.weight, std=0.02)
+            block = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=dim, dropout=dropout,
+                                               batch_first=True, norm_first=False)
+            self.blocks = nn.TransformerEncoder(block, layers, enable_nested_tensor=False)
+            self.dropout = nn.Dropout(dropout)
+            self.norm = nn.LayerNorm(dim)
+
+        def forward(self, inputs: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+            b, l = inputs.shape  # [B, L] item + 1, right-padded
+            x = table[inputs] + self.positions(torch.arange(l, device=inputs.device))  # [B, L, d]
+            causal = nn.Transformer.generate_square_subsequent_mask(l, device=inputs.device)
+            return self.norm(self.blocks(self.dropout(x), mask=causal, is_causal=True))
+
+    class Head(nn.Module):
+        def __init__(self, dim: int) -> None:
+            super().__init__()
+            self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, dim))
+
+        def forward(self, h: torch.Tensor) -> torch.Tensor:
+            return h + self.mlp(h)  # [..., d] query
+
+    class SASRec(NeuralRecommender):
+        def __init__(self, dim: int, layers: int, heads: int, dropout: float, max_len: int,
+                     use_ids: bool, use_features: bool) -> None:
+            super().__init__()
+            assert dim % heads == 0, f"sasrec: dim {dim} must be divisible by heads {heads}"
+            feats = item_features if use_features else None
+            self.n_items, self.max_len = n_items, max_len
+            self.encoder = Encoder(dim, layers, heads, dropout, max_len, use_ids, feats)
+            self.head = Head(dim)
+            self.id_parameters = ("encoder.items.ids.weight",) if use_ids else ()
+
+        def hidden(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+            return self.encoder(inputs, self.encoder.items())
+
+        def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+            table = self.encoder.items()[1:]  # [n_items, d]
+            return self.head(hidden) @ table.T  # [..., n_items]
+
+    unknown = set(params) - set(DEFAULTS)
+    if unknown:
+        from flm_bench.errors import ConfigError
+
+        raise ConfigError(f"model 'sasrec': unknown parameters {sorted(unknown)}; expected {sorted(DEFAULTS)}")
+    return SASRec(**{**DEFAULTS, **params})
+
+
+@hookimpl
+def flm_bench_register_models(register):
+    register(ModelSpec(
+        name="sasrec", build=build, pretrainable=True, item_representation="ids+features",
+        defaults=DEFAULTS,
+        description="causal self-attention over item IDs and item features; encoder transfers, ID embeddings do not",
+    ))
