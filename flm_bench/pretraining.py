@@ -64,15 +64,16 @@ def pretrain(
     device: str,
     directory: Path,
     progress: Progress | None = None,
-) -> Checkpoint:
-    """The checkpoint for this (corpus, model, params, objective, seed, cfg): cached or trained."""
+) -> tuple[Checkpoint, bool]:
+    """The checkpoint for this (corpus, model, params, objective, seed, cfg), and whether it
+    came from the cache (True) or was trained now (False)."""
     if not spec.pretrainable:
         raise ConfigError(f"model {spec.name!r} is not pretrainable")
     key = fingerprint(corpus.fingerprint, spec.name, params, cfg.model_dump(exclude={"device"}), seed)[:20]
     stem = f"{corpus.name}__{spec.name}__{cfg.objective}__seed{seed}__{key}"
     meta_path = directory / f"{stem}.json"
     if meta_path.exists():
-        return Checkpoint(**json.loads(meta_path.read_text()))
+        return Checkpoint(**json.loads(meta_path.read_text())), True
     directory.mkdir(parents=True, exist_ok=True)
     split = leave_one_out(corpus)
     torch.manual_seed(seed)
@@ -90,4 +91,4 @@ def pretrain(
         peak_mb=meter.peak_mb, epochs=result.epochs, best_valid=result.best_valid,
     )
     _atomic_write(meta_path, lambda p: p.write_text(json.dumps(asdict(ckpt), indent=1)))
-    return ckpt
+    return ckpt, False

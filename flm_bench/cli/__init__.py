@@ -1,0 +1,1 @@
+"""The ``flm-bench`` command line: one module per command group."""

@@ -1,0 +1,43 @@
+"""The root ``flm-bench`` command. Importing this module must not import torch."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from flm_bench.cli import listing, plugins_cmd, run
+from flm_bench.cli.common import err
+from flm_bench.errors import FlmBenchError
+
+app = typer.Typer(
+    name="flm-bench",
+    help="Does pretraining a recommender, then adapting it, beat training from scratch?",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("run")(run.run_command)
+app.command("list")(listing.list_command)
+app.add_typer(plugins_cmd.app, name="plugins")
+
+
+@app.callback()
+def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details on stderr.")) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+def main() -> None:
+    """Console-script entry point: plugin commands, then one clear line per error."""
+    from flm_bench.cli.common import plugins
+
+    plugins().register_commands(app)
+    try:
+        app(standalone_mode=False)
+    except FlmBenchError as exc:
+        err.print(f"error: {exc}", markup=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted; completed records are kept, rerun to resume", markup=False)
+        sys.exit(130)

@@ -1,0 +1,31 @@
+"""Shared by the command modules: the plugin set, the consoles, error reporting."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+
+from flm_bench.plugins import Plugins, default_plugins
+
+# results; when piped, wide enough for the leaderboard instead of rich's 80 columns
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, highlight=False)  # diagnostics and progress
+
+
+def plugins() -> Plugins:
+    """The plugins the CLI uses; failures are reported once on stderr."""
+    loaded = default_plugins()
+    for info in loaded.failed:
+        if not getattr(info, "_reported", False):
+            err.print(f"[yellow]warning:[/] plugin {info.origin} ({info.distribution} {info.version}) failed: {info.error}",
+                      markup=True)
+            info._reported = True  # type: ignore[attr-defined]
+    return loaded
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output on stdout, nothing else."""
+    print(json.dumps(data, indent=2, default=str))

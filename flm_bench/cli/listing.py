@@ -1,0 +1,54 @@
+"""``flm-bench list datasets|corpora|models|strategies``."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from flm_bench.cli.common import out, plugins, print_json
+
+
+class Kind(str, Enum):
+    datasets = "datasets"
+    corpora = "corpora"
+    models = "models"
+    strategies = "strategies"
+
+
+def _rows(kind: Kind) -> list[dict[str, Any]]:
+    registry = getattr(plugins(), kind.value)
+    rows = []
+    for entry in registry:
+        spec = entry.spec
+        row: dict[str, Any] = {"name": spec.name, "plugin": entry.plugin}
+        if kind is Kind.datasets:
+            row |= {"domain": spec.domain, "synthetic": spec.synthetic}
+        elif kind is Kind.corpora:
+            row["datasets"] = list(spec.datasets)
+        elif kind is Kind.models:
+            row |= {"pretrainable": spec.pretrainable, "item_representation": spec.item_representation}
+        else:
+            row["needs_pretraining"] = spec.needs_pretraining
+        row["description"] = spec.description
+        rows.append(row)
+    return rows
+
+
+def list_command(
+    kind: Annotated[Kind, typer.Argument(help="What to list.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array on stdout.")] = False,
+) -> None:
+    """List the registered datasets, corpora, models or strategies (and the plugin of each)."""
+    rows = _rows(kind)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title=kind.value)
+    for col in rows[0] if rows else ["name", "plugin"]:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*(", ".join(v) if isinstance(v, list) else str(v) for v in row.values()))
+    out.print(table)

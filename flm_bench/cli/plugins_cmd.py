@@ -1,0 +1,50 @@
+"""``flm-bench plugins``: what is loaded, what failed; ``plugins new`` writes a plugin package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from flm_bench.cli.common import out, plugins, print_json
+
+app = typer.Typer(invoke_without_command=True, no_args_is_help=False,
+                  help="Show loaded and failed plugins, or write a new plugin package.")
+
+
+@app.callback()
+def show(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array on stdout.")] = False,
+) -> None:
+    """List plugins: distribution, version and hooks of loaded ones; the error of failed ones."""
+    if ctx.invoked_subcommand is not None:
+        return
+    infos = plugins().infos
+    rows = [{"name": p.name, "distribution": p.distribution, "version": p.version,
+             "hooks": p.hooks, "status": "failed" if p.error else "loaded", "error": p.error}
+            for p in infos]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title="plugins")
+    for col in ("name", "distribution", "version", "hooks", "status"):
+        table.add_column(col)
+    for r in rows:
+        status = f"[red]failed: {r['error']}[/]" if r["error"] else "loaded"
+        table.add_row(r["name"], r["distribution"], r["version"], ", ".join(r["hooks"]), status)
+    out.print(table)
+
+
+@app.command("new")
+def new(
+    name: Annotated[str, typer.Argument(help="Distribution name of the new plugin, e.g. flm-bench-mydata.")],
+    directory: Annotated[Path, typer.Option("--dir", help="Where to create the package folder.")] = Path("."),
+) -> None:
+    """Write a ready-to-edit plugin package (entry point, one dataset, one model, one test)."""
+    from flm_bench.scaffold import write_plugin
+
+    path = write_plugin(name, directory)
+    out.print(f"wrote {path}\nnext: pip install -e {path} && flm-bench list datasets")

@@ -1,0 +1,223 @@
+"""Records: one JSON file per result cell, with its ranked lists and judgements beside it.
+
+A record folder ``<output>/records/<record_id>/`` holds ``record.json`` plus artifacts in
+formats ``ranx`` alone can load (``Run.from_file(path, kind="trec")``,
+``Qrels.from_file(path, kind="trec")``) and the per-user metric scores (``per_user.npz``).
+Folders are written under a temporary name and renamed into place, so a record either
+exists completely or not at all; a killed run leaves only temporary folders, which the
+next run removes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from flm_bench.errors import RecordError
+
+SCHEMA_VERSION = 1
+SCHEMA_FILE = f"record-v{SCHEMA_VERSION}.schema.json"
+RECORDS_DIR = "records"
+TMP_PREFIX = ".tmp-"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetInfo(_Model):
+    name: str
+    domain: str
+    fingerprint: str
+    synthetic: bool
+    users: int
+    items: int
+    interactions: int
+
+
+class SplitInfo(_Model):
+    protocol: str
+    params: dict[str, Any]
+    fingerprint: str
+
+
+class ModelInfo(_Model):
+    name: str
+    plugin: str
+    parameters: dict[str, Any]
+    item_representation: str
+
+
+class StrategyInfo(_Model):
+    name: str
+    plugin: str
+    corpus: str | None = Field(description="pretraining corpus, null for controls")
+    corpus_datasets: list[str] = Field(default_factory=list)
+    excluded: list[str] = Field(default_factory=list, description="corpus datasets excluded because they are the target")
+    checkpoint: str | None = None
+    transfer: dict[str, list[str]] = Field(default_factory=dict, description="weights loaded / re-initialised")
+
+
+class EvaluationInfo(_Model):
+    full_ranking: Literal[True] = True
+    exclude_history: bool
+    tie_rule: str
+    users: int
+    metrics: list[str]
+
+
+class TrainingInfo(_Model):
+    epochs: int
+    best_epoch: int
+    valid_metric: str
+    best_valid: float
+
+
+class Cost(_Model):
+    pretrain_seconds: float = Field(description="time to pretrain the checkpoint (0 for controls)")
+    pretrain_reused: bool = Field(description="the checkpoint came from the cache in this run")
+    adapt_seconds: float
+    eval_seconds: float
+    trainable_parameters: int
+    peak_memory_mb: float
+    memory_kind: str
+    device: str
+
+
+class Provenance(_Model):
+    flm_bench_version: str
+    plugins: dict[str, str] = Field(description="distribution -> version of every loaded plugin")
+    python: str
+    torch: str
+    platform: str
+    git_sha: str | None
+    created: str
+
+
+class Artifacts(_Model):
+    run: str = Field(description="TREC run file, relative to the record file")
+    qrels: str = Field(description="TREC qrels file, relative to the record file")
+    per_user: str = Field(description="npz: users and per-user metric scores")
+
+
+class Record(_Model):
+    """One result cell: (suite, dataset, split, model, strategy, seed)."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    record_id: str
+    suite: str
+    dataset: DatasetInfo
+    split: SplitInfo
+    model: ModelInfo
+    strategy: StrategyInfo
+    seed: int
+    evaluation: EvaluationInfo
+    metrics: dict[str, float] = Field(description="ranx metric name -> mean over users")
+    training: TrainingInfo | None = None
+    cost: Cost
+    provenance: Provenance
+    artifacts: Artifacts
+
+
+def json_schema() -> dict[str, Any]:
+    """The record JSON Schema, as generated from :class:`Record`."""
+    schema = Record.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"https://flm-bench/schemas/{SCHEMA_FILE}"
+    return schema
+
+
+def shipped_schema() -> dict[str, Any]:
+    """The JSON Schema shipped in the package (must equal :func:`json_schema`)."""
+    return json.loads(resources.files("flm_bench").joinpath("schemas", SCHEMA_FILE).read_text())
+
+
+def write_trec_run(path: Path, users: np.ndarray, ranked: np.ndarray, tag: str) -> None:
+    """TREC run lines ``user Q0 item rank score tag``; score = k - rank + 1 (strictly decreasing)."""
+    k = ranked.shape[1]
+    with open(path, "w") as f:
+        for u, items in zip(users.tolist(), ranked.tolist()):
+            f.writelines(f"{u} Q0 {it} {r + 1} {k - r} {tag}\n" for r, it in enumerate(items))
+
+
+def write_trec_qrels(path: Path, users: np.ndarray, targets: list[np.ndarray]) -> None:
+    """TREC qrels lines ``user 0 item 1`` for each distinct relevant item."""
+    with open(path, "w") as f:
+        for u, t in zip(users.tolist(), targets):
+            f.writelines(f"{u} 0 {it} 1\n" for it in np.unique(t).tolist())
+
+
+def records_dir(output: Path) -> Path:
+    return Path(output) / RECORDS_DIR
+
+
+def record_path(output: Path, record_id: str) -> Path:
+    return records_dir(output) / record_id / "record.json"
+
+
+def is_complete(output: Path, record_id: str) -> bool:
+    return record_path(output, record_id).exists()
+
+
+def clean_partial(output: Path) -> list[Path]:
+    """Remove temporary folders left by killed runs; return what was removed."""
+    root = records_dir(output)
+    stale = sorted(root.glob(f"{TMP_PREFIX}*")) if root.exists() else []
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale
+
+
+def write_record(
+    output: Path,
+    record: Record,
+    *,
+    users: np.ndarray,
+    ranked: np.ndarray,
+    targets: list[np.ndarray],
+    per_user: dict[str, np.ndarray],
+) -> Path:
+    """Write the record folder atomically; return the path of ``record.json``."""
+    final = records_dir(output) / record.record_id
+    if final.exists():
+        raise RecordError(f"record {record.record_id!r} already exists at {final}")
+    tmp = records_dir(output) / f"{TMP_PREFIX}{record.record_id}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        write_trec_run(tmp / record.artifacts.run, users, ranked, record.model.name)
+        write_trec_qrels(tmp / record.artifacts.qrels, users, targets)
+        np.savez_compressed(tmp / record.artifacts.per_user, users=users, **per_user)
+        (tmp / "record.json").write_text(record.model_dump_json(indent=2))
+        os.replace(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final / "record.json"
+
+
+def load_record(path: Path) -> Record:
+    """Read and validate one ``record.json``."""
+    try:
+        return Record.model_validate_json(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise RecordError(f"record {str(path)!r} is unreadable or invalid: {exc}") from exc
+
+
+def load_records(output: Path) -> list[tuple[Path, Record]]:
+    """Every complete record under ``output`` (sorted by record id)."""
+    root = records_dir(output)
+    paths = sorted(root.glob("*/record.json")) if root.exists() else []
+    return [(p, load_record(p)) for p in paths if not p.parent.name.startswith(TMP_PREFIX)]
+
+
+def per_user_scores(record_file: Path, record: Record) -> dict[str, np.ndarray]:
+    """The record's per-user arrays (``users`` plus one array per metric)."""
+    with np.load(Path(record_file).parent / record.artifacts.per_user) as npz:
+        return {k: npz[k] for k in npz.files}

@@ -1,0 +1,215 @@
+"""Runs a suite: plans its cells, skips completed ones, executes the rest, writes records.
+
+The runner owns everything around a plugin's code: loading data, splitting, pretraining
+(cached and shared), adaptation through the strategy, evaluation, cost, provenance.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from flm_bench.data import InteractionData, fingerprint, merge
+from flm_bench.errors import ConfigError
+from flm_bench.plugins import Plugins
+from flm_bench.records import (
+    Artifacts, Cost, DatasetInfo, EvaluationInfo, ModelInfo, Record, SplitInfo, StrategyInfo,
+    TrainingInfo, clean_partial, is_complete, record_path, write_record,
+)
+from flm_bench.splits import Split, make_split
+from flm_bench.suite import Suite
+
+log = logging.getLogger(__name__)
+
+TIE_RULE = "score descending, then item index ascending (indices carry no order information)"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (dataset, model, strategy, corpus, seed) combination of a suite."""
+
+    dataset: str
+    model: str
+    strategy: str
+    corpus: str | None
+    seed: int
+
+    def record_id(self, suite: Suite) -> str:
+        config = fingerprint(
+            suite.split.model_dump(), suite.evaluation.model_dump(),
+            suite.training.model_dump(exclude={"device"}),
+            suite.pretraining.model_dump(exclude={"device"}) if self.corpus else None,
+            suite.model_params.get(self.model, {}),
+        )[:10]
+        corpus = f"__{self.corpus}" if self.corpus else ""
+        return f"{suite.name}__{self.dataset}__{self.model}__{self.strategy}{corpus}__seed{self.seed}__{config}"
+
+
+class Progress(Protocol):
+    """What the runner reports while it works (the CLI draws it; tests may record it)."""
+
+    def cell_started(self, cell: Cell, index: int, total: int) -> None: ...
+    def cell_finished(self, cell: Cell, record: Record | None) -> None: ...
+    def message(self, text: str) -> None: ...
+
+
+class _Silent:
+    def cell_started(self, cell: Cell, index: int, total: int) -> None: pass
+    def cell_finished(self, cell: Cell, record: Record | None) -> None: pass
+    def message(self, text: str) -> None: pass
+
+
+def plan(suite: Suite, plugins: Plugins) -> list[Cell]:
+    """All cells of ``suite``; every name is resolved first, so typos fail before any work."""
+    for name in suite.targets:
+        plugins.datasets.get(name)
+    for name in suite.corpora:
+        for member in plugins.corpora.get(name).datasets:
+            plugins.datasets.get(member)
+    models = {m: plugins.models.get(m) for m in suite.models}
+    strategies = {s: plugins.strategies.get(s) for s in suite.strategies}
+    for m in suite.model_params:
+        if m not in models:
+            raise ConfigError(f"model_params.{m}: model {m!r} is not in the suite's models {suite.models}")
+    needs_corpus = [s for s, spec in strategies.items() if spec.needs_pretraining]
+    if needs_corpus and not suite.corpora and any(m.pretrainable for m in models.values()):
+        raise ConfigError(f"strategies {needs_corpus} need pretraining, but the suite lists no corpora")
+    cells = []
+    for target in suite.targets:
+        for m, mspec in models.items():
+            for s, sspec in strategies.items():
+                if sspec.needs_pretraining and not mspec.pretrainable:
+                    continue  # non-neural references run as controls only
+                for corpus in suite.corpora if sspec.needs_pretraining else [None]:
+                    cells.extend(Cell(target, m, s, corpus, seed) for seed in suite.seeds)
+    return cells
+
+
+@dataclass
+class RunResult:
+    """What a run did: record files written now, and those already complete."""
+
+    written: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+
+    @property
+    def records(self) -> list[Path]:
+        return sorted(self.written + self.skipped)
+
+
+class Runner:
+    """Executes one suite into ``output``; reuses data, splits and checkpoints across cells."""
+
+    def __init__(self, suite: Suite, plugins: Plugins, output: Path, *,
+                 device: str | None = None, progress: Progress | None = None) -> None:
+        from flm_bench.training import resolve_device
+
+        self.suite, self.plugins, self.output = suite, plugins, Path(output)
+        self.device = resolve_device(device or suite.training.device)
+        self.progress = progress or _Silent()
+        self._data: dict[str, InteractionData] = {}
+        self._splits: dict[str, Split] = {}
+
+    def run(self) -> RunResult:
+        cells = plan(self.suite, self.plugins)
+        for stale in clean_partial(self.output):
+            log.warning("removed partial record left by an interrupted run: %s", stale)
+        result = RunResult()
+        for i, cell in enumerate(cells):
+            rid = cell.record_id(self.suite)
+            self.progress.cell_started(cell, i, len(cells))
+            if is_complete(self.output, rid):
+                result.skipped.append(record_path(self.output, rid))
+                self.progress.cell_finished(cell, None)
+                continue
+            path, record = self._execute(cell, rid)
+            result.written.append(path)
+            self.progress.cell_finished(cell, record)
+        return result
+
+    def data(self, name: str) -> InteractionData:
+        if name not in self._data:
+            self.progress.message(f"loading {name}")
+            self._data[name] = self.plugins.datasets.get(name).load()
+        return self._data[name]
+
+    def split(self, name: str) -> Split:
+        if name not in self._splits:
+            self._splits[name] = make_split(self.data(name), self.suite.split.protocol, **self.suite.split.params)
+        return self._splits[name]
+
+    def _checkpoint(self, cell: Cell, params: dict[str, Any]):
+        from flm_bench.pretraining import pretrain
+
+        corpus = self.plugins.corpora.get(cell.corpus)
+        members = [d for d in corpus.datasets if d != cell.dataset]
+        excluded = [d for d in corpus.datasets if d == cell.dataset]
+        if excluded:
+            log.info("corpus %s: excluded target %s", corpus.name, excluded)
+        if not members:
+            raise ConfigError(f"corpus {corpus.name!r} holds nothing but the target {cell.dataset!r}")
+        name = corpus.name if not excluded else f"{corpus.name}-minus-{cell.dataset}"
+        merged = merge(name, [self.data(d) for d in members])
+        self.progress.message(f"pretraining {cell.model} on {name} (seed {cell.seed})")
+        return pretrain(
+            self.plugins.models.get(cell.model), params, merged, excluded=excluded, datasets=members,
+            cfg=self.suite.pretraining, seed=cell.seed, device=self.device,
+            directory=self.output / "checkpoints", progress=self.progress.message,
+        )
+
+    def _execute(self, cell: Cell, rid: str) -> tuple[Path, Record]:
+        from flm_bench.cost import Meter
+        from flm_bench.evaluation import evaluate
+        from flm_bench.provenance import provenance
+        from flm_bench.strategy import AdaptContext
+        from flm_bench.training import seed_everything
+
+        data, split = self.data(cell.dataset), self.split(cell.dataset)
+        mentry = self.plugins.models.entry(cell.model)
+        sentry = self.plugins.strategies.entry(cell.strategy)
+        params = {**mentry.spec.defaults, **self.suite.model_params.get(cell.model, {})}
+        ckpt, reused = (self._checkpoint(cell, params) if cell.corpus else (None, False))
+        seed_everything(cell.seed)
+        ctx = AdaptContext(mentry.spec, params, data, split, ckpt, self.suite.training, cell.seed,
+                           self.device, progress=self.progress.message)
+        with Meter(self.device) as adapt:
+            model = sentry.spec.build().adapt(ctx)
+        names = self.suite.evaluation.names
+        with Meter(self.device) as ev:
+            ranked, per_user = evaluate(model.score, split.test, names,
+                                        exclude_history=self.suite.evaluation.exclude_history)
+        fit = ctx.fit_result
+        record = Record(
+            record_id=rid,
+            suite=self.suite.name,
+            dataset=DatasetInfo(name=data.name, domain=data.domain, fingerprint=data.fingerprint,
+                                synthetic=data.synthetic, users=data.n_users, items=data.n_items,
+                                interactions=data.n_interactions),
+            split=SplitInfo(protocol=split.protocol, params=split.params, fingerprint=split.fingerprint),
+            model=ModelInfo(name=cell.model, plugin=mentry.plugin, parameters=params,
+                            item_representation=mentry.spec.item_representation),
+            strategy=StrategyInfo(name=cell.strategy, plugin=sentry.plugin, corpus=cell.corpus,
+                                  corpus_datasets=ckpt.datasets if ckpt else [],
+                                  excluded=ckpt.excluded if ckpt else [],
+                                  checkpoint=Path(ckpt.path).name if ckpt else None,
+                                  transfer=ctx.transfer),
+            seed=cell.seed,
+            evaluation=EvaluationInfo(exclude_history=self.suite.evaluation.exclude_history,
+                                      tie_rule=TIE_RULE, users=len(split.test), metrics=names),
+            metrics={n: float(v.mean()) for n, v in per_user.items()},
+            training=TrainingInfo(epochs=fit.epochs, best_epoch=fit.best_epoch,
+                                  valid_metric=fit.valid_metric, best_valid=fit.best_valid) if fit else None,
+            cost=Cost(pretrain_seconds=ckpt.seconds if ckpt else 0.0, pretrain_reused=reused,
+                      adapt_seconds=adapt.seconds, eval_seconds=ev.seconds,
+                      trainable_parameters=ctx.trainable_parameters,
+                      peak_memory_mb=max(adapt.peak_mb, ev.peak_mb), memory_kind=adapt.memory_kind,
+                      device=self.device),
+            provenance=provenance(self.plugins.distributions()),
+            artifacts=Artifacts(run="run.trec", qrels="qrels.trec", per_user="per_user.npz"),
+        )
+        targets = [split.test.targets.get(i) for i in range(len(split.test))]
+        path = write_record(self.output, record, users=split.test.users, ranked=ranked,
+                            targets=targets, per_user=per_user)
+        return path, record
