@@ -79,8 +79,8 @@ class Plugins:
     def _call_each(self, hook: str, kwargs: Callable[[PluginInfo], dict[str, Any]]) -> None:
         by_object = {id(self.manager.get_plugin(p.name)): p for p in self.loaded}
         for impl in getattr(self.manager.hook, hook).get_hookimpls():
-            info = by_object[id(impl.plugin)]
-            if info.error is not None:
+            info = by_object.get(id(impl.plugin))
+            if info is None or info.error is not None:  # failed in an earlier hook or register
                 continue
             try:
                 impl.function(**kwargs(info))

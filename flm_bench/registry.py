@@ -72,7 +72,7 @@ class Registry(Generic[T]):
         except KeyError:
             pass
         message = f"unknown {self.kind} {name!r}"
-        close = difflib.get_close_matches(name, list(self._entries), n=3, cutoff=0.5)
+        close = difflib.get_close_matches(name, list(self._entries), n=3, cutoff=0.8)
         if close:
             message += ". Did you mean " + " or ".join(repr(c) for c in close) + "?"
         elif self._entries:

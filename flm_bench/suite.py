@@ -121,4 +121,5 @@ def single_cell(base: Suite, **overrides: Any) -> Suite:
     """``base`` with some top-level lists replaced (the CLI's one-cell options)."""
     data = base.model_dump()
     data.update({k: v for k, v in overrides.items() if v})
+    data["model_params"] = {m: p for m, p in data["model_params"].items() if m in data["models"]}
     return _validated(data, "command-line options")

@@ -12,7 +12,7 @@ from flm_bench.plugins import Plugins, default_plugins
 
 # results; when piped, wide enough for the leaderboard instead of rich's 80 columns
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False)  # diagnostics and progress
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # diagnostics and progress; one line per message
 
 
 def plugins() -> Plugins:

@@ -1,0 +1,129 @@
+"""The command line: typer's CliRunner for output, subprocesses for import and exit behaviour."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flm_bench import hookimpl
+from flm_bench.cli import common
+from flm_bench.cli.app import app, main
+from flm_bench.plugins import load_plugins
+from flm_bench.specs import DatasetSpec
+
+runner = CliRunner()
+
+
+class BrokenHook:
+    @staticmethod
+    @hookimpl
+    def flm_bench_register_datasets(register):
+        raise RuntimeError("catalogue server unreachable")
+
+
+@pytest.fixture
+def use_plugins(monkeypatch: pytest.MonkeyPatch):
+    """Make the CLI use a fresh plugin set built from ``extra`` plugins."""
+
+    def install(*extra):
+        plugins = load_plugins(extra=list(extra))
+        monkeypatch.setattr(common, "default_plugins", lambda: plugins)
+        return plugins
+
+    install()
+    return install
+
+
+def test_list_datasets_json(use_plugins) -> None:
+    result = runner.invoke(app, ["list", "datasets", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["synthetic-media"]["domain"] == "media"
+    assert by_name["synthetic-media"]["plugin"] == "flm-bench"
+    assert all({"name", "plugin", "domain"} <= set(r) for r in rows)
+
+
+@pytest.mark.parametrize("kind,name", [("corpora", "synthetic-general"), ("models", "sasrec"),
+                                       ("strategies", "finetune")])
+def test_list_other_kinds(use_plugins, kind: str, name: str) -> None:
+    result = runner.invoke(app, ["list", kind, "--json"])
+    assert result.exit_code == 0, result.output
+    assert name in {r["name"] for r in json.loads(result.stdout)}
+    table = runner.invoke(app, ["list", kind])
+    assert name in table.stdout
+
+
+def test_broken_plugin_is_reported_and_others_still_list(use_plugins) -> None:
+    use_plugins(("broken", BrokenHook()))
+    result = runner.invoke(app, ["list", "datasets", "--json"])
+    assert result.exit_code == 0
+    assert "synthetic-media" in {r["name"] for r in json.loads(result.stdout)}
+    assert "broken" in result.stderr and "catalogue server unreachable" in result.stderr
+    plugins = json.loads(runner.invoke(app, ["plugins", "--json"]).stdout)
+    failed = [p for p in plugins if p["status"] == "failed"]
+    assert [p["name"] for p in failed] == ["broken"]
+    assert "catalogue server unreachable" in failed[0]["error"]
+    loaded = {p["name"]: p for p in plugins if p["status"] == "loaded"}
+    assert loaded["synthetic"]["distribution"] == "flm-bench"
+    assert "flm_bench_register_datasets" in loaded["synthetic"]["hooks"]
+
+
+def _main(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    monkeypatch.setattr(sys, "argv", ["flm-bench", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    return int(exit_info.value.code or 0)
+
+
+def test_unknown_name_is_one_clear_line(use_plugins, monkeypatch, capsys, tmp_path: Path) -> None:
+    code = _main(monkeypatch, "run", "--dataset", "synthetic-medai", "--output", str(tmp_path))
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err == "error: unknown dataset 'synthetic-medai'. Did you mean 'synthetic-media'?"
+
+
+def test_dataset_from_failed_plugin_says_so(use_plugins, monkeypatch, capsys, tmp_path: Path) -> None:
+    use_plugins(("broken", BrokenHook()))
+    code = _main(monkeypatch, "run", "--dataset", "broken-data", "--output", str(tmp_path))
+    assert code == 2
+    assert "plugins that failed to load: broken:broken" in capsys.readouterr().err
+
+
+def test_plugin_registered_dataset_runs_one_cell(use_plugins, tmp_path: Path) -> None:
+    class Tiny:
+        @staticmethod
+        @hookimpl
+        def flm_bench_register_datasets(register):
+            from flm_bench_plugins.synthetic import load
+            register(DatasetSpec("tiny-media", "media", lambda: load("synthetic-finance")))
+
+    use_plugins(("tiny", Tiny()))
+    result = runner.invoke(app, ["run", "--dataset", "tiny-media", "--model", "popularity",
+                                 "--strategy", "scratch", "--output", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [(r["dataset"], r["model"], r["strategy"]) for r in rows] == [("synthetic-finance", "popularity", "scratch")]
+    assert "1 record(s) written" in result.stderr
+
+
+def _fresh_python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["list", "datasets"], ["list", "models", "--json"], ["plugins"]])
+def test_help_and_list_do_not_import_torch(argv: list[str]) -> None:
+    done = _fresh_python(
+        "import sys\n"
+        f"sys.argv = ['flm-bench', *{argv!r}]\n"
+        "from flm_bench.cli.app import main\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "print('NO-TORCH-OK', file=sys.stderr)\n"
+    )
+    assert done.returncode == 0 and "NO-TORCH-OK" in done.stderr, done.stderr

@@ -1,0 +1,240 @@
+"""End-to-end runs on the synthetic data: records, schema, ranx recomputation, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+import ranx
+
+from flm_bench.errors import ConfigError, UnknownNameError
+from flm_bench.leaderboard import holm, summarize
+from flm_bench.plugins import load_plugins
+from flm_bench.records import (
+    TMP_PREFIX, clean_partial, json_schema, load_record, load_records, records_dir, shipped_schema,
+)
+from flm_bench.runner import Runner, plan
+from flm_bench.suite import Suite, builtin_suite, load_suite
+
+SMALL_SUITE = """
+name = "small"
+targets = ["synthetic-finance"]
+corpora = ["synthetic-all"]          # contains the target: it must be excluded
+models = ["popularity", "itemknn", "sasrec"]
+strategies = ["scratch", "finetune"]
+seeds = [0]
+
+[evaluation]
+metrics = ["ndcg", "recall", "mrr"]
+cutoffs = [5, 10]
+
+[training]
+epochs = 2
+batch_size = 128
+device = "cpu"
+
+[pretraining]
+epochs = 1
+batch_size = 256
+device = "cpu"
+
+[model_params.sasrec]
+dim = 16
+layers = 1
+heads = 1
+"""
+
+
+def write_suite(tmp_path: Path, text: str = SMALL_SUITE) -> Path:
+    path = tmp_path / "suite.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Suite]:
+    """One run of the small suite, shared by the tests that only read its records."""
+    tmp = tmp_path_factory.mktemp("run")
+    suite = load_suite(write_suite(tmp))
+    output = tmp / "out"
+    result = Runner(suite, load_plugins(), output).run()
+    assert len(result.written) == 4 and not result.skipped
+    return output, suite
+
+
+def test_plan_skips_pretraining_strategies_for_non_neural_models() -> None:
+    suite = Suite(name="s", targets=["synthetic-media"], corpora=["synthetic-general"],
+                  models=["popularity", "sasrec"], strategies=["scratch", "finetune"], seeds=[0, 1])
+    cells = plan(suite, load_plugins())
+    assert {(c.model, c.strategy, c.corpus) for c in cells} == {
+        ("popularity", "scratch", None), ("sasrec", "scratch", None), ("sasrec", "finetune", "synthetic-general")}
+    assert len(cells) == 6
+
+
+def test_plan_rejects_unknown_names_before_any_work() -> None:
+    suite = Suite(name="s", targets=["synthetic-medai"], models=["popularity"])
+    with pytest.raises(UnknownNameError, match="Did you mean 'synthetic-media'"):
+        plan(suite, load_plugins())
+    suite = Suite(name="s", targets=["synthetic-media"], models=["sasrec"], strategies=["finetune"])
+    with pytest.raises(ConfigError, match="no corpora"):
+        plan(suite, load_plugins())
+
+
+def test_records_match_the_shipped_schema(small_run) -> None:
+    output, _ = small_run
+    assert shipped_schema() == json_schema(), "regenerate flm_bench/schemas/ from records.json_schema()"
+    for path, _ in load_records(output):
+        jsonschema.validate(json.loads(path.read_text()), shipped_schema())
+
+
+def test_ranx_alone_recomputes_the_stored_metrics(small_run) -> None:
+    output, _ = small_run
+    for path, record in load_records(output):
+        run = ranx.Run.from_file(str(path.parent / record.artifacts.run), kind="trec")
+        qrels = ranx.Qrels.from_file(str(path.parent / record.artifacts.qrels), kind="trec")
+        recomputed = ranx.evaluate(qrels, run, list(record.metrics), make_comparable=True)
+        for name, value in record.metrics.items():
+            assert recomputed[name] == pytest.approx(value, abs=1e-9), (record.record_id, name)
+
+
+def test_record_content(small_run) -> None:
+    output, _ = small_run
+    records = {r.model.name + "/" + r.strategy.name: r for _, r in load_records(output)}
+    finetune = records["sasrec/finetune"]
+    assert finetune.strategy.excluded == ["synthetic-finance"]
+    assert "synthetic-finance" not in finetune.strategy.corpus_datasets
+    assert finetune.strategy.transfer["reinitialised"] == ["encoder.items.ids.weight"]
+    assert "encoder.items.project.weight" in finetune.strategy.transfer["loaded"]
+    assert finetune.cost.pretrain_seconds > 0 and finetune.cost.trainable_parameters > 0
+    assert records["popularity/scratch"].strategy.corpus is None
+    for r in records.values():
+        assert set(r.metrics) == {"ndcg@5", "recall@5", "mrr@5", "ndcg@10", "recall@10", "mrr@10"}
+        assert r.dataset.synthetic and r.evaluation.full_ranking and r.evaluation.exclude_history
+        assert r.provenance.plugins["flm-bench"] and r.provenance.torch
+        assert r.evaluation.users == 1200  # every synthetic-finance user has >= 3 interactions
+
+
+def test_board_has_gain_and_p_value(small_run) -> None:
+    output, _ = small_run
+    rows = summarize(load_records(output))
+    finetune = [r for r in rows if r.strategy == "finetune"]
+    assert len(finetune) == 1 and set(finetune[0].gain) == set(finetune[0].metrics)
+    scratch = next(r for r in rows if r.model == "sasrec" and r.strategy == "scratch")
+    assert finetune[0].gain["ndcg@10"] == pytest.approx(
+        finetune[0].metrics["ndcg@10"][0] - scratch.metrics["ndcg@10"][0])
+    assert 0 <= finetune[0].p_value["ndcg@10"] <= 1
+
+
+def test_holm_adjustment() -> None:
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # adjusted p-values never decrease
+    assert holm([0.2, 0.01]) == pytest.approx([0.2, 0.02])
+
+
+def test_rerun_skips_completed_cells(small_run) -> None:
+    output, suite = small_run
+    before = {p: p.read_bytes() for p, _ in load_records(output)}
+    result = Runner(suite, load_plugins(), output).run()
+    assert not result.written and len(result.skipped) == 4
+    assert {p: p.read_bytes() for p, _ in load_records(output)} == before
+
+
+def test_partial_records_are_removed_and_never_loaded(tmp_path: Path) -> None:
+    partial = records_dir(tmp_path) / f"{TMP_PREFIX}cell-123"
+    partial.mkdir(parents=True)
+    (partial / "record.json").write_text("{")
+    assert load_records(tmp_path) == []
+    assert clean_partial(tmp_path) == [partial] and not partial.exists()
+
+
+SLEEPY_PLUGIN = '''
+import os, time
+from flm_bench import hookimpl
+from flm_bench.specs import ModelSpec
+
+class Sleepy:
+    def __init__(self, n_items):
+        self.n_items = n_items
+    def fit(self, train):
+        time.sleep(float(os.environ.get("SLEEPY_SECONDS", "0")))
+    def score(self, histories, users):
+        import torch
+        return torch.zeros(len(histories), self.n_items)
+
+@hookimpl
+def flm_bench_register_models(register):
+    register(ModelSpec("sleepy", lambda n_items, item_features, params: Sleepy(n_items),
+                       pretrainable=False, item_representation="none"))
+'''
+
+
+def _install_fake_distribution(root: Path, name: str, module: str, source: str) -> None:
+    (root / f"{module}.py").write_text(source)
+    info = root / f"{name}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[flm_bench]\n{module} = {module}\n")
+
+
+def test_killed_run_resumes_without_loss(tmp_path: Path) -> None:
+    """SIGKILL a run while it works on its second cell; the rerun completes and keeps the first."""
+    site = tmp_path / "site"
+    site.mkdir()
+    _install_fake_distribution(site, "fake-sleepy", "fake_sleepy", SLEEPY_PLUGIN)
+    suite = write_suite(tmp_path, textwrap.dedent('''
+        name = "killed"
+        targets = ["synthetic-finance"]
+        models = ["popularity", "sleepy", "itemknn"]
+        [training]
+        device = "cpu"
+    '''))
+    output = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(site), "SLEEPY_SECONDS": "120",
+           "FLM_BENCH_CACHE_DIR": os.environ.get("FLM_BENCH_CACHE_DIR", str(tmp_path / "cache"))}
+    cmd = [sys.executable, "-c", "from flm_bench.cli.app import main; main()",
+           "run", "--suite", str(suite), "--output", str(output)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not list(records_dir(output).glob("*popularity*/record.json")):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the first record never appeared"
+        time.sleep(0.2)
+    time.sleep(1.0)  # now inside the sleepy model's fit
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    first = {p: p.read_bytes() for p, _ in load_records(output)}
+    assert len(first) == 1, "only the popularity record was complete when the run was killed"
+
+    env["SLEEPY_SECONDS"] = "0"
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "2 record(s) written, 1 already complete" in done.stderr
+    after = load_records(output)
+    assert sorted(r.model.name for _, r in after) == ["itemknn", "popularity", "sleepy"]
+    assert {p: p.read_bytes() for p, _ in after if p in first} == first
+    assert not list(records_dir(output).glob(f"{TMP_PREFIX}*"))
+
+
+def test_quickstart_suite_is_valid_and_plans_its_cells() -> None:
+    suite = builtin_suite()
+    cells = plan(suite, load_plugins())
+    assert {c.strategy for c in cells} == {"scratch", "finetune"}
+    assert all(c.dataset.startswith("synthetic-") for c in cells)
+
+
+def test_bad_suite_fields_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"field training\.epochs"):
+        load_suite(write_suite(tmp_path, 'name = "x"\ntargets = ["a"]\nmodels = ["b"]\n[training]\nepochs = 0\n'))
+    with pytest.raises(ConfigError, match=r"field trainig"):
+        load_suite(write_suite(tmp_path, 'name = "x"\ntargets = ["a"]\nmodels = ["b"]\n[trainig]\nepochs = 1\n'))
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_suite(tmp_path / "missing.toml")
