@@ -59,7 +59,6 @@ class NeuralRecommender(nn.Module):
     n_items: int
     max_len: int
     id_parameters: tuple[str, ...] = ()
-    objectives: tuple[str, ...] = ("next-item",)
 
     @property
     def device(self) -> torch.device:
@@ -74,9 +73,13 @@ class NeuralRecommender(nn.Module):
         raise NotImplementedError
 
     def loss(self, inputs: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor, objective: str) -> torch.Tensor:
-        """Training loss of one batch under ``objective``."""
+        """Training loss of one batch under ``objective``.
+
+        The base class implements ``next-item`` (cross-entropy over the catalogue at every
+        position); a model that declares more objectives in its ``ModelSpec`` overrides this.
+        """
         if objective != "next-item":
-            raise ConfigError(f"model {type(self).__name__} has no objective {objective!r}; expected one of {list(self.objectives)}")
+            raise ConfigError(f"model {type(self).__name__} implements only the 'next-item' objective, not {objective!r}")
         h = self.hidden(inputs, lengths)  # [B, L, d]
         mask = targets >= 0
         return nn.functional.cross_entropy(self.logits(h[mask]), targets[mask])

@@ -73,6 +73,11 @@ def plan(suite: Suite, plugins: Plugins) -> list[Cell]:
     for m in suite.model_params:
         if m not in models:
             raise ConfigError(f"model_params.{m}: model {m!r} is not in the suite's models {suite.models}")
+    objective = suite.pretraining.objective
+    for m, spec in models.items():
+        if spec.pretrainable and objective not in spec.objectives:
+            raise ConfigError(f"pretraining.objective: model {m!r} has no objective {objective!r}; "
+                              f"expected one of {list(spec.objectives)}")
     needs_corpus = [s for s, spec in strategies.items() if spec.needs_pretraining]
     if needs_corpus and not suite.corpora and any(m.pretrainable for m in models.values()):
         raise ConfigError(f"strategies {needs_corpus} need pretraining, but the suite lists no corpora")

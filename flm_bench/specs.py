@@ -54,6 +54,7 @@ class ModelSpec:
     pretrainable: bool
     item_representation: ItemRepresentation
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    objectives: tuple[str, ...] = ("next-item",)  # pretraining objectives the model implements
     description: str = ""
 
 

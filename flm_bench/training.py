@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from flm_bench.errors import ConfigError
 from flm_bench.evaluation import evaluate
 from flm_bench.neural import NeuralRecommender, training_batches
 from flm_bench.splits import EvalSet, Sequences
@@ -22,9 +23,15 @@ Progress = Callable[[str], None]
 
 
 def resolve_device(name: str) -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``."""
+    """``auto`` -> ``cuda`` when available, else ``cpu``; a device that is not there is an error."""
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"device {name!r} is not a torch device (expected cpu, cuda, cuda:N or auto)") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} asked for, but torch sees no CUDA device here")
     return name
 
 
