@@ -29,7 +29,7 @@ from flm_bench.training import Progress, fit
 class Checkpoint:
     """A pretrained, transferable model state and how it was made."""
 
-    path: str
+    path: str  # the .pt file; its metadata JSON lies beside it
     key: str
     corpus: str
     datasets: list[str]
@@ -72,8 +72,9 @@ def pretrain(
     key = fingerprint(corpus.fingerprint, spec.name, params, cfg.model_dump(exclude={"device"}), seed)[:20]
     stem = f"{corpus.name}__{spec.name}__{cfg.objective}__seed{seed}__{key}"
     meta_path = directory / f"{stem}.json"
-    if meta_path.exists():
-        return Checkpoint(**json.loads(meta_path.read_text())), True
+    pt_path = directory / f"{stem}.pt"
+    if meta_path.exists():  # the output folder may have moved since: trust the location, not the JSON
+        return Checkpoint(**{**json.loads(meta_path.read_text()), "path": str(pt_path)}), True
     directory.mkdir(parents=True, exist_ok=True)
     split = leave_one_out(corpus)
     torch.manual_seed(seed)
@@ -83,7 +84,6 @@ def pretrain(
     with Meter(device) as meter:
         result = fit(model, model.parameters(), split.train, split.valid, cfg,
                      seed=seed, objective=cfg.objective, progress=progress)
-    pt_path = directory / f"{stem}.pt"
     _atomic_write(pt_path, lambda p: torch.save(model.transferable_state(), p))
     ckpt = Checkpoint(
         path=str(pt_path), key=key, corpus=corpus.name, datasets=datasets, excluded=excluded,

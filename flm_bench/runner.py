@@ -116,6 +116,7 @@ class Runner:
         self.progress = progress or _Silent()
         self._data: dict[str, InteractionData] = {}
         self._splits: dict[str, Split] = {}
+        self._corpora: dict[str, InteractionData] = {}
 
     def run(self) -> RunResult:
         cells = plan(self.suite, self.plugins)
@@ -156,7 +157,9 @@ class Runner:
         if not members:
             raise ConfigError(f"corpus {corpus.name!r} holds nothing but the target {cell.dataset!r}")
         name = corpus.name if not excluded else f"{corpus.name}-minus-{cell.dataset}"
-        merged = merge(name, [self.data(d) for d in members])
+        if name not in self._corpora:
+            self._corpora[name] = merge(name, [self.data(d) for d in members])
+        merged = self._corpora[name]
         self.progress.message(f"pretraining {cell.model} on {name} (seed {cell.seed})")
         return pretrain(
             self.plugins.models.get(cell.model), params, merged, excluded=excluded, datasets=members,

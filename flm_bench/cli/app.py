@@ -30,9 +30,9 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progr
 
 def main() -> None:
     """Console-script entry point: plugin commands, then one clear line per error."""
-    from flm_bench.cli.common import plugins
+    from flm_bench.plugins import default_plugins
 
-    plugins().register_commands(app)
+    default_plugins().register_commands(app)  # failures are reported by the command itself
     try:
         app(standalone_mode=False)
     except FlmBenchError as exc:

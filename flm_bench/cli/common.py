@@ -16,13 +16,14 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)  # diagnostics and p
 
 
 def plugins() -> Plugins:
-    """The plugins the CLI uses; failures are reported once on stderr."""
+    """The plugins a command uses; each call reports the failed ones on stderr.
+
+    Commands call this once per invocation, so every failure is reported once.
+    """
     loaded = default_plugins()
     for info in loaded.failed:
-        if not getattr(info, "_reported", False):
-            err.print(f"[yellow]warning:[/] plugin {info.origin} ({info.distribution} {info.version}) failed: {info.error}",
-                      markup=True)
-            info._reported = True  # type: ignore[attr-defined]
+        err.print(f"warning: plugin {info.origin} ({info.distribution} {info.version}) failed: {info.error}",
+                  markup=False)
     return loaded
 
 
