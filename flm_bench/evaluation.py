@@ -42,31 +42,64 @@ def top_k(scores: torch.Tensor, k: int) -> torch.Tensor:
     """Indices ``[B, k]`` of the best-scoring items: score descending, then index ascending."""
     import torch
 
-    k = min(k, scores.shape[1])
-    values, idx = torch.topk(scores, k, dim=1)
-    if torch.isnan(values).any():
+    n = scores.shape[1]
+    k = min(k, n)
+    if k <= 0:
+        return torch.zeros((scores.shape[0], 0), dtype=torch.long, device=scores.device)
+    # one extra place shows whether the k-th score is tied with an item left out
+    values, idx = torch.topk(scores, min(k + 1, n), dim=1)
+    if torch.isnan(values).any():  # topk ranks NaN first, so a NaN anywhere shows up here
         raise ValueError("model produced NaN scores")
-    # rows where items tied with the k-th score were left out: redo those exactly
-    straddling = ((scores >= values[:, -1:]).sum(dim=1) > k).nonzero().flatten()
-    if len(straddling):
-        order = torch.sort(scores[straddling], dim=1, descending=True, stable=True).indices
-        idx[straddling] = order[:, :k]
-        values[straddling] = scores[straddling].gather(1, idx[straddling])
+    if values.shape[1] > k:
+        straddling = (values[:, k] == values[:, k - 1]).nonzero().flatten()
+        values, idx = values[:, :k].contiguous(), idx[:, :k].contiguous()
+        if len(straddling):
+            _resolve_straddling(scores, values, idx, straddling)
     # within the top k, equal scores by ascending index
     idx, perm = idx.sort(dim=1)
     values = values.gather(1, perm)
     return idx.gather(1, torch.sort(values, dim=1, descending=True, stable=True).indices)
 
 
-def _exclude(scores: torch.Tensor, histories: list[np.ndarray]) -> None:
+def _resolve_straddling(
+    scores: torch.Tensor, values: torch.Tensor, idx: torch.Tensor, rows: torch.Tensor,
+    chunk: int = 512,
+) -> None:
+    """Exact top k (in place) for ``rows`` whose k-th score ties with items outside the top k.
+
+    Such a row's top k is every item scoring above the k-th score (fewer than k of them,
+    already in ``idx``) and then the lowest-index items equal to it. An integer key that is
+    2n for the former, ``n - index`` for the latter and 0 otherwise gives that set with one
+    ``topk`` (a linear pass) instead of a full stable sort of the row.
+    """
     import torch
 
-    lengths = [len(h) for h in histories]
-    if not sum(lengths):
+    n, k = scores.shape[1], idx.shape[1]
+    dtype = torch.int32 if 2 * n < 2**31 else torch.int64
+    descending = torch.arange(n, 0, -1, dtype=dtype, device=scores.device)
+    for start in range(0, len(rows), chunk):
+        r = rows[start : start + chunk]
+        sub, val, top = scores[r], values[r], idx[r]
+        kth = val[:, k - 1 :]
+        key = torch.where(sub == kth, descending, 0)
+        key.scatter_(1, top, torch.where(val > kth, 2 * n, key.gather(1, top)))
+        chosen = torch.topk(key, k, dim=1).indices
+        idx[r] = chosen
+        values[r] = sub.gather(1, chosen)
+
+
+def _exclude_range(scores: torch.Tensor, history: Sequences, start: int, stop: int) -> None:
+    """Set the scores of users ``start:stop``'s history items to -inf (straight from the CSR arrays)."""
+    import torch
+
+    lo, hi = int(history.indptr[start]), int(history.indptr[stop])
+    if hi == lo:
         return
-    rows = torch.from_numpy(np.repeat(np.arange(len(histories)), lengths))
-    cols = torch.from_numpy(np.concatenate(histories))
-    scores[rows, cols] = float("-inf")
+    rows = np.repeat(np.arange(stop - start), np.diff(history.indptr[start : stop + 1]))
+    cols = history.items[lo:hi]
+    scores[torch.from_numpy(rows).to(scores.device), torch.from_numpy(cols).to(scores.device)] = (
+        float("-inf")
+    )
 
 
 def rank(
@@ -83,11 +116,11 @@ def rank(
     out = []
     with torch.no_grad():
         for start in range(0, len(eval_set), batch_size):
-            pos = np.arange(start, min(start + batch_size, len(eval_set)))
-            histories = eval_set.history.take(pos)
-            scores = score(histories, eval_set.users[pos]).float()
+            stop = min(start + batch_size, len(eval_set))
+            histories = eval_set.history.take(np.arange(start, stop))
+            scores = score(histories, eval_set.users[start:stop].copy()).float()
             if exclude_history:
-                _exclude(scores, histories)
+                _exclude_range(scores, eval_set.history, start, stop)
             out.append(top_k(scores, k).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, k), dtype=np.int64)
 
@@ -103,13 +136,22 @@ def run_array(ranked: np.ndarray) -> np.ndarray:
 
 def qrels_array(targets: Sequences) -> np.ndarray:
     """ranx judgement array ``[n, max_rel, 2]``: distinct relevant items, relevance 1, padded."""
-    rel = [np.unique(targets.get(i)) for i in range(len(targets))]
-    width = max((len(r) for r in rel), default=1)
-    qrels = np.zeros((len(rel), width, 2), dtype=np.float64)
+    n = len(targets)
+    lengths = targets.lengths()
+    items = targets.items[int(targets.indptr[0]) : int(targets.indptr[-1])] if n else targets.items[:0]
+    owner = np.repeat(np.arange(n), lengths)
+    order = np.lexsort((items, owner))  # per user, items ascending (as np.unique gives)
+    owner, items = owner[order], items[order]
+    keep = np.ones(len(items), dtype=bool)
+    keep[1:] = (owner[1:] != owner[:-1]) | (items[1:] != items[:-1])
+    owner, items = owner[keep], items[keep]
+    counts = np.bincount(owner, minlength=n)
+    width = int(counts.max()) if n else 1
+    qrels = np.zeros((n, width, 2), dtype=np.float64)
     qrels[:, :, 0] = -1
-    for i, r in enumerate(rel):
-        qrels[i, : len(r), 0] = r
-        qrels[i, : len(r), 1] = 1
+    col = np.arange(len(items)) - np.repeat(np.cumsum(counts) - counts, counts)
+    qrels[owner, col, 0] = items
+    qrels[owner, col, 1] = 1
     return qrels
 
 
