@@ -179,7 +179,7 @@ class Runner:
         sentry = self.plugins.strategies.entry(cell.strategy)
         params = {**mentry.spec.defaults, **self.suite.model_params.get(cell.model, {})}
         ckpt, reused = (self._checkpoint(cell, params) if cell.corpus else (None, False))
-        seed_everything(cell.seed)
+        seed_everything(cell.seed, self.suite.training.deterministic)
         ctx = AdaptContext(mentry.spec, params, data, split, ckpt, self.suite.training, cell.seed,
                            self.device, progress=self.progress.message)
         with Meter(self.device) as adapt:

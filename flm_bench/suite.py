@@ -52,6 +52,7 @@ class TrainConfig(_Strict):
     valid_metric: str = "ndcg@10"
     max_valid_users: int = Field(5000, ge=1, description="validation users scored per epoch")
     device: str = "auto"
+    deterministic: bool = Field(True, description="deterministic torch kernels (same seed, same weights)")
 
     @field_validator("valid_metric")
     @classmethod

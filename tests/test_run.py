@@ -148,6 +148,19 @@ def test_rerun_skips_completed_cells(small_run) -> None:
     assert {p: p.read_bytes() for p, _ in load_records(output)} == before
 
 
+def test_same_seed_gives_identical_records(small_run, tmp_path: Path) -> None:
+    """A second run from scratch (new output folder: pretraining again) reproduces every ranking."""
+    output, suite = small_run
+    Runner(suite, load_plugins(), tmp_path).run()
+    first = {r.record_id: (p, r) for p, r in load_records(output)}
+    second = {r.record_id: (p, r) for p, r in load_records(tmp_path)}
+    assert first.keys() == second.keys()
+    for rid, (path, record) in first.items():
+        other_path, other = second[rid]
+        assert other.metrics == record.metrics, rid
+        assert (other_path.parent / "run.trec").read_bytes() == (path.parent / "run.trec").read_bytes()
+
+
 def test_partial_records_are_removed_and_never_loaded(tmp_path: Path) -> None:
     partial = records_dir(tmp_path) / f"{TMP_PREFIX}cell-123"
     partial.mkdir(parents=True)
