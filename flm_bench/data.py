@@ -2,9 +2,10 @@
 
 Every dataset becomes one table with columns ``user`` and ``item`` (dense int64 indices),
 ``order`` (int64: a timestamp when ``timestamped``, else the position in the user's
-sequence) and optionally ``rating`` (float32). Optional item side data is a dense
-``[n_items, d]`` float32 feature matrix. Tables are cached on disk by a fingerprint of what
-produced them, so a second load is a memory-mapped read.
+sequence) and optionally ``rating`` (float32) and ``fold`` (int8: 0 train, 1 valid, 2 test,
+for datasets published with their own split). Side data are numpy arrays keyed by the
+names in :data:`SIDE_KEYS`. Tables and side data are cached on disk by a fingerprint of
+what produced them, so a second load is a memory-mapped read.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,22 @@ if TYPE_CHECKING:
 
 COLUMNS = ("user", "item", "order")
 CACHE_ENV = "FLM_BENCH_CACHE_DIR"
-FEATURES_FILE = "item_features.npy"
+SIDE_DIR = "side"
+CACHE_LAYOUT = 2  # bump when what build_table writes changes, so old cache entries are not read
+
+#: Side data a dataset may carry, and what each array holds.
+SIDE_KEYS: dict[str, str] = {
+    "item_features": "[n_items, d] float32 dense item features",
+    "item_text": "[n_items] str: title / description text per item ('' when unknown)",
+    "item_attr_indptr": "[n_items + 1] int64 CSR row pointers into item_attr_ids",
+    "item_attr_ids": "[nnz] int64 attribute ids (categories, genres, tags, brands) per item",
+    "item_ids": "[n_items] str: the item's id in the source files",
+    "user_ids": "[n_users] str: the user's id in the source files",
+    "user_features": "[n_users, d] float32 dense user profile features",
+    "social_edges": "[n_edges, 2] int64 directed user -> user edges (trust, friendship)",
+}
+
+Side = Mapping[str, np.ndarray]
 
 
 def cache_dir() -> Path:
@@ -51,6 +67,24 @@ def fingerprint(*parts: Any) -> str:
     return h.hexdigest()
 
 
+def index_ids(raw: np.ndarray, *, hashed: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Dense int64 codes for raw ids, and the vocabulary (the raw id of each code, as str).
+
+    With ``hashed``, codes follow a hash of the raw id, so indices carry no information about
+    when an id first appeared (use it for items: ties are broken by item index). Otherwise
+    codes follow the sorted raw ids.
+    """
+    vocab, codes = np.unique(np.asarray(raw).astype(str), return_inverse=True)
+    if hashed:
+        keys = np.array([hashlib.blake2b(v.encode(), digest_size=8).digest() for v in vocab.tolist()],
+                        dtype="S8")
+        perm = np.argsort(keys, kind="stable")
+        rank = np.empty_like(perm)
+        rank[perm] = np.arange(len(perm))
+        return rank[codes].astype(np.int64), vocab[perm]
+    return codes.astype(np.int64), vocab
+
+
 def table_column(table: datasets.Dataset, name: str) -> np.ndarray:
     """A column of an Arrow-backed dataset as numpy, without per-row formatting."""
     return table.data.column(name).to_numpy()
@@ -58,7 +92,7 @@ def table_column(table: datasets.Dataset, name: str) -> np.ndarray:
 
 @dataclass(frozen=True)
 class InteractionData:
-    """A dataset's interactions (an Arrow table) plus optional item features."""
+    """A dataset's interactions (an Arrow table) plus optional side data."""
 
     name: str
     domain: str
@@ -67,12 +101,20 @@ class InteractionData:
     n_items: int
     timestamped: bool
     fingerprint: str
-    item_features: np.ndarray | None = None
+    ordered: bool = True  # ``order`` means something (time or sequence position)
+    side: Side = field(default_factory=dict)
     synthetic: bool = False
 
     def column(self, name: str) -> np.ndarray:
         """One column as a numpy array (zero-copy where Arrow allows)."""
         return table_column(self.table, name)
+
+    def has_column(self, name: str) -> bool:
+        return name in self.table.column_names
+
+    @property
+    def item_features(self) -> np.ndarray | None:
+        return self.side.get("item_features")
 
     @property
     def n_interactions(self) -> int:
@@ -81,21 +123,22 @@ class InteractionData:
 
 def build_table(
     key: Mapping[str, Any],
-    make: Callable[[], tuple[dict[str, np.ndarray], np.ndarray | None]],
-) -> tuple[datasets.Dataset, np.ndarray | None]:
-    """The table and item features ``make()`` builds, cached under a fingerprint of ``key``.
+    make: Callable[[], tuple[dict[str, np.ndarray], Side]],
+) -> tuple[datasets.Dataset, dict[str, np.ndarray]]:
+    """The table and side data ``make()`` builds, cached under a fingerprint of ``key``.
 
     ``key`` must name everything the table depends on (source digests, options, versions).
     The cache entry is written to a temporary folder and renamed into place, so a killed
     process never leaves a half-written table; the second load is a memory-mapped read.
+    Side arrays are saved with ``np.save`` (no pickles: numbers and strings only).
     """
     import datasets
 
     datasets.disable_progress_bars()
-    digest = fingerprint(dict(key))
+    digest = fingerprint(dict(key), CACHE_LAYOUT)
     target = cache_dir() / "tables" / digest
     if not target.exists():
-        columns, item_features = make()
+        columns, side = make()
         missing = [c for c in COLUMNS if c not in columns]
         if missing:
             raise DataError(f"table {key.get('name', digest[:12])!r} lacks columns {missing}")
@@ -104,24 +147,33 @@ def build_table(
         try:
             table = datasets.Dataset.from_dict({k: np.asarray(v) for k, v in columns.items()})
             table.save_to_disk(str(tmp / "table"))
-            if item_features is not None:
-                np.save(tmp / FEATURES_FILE, np.asarray(item_features, dtype=np.float32))
+            (tmp / SIDE_DIR).mkdir()
+            for name, array in side.items():
+                np.save(tmp / SIDE_DIR / f"{name}.npy", _storable(name, array), allow_pickle=False)
             os.replace(tmp, target)
         except OSError:
             if not target.exists():  # a concurrent writer may have won the rename
                 raise
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    features_path = target / FEATURES_FILE
-    features = np.load(features_path) if features_path.exists() else None
-    return datasets.load_from_disk(str(target / "table")), features
+    side = {p.stem: np.load(p, allow_pickle=False) for p in sorted((target / SIDE_DIR).glob("*.npy"))}
+    return datasets.load_from_disk(str(target / "table")), side
+
+
+def _storable(name: str, array: np.ndarray) -> np.ndarray:
+    if name not in SIDE_KEYS:
+        raise DataError(f"unknown side data {name!r}; expected one of {list(SIDE_KEYS)}")
+    array = np.asarray(array)
+    if array.dtype.kind == "O":
+        array = array.astype(str)
+    return array
 
 
 def merge(name: str, parts: list[InteractionData]) -> InteractionData:
     """One table holding several datasets with disjoint user and item index ranges.
 
-    Used for pretraining corpora. Item features are kept only if every part has them with
-    the same width; otherwise the merged data has none.
+    Used for pretraining corpora. Of the side data only item features are kept, and only if
+    every part has them with the same width.
     """
     import datasets
 
@@ -137,7 +189,7 @@ def merge(name: str, parts: list[InteractionData]) -> InteractionData:
         u_off += part.n_users
         i_off += part.n_items
     widths = {f.shape[1] if f is not None else None for f in feats}
-    features = np.concatenate(feats) if len(widths) == 1 and None not in widths else None
+    side = {"item_features": np.concatenate(feats)} if len(widths) == 1 and None not in widths else {}
     return InteractionData(
         name=name,
         domain="mixed",
@@ -146,7 +198,8 @@ def merge(name: str, parts: list[InteractionData]) -> InteractionData:
         n_items=i_off,
         timestamped=all(p.timestamped for p in parts),
         fingerprint=fingerprint([p.fingerprint for p in parts]),
-        item_features=features,
+        ordered=all(p.ordered for p in parts),
+        side=side,
         synthetic=all(p.synthetic for p in parts),
     )
 
@@ -157,10 +210,11 @@ def from_table(
     table: datasets.Dataset,
     *,
     timestamped: bool,
-    item_features: np.ndarray | None = None,
+    ordered: bool | None = None,
+    side: Side | None = None,
     synthetic: bool = False,
 ) -> InteractionData:
-    """Wrap a canonical table, checking its columns and fingerprinting its content."""
+    """Wrap a canonical table, checking columns and side data and fingerprinting the content."""
     missing = [c for c in COLUMNS if c not in table.column_names]
     if missing:
         raise DataError(f"dataset {name!r} lacks columns {missing}; expected {list(COLUMNS)}")
@@ -169,19 +223,33 @@ def from_table(
         raise DataError(f"dataset {name!r} has no interactions")
     if user.min() < 0 or item.min() < 0:
         raise DataError(f"dataset {name!r} has negative user or item indices")
-    n_items = int(item.max()) + 1
-    if item_features is not None and item_features.shape[0] != n_items:
-        raise DataError(
-            f"dataset {name!r}: item_features has {item_features.shape[0]} rows, expected {n_items}"
-        )
+    side = dict(side or {})
+    n_users = max(int(user.max()) + 1, len(side.get("user_ids", ())))
+    n_items = max(int(item.max()) + 1, len(side.get("item_ids", ())))
+    _check_side(name, side, n_users, n_items)
+    extra = [table_column(table, c) for c in table.column_names if c not in COLUMNS]
     return InteractionData(
         name=name,
         domain=domain,
         table=table,
-        n_users=int(user.max()) + 1,
+        n_users=n_users,
         n_items=n_items,
         timestamped=timestamped,
-        fingerprint=fingerprint(user, item, order, item_features if item_features is not None else 0),
-        item_features=item_features,
+        fingerprint=fingerprint(user, item, order, *extra, *(side[k] for k in sorted(side)), sorted(side)),
+        ordered=timestamped if ordered is None else ordered,
+        side=side,
         synthetic=synthetic,
     )
+
+
+def _check_side(name: str, side: Side, n_users: int, n_items: int) -> None:
+    rows = {"item_features": n_items, "item_text": n_items, "item_ids": n_items,
+            "item_attr_indptr": n_items + 1, "user_ids": n_users, "user_features": n_users}
+    for key, array in side.items():
+        if key not in SIDE_KEYS:
+            raise DataError(f"dataset {name!r}: unknown side data {key!r}; expected one of {list(SIDE_KEYS)}")
+        if key in rows and len(array) != rows[key]:
+            raise DataError(f"dataset {name!r}: side data {key!r} has {len(array)} rows, expected {rows[key]}")
+    edges = side.get("social_edges")
+    if edges is not None and len(edges) and (edges.ndim != 2 or edges.shape[1] != 2 or edges.max() >= n_users):
+        raise DataError(f"dataset {name!r}: social_edges must be [n, 2] user indices below {n_users}")

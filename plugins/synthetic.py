@@ -97,8 +97,12 @@ def load(name: str) -> InteractionData:
 
     cfg = DOMAINS[name.removeprefix("synthetic-")]
     key = {"name": name, "generator": GENERATOR_VERSION, **asdict(cfg)}
-    table, features = build_table(key, lambda: generate(cfg))
-    return from_table(name, cfg.domain, table, timestamped=True, item_features=features, synthetic=True)
+    def make() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        columns, features = generate(cfg)
+        return columns, {"item_features": features}
+
+    table, side = build_table(key, make)
+    return from_table(name, cfg.domain, table, timestamped=True, side=side, synthetic=True)
 
 
 @hookimpl

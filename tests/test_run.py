@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import ranx
 
+from flm_bench.data import CACHE_ENV
 from flm_bench.errors import ConfigError, UnknownNameError
 from flm_bench.leaderboard import holm, summarize
 from flm_bench.plugins import load_plugins
@@ -66,7 +67,9 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Suite]:
     tmp = tmp_path_factory.mktemp("run")
     suite = load_suite(write_suite(tmp))
     output = tmp / "out"
-    result = Runner(suite, load_plugins(), output).run()
+    with pytest.MonkeyPatch.context() as mp:  # module scope: the autouse cache fixture is not active yet
+        mp.setenv(CACHE_ENV, str(tmp / "cache"))
+        result = Runner(suite, load_plugins(), output).run()
     assert len(result.written) == 4 and not result.skipped
     return output, suite
 
