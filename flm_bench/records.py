@@ -40,6 +40,7 @@ class DatasetInfo(_Model):
     users: int
     items: int
     interactions: int
+    preprocess: dict[str, Any] = Field(default_factory=dict, description="preprocessing options that differ from the raw data")
 
 
 class SplitInfo(_Model):

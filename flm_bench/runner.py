@@ -38,6 +38,7 @@ class Cell:
 
     def record_id(self, suite: Suite) -> str:
         config = fingerprint(
+            suite.preprocess.model_dump(exclude_defaults=True) or None,
             suite.split.model_dump(), suite.evaluation.model_dump(),
             suite.training.model_dump(exclude={"device"}),
             suite.pretraining.model_dump(exclude={"device"}) if self.corpus else None,
@@ -138,7 +139,9 @@ class Runner:
     def data(self, name: str) -> InteractionData:
         if name not in self._data:
             self.progress.message(f"loading {name}")
-            self._data[name] = self.plugins.datasets.get(name).load()
+            from flm_bench.preprocess import apply
+
+            self._data[name] = apply(self.plugins.datasets.get(name).load(), self.suite.preprocess)
         return self._data[name]
 
     def split(self, name: str) -> Split:
@@ -194,7 +197,8 @@ class Runner:
             suite=self.suite.name,
             dataset=DatasetInfo(name=data.name, domain=data.domain, fingerprint=data.fingerprint,
                                 synthetic=data.synthetic, users=data.n_users, items=data.n_items,
-                                interactions=data.n_interactions),
+                                interactions=data.n_interactions,
+                                preprocess=self.suite.preprocess.model_dump(exclude_defaults=True)),
             split=SplitInfo(protocol=split.protocol, params=split.params, fingerprint=split.fingerprint),
             model=ModelInfo(name=cell.model, plugin=mentry.plugin, parameters=params,
                             item_representation=mentry.spec.item_representation),

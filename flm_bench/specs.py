@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from flm_bench.data import InteractionData
+    from flm_bench.sources import SourceFile
     from flm_bench.model import Recommender
     from flm_bench.strategy import Strategy
 
@@ -20,13 +21,21 @@ ItemRepresentation = Literal["ids", "features", "ids+features", "none"]
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A dataset: interactions of one domain, loaded on demand by ``load``."""
+    """A dataset: interactions of one domain, loaded on demand by ``load``.
+
+    Real datasets declare their ``files`` (where they come from, with checksums: see
+    :mod:`flm_bench.sources`), the terms they are published under and how to cite them.
+    """
 
     name: str
     domain: str
     load: Callable[[], InteractionData]
     description: str = ""
     synthetic: bool = False
+    files: tuple[SourceFile, ...] = ()
+    license: str = ""
+    citation: str = ""
+    source: str = ""  # where the files were published (repository, commit, preprocessing)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,13 @@ the same table always gives the same split, on any machine.
 - ``cold-start``: a seeded random share of users is held out of training entirely; each
   held-out user reveals their first ``context`` interactions as history and the rest are
   targets.
+- ``random-holdout``: for data without a meaningful order (ratings without time, product
+  holdings): per user with at least 3 interactions, one seeded random interaction is the
+  test target and another the validation target ("hold one owned item out").
+- ``predefined``: the split published with the dataset, from its ``fold`` column
+  (0 train, 1 valid, 2 test); histories are the user's earlier folds in order.
+
+``leave-one-out`` and ``cold-start`` need an ordered dataset; ``temporal`` a timestamped one.
 """
 
 from __future__ import annotations
@@ -28,8 +35,8 @@ import numpy as np
 from flm_bench.data import InteractionData, fingerprint
 from flm_bench.errors import DataError
 
-Protocol = Literal["leave-one-out", "temporal", "cold-start"]
-PROTOCOLS: tuple[str, ...] = ("leave-one-out", "temporal", "cold-start")
+Protocol = Literal["leave-one-out", "temporal", "cold-start", "random-holdout", "predefined"]
+PROTOCOLS: tuple[str, ...] = ("leave-one-out", "temporal", "cold-start", "random-holdout", "predefined")
 
 
 @dataclass(frozen=True)
@@ -119,9 +126,15 @@ def _eval_set(user, item, rows, in_history, in_target) -> EvalSet:
     return EvalSet(history, _csr(user[tmask], item[tmask], rows[tmask]))
 
 
-def leave_one_out(data: InteractionData) -> Split:
-    """Last interaction per user is test, second last validation; see the module doc."""
-    user, item, _, rows = _sorted(data)
+def _require_order(data: InteractionData, protocol: str) -> None:
+    if not data.ordered:
+        raise DataError(f"dataset {data.name!r} has no interaction order, so the {protocol} split "
+                        "is meaningless; use the random-holdout protocol")
+
+
+def _last_two_out(protocol: str, params: dict[str, Any], data: InteractionData,
+                  user: np.ndarray, item: np.ndarray, rows: np.ndarray) -> Split:
+    """Per user (arrays grouped by user, in sequence order): last is test, second last valid."""
     uniq, starts, counts = np.unique(user, return_index=True, return_counts=True)
     pos = np.arange(len(user)) - np.repeat(starts, counts)  # position in the user's sequence
     n = np.repeat(counts, counts)
@@ -130,12 +143,44 @@ def leave_one_out(data: InteractionData) -> Split:
     is_valid = evaluated & (pos == n - 2)
     is_train = ~(is_test | is_valid)
     return _finish(
-        "leave-one-out",
-        {},
+        protocol,
+        params,
         data,
         train=_csr(user[is_train], item[is_train], rows[is_train]),
         valid=_eval_set(user, item, rows, is_train, is_valid),
         test=_eval_set(user, item, rows, is_train | is_valid, is_test),
+    )
+
+
+def leave_one_out(data: InteractionData) -> Split:
+    """Last interaction per user is test, second last validation; see the module doc."""
+    _require_order(data, "leave-one-out")
+    user, item, _, rows = _sorted(data)
+    return _last_two_out("leave-one-out", {}, data, user, item, rows)
+
+
+def random_holdout(data: InteractionData, seed: int = 0) -> Split:
+    """One seeded random interaction per user is test, another validation; see the module doc."""
+    user, item, _, rows = _sorted(data)
+    shuffled = np.lexsort((np.random.default_rng(seed).random(len(user)), user))
+    return _last_two_out("random-holdout", {"seed": seed}, data, user[shuffled], item[shuffled], rows[shuffled])
+
+
+def predefined(data: InteractionData) -> Split:
+    """The dataset's own split, from its ``fold`` column (0 train, 1 valid, 2 test)."""
+    if not data.has_column("fold"):
+        raise DataError(f"dataset {data.name!r} has no published split (no 'fold' column)")
+    user, item, _, rows = _sorted(data)
+    fold = np.asarray(data.column("fold"))[rows]
+    if not np.isin(fold, (0, 1, 2)).all():
+        raise DataError(f"dataset {data.name!r}: fold values must be 0 (train), 1 (valid) or 2 (test)")
+    return _finish(
+        "predefined",
+        {},
+        data,
+        train=_csr(user[fold == 0], item[fold == 0], rows[fold == 0]),
+        valid=_eval_set(user, item, rows, fold == 0, fold == 1),
+        test=_eval_set(user, item, rows, fold <= 1, fold == 2),
     )
 
 
@@ -173,6 +218,7 @@ def cold_start(
     seed: int = 0,
 ) -> Split:
     """Held-out users reveal their first ``context`` interactions; the rest are targets."""
+    _require_order(data, "cold-start")
     if context < 0:
         raise DataError("cold-start split: context must be >= 0")
     user, item, _, rows = _sorted(data)
@@ -210,7 +256,8 @@ def _finish(protocol: str, params: dict[str, Any], data: InteractionData, **part
 
 def make_split(data: InteractionData, protocol: str, **params: Any) -> Split:
     """Split ``data`` with the named protocol and its parameters."""
-    makers = {"leave-one-out": leave_one_out, "temporal": temporal, "cold-start": cold_start}
+    makers = {"leave-one-out": leave_one_out, "temporal": temporal, "cold-start": cold_start,
+              "random-holdout": random_holdout, "predefined": predefined}
     if protocol not in makers:
         raise DataError(f"unknown split protocol {protocol!r}; expected one of {list(makers)}")
     try:

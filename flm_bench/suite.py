@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from flm_bench.errors import ConfigError
 from flm_bench.evaluation import metric_names
+from flm_bench.preprocess import Preprocess
 from flm_bench.splits import PROTOCOLS
 
 
@@ -25,7 +26,7 @@ class _Strict(BaseModel):
 class SplitConfig(_Strict):
     """Which split protocol, with its parameters (see :mod:`flm_bench.splits`)."""
 
-    protocol: Literal["leave-one-out", "temporal", "cold-start"] = "leave-one-out"
+    protocol: Literal["leave-one-out", "temporal", "cold-start", "random-holdout", "predefined"] = "leave-one-out"
     params: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -77,6 +78,7 @@ class Suite(_Strict):
     strategies: list[str] = Field(default_factory=lambda: ["scratch"])
     corpora: list[str] = Field(default_factory=list)
     seeds: list[int] = Field(default_factory=lambda: [0])
+    preprocess: Preprocess = Preprocess()
     split: SplitConfig = SplitConfig()
     evaluation: EvalConfig = EvalConfig()
     training: TrainConfig = TrainConfig()
@@ -121,6 +123,8 @@ def builtin_suite(name: str = "quickstart") -> Suite:
 def single_cell(base: Suite, **overrides: Any) -> Suite:
     """``base`` with some top-level lists replaced (the CLI's one-cell options)."""
     data = base.model_dump()
-    data.update({k: v for k, v in overrides.items() if v})
+    data.update({k: v for k, v in overrides.items() if v and k != "split"})
     data["model_params"] = {m: p for m, p in data["model_params"].items() if m in data["models"]}
+    if overrides.get("split"):
+        data["split"] = {"protocol": overrides["split"], "params": {}}
     return _validated(data, "command-line options")

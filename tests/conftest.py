@@ -3,20 +3,50 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from flm_bench.data import CACHE_ENV, InteractionData, from_table
 from flm_bench.plugins import ALLOW_ENV, BLOCK_ENV
+from flm_bench.sources import DATA_DIR_ENV, MIRROR_ENV
+
+
+SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache folder for the whole test session (entries are keyed by content, so tests can
+    share it, and real datasets are parsed once per session rather than once per test)."""
+    return tmp_path_factory.mktemp("flm-cache")
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test gets its own cache folder and sees no plugin allow/block list."""
-    monkeypatch.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("flm-cache")))
-    monkeypatch.delenv(ALLOW_ENV, raising=False)
-    monkeypatch.delenv(BLOCK_ENV, raising=False)
+def _isolated_env(session_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never touch the user's cache, and see no plugin allow/block list or data location.
+
+    A test that needs an empty cache sets ``FLM_BENCH_CACHE_DIR`` to its own ``tmp_path``.
+    """
+    monkeypatch.setenv(CACHE_ENV, str(session_cache))
+    for name in (ALLOW_ENV, BLOCK_ENV, DATA_DIR_ENV, MIRROR_ENV):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def shared_datasets() -> Path:
+    """``../shared/datasets`` beside the checkout; its absence is a failure, never a skip."""
+    if not (SHARED_DATASETS / "manifest.json").exists():
+        pytest.fail(f"real datasets not found at {SHARED_DATASETS} (CI lays ../shared beside the clone)")
+    return SHARED_DATASETS
+
+
+@pytest.fixture
+def real_data(shared_datasets: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the loaders at ``../shared/datasets`` as the local data folder (no downloads)."""
+    monkeypatch.setenv(DATA_DIR_ENV, str(shared_datasets))
+    return shared_datasets
 
 
 TinyData = Callable[..., InteractionData]

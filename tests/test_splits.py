@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 
 from flm_bench.data import InteractionData
 from flm_bench.errors import DataError
-from flm_bench.splits import EvalSet, Sequences, Split, cold_start, leave_one_out, make_split, temporal
+from flm_bench.splits import (
+    EvalSet, Sequences, Split, cold_start, leave_one_out, make_split, predefined, random_holdout, temporal,
+)
 
 SETTINGS = settings(max_examples=150, deadline=None)
 
@@ -389,3 +391,65 @@ def test_movielens_temporal(tiny_data):
     np.testing.assert_array_equal(
         split.train.items, np.asarray(movielens.column("item"))[split.train.rows]
     )
+
+
+# --------------------------------------------------------------------------- random-holdout, predefined
+
+
+@SETTINGS
+@given(tables(), st.integers(0, 3))
+def test_random_holdout_no_leakage(tiny_data, table, seed):
+    data = tiny_data(*table, timestamped=False)
+    assume(any(len(r) >= 3 for r in by_user(data).values()))
+    split = random_holdout(data, seed=seed)
+    user = columns(data)[0]
+    rows_of = by_user(data)
+    evaluated = {u for u, rs in rows_of.items() if len(rs) >= 3}
+    train = {int(u): set(split.train.rows[split.train.indptr[i]:split.train.indptr[i + 1]].tolist())
+             for i, u in enumerate(split.train.users)}
+    for es, name in ((split.valid, "valid"), (split.test, "test")):
+        assert set(es.users.tolist()) == evaluated, name
+        np.testing.assert_array_equal(es.targets.lengths(), 1)
+        assert np.all(user[es.targets.rows] == np.repeat(es.users, 1))
+    for i, u in enumerate(split.test.users.tolist()):
+        test_row, valid_row = int(split.test.targets.rows[i]), int(split.valid.targets.rows[i])
+        assert test_row != valid_row
+        assert test_row not in train[u] and valid_row not in train[u]
+        assert train[u] | {test_row, valid_row} == set(rows_of[u])
+        assert set(split.test.history.rows[split.test.history.indptr[i]:split.test.history.indptr[i + 1]].tolist()) \
+            == train[u] | {valid_row}
+    again = random_holdout(data, seed=seed)
+    assert again.fingerprint == split.fingerprint
+
+
+def test_random_holdout_seed_changes_targets(tiny_data):
+    users = [u for u in range(40) for _ in range(8)]
+    data = tiny_data(users, list(range(len(users))), [0] * len(users), timestamped=False)
+    assert not np.array_equal(random_holdout(data, seed=0).test.targets.rows,
+                              random_holdout(data, seed=1).test.targets.rows)
+
+
+def test_order_protocols_refuse_unordered_data(tiny_data):
+    data = tiny_data([0, 0, 0], [0, 1, 2], [0, 0, 0], timestamped=False)
+    for protocol in ("leave-one-out", "cold-start"):
+        with pytest.raises(DataError, match="random-holdout"):
+            make_split(data, protocol)
+
+
+def test_predefined_split_follows_the_fold_column(tiny_data):
+    import datasets
+
+    from flm_bench.data import from_table
+
+    table = datasets.Dataset.from_dict({
+        "user": [0, 0, 0, 0, 1, 1, 1], "item": [5, 6, 7, 8, 1, 2, 3],
+        "order": [0, 1, 2, 3, 0, 1, 2], "fold": np.array([0, 0, 1, 2, 0, 0, 2], dtype=np.int8)})
+    data = from_table("pre", "test", table, timestamped=False, ordered=True)
+    split = predefined(data)
+    assert split.train.rows.tolist() == [0, 1, 4, 5]
+    assert split.valid.users.tolist() == [0] and split.valid.targets.items.tolist() == [7]
+    assert split.test.users.tolist() == [0, 1]
+    assert split.test.history.get(0).tolist() == [5, 6, 7] and split.test.history.get(1).tolist() == [1, 2]
+    assert split.test.targets.items.tolist() == [8, 3]
+    with pytest.raises(DataError, match="no published split"):
+        predefined(tiny_data([0], [0], [0]))

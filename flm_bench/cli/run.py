@@ -74,20 +74,25 @@ def run_command(
     strategy: Annotated[Optional[list[str]], typer.Option("--strategy", help="Strategy (or strategies).")] = None,
     seed: Annotated[Optional[list[int]], typer.Option("--seed", help="Seed(s).")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for records and checkpoints.")] = Path("flm-bench-runs"),
+    split: Annotated[Optional[str], typer.Option("--split", help="Split protocol (replaces the suite's split).")] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:N or auto (overrides the suite).")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Local dataset folder (sets FLM_BENCH_DATA_DIR).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the board as JSON on stdout.")] = False,
 ) -> None:
     """Run a suite: pretrain, adapt, evaluate, write one record per cell, print the board.
 
     Completed cells (records already in --output) are skipped, so an interrupted run resumes.
     """
+    from flm_bench.cli.data_cmd import use_locations
     from flm_bench.leaderboard import summarize
     from flm_bench.records import load_record
     from flm_bench.runner import Runner
     from flm_bench.suite import builtin_suite, load_suite, single_cell
 
+    use_locations(data_dir)
     suite = load_suite(suite_file) if suite_file else builtin_suite()
-    suite = single_cell(suite, targets=dataset, corpora=corpus, models=model, strategies=strategy, seeds=seed)
+    suite = single_cell(suite, targets=dataset, corpora=corpus, models=model, strategies=strategy, seeds=seed,
+                        split=split)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True) as bar:
         result = Runner(suite, plugins(), output, device=device, progress=_RichProgress(bar)).run()

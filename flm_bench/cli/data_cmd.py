@@ -1,0 +1,156 @@
+"""``flm-bench data info|verify|prepare``: what a dataset is, whether its files are intact."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+from flm_bench.cli.common import err, out, plugins, print_json
+
+app = typer.Typer(no_args_is_help=True, help="Inspect, verify and prepare datasets.")
+
+DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Local folder laid out like the mirror (sets FLM_BENCH_DATA_DIR).")]
+Mirror = Annotated[Optional[str], typer.Option("--mirror", help="Mirror base URL (sets FLM_BENCH_MIRROR).")]
+
+
+def use_locations(data_dir: Path | None, mirror: str | None = None) -> None:
+    """Apply ``--data-dir`` / ``--mirror`` for this process (the loaders read the environment)."""
+    from flm_bench.sources import DATA_DIR_ENV, MIRROR_ENV
+
+    if data_dir is not None:
+        os.environ[DATA_DIR_ENV] = str(data_dir.resolve())
+    if mirror is not None:
+        os.environ[MIRROR_ENV] = mirror
+
+
+def _download_bar():
+    """A context manager showing downloads on stderr."""
+    from contextlib import contextmanager
+
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    from flm_bench.sources import download_progress
+
+    @contextmanager
+    def bar():
+        with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=err,
+                      transient=True) as progress:
+            tasks: dict[str, Any] = {}
+
+            def update(what: str, done: int, total: int) -> None:
+                if what not in tasks:
+                    tasks[what] = progress.add_task(f"downloading {what}", total=total or None)
+                progress.update(tasks[what], completed=done, total=total or None)
+
+            token = download_progress.set(update)
+            try:
+                yield
+            finally:
+                download_progress.reset(token)
+
+    return bar()
+
+
+def dataset_info(name: str) -> dict[str, Any]:
+    """Everything ``data info`` shows about one dataset (loads it)."""
+    entry = plugins().datasets.entry(name)
+    spec = entry.spec
+    with _download_bar():
+        data = spec.load()
+    side = {k: int(len(v)) for k, v in data.side.items() if k not in ("item_attr_indptr",)}
+    order = data.column("order")
+    return {
+        "name": spec.name, "domain": spec.domain, "plugin": entry.plugin, "synthetic": spec.synthetic,
+        "users": data.n_users, "items": data.n_items, "interactions": data.n_interactions,
+        "timestamped": data.timestamped, "ordered": data.ordered,
+        "order_range": [int(order.min()), int(order.max())],
+        "columns": data.table.column_names, "side_data": side,
+        "license": spec.license, "citation": spec.citation, "source": spec.source,
+        "files": [{"path": f.path, "sha256": f.sha256, "size": f.size, "url": f.url} for f in spec.files],
+        "fingerprint": data.fingerprint, "description": spec.description,
+    }
+
+
+@app.command("info")
+def info(
+    name: Annotated[str, typer.Argument(help="Dataset name (see `flm-bench list datasets`).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    data_dir: DataDir = None,
+    mirror: Mirror = None,
+) -> None:
+    """Domain, counts, order/time, side data, license, citation and source files of a dataset."""
+    use_locations(data_dir, mirror)
+    facts = dataset_info(name)
+    if as_json:
+        print_json(facts)
+        return
+    table = Table(title=name, show_header=False)
+    for key, value in facts.items():
+        if key == "files":
+            value = "\n".join(f"{f['path']} ({f['size']:,} bytes, sha256 {f['sha256'][:12]}…)" for f in value)
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k}: {v:,}" for k, v in value.items()) or "none"
+        elif isinstance(value, int) and not isinstance(value, bool):
+            value = f"{value:,}"
+        table.add_row(key, str(value))
+    out.print(table)
+
+
+@app.command("verify")
+def verify(
+    name: Annotated[Optional[str], typer.Argument(help="Dataset name; default: every dataset with files.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Check size and sha256 of every file present (data folder or cache); download nothing."""
+    from flm_bench.errors import DataError
+    from flm_bench.sources import local_copy
+
+    use_locations(data_dir)
+    registry = plugins().datasets
+    specs = [registry.get(name)] if name else [e.spec for e in registry if e.spec.files]
+    rows, bad = [], 0
+    for spec in specs:
+        for f in spec.files:
+            try:
+                path = local_copy(f)
+                status, detail = ("ok", str(path)) if path else ("missing", "")
+            except DataError as exc:
+                status, detail, bad = "mismatch", str(exc), bad + 1
+            rows.append({"dataset": spec.name, "file": f.path, "status": status, "detail": detail})
+    if as_json:
+        print_json(rows)
+    else:
+        table = Table(title="files")
+        for col in ("dataset", "file", "status", "detail"):
+            table.add_column(col)
+        for r in rows:
+            style = {"ok": "green", "missing": "yellow"}.get(r["status"], "red")
+            table.add_row(r["dataset"], r["file"], f"[{style}]{r['status']}[/]", r["detail"])
+        out.print(table)
+    if bad:
+        raise typer.Exit(1)
+
+
+@app.command("prepare")
+def prepare(
+    names: Annotated[list[str], typer.Argument(help="Dataset name(s).")],
+    data_dir: DataDir = None,
+    mirror: Mirror = None,
+) -> None:
+    """Fetch, verify, parse and cache datasets ahead of a run."""
+    import time
+
+    use_locations(data_dir, mirror)
+    registry = plugins().datasets
+    specs = [registry.get(n) for n in names]
+    for spec in specs:
+        start = time.perf_counter()
+        with _download_bar():
+            data = spec.load()
+        out.print(f"{spec.name}: {data.n_users:,} users, {data.n_items:,} items, "
+                  f"{data.n_interactions:,} interactions ready in {time.perf_counter() - start:.1f} s")

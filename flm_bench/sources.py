@@ -1,0 +1,186 @@
+"""Where a dataset's files come from, and getting them verified onto this machine.
+
+Each dataset declares its files (:class:`SourceFile`): the path in a mirror laid out like
+``shared/datasets``, the sha256 and size of that copy, and the original download URL with
+the digest of the original bytes. :func:`fetch` resolves a file in this order:
+
+1. a local data folder (``data_dir`` argument or ``FLM_BENCH_DATA_DIR``), read in place;
+2. the download cache (``<cache>/downloads``), from an earlier fetch;
+3. a mirror base URL (``mirror`` argument or ``FLM_BENCH_MIRROR``);
+4. the original URL.
+
+Every file is checked (size and sha256) before it is used. Downloads go through ``pooch``
+to a temporary name and are renamed into the cache only when their digest matches, so a
+corrupted download leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import logging
+import os
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+from urllib.parse import unquote
+
+from flm_bench.data import cache_dir
+from flm_bench.errors import DataError
+
+log = logging.getLogger(__name__)
+
+DATA_DIR_ENV = "FLM_BENCH_DATA_DIR"
+MIRROR_ENV = "FLM_BENCH_MIRROR"
+
+#: Called with (what, bytes so far, total bytes) while downloading.
+DownloadProgress = Callable[[str, int, int], None]
+#: The progress callback used when :func:`fetch` is not given one (the CLI sets it).
+download_progress: ContextVar[DownloadProgress | None] = ContextVar("download_progress", default=None)
+
+
+class ChecksumError(DataError):
+    """A file's size or sha256 differs from what its dataset declares."""
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file of a dataset, as stored in a mirror and as published originally."""
+
+    path: str  # relative to a mirror / data folder, e.g. "media/movielens-100k/u.data.gz"
+    sha256: str
+    size: int
+    url: str | None = None  # the original location (may hold the uncompressed bytes)
+    url_sha256: str | None = None
+    url_size: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def original_path(self) -> str | None:
+        """Where the original bytes go: beside ``path``, under the URL's file name."""
+        if not self.url or self.url_sha256 in (None, self.sha256):
+            return None
+        folder = self.path.rsplit("/", 1)[0]
+        return f"{folder}/{unquote(self.url.rsplit('/', 1)[-1])}"
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify(path: Path, sha256: str, size: int | None, what: str) -> None:
+    """Raise :class:`ChecksumError` naming ``what`` unless ``path`` has this size and digest."""
+    actual_size = path.stat().st_size
+    if size is not None and actual_size != size:
+        raise ChecksumError(f"{what}: {path} has {actual_size} bytes, expected {size}")
+    actual = sha256_of(path)
+    if actual != sha256:
+        raise ChecksumError(f"{what}: {path} has sha256 {actual}, expected {sha256}")
+
+
+def _candidates(file: SourceFile, root: Path) -> list[tuple[Path, str, int | None]]:
+    """The stored copy, and the original (e.g. uncompressed) bytes under the same folder."""
+    found = [(root / file.path, file.sha256, file.size)]
+    if file.original_path:
+        found.append((root / file.original_path, file.url_sha256, file.url_size))
+    return found
+
+
+def local_copy(file: SourceFile, data_dir: Path | None = None) -> Path | None:
+    """The verified local copy of ``file`` (data folder, then download cache), or None."""
+    roots = [Path(d) for d in (data_dir or os.environ.get(DATA_DIR_ENV) or "",) if d]
+    roots.append(cache_dir() / "downloads")
+    for root in roots:
+        for path, digest, size in _candidates(file, root):
+            if path.exists():
+                verify(path, digest, size, f"file {file.path!r}")
+                return path
+    return None
+
+
+def _download(url: str, target: Path, digest: str, size: int | None, what: str,
+              progress: DownloadProgress | None) -> Path:
+    import pooch
+
+    pooch.get_logger().setLevel(logging.WARNING)  # the CLI reports downloads itself
+    target.parent.mkdir(parents=True, exist_ok=True)
+    downloader = pooch.HTTPDownloader(progressbar=_PoochBar(what, progress) if progress else False, timeout=60)
+    try:
+        pooch.retrieve(url, known_hash=f"sha256:{digest}", fname=target.name, path=target.parent,
+                       downloader=downloader)
+    except ValueError as exc:  # pooch: digest mismatch; the temporary file is already removed
+        actual = str(exc).split(" but got ")[1].split(".")[0] if " but got " in str(exc) else "?"
+        raise ChecksumError(f"{what}: download from {url} has sha256 {actual}, expected {digest}") from exc
+    except Exception as exc:  # network errors come from requests, urllib3, ...
+        raise DataError(f"{what}: download from {url} failed: {type(exc).__name__}: {exc}") from exc
+    if size is not None and target.stat().st_size != size:
+        target.unlink()
+        raise ChecksumError(f"{what}: download from {url} has the wrong size, expected {size} bytes")
+    return target
+
+
+def fetch(file: SourceFile, *, data_dir: Path | None = None, mirror: str | None = None,
+          progress: DownloadProgress | None = None) -> Path:
+    """A verified local path for ``file``, downloading it if needed (see the module doc)."""
+    found = local_copy(file, data_dir)
+    if found is not None:
+        return found
+    what = f"file {file.path!r}"
+    progress = progress or download_progress.get()
+    downloads = cache_dir() / "downloads"
+    mirror = mirror or os.environ.get(MIRROR_ENV)
+    errors = []
+    if mirror:
+        try:
+            return _download(f"{mirror.rstrip('/')}/{file.path}", downloads / file.path, file.sha256,
+                             file.size, what, progress)
+        except ChecksumError:
+            raise
+        except DataError as exc:
+            errors.append(str(exc))
+    if file.url:
+        target = downloads / (file.original_path or file.path)
+        try:
+            return _download(file.url, target, file.url_sha256 or file.sha256, file.url_size, what, progress)
+        except ChecksumError:
+            raise
+        except DataError as exc:
+            errors.append(str(exc))
+    where = f"{DATA_DIR_ENV} / --data-dir" + ("" if mirror else f", {MIRROR_ENV}")
+    raise DataError(f"{what} is not available: not in the data folder or cache (set {where})"
+                    + (f"; {'; '.join(errors)}" if errors else ""))
+
+
+def open_text(path: Path, encoding: str = "utf-8") -> IO[str]:
+    """Open a text file, transparently un-gzipping it (by its magic bytes, not its name)."""
+    with open(path, "rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"
+    raw = gzip.open(path, "rb") if gz else open(path, "rb")
+    return io.TextIOWrapper(raw, encoding=encoding, newline="")
+
+
+class _PoochBar:
+    """The tqdm-like object pooch drives, forwarding to a plain callback."""
+
+    def __init__(self, what: str, callback: DownloadProgress) -> None:
+        self.what, self.callback, self.total, self.n = what, callback, 0, 0
+
+    def update(self, n: int) -> None:
+        self.n += n
+        self.callback(self.what, self.n, self.total)
+
+    def reset(self) -> None:
+        self.n = 0
+
+    def close(self) -> None:
+        pass

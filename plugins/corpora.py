@@ -1,0 +1,27 @@
+"""Pretraining corpora over the real datasets.
+
+A corpus used for a target never contains that target: the runner removes it and records
+what it removed (``strategy.excluded`` in the record).
+"""
+
+from __future__ import annotations
+
+from flm_bench import hookimpl
+from flm_bench.specs import CorpusSpec
+
+AMAZON_2014 = ("amazon-beauty", "amazon-sports", "amazon-toys", "amazon-videogames", "amazon-office", "amazon-tools")
+
+
+@hookimpl
+def flm_bench_register_corpora(register):
+    register(CorpusSpec(
+        name="amazon-2014",
+        datasets=AMAZON_2014,
+        description="the six Amazon 2014 5-core categories (separate item catalogues)",
+    ))
+    register(CorpusSpec(
+        name="all-domains",
+        datasets=(*AMAZON_2014, "amazon-instruments", "yelp", "ciao", "ciaodvd", "lastfm-hetrec",
+                  "movielens-100k", "lastfm-s3rec", "bookcrossing", "zimnat"),
+        description="a mix of every domain: e-commerce, social, media and finance",
+    ))

@@ -1,0 +1,1 @@
+"""Real media datasets (files from shared/datasets; see SOURCES.md). Not written yet."""

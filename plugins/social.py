@@ -1,0 +1,1 @@
+"""Real social datasets (files from shared/datasets; see SOURCES.md). Not written yet."""
