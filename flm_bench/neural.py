@@ -49,9 +49,10 @@ def training_batches(
 class NeuralRecommender(nn.Module):
     """A pretrainable model: an encoder ``H = f(X; θ)`` and a head ``Y = g(H; W)``.
 
-    Subclasses set ``encoder``, ``head``, ``max_len``, ``n_items`` and ``id_parameters`` (names
+    Subclasses set ``encoder``, ``head``, ``max_len``, ``n_items``, ``id_parameters`` (names
     of parameters tied to one catalogue's item IDs, which never transfer to another
-    catalogue), and implement :meth:`hidden` and :meth:`logits`.
+    catalogue) and ``adapter_targets`` (encoder Linear modules that parameter-efficient
+    strategies may adapt), and implement :meth:`hidden` and :meth:`logits`.
     """
 
     encoder: nn.Module
@@ -59,6 +60,7 @@ class NeuralRecommender(nn.Module):
     n_items: int
     max_len: int
     id_parameters: tuple[str, ...] = ()
+    adapter_targets: tuple[str, ...] = ()  # encoder Linear modules (name suffixes) that get LoRA adapters
 
     @property
     def device(self) -> torch.device:

@@ -60,8 +60,9 @@ class AdaptContext:
             model.to(self.device)
         return model
 
-    def load_pretrained(self, model: torch.nn.Module) -> None:
-        """Copy the checkpoint's transferable weights into ``model``.
+    def load_pretrained(self, model: torch.nn.Module, skip: tuple[str, ...] = ()) -> None:
+        """Copy the checkpoint's transferable weights into ``model``, except names starting
+        with a prefix in ``skip`` (e.g. ``("head.",)`` for a fresh head).
 
         Item-ID parameters never transfer (the corpus never shares the target's catalogue);
         what was loaded and what stayed freshly initialised is recorded in ``transfer``.
@@ -70,7 +71,8 @@ class AdaptContext:
             raise ConfigError("this strategy needs a pretraining corpus, but the cell has none")
         state = self.checkpoint.state()
         own = model.state_dict()
-        loaded = [k for k, v in state.items() if k in own and own[k].shape == v.shape]
+        loaded = [k for k, v in state.items()
+                  if k in own and own[k].shape == v.shape and not k.startswith(skip)]
         model.load_state_dict({k: state[k] for k in loaded}, strict=False)
         self.transfer = {"loaded": sorted(loaded), "reinitialised": sorted(set(own) - set(loaded))}
 

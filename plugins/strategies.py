@@ -1,4 +1,9 @@
-"""Built-in adaptation strategies: ``scratch`` (the control) and ``finetune``."""
+"""Built-in adaptation strategies: ``scratch`` (the control), ``finetune``, ``probe`` and ``adapter``.
+
+Whatever a strategy freezes, parameters that could not come from the checkpoint (item-ID
+embeddings of the target catalogue, a fresh head) are always trained: frozen random weights
+would only handicap the strategy.
+"""
 
 from __future__ import annotations
 
@@ -23,9 +28,55 @@ class Finetune:
         return ctx.fit(model)
 
 
+def _train_fresh(model, ctx: AdaptContext) -> None:
+    """Make every parameter that was not loaded from the checkpoint trainable."""
+    fresh = set(ctx.transfer["reinitialised"])
+    for name, param in model.named_parameters():
+        if name in fresh:
+            param.requires_grad_(True)
+
+
+class Probe:
+    """Load the pretrained encoder and freeze it; train a new head (and the target's item IDs)."""
+
+    def adapt(self, ctx: AdaptContext):
+        model = ctx.build()
+        ctx.load_pretrained(model, skip=("head.",))
+        model.requires_grad_(False)
+        _train_fresh(model, ctx)
+        return ctx.fit(model)
+
+
+class Adapter:
+    """LoRA (rank ``RANK``) on the encoder's Linear layers through ``peft``; the pretrained
+    weights stay frozen, the adapters, the head and the target's item IDs are trained."""
+
+    RANK, ALPHA = 8, 16
+
+    def adapt(self, ctx: AdaptContext):
+        from peft import LoraConfig, inject_adapter_in_model
+
+        model = ctx.build()
+        ctx.load_pretrained(model)
+        model.requires_grad_(False)
+        if not model.adapter_targets:
+            from flm_bench.errors import ConfigError
+
+            raise ConfigError(f"model {ctx.spec.name!r} declares no adapter_targets for the adapter strategy")
+        config = LoraConfig(r=self.RANK, lora_alpha=self.ALPHA, target_modules=list(model.adapter_targets))
+        inject_adapter_in_model(config, model.encoder)  # adapters start at zero: same function as loaded
+        model.head.requires_grad_(True)
+        _train_fresh(model, ctx)
+        return ctx.fit(model)
+
+
 @hookimpl
 def flm_bench_register_strategies(register):
     register(StrategySpec("scratch", Scratch, needs_pretraining=False,
                           description="train from random initialisation on the target (control)"))
     register(StrategySpec("finetune", Finetune, needs_pretraining=True,
                           description="start from the pretrained encoder, train all weights"))
+    register(StrategySpec("probe", Probe, needs_pretraining=True,
+                          description="frozen pretrained encoder, new head (plus the target's item IDs)"))
+    register(StrategySpec("adapter", Adapter, needs_pretraining=True,
+                          description=f"LoRA r={Adapter.RANK} on the frozen encoder's Linear layers (peft), head and item IDs trained"))
