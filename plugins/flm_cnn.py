@@ -1,0 +1,1 @@
+"""Model plugin flm_cnn (being written)."""
