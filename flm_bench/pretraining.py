@@ -78,7 +78,7 @@ def pretrain(
     directory.mkdir(parents=True, exist_ok=True)
     split = leave_one_out(corpus)
     torch.manual_seed(seed)
-    model = spec.build(n_items=corpus.n_items, item_features=corpus.item_features, params=params)
+    model = spec.build(n_items=corpus.n_items, item_features=corpus.item_features, params=params, side=corpus.side)
     assert isinstance(model, NeuralRecommender), f"pretrainable model {spec.name!r} must be a NeuralRecommender"
     model.to(device)
     with Meter(device) as meter:

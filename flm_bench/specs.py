@@ -51,7 +51,8 @@ class CorpusSpec:
 class ModelSpec:
     """A model variant.
 
-    ``build(n_items, item_features, params)`` returns a :class:`flm_bench.model.Recommender`.
+    ``build(n_items, item_features, params, side)`` returns a :class:`flm_bench.model.Recommender`;
+    ``side`` holds the dataset's side data (keys of :data:`flm_bench.data.SIDE_KEYS`).
     ``pretrainable`` models are neural (a :class:`flm_bench.model.NeuralRecommender`) and can
     take an encoder state from a pretraining checkpoint; the others are fitted directly and
     run only under the ``scratch`` strategy. ``item_representation`` tells the harness what

@@ -55,7 +55,8 @@ class AdaptContext:
         import torch
 
         torch.manual_seed(self.seed)
-        model = self.spec.build(n_items=self.data.n_items, item_features=self.data.item_features, params=self.params)
+        model = self.spec.build(n_items=self.data.n_items, item_features=self.data.item_features,
+                                params=self.params, side=self.data.side)
         if hasattr(model, "to"):
             model.to(self.device)
         return model

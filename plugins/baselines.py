@@ -78,11 +78,11 @@ class ItemKNN:
         return torch.from_numpy(np.asarray((h @ self.similarity).todense(), dtype=np.float32))
 
 
-def _popularity(n_items: int, item_features: Any, params: dict[str, Any]) -> Popularity:
+def _popularity(n_items: int, item_features: Any, params: dict[str, Any], side: Any = None) -> Popularity:
     return Popularity(n_items, **params)
 
 
-def _itemknn(n_items: int, item_features: Any, params: dict[str, Any]) -> ItemKNN:
+def _itemknn(n_items: int, item_features: Any, params: dict[str, Any], side: Any = None) -> ItemKNN:
     return ItemKNN(n_items, **params)
 
 

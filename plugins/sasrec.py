@@ -11,6 +11,7 @@ and head. Item-ID embeddings are tied to one catalogue and are re-initialised.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,8 @@ DEFAULTS = {"dim": 64, "layers": 2, "heads": 2, "dropout": 0.2, "max_len": 20,
             "use_ids": True, "use_features": True}
 
 
-def build(n_items: int, item_features: np.ndarray | None, params: dict[str, Any]):
+def build(n_items: int, item_features: np.ndarray | None, params: dict[str, Any],
+          side: Mapping[str, np.ndarray] | None = None):
     """A :class:`SASRec` for a catalogue of ``n_items`` (imports torch)."""
     import torch
     from torch import nn

@@ -188,7 +188,7 @@ class Sleepy:
 
 @hookimpl
 def flm_bench_register_models(register):
-    register(ModelSpec("sleepy", lambda n_items, item_features, params: Sleepy(n_items),
+    register(ModelSpec("sleepy", lambda n_items, item_features, params, side: Sleepy(n_items),
                        pretrainable=False, item_representation="none"))
 '''
 
