@@ -119,7 +119,9 @@ def _download(url: str, target: Path, digest: str, size: int | None, what: str,
         pooch.retrieve(url, known_hash=f"sha256:{digest}", fname=target.name, path=target.parent,
                        downloader=downloader)
     except ValueError as exc:  # pooch: digest mismatch; the temporary file is already removed
-        actual = str(exc).split(" but got ")[1].split(".")[0] if " but got " in str(exc) else "?"
+        if " but got " not in str(exc):  # a bad URL (requests' MissingSchema, InvalidURL, ... are ValueErrors)
+            raise DataError(f"{what}: download from {url} failed: {type(exc).__name__}: {exc}") from exc
+        actual = str(exc).split(" but got ")[1].split(".")[0]
         raise ChecksumError(f"{what}: download from {url} has sha256 {actual}, expected {digest}") from exc
     except Exception as exc:  # network errors come from requests, urllib3, ...
         raise DataError(f"{what}: download from {url} failed: {type(exc).__name__}: {exc}") from exc
