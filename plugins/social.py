@@ -1,1 +1,346 @@
-"""Real social datasets (files from shared/datasets; see SOURCES.md). Not written yet."""
+"""Real social datasets (files from shared/datasets; see SOURCES.md).
+
+- ``ciao``: Ciao product ratings (Tang et al. 2012) with unix-second timestamps, the
+  directed trust network, and each product's category as an item attribute. The mirror
+  holds lossless TSV conversions of the original MATLAB files; a ``.mat`` downloaded from
+  the original URL is read too (``scipy.io.loadmat``).
+- ``ciaodvd``: CiaoDVD ratings (Guo et al. 2014) with YYYY-MM-DD dates, trust network, genre.
+- ``filmtrust``: FilmTrust ratings (Guo et al. 2013), no time (``random-holdout`` split), trust.
+- ``lastfm-hetrec``: Last.fm hetrec2011-lastfm-2k listening counts (no time), the friend graph,
+  artist names and the artists' user-assigned tags.
+- ``yelp``: Yelp business-review sequences as preprocessed by S3-Rec (chronological per user,
+  no timestamps), business categories as item attributes. No social graph in this version.
+
+Raw data are kept as published: duplicate (user, item) rows stay (deduplication is a
+preprocessing option of the core). Social edges are directed user -> user pairs over
+canonical user indices, in file order; an edge is dropped when either end has no
+interaction. Parsers run only inside ``load()``; registering reads no file.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from flm_bench import hookimpl
+from flm_bench.errors import DataError
+from flm_bench_plugins.realdata import Columns, SideData, canonical, real_dataset
+
+CIAO = "social/ciao-tang2012"
+CIAODVD = "social/ciaodvd-guo2014"
+FILMTRUST = "social/filmtrust-guo2013"
+LASTFM = "social/lastfm-hetrec2011"
+YELP = "social/yelp-s3rec"
+
+#: Columns of Ciao's ``rating`` matrix (MATLAB) and of its TSV conversion's header.
+CIAO_RATING_COLUMNS = ("userid", "productid", "categoryid", "rating", "helpfulness", "timestamp")
+CIAO_TRUST_COLUMNS = ("truster", "trustee")
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+def _read(path: Path, sep: str, names: list[str], *, header: bool, encoding: str = "utf-8",
+          dtype=None):
+    """A delimited text file (gzipped or not) as a DataFrame; with ``header`` it must match ``names``."""
+    import pandas as pd
+
+    from flm_bench.sources import open_text
+
+    with open_text(path, encoding=encoding) as f:
+        frame = pd.read_csv(f, sep=sep, header=0 if header else None, names=None if header else names,
+                            dtype=dtype, engine="c", quoting=csv.QUOTE_NONE,
+                            keep_default_na=False)
+    if header and list(frame.columns) != list(names):
+        raise DataError(f"{path.name}: header {list(frame.columns)}, expected {list(names)}")
+    if frame.shape[1] != len(names):
+        raise DataError(f"{path.name}: {frame.shape[1]} fields per line, expected {len(names)}")
+    return frame
+
+
+def _is_mat(path: Path) -> bool:
+    """Whether ``path`` holds a MATLAB file (the original Ciao download) rather than text."""
+    if path.suffix.lower() == ".mat":
+        return True
+    with open(path, "rb") as f:
+        return f.read(6) == b"MATLAB"
+
+
+def _mat_matrix(path: Path, variable: str, columns: tuple[str, ...]):
+    """Integer matrix ``variable`` of a MATLAB (v5) file as a DataFrame with these columns."""
+    import pandas as pd
+    from scipy.io import loadmat
+
+    mat = loadmat(path, variable_names=[variable])
+    if variable not in mat:
+        raise DataError(f"{path.name}: no variable {variable!r} in the MATLAB file")
+    array = np.asarray(mat[variable])
+    if array.ndim != 2 or array.shape[1] != len(columns):
+        raise DataError(f"{path.name}: {variable!r} has shape {array.shape}, expected [n, {len(columns)}]")
+    if array.dtype.kind == "f" and not np.array_equal(array, np.round(array)):
+        raise DataError(f"{path.name}: {variable!r} holds non-integer values")
+    return pd.DataFrame(array.astype(np.int64), columns=list(columns))
+
+
+def _index_of(vocab: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    """Canonical index of each raw id in a ``user_ids`` / ``item_ids`` vocabulary, -1 where the
+    id has no interaction."""
+    import pandas as pd
+
+    return pd.Index(np.asarray(vocab).astype(str)).get_indexer(np.asarray(raw).astype(str))
+
+
+def social_edges(user_ids: np.ndarray, source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """[n, 2] int64 directed edges over canonical users, in file order; an edge is dropped when
+    either end has no interaction."""
+    a, b = _index_of(user_ids, source), _index_of(user_ids, target)
+    keep = (a >= 0) & (b >= 0)
+    return np.stack([a[keep], b[keep]], axis=1).astype(np.int64)
+
+
+def attribute_csr(item: np.ndarray, attr: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray]:
+    """CSR (indptr, ids) of the distinct attributes of each item, sorted, from (item, attr) pairs."""
+    pairs = np.unique(np.stack([np.asarray(item, np.int64), np.asarray(attr, np.int64)], axis=1), axis=0)
+    indptr = np.zeros(n_items + 1, dtype=np.int64)
+    np.cumsum(np.bincount(pairs[:, 0], minlength=n_items), out=indptr[1:])
+    return indptr, pairs[:, 1].astype(np.int64)
+
+
+# ----------------------------------------------------------------------------------------- ciao
+
+def ciao_ratings(path: Path):
+    """Ciao ratings from the TSV conversion or the original ``rating_with_timestamp.mat``."""
+    if _is_mat(path):
+        return _mat_matrix(path, "rating", CIAO_RATING_COLUMNS)
+    return _read(path, "\t", list(CIAO_RATING_COLUMNS), header=True, dtype="int64")
+
+
+def ciao_trust(path: Path):
+    """Ciao trust pairs from the TSV conversion or the original ``trust.mat``."""
+    if _is_mat(path):
+        return _mat_matrix(path, "trust", CIAO_TRUST_COLUMNS)
+    return _read(path, "\t", list(CIAO_TRUST_COLUMNS), header=True, dtype="int64")
+
+
+def parse_ciao(files: Mapping[str, Path]) -> tuple[Columns, SideData]:
+    """``rating`` rows: user product category rating helpfulness unix-seconds; ``trust``: truster trustee."""
+    ratings = ciao_ratings(files["rating_with_timestamp.tsv.gz"])
+    columns, side = canonical(ratings["userid"].to_numpy(), ratings["productid"].to_numpy(),
+                              ratings["timestamp"].to_numpy(), rating=ratings["rating"].to_numpy(np.float32))
+    # a product's category: 101 products carry 2-3 categories in different rows, all are kept
+    side["item_attr_indptr"], side["item_attr_ids"] = attribute_csr(
+        columns["item"], ratings["categoryid"].to_numpy(), len(side["item_ids"]))
+    trust = ciao_trust(files["trust.tsv.gz"])
+    side["social_edges"] = social_edges(side["user_ids"], trust["truster"].to_numpy(), trust["trustee"].to_numpy())
+    return columns, side
+
+
+# -------------------------------------------------------------------------------------- ciaodvd
+
+def _days_to_seconds(dates: np.ndarray, what: str) -> np.ndarray:
+    """Unix seconds (00:00 UTC) of YYYY-MM-DD strings."""
+    try:
+        days = np.asarray(dates).astype(str).astype("datetime64[D]")
+    except ValueError as exc:
+        raise DataError(f"{what}: dates must be YYYY-MM-DD ({exc})") from exc
+    return days.astype("datetime64[s]").astype(np.int64)
+
+
+def parse_ciaodvd(files: Mapping[str, Path]) -> tuple[Columns, SideData]:
+    """``movie-ratings.txt``: userID,movieID,genreID,reviewID,movieRating,date (CSV, no header)."""
+    names = ["user", "movie", "genre", "review", "rating", "date"]
+    ratings = _read(files["movie-ratings.txt.gz"], ",", names, header=False,
+                    dtype={"user": "int64", "movie": "int64", "genre": "int64", "review": "int64",
+                           "rating": "float32", "date": str})
+    time = _days_to_seconds(ratings["date"].to_numpy(), "movie-ratings.txt")
+    columns, side = canonical(ratings["user"].to_numpy(), ratings["movie"].to_numpy(), time,
+                              rating=ratings["rating"].to_numpy(np.float32))
+    side["item_attr_indptr"], side["item_attr_ids"] = attribute_csr(
+        columns["item"], ratings["genre"].to_numpy(), len(side["item_ids"]))
+    trust = _read(files["trusts.txt.gz"], ",", ["trustor", "trustee", "value"], header=False, dtype="int64")
+    side["social_edges"] = social_edges(side["user_ids"], trust["trustor"].to_numpy(), trust["trustee"].to_numpy())
+    return columns, side
+
+
+# ------------------------------------------------------------------------------------ filmtrust
+
+def parse_filmtrust(files: Mapping[str, Path]) -> tuple[Columns, SideData]:
+    """``ratings.txt``: user item rating (space separated, no time); ``trust.txt``: trustor trustee value."""
+    ratings = _read(files["ratings.txt.gz"], r"\s+", ["user", "item", "rating"], header=False,
+                    dtype={"user": "int64", "item": "int64", "rating": "float32"})
+    columns, side = canonical(ratings["user"].to_numpy(), ratings["item"].to_numpy(),
+                              np.zeros(len(ratings), dtype=np.int64), rating=ratings["rating"].to_numpy(np.float32))
+    trust = _read(files["trust.txt"], r"\s+", ["trustor", "trustee", "value"], header=False,
+                  dtype={"trustor": "int64", "trustee": "int64", "value": "float64"})
+    side["social_edges"] = social_edges(side["user_ids"], trust["trustor"].to_numpy(), trust["trustee"].to_numpy())
+    return columns, side
+
+
+# ------------------------------------------------------------------------------- lastfm-hetrec
+
+def parse_lastfm_hetrec(files: Mapping[str, Path]) -> tuple[Columns, SideData]:
+    """``user_artists.dat``: userID artistID weight (play count); names, tags and friends beside it."""
+    plays = _read(files["user_artists.dat.gz"], "\t", ["userID", "artistID", "weight"], header=True, dtype="int64")
+    columns, side = canonical(plays["userID"].to_numpy(), plays["artistID"].to_numpy(),
+                              np.zeros(len(plays), dtype=np.int64), rating=plays["weight"].to_numpy(np.float32))
+    if (plays["weight"].to_numpy() >= 2**24).any():  # float32 holds integers exactly only below 2^24
+        raise DataError("user_artists.dat: a play count too large to keep exactly as float32")
+    n_items = len(side["item_ids"])
+
+    # artists.dat (UTF-8): id name url pictureURL; the name is the item text
+    artists = _read(files["artists.dat.gz"], "\t", ["id", "name", "url", "pictureURL"], header=True, dtype=str)
+    item_rows = _index_of(side["item_ids"], artists["id"].to_numpy())
+    found = item_rows >= 0
+    if not (np.bincount(item_rows[found], minlength=n_items) == 1).all():
+        raise DataError("artists.dat: every listened artist needs exactly one row")
+    text = np.full(n_items, "", dtype=object)
+    text[item_rows[found]] = artists["name"].to_numpy()[found]
+    side["item_text"] = text.astype(str)
+
+    # user_taggedartists.dat: userID artistID tagID day month year -> each artist's distinct tags
+    tagged = _read(files["user_taggedartists.dat.gz"], "\t", ["userID", "artistID", "tagID", "day", "month", "year"],
+                   header=True, dtype="int64")
+    tags = _read(files["tags.dat"], "\t", ["tagID", "tagValue"], header=True, encoding="latin-1",
+                 dtype={"tagID": "int64", "tagValue": str})
+    unknown = ~np.isin(tagged["tagID"].to_numpy(), tags["tagID"].to_numpy())
+    if unknown.any():
+        raise DataError(f"user_taggedartists.dat: tag ids {tagged['tagID'].to_numpy()[unknown][:5].tolist()} "
+                        "are not in tags.dat")
+    tag_items = _index_of(side["item_ids"], tagged["artistID"].to_numpy())
+    listened = tag_items >= 0  # tags of artists nobody listened to have no item to attach to
+    side["item_attr_indptr"], side["item_attr_ids"] = attribute_csr(
+        tag_items[listened], tagged["tagID"].to_numpy()[listened], n_items)
+
+    # user_friends.dat: userID friendID, each friendship listed in both directions
+    friends = _read(files["user_friends.dat"], "\t", ["userID", "friendID"], header=True, dtype="int64")
+    side["social_edges"] = social_edges(side["user_ids"], friends["userID"].to_numpy(), friends["friendID"].to_numpy())
+    return columns, side
+
+
+# ----------------------------------------------------------------------------------------- yelp
+
+def parse_yelp(files: Mapping[str, Path]) -> tuple[Columns, SideData]:
+    """S3-Rec text format: one line per user, ``user item_1 ... item_n`` oldest to newest."""
+    import json
+
+    from flm_bench.sources import open_text
+
+    with open_text(files["Yelp.txt.gz"]) as f:
+        lines = [line.split() for line in f.read().splitlines() if line.strip()]
+    lengths = np.array([len(t) - 1 for t in lines], dtype=np.int64)
+    if (lengths < 1).any():
+        raise DataError("Yelp.txt: a user line has no items")
+    users = np.repeat(np.array([t[0] for t in lines]), lengths)
+    items = np.array([x for t in lines for x in t[1:]])
+    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    position = np.arange(len(items), dtype=np.int64) - starts  # 0-based position in the user's sequence
+    columns, side = canonical(users, items, position)
+
+    with open_text(files["Yelp_item2attributes.json.gz"]) as f:
+        item2attr: dict[str, list[int]] = json.load(f)
+    keys = list(item2attr)
+    counts = np.array([len(item2attr[k]) for k in keys], dtype=np.int64)
+    attr = np.fromiter((a for k in keys for a in item2attr[k]), dtype=np.int64, count=int(counts.sum()))
+    item = np.repeat(_index_of(side["item_ids"], np.array(keys)), counts)
+    known = item >= 0
+    side["item_attr_indptr"], side["item_attr_ids"] = attribute_csr(item[known], attr[known], len(side["item_ids"]))
+    return columns, side
+
+
+# -------------------------------------------------------------------------------- registration
+
+@hookimpl
+def flm_bench_register_datasets(register):
+    register(real_dataset(
+        "ciao", "social",
+        (f"{CIAO}/rating_with_timestamp.tsv.gz", f"{CIAO}/trust.tsv.gz"),
+        parse_ciao, timestamped=True, ordered=True,
+        description=("Ciao product ratings (0-5, kept as `rating`; helpfulness left out): 7,375 users, "
+                     "105,114 products, 284,086 interactions incl. 1,436 duplicate (user, product) rows "
+                     "kept as published, unix-second timestamps 2000-05-30..2011-04-12 (day resolution, "
+                     "many same-day ties); item attributes = category ids 1-28 (101 products carry 2-3); "
+                     "social_edges = directed trust, 57,544 of 57,544 edges kept (all trusters and "
+                     "trustees rated something). Reads the TSV conversion or the original .mat"),
+        license=("No license statement in the source repository (yushundong/Graph-Mining-Fairness-Data, "
+                 "no LICENSE); original ASU release by Jiliang Tang; research use, cite Tang et al. 2012"),
+        citation=("Jiliang Tang, Huiji Gao, Huan Liu. 2012. mTrust: Discerning Multi-Faceted Trust in a "
+                  "Connected World. WSDM 2012. (Also: Jiliang Tang, Huiji Gao, Huan Liu, Atish Das Sarma. "
+                  "2012. eTrust: Understanding Trust Evolution in an Online World. KDD 2012.)"),
+        source=("github:yushundong/Graph-Mining-Fairness-Data dataset/Epinion&Ciao/ciao/"
+                "rating_with_timestamp.mat and trust.mat @ 2bd4b5cd9a09d87e93c8efc490773cbfa0a7984e; "
+                "the mirror stores lossless gzipped TSV conversions (variables `rating` [N x 6], "
+                "`trust` [M x 2], original row order); no preprocessing"),
+    ))
+    register(real_dataset(
+        "ciaodvd", "social",
+        (f"{CIAODVD}/movie-ratings.txt.gz", f"{CIAODVD}/trusts.txt.gz"),
+        parse_ciaodvd, timestamped=True, ordered=True,
+        description=("CiaoDVD movie ratings (1-5, kept as `rating`): 17,615 users, 16,121 DVDs, 72,665 "
+                     "interactions incl. 320 duplicate (user, movie) rows kept as published; YYYY-MM-DD "
+                     "dates 2000-05-31..2013-11-28 as unix seconds at 00:00 UTC (many same-day ties); item "
+                     "attributes = genre id 1-17 (one per DVD, see readme.txt); review ids left out; "
+                     "social_edges = directed trust, 22,484 of 40,133 edges kept (the rest touch users "
+                     "without ratings)"),
+        license=("readme.txt: no license statement; ids anonymised; cite Guo et al. ASONAM 2014; "
+                 "research use only"),
+        citation=("Guibing Guo, Jie Zhang, Daniel Thalmann, Neil Yorke-Smith. 2014. ETAF: An Extended Trust "
+                  "Antecedents Framework for Trust Prediction. ASONAM 2014."),
+        source=("github:npxiaoying/Social-Recommendation dataset/CiaoDVD/movie-ratings.txt and trusts.txt @ "
+                "7bc4ebcc7c04a1a29bf3d016fa3dc1d01b7c3e93 (gzipped in the mirror); no preprocessing "
+                "(review-ratings.txt not included)"),
+    ))
+    register(real_dataset(
+        "filmtrust", "social",
+        (f"{FILMTRUST}/ratings.txt.gz", f"{FILMTRUST}/trust.txt"),
+        parse_filmtrust, timestamped=False, ordered=False,
+        description=("FilmTrust movie ratings (0.5-4.0, kept as `rating`): 1,508 users, 2,071 movies, 35,497 "
+                     "interactions incl. 3 duplicate (user, movie) rows kept as published; no time or order "
+                     "(order = 0: use the random-holdout split); social_edges = directed trust, 1,632 of "
+                     "1,853 edges kept (the rest touch users without ratings)"),
+        license="readme.txt: \"Copy Right 2013 Guibing Guo\"; research use, cite Guo et al. IJCAI 2013",
+        citation=("Guibing Guo, Jie Zhang, Neil Yorke-Smith. 2013. A Novel Bayesian Similarity Measure for "
+                  "Recommender Systems. IJCAI 2013, 2619-2625."),
+        source=("github:Coder-Yu/QRec dataset/FilmTrust/ratings.txt and trust.txt @ "
+                "a141bb37cb7706b2f53b2eed5843de3269f9f37f (ratings gzipped in the mirror); no preprocessing"),
+    ))
+    register(real_dataset(
+        "lastfm-hetrec", "social",
+        (f"{LASTFM}/user_artists.dat.gz", f"{LASTFM}/user_friends.dat", f"{LASTFM}/artists.dat.gz",
+         f"{LASTFM}/user_taggedartists.dat.gz", f"{LASTFM}/tags.dat"),
+        parse_lastfm_hetrec, timestamped=False, ordered=False,
+        description=("Last.fm hetrec2011-lastfm-2k listening: 1,892 users, 17,632 artists, 92,834 (user, "
+                     "artist) pairs with the play count as `rating` (1..352,698); play counts have no time "
+                     "(order = 0: use the random-holdout split; the dated tag assignments cover only "
+                     "71,064 user-artist pairs, so they are not used as order); item_text = artist name "
+                     "(UTF-8 artists.dat); item attributes = the artist's distinct tag ids (tags.dat ids, "
+                     "latin-1 file) from the 184,941 of 186,479 tag assignments on listened artists; "
+                     "social_edges = friendships in both directions, 25,434 of 25,434 directed pairs kept"),
+        license=("readme.txt: made available for non-commercial use; commercial use requires Last.fm "
+                 "permission; cite HetRec 2011"),
+        citation=("Ivan Cantador, Peter Brusilovsky, Tsvi Kuflik. 2011. 2nd Workshop on Information "
+                  "Heterogeneity and Fusion in Recommender Systems (HetRec 2011). RecSys 2011. "
+                  "(Data: Last.fm, http://www.lastfm.com)"),
+        source=("github:Coder-Yu/QRec dataset/lastfm-2k/ @ 734bcdb59796020fa0f0825ef8ae85703c774967 "
+                "(original hetrec2011-lastfm-2k files; user_artists, artists and user_taggedartists "
+                "gzipped in the mirror); no preprocessing"),
+    ))
+    register(real_dataset(
+        "yelp", "social",
+        (f"{YELP}/Yelp.txt.gz", f"{YELP}/Yelp_item2attributes.json.gz"),
+        parse_yelp, timestamped=False, ordered=True,
+        description=("Yelp business-review sequences (S3-Rec preprocessing): 30,431 users, 20,033 businesses, "
+                     "316,354 interactions (5-350 per user; 11,830 repeat visits of a business kept as "
+                     "published), each user line oldest->newest with no timestamps (order = 0-based position "
+                     "in the sequence); item attributes = the business's distinct category ids (1-1001); "
+                     "no social graph in this version"),
+        license=("Derived from the Yelp academic dataset; Yelp dataset terms (academic / non-commercial use "
+                 "only); research use only"),
+        citation=("Kun Zhou, Hui Wang, Wayne Xin Zhao, Yutao Zhu, Sirui Wang, Fuzheng Zhang, Zhongyuan Wang, "
+                  "Ji-Rong Wen. 2020. S3-Rec: Self-Supervised Learning for Sequential Recommendation with "
+                  "Mutual Information Maximization. CIKM 2020. (Data: Yelp Open Dataset.)"),
+        source=("github:RUCAIBox/CIKM2020-S3Rec data/Yelp.txt and data/Yelp_item2attributes.json @ "
+                "2a81540ae18615d88ef88227b0c066e5b74781e5 (S3-Rec data_process.py over "
+                "yelp_academic_dataset_review.json; gzipped in the mirror)"),
+    ))
