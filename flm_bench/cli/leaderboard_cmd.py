@@ -1,0 +1,48 @@
+"""``flm-bench leaderboard render``: Markdown boards, JSON and a static HTML page from records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from flm_bench.cli.common import err
+
+app = typer.Typer(no_args_is_help=True, help="Render the leaderboard boards from published records.")
+
+
+@app.command("render")
+def render_command(
+    records: Annotated[Path, typer.Option("--from", help="Records folder (one <record_id>/record.json per record).")]
+    = Path("leaderboards/records"),
+    target: Annotated[Path, typer.Option("--to", help="Folder the boards are written to.")] = Path("leaderboards"),
+    references: Annotated[Optional[Path], typer.Option(
+        "--references", help="Published (external) results, JSON (default: references.json beside the records folder).",
+    )] = None,
+    check: Annotated[bool, typer.Option(
+        "--check",
+        help="Write nothing; exit 1 and list the files that are missing or differ from what the records produce.",
+    )] = False,
+) -> None:
+    """Render <domain>.md, overall.md, leaderboard.json and index.html from the records.
+
+    The output is a pure function of the records (and references): rendering twice gives the
+    same bytes, so --check can tell whether the published boards are up to date.
+    """
+    from flm_bench import render
+
+    if check:
+        problems = render.check(records, target, references=references)
+        for line in problems:
+            print(line)  # plain lines on stdout (never wrapped): a script may read them
+        if problems:
+            err.print(f"{len(problems)} file(s) out of date; run `flm-bench leaderboard render` "
+                      f"--from {records} --to {target}", markup=False)
+            raise typer.Exit(1)
+        err.print(f"{target}: up to date with {records}", markup=False)
+        return
+    paths = render.render(records, target, references=references)
+    for path in paths:
+        print(path)
+    err.print(f"{len(paths)} file(s) rendered in {target}", markup=False)

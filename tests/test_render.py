@@ -1,0 +1,347 @@
+"""Rendering the leaderboard: files and rows, determinism and --check, escaping, references, a real browser."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from flm_bench import hookimpl, render
+from flm_bench.cli import leaderboard_cmd
+from flm_bench.data import CACHE_ENV
+from flm_bench.errors import ConfigError
+from flm_bench.plugins import load_plugins
+from flm_bench.runner import Runner
+from flm_bench.specs import CorpusSpec
+from flm_bench.suite import load_suite
+
+SUITE = """
+name = "render-test"
+targets = ["synthetic-finance", "synthetic-media"]
+corpora = ["tiny-corpus"]            # each target pretrains on the other one (a target is excluded)
+models = ["popularity", "sasrec"]
+strategies = ["scratch", "finetune"]
+seeds = [0, 1]
+
+[evaluation]
+metrics = ["ndcg", "recall"]
+cutoffs = [10]
+
+[training]
+epochs = 1
+batch_size = 256
+max_valid_users = 300
+device = "cpu"
+
+[pretraining]
+epochs = 1
+batch_size = 512
+device = "cpu"
+
+[model_params.sasrec]
+dim = 8
+layers = 1
+heads = 1
+max_len = 8
+"""
+
+SCRIPT = "<script>alert(1)</script>"
+DATASET = "evil|<b>bold</b>"
+DOMAIN = 'x"><img src=x onerror="document.body.dataset.pwned=1">'
+TITLE = re.compile(r"<title>flm-bench leaderboard \(\d+ rows, \d+ external\)</title>")
+
+cli = CliRunner()
+
+
+class TinyCorpus:
+    """A pretraining corpus of the two small synthetic domains (the big ones take too long here)."""
+
+    @staticmethod
+    @hookimpl
+    def flm_bench_register_corpora(register):
+        register(CorpusSpec(name="tiny-corpus", datasets=("synthetic-finance", "synthetic-media"),
+                            description="SYNTHETIC test corpus"))
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Records of a tiny two-domain suite (2 seeds), run once for the module."""
+    tmp = tmp_path_factory.mktemp("render-run")
+    (tmp / "suite.toml").write_text(SUITE)
+    with pytest.MonkeyPatch.context() as mp:  # module scope: the autouse cache fixture is not active yet
+        mp.setenv(CACHE_ENV, str(tmp / "cache"))
+        result = Runner(load_suite(tmp / "suite.toml"), load_plugins(extra=[("tiny", TinyCorpus())]),
+                        tmp / "out").run()
+    assert len(result.written) == 12
+    return tmp / "out" / "records"
+
+
+def publish(measured: Path, root: Path) -> tuple[Path, Path]:
+    """Copy the records into ``root/leaderboards/records``; return (records, leaderboards)."""
+    boards = root / "leaderboards"
+    shutil.copytree(measured, boards / "records")
+    return boards / "records", boards
+
+
+def edit_record(folder: Path, **changes) -> None:
+    """Change fields of ``folder/record.json``: ``model__name="x"`` sets record["model"]["name"]."""
+    path = folder / "record.json"
+    data = json.loads(path.read_text())
+    for key, value in changes.items():
+        target = data
+        *parents, last = key.split("__")
+        for p in parents:
+            target = target[p]
+        target[last] = value
+    path.write_text(json.dumps(data, indent=2))
+
+
+def add_hostile(records: Path) -> None:
+    """Copies of real records with hostile names: a model name, and a whole dataset (with its gain)."""
+    popularity = next(p for p in sorted(records.iterdir()) if "__popularity__scratch__" in p.name)
+    shutil.copytree(popularity, records / "hostile-model")
+    edit_record(records / "hostile-model", model__name=SCRIPT)
+    for folder in sorted(records.iterdir()):
+        if "synthetic-finance__sasrec__" in folder.name:
+            shutil.copytree(folder, records / f"hostile-{folder.name}")
+            edit_record(records / f"hostile-{folder.name}", dataset__name=DATASET, dataset__domain=DOMAIN)
+
+
+@pytest.fixture(scope="module")
+def hostile(measured: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A rendered leaderboard whose records carry hostile strings (shared by the escaping tests)."""
+    records, boards = publish(measured, tmp_path_factory.mktemp("hostile"))
+    add_hostile(records)
+    render.render(records, boards)
+    return records, boards
+
+
+def test_render_writes_every_board_with_its_rows(measured: Path, tmp_path: Path) -> None:
+    records, boards = publish(measured, tmp_path)
+    (boards / "README.md").write_text("# leaderboards\nhand-written\n")
+    written = render.render(records, boards)
+    assert sorted(p.name for p in written) == ["finance.md", "index.html", "leaderboard.json", "media.md",
+                                               "overall.md"]
+    assert (boards / "README.md").read_text() == "# leaderboards\nhand-written\n"  # never touched
+
+    data = json.loads((boards / "leaderboard.json").read_text())
+    assert data["format_version"] == 1 and data["headline_metric"] == "ndcg@10" and data["records"] == 12
+    assert [(r["domain"], r["model"], r["strategy"]) for r in data["rows"]] == [
+        ("finance", "popularity", "scratch"), ("finance", "sasrec", "scratch"), ("finance", "sasrec", "finetune"),
+        ("media", "popularity", "scratch"), ("media", "sasrec", "scratch"), ("media", "sasrec", "finetune")]
+    finetune = data["rows"][2]
+    assert finetune["synthetic"] and finetune["seeds"] == [0, 1] and finetune["corpus"] == "tiny-corpus"
+    assert set(finetune["metrics"]) == {"ndcg@10", "recall@10"} and finetune["metrics"]["ndcg@10"]["std"] > 0
+    gain = finetune["gain"]["ndcg@10"]
+    scratch = data["rows"][1]["metrics"]["ndcg@10"]["mean"]
+    assert gain["mean"] == pytest.approx(finetune["metrics"]["ndcg@10"]["mean"] - scratch, abs=2e-6)
+    assert 0 <= gain["p_holm"] <= 1 and gain["significant"] == (gain["p_holm"] < 0.05)
+    assert finetune["cost"]["pretrain_seconds"] > 0 and finetune["cost"]["trainable_parameters"] > 0
+    assert data["rows"][0]["gain"] == {} and data["significance"]["gains"] == 4  # 2 gains x 2 metrics
+
+    finance = (boards / "finance.md").read_text()
+    assert finance.startswith("<!-- generated by")
+    assert "## synthetic-finance (SYNTHETIC) · leave-one-out" in finance and "**SYNTHETIC data**" in finance
+    row = next(line for line in finance.splitlines() if line.startswith("| sasrec | finetune | tiny-corpus | 2 |"))
+    ndcg = finetune["metrics"]["ndcg@10"]
+    assert f"{ndcg['mean']:.4f} ± {ndcg['std']:.4f}" in row and f"{gain['mean']:+.4f}" in row
+    assert "synthetic-media" not in finance
+    overall = (boards / "overall.md").read_text()
+    assert overall.count("| finance | synthetic-finance (SYNTHETIC) |") == 3 and "[media.md](media.md)" in overall
+
+    page = (boards / "index.html").read_text()
+    assert page.count('data-kind="measured"') == 6 and page.count("<svg") == 3  # 2 domains' gains + quality/cost
+    assert 'id="filter"' in page and '<option value="media">media</option>' in page
+    external = re.search(r"<(link|img|iframe)\b|\bsrc=|https?://(?!www\.w3\.org/)", page)
+    assert not external, f"the page must be self-contained: {external}"
+    assert "<dc:date" not in page
+
+
+def test_render_is_deterministic_and_check_reports_stale_files(measured: Path, tmp_path: Path) -> None:
+    records, boards = publish(measured, tmp_path)
+    render.render(records, boards)
+    first = {p.name: p.read_bytes() for p in boards.iterdir() if p.is_file()}
+    other = tmp_path / "again"
+    render.render(records, other)
+    assert {p.name: p.read_bytes() for p in other.iterdir()} == first  # same records -> same bytes
+    assert render.check(records, boards) == []
+
+    finance = next(p for p in sorted(records.iterdir()) if "synthetic-finance__sasrec__finetune" in p.name)
+    data = json.loads((finance / "record.json").read_text())
+    data["metrics"]["ndcg@10"] += 0.01
+    (finance / "record.json").write_text(json.dumps(data, indent=2))
+    (boards / "media.md").unlink()
+    problems = render.check(records, boards)
+    assert sorted(problems) == sorted([f"{boards / 'finance.md'}: stale", f"{boards / 'index.html'}: stale",
+                                       f"{boards / 'leaderboard.json'}: stale", f"{boards / 'media.md'}: missing",
+                                       f"{boards / 'overall.md'}: stale"])
+    render.render(records, boards)
+    assert render.check(records, boards) == []
+
+    for folder in records.iterdir():  # the media domain disappears: its board is obsolete, then removed
+        if "synthetic-media" in folder.name:
+            shutil.rmtree(folder)
+    assert render.check(records, boards).count(f"{boards / 'media.md'}: obsolete") == 1
+    render.render(records, boards)
+    assert not (boards / "media.md").exists() and render.check(records, boards) == []
+
+
+def test_cli_render_and_check(measured: Path, tmp_path: Path) -> None:
+    app = typer.Typer()
+    app.add_typer(leaderboard_cmd.app, name="leaderboard")
+    records, boards = publish(measured, tmp_path)
+    args = ["leaderboard", "render", "--from", str(records), "--to", str(boards)]
+
+    result = cli.invoke(app, [*args, "--check"])
+    assert result.exit_code == 1 and "overall.md: missing" in result.stdout
+    assert not (boards / "overall.md").exists()
+    result = cli.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert str(boards / "index.html") in result.stdout.splitlines()
+    assert cli.invoke(app, [*args, "--check"]).exit_code == 0
+
+    (boards / "leaderboard.json").write_text("{}")
+    result = cli.invoke(app, [*args, "--check"])
+    assert result.exit_code == 1 and result.stdout.strip() == f"{boards / 'leaderboard.json'}: stale"
+
+
+def test_hostile_strings_are_escaped_everywhere(hostile: tuple[Path, Path]) -> None:
+    _, boards = hostile
+    data = json.loads((boards / "leaderboard.json").read_text())
+    assert SCRIPT in {r["model"] for r in data["rows"]}  # JSON keeps the data exactly
+    evil = [r for r in data["rows"] if r["dataset"] == DATASET]
+    assert len(evil) == 2 and evil[1]["gain"] and evil[1]["domain"] == DOMAIN
+
+    # Markdown: no HTML, no extra table cells
+    slug = next(p.stem for p in boards.glob("x-*.md"))
+    assert re.fullmatch(r"[a-z0-9-]+", slug)
+    for md in [boards / "overall.md", boards / "finance.md", boards / f"{slug}.md"]:
+        text = md.read_text()
+        assert "<script" not in text and "<b>" not in text and "<img" not in text, md.name
+        for table in re.findall(r"(?:^\|.*\|\n)+", text, flags=re.M):
+            cells = {len(re.split(r"(?<!\\)\|", line)) for line in table.splitlines()}
+            assert len(cells) == 1, f"{md.name}: a row has extra cells:\n{table}"
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in (boards / "finance.md").read_text()
+    assert "evil\\|&lt;b&gt;bold&lt;/b&gt;" in (boards / f"{slug}.md").read_text()
+
+    # HTML: text only, in the tables, in attributes, in the SVG plots and in the embedded JSON
+    page = (boards / "index.html").read_text()
+    assert "<script>alert(1)" not in page and "<b>bold" not in page and "<img" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert 'data-domain="x&quot;&gt;&lt;img src=x onerror=&quot;document.body.dataset.pwned=1&quot;&gt;"' in page
+    assert len(re.findall(r"<script\b", page)) == 2  # the JSON data and the page's own script
+    svgs = re.findall(r"<svg.*?</svg>", page, flags=re.S)
+    assert any("evil|&lt;b&gt;bold&lt;/b&gt;" in svg for svg in svgs)  # the hostile dataset's gain bar label
+    embedded = re.search(r'<script type="application/json" id="leaderboard-data">(.*?)</script>', page, re.S).group(1)
+    assert "<" not in embedded and ">" not in embedded
+    assert json.loads(embedded) == data
+    csp = re.search(r'Content-Security-Policy" content="([^"]*)"', page).group(1)
+    assert "default-src 'none'" in csp and "unsafe-inline" not in csp.split("script-src")[1]
+
+
+def test_references_are_shown_apart_and_never_mixed_in(measured: Path, tmp_path: Path) -> None:
+    records, boards = publish(measured, tmp_path)
+    render.render(records, boards)
+    measured_rows = json.loads((boards / "leaderboard.json").read_text())["rows"]
+    (boards / "references.json").write_text(json.dumps([
+        {"dataset": "synthetic-finance", "model": "SASRec", "metrics": {"ndcg@10": 0.5, "hit_rate@10": 0.7},
+         "citation": "Kang & McAuley, ICDM 2018 <i>x</i>", "protocol": "leave-one-out, 100 sampled negatives"},
+        {"dataset": "ml-1m", "domain": "media", "model": "BERT4Rec", "metrics": {"ndcg@10": 0.4},
+         "citation": "Sun et al., CIKM 2019", "protocol": "sampled", "notes": "not | comparable"},
+    ]))
+    render.render(records, boards)
+    data = json.loads((boards / "leaderboard.json").read_text())
+    assert data["rows"] == measured_rows  # references never enter the measured statistics
+    assert [(r["kind"], r["dataset"], r["domain"]) for r in data["references"]] == [
+        ("external", "ml-1m", "media"), ("external", "synthetic-finance", "finance")]
+    finance = (boards / "finance.md").read_text()
+    external = finance.split("## External (published) results", 1)[1]
+    assert ("| synthetic-finance | SASRec (external) | — | 0.5000 | 0.7000 | leave-one-out, 100 sampled negatives |"
+            in external)
+    assert "&lt;i&gt;x&lt;/i&gt;" in external and "SASRec" not in finance.split("## External", 1)[0]
+    assert "not \\| comparable" in (boards / "media.md").read_text()
+    page = (boards / "index.html").read_text()
+    assert page.count('data-kind="external"') == 2 and page.count("EXTERNAL</span>") == 2
+    assert "<i>x" not in page
+    assert render.check(records, boards) == []
+
+    (boards / "references.json").write_text(json.dumps([{"dataset": "d", "model": "m"}]))
+    with pytest.raises(ConfigError, match="references"):
+        render.render(records, boards)
+
+
+class _Rows(HTMLParser):
+    """Rows of one table in a DOM dump: (tr attributes, cell texts)."""
+
+    def __init__(self, table_id: str) -> None:
+        super().__init__()
+        self.table_id, self.inside, self.rows, self.cell = table_id, False, [], None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "table":
+            self.inside = attrs.get("id") == self.table_id
+        elif self.inside and tag == "tr" and "data-kind" in attrs:
+            self.rows.append((attrs, []))
+        elif self.inside and tag == "td" and self.rows:
+            self.cell = ""
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self.inside = False
+        elif tag == "td" and self.cell is not None:
+            self.rows[-1][1].append(self.cell.strip())
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell += data
+
+
+def chromium_dom(page: Path, tmp_path: Path, query: str = "") -> str:
+    """The DOM of ``page`` after its scripts ran, from headless Chromium (a failure if it is missing)."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.fail("chromium is not installed; the HTML board needs a real browser test "
+                    "(Debian/Ubuntu: apt-get install -y chromium)")
+    profile = tmp_path / f"chromium-profile{len(query)}"
+    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={profile}", "--dump-dom", page.as_uri() + query]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "<body" in done.stdout, f"chromium failed: {done.stderr[-2000:]}"
+    return done.stdout
+
+
+def test_page_works_in_headless_chromium(hostile: tuple[Path, Path], tmp_path: Path) -> None:
+    _, boards = hostile
+    rows = json.loads((boards / "leaderboard.json").read_text())["rows"]
+    dom = chromium_dom(boards / "index.html", tmp_path)
+    assert re.search(r'<body[^>]*data-ready="1"', dom), "the page's script did not finish"
+    assert TITLE.search(dom) and f"({len(rows)} rows, 0 external)" in dom  # set by the page's own script only
+    assert "data-pwned" not in dom and "<script>alert(1)" not in dom and "<img" not in dom
+    table = _Rows("board")
+    table.feed(dom)
+    assert len(table.rows) == len(rows) == 9 and not any("hidden" in attrs for attrs, _ in table.rows)
+    assert {cells[3] for _, cells in table.rows} == {"popularity", "sasrec", SCRIPT}  # text, not markup
+    assert f"{len(rows)} of {len(rows)} measured rows shown" in dom
+    assert dom.count("<svg") == 4  # gains of finance, media and the hostile domain; quality vs cost
+
+    # filtering and sorting, driven through the page's URL parameters
+    dom = chromium_dom(boards / "index.html", tmp_path, "?filter=SASREC&domain=finance&sort=ndcg@10&desc=1")
+    table = _Rows("board")
+    table.feed(dom)
+    shown = [(attrs, cells) for attrs, cells in table.rows if "hidden" not in attrs]
+    assert [(a["data-domain"], c[3]) for a, c in shown] == [("finance", "sasrec")] * 2
+    ndcg = [float(cells[7].split()[0]) for _, cells in table.rows]
+    assert ndcg == sorted(ndcg, reverse=True), "rows are not sorted by ndcg@10, descending"
+    assert "2 of 9 measured rows shown" in dom
+    hidden_plots = re.findall(r'<figure class="plot gain" data-plot-domain="([^"]*)"( hidden="")?', dom)
+    assert [(d, bool(h)) for d, h in hidden_plots if d in ("finance", "media")] == [("finance", False), ("media", True)]
