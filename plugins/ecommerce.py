@@ -15,8 +15,6 @@ Parsers read only inside ``load()``; this module imports numpy and the flm-bench
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -24,11 +22,14 @@ import numpy as np
 
 from flm_bench import hookimpl
 from flm_bench.errors import DataError
-from flm_bench_plugins.realdata import Columns, SideData, canonical, real_dataset
+from flm_bench.specs import DatasetSpec
+from flm_bench_plugins.realdata import (S3REC_COMMIT, Columns, SideData, canonical, explode, read_json, read_table,
+                                        real_dataset, s3rec_parser)
 
 DOMAIN = "ecommerce"
 S3REC = "ecommerce/amazon2014-s3rec"
 MFCGODE = "ecommerce/amazon2014-5core-mfcgode"
+MFCGODE_COMMIT = "f338be075bf241e965b1a11f3163690fb11c4ed5"
 VIDEO = "ecommerce/amazon2014-videogames-sasrec"
 SCIENTIFIC = "ecommerce/amazon2018-scientific-unisrec"
 INSTRUMENTS = "ecommerce/amazon2018-instruments-lcrec"
@@ -49,44 +50,9 @@ RECBOLE_MAX_HISTORY = 50
 # --------------------------------------------------------------------------- readers
 
 
-def _text(path: Path) -> str:
-    from flm_bench.sources import open_text
-
-    with open_text(path) as f:
-        return f.read()
-
-
-def _json(path: Path):
-    from flm_bench.sources import open_text
-
-    with open_text(path) as f:
-        return json.load(f)
-
-
-def _table(path: Path, sep: str, names: list[str], *, header: list[str] | None = None):
-    """A delimited file as a pandas frame of strings, columns renamed to ``names``.
-
-    ``header``: the header line the file must start with (None: no header line). Nothing is
-    unquoted (titles hold stray quotes) and nothing becomes NaN ("NA" stays a string).
-    """
-    import pandas as pd
-
-    from flm_bench.sources import open_text
-
-    with open_text(path) as f:
-        frame = pd.read_csv(f, sep=sep, header=None if header is None else 0, dtype=str,
-                            quoting=csv.QUOTE_NONE, keep_default_na=False, na_filter=False)
-    if header is not None and list(frame.columns) != header:
-        raise DataError(f"{path.name}: header {list(frame.columns)}, expected {header}")
-    if frame.shape[1] != len(names):
-        raise DataError(f"{path.name}: {frame.shape[1]} columns, expected {len(names)}")
-    frame.columns = names
-    return frame
-
-
 def _vocab(path: Path, what: str) -> dict[str, str]:
     """``raw_id<TAB>int`` lines (item2id / user2index files) as {int token: raw id}."""
-    frame = _table(path, "\t", ["raw", "token"])
+    frame = read_table(path, "\t", ["raw", "token"])
     mapping = dict(zip(frame["token"].to_numpy().tolist(), frame["raw"].to_numpy().tolist()))
     if len(mapping) != len(frame) or frame["raw"].nunique() != len(frame):
         raise DataError(f"{path.name}: the {what} map is not one-to-one")
@@ -103,75 +69,20 @@ def _mapped(tokens: np.ndarray, mapping: Mapping[str, str], what: str) -> np.nda
     return out.to_numpy().astype(str)
 
 
-def _user_lines(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``user item_1 ... item_n`` lines -> (user, item, position) per interaction, file order.
-
-    Vectorised: newlines become a ``|`` marker token, so one ``split`` gives every token and
-    the markers give the line boundaries. Blank lines and ``\\r`` are tolerated.
-    """
-    tokens = np.array(text.replace("\n", " | ").split())
-    sep = tokens == "|"
-    line = np.cumsum(sep)[~sep]
-    tokens = tokens[~sep]
-    first = np.ones(len(tokens), dtype=bool)
-    first[1:] = line[1:] != line[:-1]
-    starts = np.flatnonzero(first)
-    users = tokens[starts]
-    if len(np.unique(users)) != len(users):
-        raise DataError("a user appears on more than one line")
-    owner = np.cumsum(first) - 1  # line number (0-based, non-blank lines) of each token
-    position = np.arange(len(tokens)) - starts[owner] - 1  # -1 for the user token itself
-    item = ~first
-    return users[owner[item]], tokens[item], position[item]
-
-
-def _attributes(path: Path, item_ids: np.ndarray) -> SideData:
-    """``{"item": [attr, ...]}`` -> CSR rows aligned to the canonical item indices."""
-    import pandas as pd
-
-    raw = _json(path)
-    keys = np.array(list(raw.keys()), dtype=str)
-    counts = np.fromiter((len(v) for v in raw.values()), dtype=np.int64, count=len(raw))
-    flat = np.fromiter((a for v in raw.values() for a in v), dtype=np.int64, count=int(counts.sum()))
-    row = np.repeat(pd.Index(item_ids).get_indexer(keys), counts)  # -1: item without interactions
-    keep = row >= 0
-    row, flat = row[keep], flat[keep]
-    perm = np.argsort(row, kind="stable")  # keep each item's attribute order
-    indptr = np.zeros(len(item_ids) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(row, minlength=len(item_ids)), out=indptr[1:])
-    return {"item_attr_indptr": indptr, "item_attr_ids": flat[perm]}
-
-
 # --------------------------------------------------------------------------- parsers
-
-
-def _s3rec_parser(category: str, *, attributes: bool):
-    """Parser for ``<category>.txt`` (+ ``<category>_item2attributes.json``)."""
-
-    def parse(files: Mapping[str, Path]) -> tuple[Columns, SideData]:
-        user, item, position = _user_lines(_text(files[f"{category}.txt.gz"]))
-        columns, side = canonical(user, item, position)
-        if attributes:
-            side.update(_attributes(files[f"{category}_item2attributes.json.gz"], side["item_ids"]))
-        return columns, side
-
-    return parse
 
 
 def _parse_video(files: Mapping[str, Path]) -> tuple[Columns, SideData]:
     """``user item`` per line, grouped by user, oldest first: order = rank within the user."""
-    frame = _table(files["Video.txt.gz"], " ", ["user", "item"])
+    frame = read_table(files["Video.txt.gz"], " ", ["user", "item"])
     position = frame.groupby("user", sort=False).cumcount().to_numpy()
     return canonical(frame["user"].to_numpy().astype(str), frame["item"].to_numpy().astype(str), position)
 
 
 def _parse_instruments(files: Mapping[str, Path]) -> tuple[Columns, SideData]:
     """``{"user": [item, ...]}`` oldest first; ids mapped back to reviewerID / ASIN."""
-    raw = _json(files["Instruments.inter.json.gz"])
-    lengths = np.fromiter((len(v) for v in raw.values()), dtype=np.int64, count=len(raw))
-    user = np.repeat(np.array(list(raw.keys()), dtype=str), lengths)
-    item = np.array([str(i) for v in raw.values() for i in v], dtype=str)
-    position = np.arange(len(item)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    user, item, position = explode(read_json(files["Instruments.inter.json.gz"]))
+    item = np.array([str(i) for i in item], dtype=str)
     users = _mapped(user, _vocab(files["Instruments.user2id.gz"], "user"), "user")
     items = _mapped(item, _vocab(files["Instruments.item2id"], "item"), "item")
     return canonical(users, items, position)
@@ -192,7 +103,7 @@ def _parse_scientific(files: Mapping[str, Path]) -> tuple[Columns, SideData]:
     import pandas as pd
 
     header = ["user_id:token", "item_id_list:token_seq", "item_id:token"]
-    parts = {s: _table(files[f"Scientific.{s}.inter.gz"], "\t", ["user", "hist", "target"], header=header)
+    parts = {s: read_table(files[f"Scientific.{s}.inter.gz"], "\t", ["user", "hist", "target"], header=header)
              for s in ("train", "valid", "test")}
     train = parts["train"]
     file_row = np.arange(len(train))
@@ -230,7 +141,7 @@ def _parse_scientific(files: Mapping[str, Path]) -> tuple[Columns, SideData]:
     users = _mapped(seq["user"].to_numpy().astype(str), _vocab(files["Scientific.user2index"], "user"), "user")
     items = _mapped(seq["item"].to_numpy().astype(str), _vocab(files["Scientific.item2index"], "item"), "item")
     columns, side = canonical(users, items, position, fold=seq["fold"].to_numpy())
-    text = _table(files["Scientific.text.gz"], "\t", ["item", "text"], header=["item_id:token", "text:token_seq"])
+    text = read_table(files["Scientific.text.gz"], "\t", ["item", "text"], header=["item_id:token", "text:token_seq"])
     by_asin = dict(zip(text["item"].to_numpy().tolist(), text["text"].str.strip().to_numpy().tolist()))
     side["item_text"] = np.array([by_asin.get(a, "") for a in side["item_ids"].tolist()], dtype=str)
     return columns, side
@@ -239,7 +150,7 @@ def _parse_scientific(files: Mapping[str, Path]) -> tuple[Columns, SideData]:
 def _parse_diginetica(files: Mapping[str, Path]) -> tuple[Columns, SideData]:
     """Sessions are the users; order = eventdate (UTC midnight, ms) + timeframe (ms)."""
     names = ["session_id", "user_id", "item_id", "timeframe", "eventdate"]
-    frame = _table(files["sample_train-item-views.csv.gz"], ";", names, header=names)
+    frame = read_table(files["sample_train-item-views.csv.gz"], ";", names, header=names)
     day = np.asarray(frame["eventdate"].to_numpy().astype(str), dtype="datetime64[D]").astype(np.int64)
     order = day * 86_400_000 + frame["timeframe"].to_numpy().astype(np.int64)
     return canonical(frame["session_id"].to_numpy().astype(str), frame["item_id"].to_numpy().astype(str), order)
@@ -248,48 +159,50 @@ def _parse_diginetica(files: Mapping[str, Path]) -> tuple[Columns, SideData]:
 # --------------------------------------------------------------------------- registration
 
 
-def _s3rec(name: str, category: str, users: str, items: str, inters: str, max_seq: int):
+def _amazon2014_lines(name: str, category: str, users: str, items: str, inters: str, max_seq: int, *,
+                      s3rec: bool) -> DatasetSpec:
+    """An Amazon 2014 category in S3-Rec lines: S3-Rec's own files (``s3rec``: with the
+    ``item2attributes`` map) or MFC-GODE's copy (the lines only)."""
+    sequences = f"{category}.txt.gz"
+    attributes = f"{category}_item2attributes.json.gz" if s3rec else None
+    counts = (f"{users} users, {items} items, {inters} interactions (sequence lengths 5..{max_seq}); no "
+              "timestamps, order = position in the user's")
+    if s3rec:
+        folder, repo = S3REC, "RUCAIBox/CIKM2020-S3Rec"
+        description = (f"Amazon 2014 {category} 5-core (S3-Rec preprocessing): {counts} oldest-first line; "
+                       "item category+brand attribute ids as CSR; own item catalogue")
+        terms = AMAZON_TERMS.format(data=AMAZON_2014_DATA, repo=repo, code=" (no LICENSE file there)")
+        citation = ("K. Zhou et al. S3-Rec: Self-Supervised Learning for Sequential Recommendation with "
+                    "Mutual Information Maximization. CIKM 2020; data: " + MCAULEY_2014)
+        source = (f"github:{repo}@{S3REC_COMMIT} data/{category}.txt and data/{category}_item2attributes.json "
+                  "(5-core, reviews sorted by time, ids remapped 1-based per category)")
+    else:
+        folder, repo = MFCGODE, "XiQier/MFC-GODE"
+        description = (f"Amazon 2014 {category} 5-core (S3-Rec-style lines): {counts} line, PRESUMED "
+                       "chronological (unverified: the lines are not sorted by item id and ContrastVAE/GraphDA "
+                       "use them as next-item sequences); own item catalogue")
+        terms = AMAZON_TERMS.format(data=AMAZON_2014_DATA, repo=repo, code=" (its MIT LICENSE covers the code only)")
+        citation = ("data: " + MCAULEY_2014 + "; used as sequences by Y. Wang et al. ContrastVAE: Contrastive "
+                    "Variational AutoEncoder for Sequential Recommendation. CIKM 2022")
+        source = (f"github:{repo}@{MFCGODE_COMMIT} data/{category}.txt (byte-identical to zfan20/GraphDA data/; "
+                  "Amazon 2014 5-core, ids 1-based per category)")
     return real_dataset(
-        name, DOMAIN, (f"{S3REC}/{category}.txt.gz", f"{S3REC}/{category}_item2attributes.json.gz"),
-        _s3rec_parser(category, attributes=True), timestamped=False, ordered=True,
-        description=(f"Amazon 2014 {category} 5-core (S3-Rec preprocessing): {users} users, {items} items, "
-                     f"{inters} interactions (sequence lengths 5..{max_seq}); no timestamps, order = position "
-                     "in the user's oldest-first line; item category+brand attribute ids as CSR; "
-                     "own item catalogue"),
-        license=AMAZON_TERMS.format(data=AMAZON_2014_DATA, repo="RUCAIBox/CIKM2020-S3Rec",
-                                    code=" (no LICENSE file there)"),
-        citation=("K. Zhou et al. S3-Rec: Self-Supervised Learning for Sequential Recommendation with "
-                  "Mutual Information Maximization. CIKM 2020; data: " + MCAULEY_2014),
-        source=(f"github:RUCAIBox/CIKM2020-S3Rec@2a81540ae18615d88ef88227b0c066e5b74781e5 data/{category}.txt "
-                f"and data/{category}_item2attributes.json (5-core, reviews sorted by time, ids remapped "
-                "1-based per category)"),
-    )
-
-
-def _mfcgode(name: str, category: str, users: str, items: str, inters: str, max_seq: int):
-    return real_dataset(
-        name, DOMAIN, (f"{MFCGODE}/{category}.txt.gz",), _s3rec_parser(category, attributes=False),
-        timestamped=False, ordered=True,
-        description=(f"Amazon 2014 {category} 5-core (S3-Rec-style lines): {users} users, {items} items, "
-                     f"{inters} interactions (sequence lengths 5..{max_seq}); no timestamps, order = position "
-                     "in the user's line, PRESUMED chronological (unverified: the lines are not sorted by "
-                     "item id and ContrastVAE/GraphDA use them as next-item sequences); own item catalogue"),
-        license=AMAZON_TERMS.format(data=AMAZON_2014_DATA, repo="XiQier/MFC-GODE",
-                                    code=" (its MIT LICENSE covers the code only)"),
-        citation=("data: " + MCAULEY_2014 + "; used as sequences by Y. Wang et al. ContrastVAE: Contrastive "
-                  "Variational AutoEncoder for Sequential Recommendation. CIKM 2022"),
-        source=(f"github:XiQier/MFC-GODE@f338be075bf241e965b1a11f3163690fb11c4ed5 data/{category}.txt "
-                "(byte-identical to zfan20/GraphDA data/; Amazon 2014 5-core, ids 1-based per category)"),
+        name, DOMAIN, tuple(f"{folder}/{f}" for f in (sequences, attributes) if f),
+        s3rec_parser(sequences, attributes), timestamped=False, ordered=True,
+        description=description, license=terms, citation=citation, source=source,
     )
 
 
 @hookimpl
 def flm_bench_register_datasets(register):
-    register(_s3rec("amazon-beauty", "Beauty", "22,363", "12,101", "198,502", 204))
-    register(_s3rec("amazon-sports", "Sports_and_Outdoors", "35,598", "18,357", "296,337", 296))
-    register(_s3rec("amazon-toys", "Toys_and_Games", "19,412", "11,924", "167,597", 550))
-    register(_mfcgode("amazon-office", "Office_Products", "4,905", "2,420", "53,258", 94))
-    register(_mfcgode("amazon-tools", "Tools_and_Home_Improvement", "16,638", "10,217", "134,476", 142))
+    for name, category, users, items, inters, max_seq, s3rec in (
+        ("amazon-beauty", "Beauty", "22,363", "12,101", "198,502", 204, True),
+        ("amazon-sports", "Sports_and_Outdoors", "35,598", "18,357", "296,337", 296, True),
+        ("amazon-toys", "Toys_and_Games", "19,412", "11,924", "167,597", 550, True),
+        ("amazon-office", "Office_Products", "4,905", "2,420", "53,258", 94, False),
+        ("amazon-tools", "Tools_and_Home_Improvement", "16,638", "10,217", "134,476", 142, False),
+    ):
+        register(_amazon2014_lines(name, category, users, items, inters, max_seq, s3rec=s3rec))
     register(real_dataset(
         "amazon-videogames", DOMAIN, (f"{VIDEO}/Video.txt.gz",), _parse_video, timestamped=False, ordered=True,
         description=("Amazon 2014 Video Games (SASRec preprocessing): 31,013 users, 23,715 items, 287,107 "

@@ -24,8 +24,9 @@ import numpy as np
 
 from flm_bench import hookimpl
 from flm_bench.errors import DataError
-from flm_bench_plugins.realdata import Columns, SideData, canonical, real_dataset
+from flm_bench_plugins.realdata import Columns, SideData, align, canonical, minmax, one_hot, real_dataset
 
+DOMAIN = "finance"
 ZIMNAT = "finance/zimnat-insurance-zindi"
 COIL = "finance/coil2000-caravan-islp"
 
@@ -39,26 +40,6 @@ ZIMNAT_CATEGORICAL = ("sex", "marital_status", "branch_code", "occupation_catego
 #: COIL 2000 categorical sociodemographics (one-hot); the other "M..." columns are ordinal levels.
 COIL_CATEGORICAL = {"MOSTYPE": 41, "MOSHOOFD": 10}  # customer subtype 1-41, customer main type 1-10
 CARAVAN = "CARAVAN"  # the policy type of the ``Purchase`` column (mobile home policy, Yes/No)
-
-
-def _one_hot(values: np.ndarray, vocabulary, what: str) -> np.ndarray:
-    """[n, len(vocabulary)] float32 one-hot of ``values`` (every value must be in the vocabulary)."""
-    import pandas as pd
-
-    values = np.asarray(values).astype(str)
-    codes = pd.Index([str(v) for v in vocabulary]).get_indexer(values)
-    if (codes < 0).any():
-        raise DataError(f"{what}: unexpected values {sorted(set(values[codes < 0].tolist()))[:5]}")
-    out = np.zeros((len(codes), len(vocabulary)), dtype=np.float32)
-    out[np.arange(len(codes)), codes] = 1.0
-    return out
-
-
-def _minmax(x: np.ndarray) -> np.ndarray:
-    """Scale to [0, 1] (NaN stays NaN)."""
-    x = np.asarray(x, dtype=np.float64)
-    lo, hi = np.nanmin(x), np.nanmax(x)
-    return ((x - lo) / (hi - lo if hi > lo else 1.0)).astype(np.float32)
 
 
 def _holdings(ids: np.ndarray, owned: np.ndarray, products: tuple[str, ...]) -> tuple[Columns, SideData]:
@@ -82,13 +63,13 @@ def zimnat_user_features(profile) -> tuple[np.ndarray, list[str]]:
     joined = pd.to_datetime(profile["join_date"], format="%d/%m/%Y", errors="raise")
     days = (joined - pd.Timestamp("1970-01-01")).dt.days.to_numpy(dtype=np.float64, na_value=np.nan)
     missing = np.isnan(days)
-    parts = [np.nan_to_num(_minmax(days), nan=0.0)[:, None], missing.astype(np.float32)[:, None],
-             _minmax(profile["birth_year"].to_numpy(np.float64))[:, None]]
+    parts = [np.nan_to_num(minmax(days), nan=0.0)[:, None], missing.astype(np.float32)[:, None],
+             minmax(profile["birth_year"].to_numpy(np.float64))[:, None]]
     names = ["join_date_scaled", "join_date_missing", "birth_year_scaled"]
     for col in ZIMNAT_CATEGORICAL:
         values = profile[col].to_numpy().astype(str)
         vocabulary = sorted(set(values.tolist()))
-        parts.append(_one_hot(values, vocabulary, f"Train.csv {col}"))
+        parts.append(one_hot(values, vocabulary, f"Train.csv {col}"))
         names += [f"{col}={v}" for v in vocabulary]
     return np.concatenate(parts, axis=1).astype(np.float32), names
 
@@ -111,8 +92,7 @@ def parse_zimnat(files: Mapping[str, Path]) -> tuple[Columns, SideData]:
         raise DataError("Train.csv: product columns must be 0/1")
     columns, side = _holdings(ids, owned, ZIMNAT_PRODUCTS)
     features, _ = zimnat_user_features(table)
-    rows = pd.Index(ids).get_indexer(side["user_ids"])
-    side["user_features"] = features[rows]
+    side["user_features"] = features[align(side["user_ids"], ids, "Train.csv")]
     return columns, side
 
 
@@ -124,10 +104,10 @@ def coil_user_features(table) -> tuple[np.ndarray, list[str]]:
     for col in [c for c in table.columns if c.startswith("M")]:
         if col in COIL_CATEGORICAL:
             vocabulary = [str(v) for v in range(1, COIL_CATEGORICAL[col] + 1)]
-            parts.append(_one_hot(table[col].to_numpy(), vocabulary, f"Caravan.csv {col}"))
+            parts.append(one_hot(table[col].to_numpy(), vocabulary, f"Caravan.csv {col}"))
             names += [f"{col}={v}" for v in vocabulary]
         else:
-            parts.append(_minmax(table[col].to_numpy())[:, None])
+            parts.append(minmax(table[col].to_numpy())[:, None])
             names.append(col)
     return np.concatenate(parts, axis=1).astype(np.float32), names
 
@@ -159,7 +139,7 @@ def parse_coil2000(files: Mapping[str, Path]) -> tuple[Columns, SideData]:
 @hookimpl
 def flm_bench_register_datasets(register):
     register(real_dataset(
-        "zimnat", "finance", (f"{ZIMNAT}/Train.csv.gz",), parse_zimnat, timestamped=False, ordered=False,
+        "zimnat", DOMAIN, (f"{ZIMNAT}/Train.csv.gz",), parse_zimnat, timestamped=False, ordered=False,
         description=("Zimnat (Zimbabwe insurer) customer x product holdings, Train.csv of the Zindi 2020 "
                      "challenge: 29,132 customers, 21 products, 66,353 owned (customer, product) pairs (every "
                      "customer owns >= 2); no per-product time (order = 0: use the random-holdout split, "
@@ -178,7 +158,7 @@ def flm_bench_register_datasets(register):
                 "the mirror); no preprocessing"),
     ))
     register(real_dataset(
-        "coil2000", "finance", (f"{COIL}/Caravan.csv.gz",), parse_coil2000, timestamped=False, ordered=False,
+        "coil2000", DOMAIN, (f"{COIL}/Caravan.csv.gz",), parse_coil2000, timestamped=False, ordered=False,
         description=("COIL 2000 Insurance Company Benchmark (Caravan, 5,822 Dutch customers) read as customer x "
                      "policy-type holdings: an interaction = a policy type the customer holds, i.e. one of "
                      "the 21 'A...' number-of-policies columns > 0, or Purchase == 'Yes' (the caravan policy, "

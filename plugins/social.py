@@ -19,16 +19,21 @@ interaction. Parsers run only inside ``load()``; registering reads no file.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from flm_bench import hookimpl
 from flm_bench.errors import DataError
-from flm_bench_plugins.realdata import Columns, SideData, canonical, real_dataset
+from flm_bench_plugins.realdata import (S3REC_COMMIT, S3REC_PAPER, Columns, SideData, attribute_csr, canonical,
+                                        index_of, read_table, real_dataset, s3rec_parser, social_edges)
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+DOMAIN = "social"
 CIAO = "social/ciao-tang2012"
 CIAODVD = "social/ciaodvd-guo2014"
 FILMTRUST = "social/filmtrust-guo2013"
@@ -42,24 +47,6 @@ CIAO_TRUST_COLUMNS = ("truster", "trustee")
 
 # ------------------------------------------------------------------------------------ helpers
 
-def _read(path: Path, sep: str, names: list[str], *, header: bool, encoding: str = "utf-8",
-          dtype=None):
-    """A delimited text file (gzipped or not) as a DataFrame; with ``header`` it must match ``names``."""
-    import pandas as pd
-
-    from flm_bench.sources import open_text
-
-    with open_text(path, encoding=encoding) as f:
-        frame = pd.read_csv(f, sep=sep, header=0 if header else None, names=None if header else names,
-                            dtype=dtype, engine="c", quoting=csv.QUOTE_NONE,
-                            keep_default_na=False)
-    if header and list(frame.columns) != list(names):
-        raise DataError(f"{path.name}: header {list(frame.columns)}, expected {list(names)}")
-    if frame.shape[1] != len(names):
-        raise DataError(f"{path.name}: {frame.shape[1]} fields per line, expected {len(names)}")
-    return frame
-
-
 def _is_mat(path: Path) -> bool:
     """Whether ``path`` holds a MATLAB file (the original Ciao download) rather than text."""
     if path.suffix.lower() == ".mat":
@@ -68,7 +55,7 @@ def _is_mat(path: Path) -> bool:
         return f.read(6) == b"MATLAB"
 
 
-def _mat_matrix(path: Path, variable: str, columns: tuple[str, ...]):
+def _mat_matrix(path: Path, variable: str, columns: tuple[str, ...]) -> pd.DataFrame:
     """Integer matrix ``variable`` of a MATLAB (v5) file as a DataFrame with these columns."""
     import pandas as pd
     from scipy.io import loadmat
@@ -84,57 +71,36 @@ def _mat_matrix(path: Path, variable: str, columns: tuple[str, ...]):
     return pd.DataFrame(array.astype(np.int64), columns=list(columns))
 
 
-def _index_of(vocab: np.ndarray, raw: np.ndarray) -> np.ndarray:
-    """Canonical index of each raw id in a ``user_ids`` / ``item_ids`` vocabulary, -1 where the
-    id has no interaction."""
-    import pandas as pd
-
-    return pd.Index(np.asarray(vocab).astype(str)).get_indexer(np.asarray(raw).astype(str))
-
-
-def social_edges(user_ids: np.ndarray, source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """[n, 2] int64 directed edges over canonical users, in file order; an edge is dropped when
-    either end has no interaction."""
-    a, b = _index_of(user_ids, source), _index_of(user_ids, target)
-    keep = (a >= 0) & (b >= 0)
-    return np.stack([a[keep], b[keep]], axis=1).astype(np.int64)
-
-
-def attribute_csr(item: np.ndarray, attr: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray]:
-    """CSR (indptr, ids) of the distinct attributes of each item, sorted, from (item, attr) pairs."""
-    pairs = np.unique(np.stack([np.asarray(item, np.int64), np.asarray(attr, np.int64)], axis=1), axis=0)
-    indptr = np.zeros(n_items + 1, dtype=np.int64)
-    np.cumsum(np.bincount(pairs[:, 0], minlength=n_items), out=indptr[1:])
-    return indptr, pairs[:, 1].astype(np.int64)
+def _rated_and_trusted(ratings: pd.DataFrame, order: np.ndarray, trust: pd.DataFrame, *,
+                       attribute: str | None = None) -> tuple[Columns, SideData]:
+    """Canonical rows of ``ratings`` (columns ``user``, ``item``, ``rating``) in file order,
+    the distinct values of its ``attribute`` column per item as item attributes, and the
+    (source, target) pairs in the first two columns of ``trust`` as social edges."""
+    columns, side = canonical(ratings["user"].to_numpy(), ratings["item"].to_numpy(), order,
+                              rating=ratings["rating"].to_numpy(np.float32))
+    if attribute is not None:
+        side["item_attr_indptr"], side["item_attr_ids"] = attribute_csr(
+            columns["item"], ratings[attribute].to_numpy(), len(side["item_ids"]))
+    side["social_edges"] = social_edges(side["user_ids"], trust.iloc[:, 0].to_numpy(), trust.iloc[:, 1].to_numpy())
+    return columns, side
 
 
 # ----------------------------------------------------------------------------------------- ciao
 
-def ciao_ratings(path: Path):
-    """Ciao ratings from the TSV conversion or the original ``rating_with_timestamp.mat``."""
+def _ciao_matrix(path: Path, variable: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Ciao's ``rating`` or ``trust`` matrix, from its TSV conversion or the original ``.mat``."""
     if _is_mat(path):
-        return _mat_matrix(path, "rating", CIAO_RATING_COLUMNS)
-    return _read(path, "\t", list(CIAO_RATING_COLUMNS), header=True, dtype="int64")
-
-
-def ciao_trust(path: Path):
-    """Ciao trust pairs from the TSV conversion or the original ``trust.mat``."""
-    if _is_mat(path):
-        return _mat_matrix(path, "trust", CIAO_TRUST_COLUMNS)
-    return _read(path, "\t", list(CIAO_TRUST_COLUMNS), header=True, dtype="int64")
+        return _mat_matrix(path, variable, columns)
+    return read_table(path, "\t", columns, header=True, dtype="int64")
 
 
 def parse_ciao(files: Mapping[str, Path]) -> tuple[Columns, SideData]:
     """``rating`` rows: user product category rating helpfulness unix-seconds; ``trust``: truster trustee."""
-    ratings = ciao_ratings(files["rating_with_timestamp.tsv.gz"])
-    columns, side = canonical(ratings["userid"].to_numpy(), ratings["productid"].to_numpy(),
-                              ratings["timestamp"].to_numpy(), rating=ratings["rating"].to_numpy(np.float32))
+    ratings = _ciao_matrix(files["rating_with_timestamp.tsv.gz"], "rating", CIAO_RATING_COLUMNS)
+    trust = _ciao_matrix(files["trust.tsv.gz"], "trust", CIAO_TRUST_COLUMNS)
     # a product's category: 101 products carry 2-3 categories in different rows, all are kept
-    side["item_attr_indptr"], side["item_attr_ids"] = attribute_csr(
-        columns["item"], ratings["categoryid"].to_numpy(), len(side["item_ids"]))
-    trust = ciao_trust(files["trust.tsv.gz"])
-    side["social_edges"] = social_edges(side["user_ids"], trust["truster"].to_numpy(), trust["trustee"].to_numpy())
-    return columns, side
+    return _rated_and_trusted(ratings.rename(columns={"userid": "user", "productid": "item"}),
+                              ratings["timestamp"].to_numpy(), trust, attribute="categoryid")
 
 
 # -------------------------------------------------------------------------------------- ciaodvd
@@ -150,48 +116,41 @@ def _days_to_seconds(dates: np.ndarray, what: str) -> np.ndarray:
 
 def parse_ciaodvd(files: Mapping[str, Path]) -> tuple[Columns, SideData]:
     """``movie-ratings.txt``: userID,movieID,genreID,reviewID,movieRating,date (CSV, no header)."""
-    names = ["user", "movie", "genre", "review", "rating", "date"]
-    ratings = _read(files["movie-ratings.txt.gz"], ",", names, header=False,
-                    dtype={"user": "int64", "movie": "int64", "genre": "int64", "review": "int64",
-                           "rating": "float32", "date": str})
-    time = _days_to_seconds(ratings["date"].to_numpy(), "movie-ratings.txt")
-    columns, side = canonical(ratings["user"].to_numpy(), ratings["movie"].to_numpy(), time,
-                              rating=ratings["rating"].to_numpy(np.float32))
-    side["item_attr_indptr"], side["item_attr_ids"] = attribute_csr(
-        columns["item"], ratings["genre"].to_numpy(), len(side["item_ids"]))
-    trust = _read(files["trusts.txt.gz"], ",", ["trustor", "trustee", "value"], header=False, dtype="int64")
-    side["social_edges"] = social_edges(side["user_ids"], trust["trustor"].to_numpy(), trust["trustee"].to_numpy())
-    return columns, side
+    ratings = read_table(files["movie-ratings.txt.gz"], ",", ["user", "item", "genre", "review", "rating", "date"],
+                         dtype={"user": "int64", "item": "int64", "genre": "int64", "review": "int64",
+                                "rating": "float32", "date": str})
+    trust = read_table(files["trusts.txt.gz"], ",", ["trustor", "trustee", "value"], dtype="int64")
+    return _rated_and_trusted(ratings, _days_to_seconds(ratings["date"].to_numpy(), "movie-ratings.txt"), trust,
+                              attribute="genre")
 
 
 # ------------------------------------------------------------------------------------ filmtrust
 
 def parse_filmtrust(files: Mapping[str, Path]) -> tuple[Columns, SideData]:
     """``ratings.txt``: user item rating (space separated, no time); ``trust.txt``: trustor trustee value."""
-    ratings = _read(files["ratings.txt.gz"], r"\s+", ["user", "item", "rating"], header=False,
-                    dtype={"user": "int64", "item": "int64", "rating": "float32"})
-    columns, side = canonical(ratings["user"].to_numpy(), ratings["item"].to_numpy(),
-                              np.zeros(len(ratings), dtype=np.int64), rating=ratings["rating"].to_numpy(np.float32))
-    trust = _read(files["trust.txt"], r"\s+", ["trustor", "trustee", "value"], header=False,
-                  dtype={"trustor": "int64", "trustee": "int64", "value": "float64"})
-    side["social_edges"] = social_edges(side["user_ids"], trust["trustor"].to_numpy(), trust["trustee"].to_numpy())
-    return columns, side
+    ratings = read_table(files["ratings.txt.gz"], r"\s+", ["user", "item", "rating"],
+                         dtype={"user": "int64", "item": "int64", "rating": "float32"})
+    trust = read_table(files["trust.txt"], r"\s+", ["trustor", "trustee", "value"],
+                       dtype={"trustor": "int64", "trustee": "int64", "value": "float64"})
+    return _rated_and_trusted(ratings, np.zeros(len(ratings), dtype=np.int64), trust)
 
 
 # ------------------------------------------------------------------------------- lastfm-hetrec
 
 def parse_lastfm_hetrec(files: Mapping[str, Path]) -> tuple[Columns, SideData]:
     """``user_artists.dat``: userID artistID weight (play count); names, tags and friends beside it."""
-    plays = _read(files["user_artists.dat.gz"], "\t", ["userID", "artistID", "weight"], header=True, dtype="int64")
-    columns, side = canonical(plays["userID"].to_numpy(), plays["artistID"].to_numpy(),
-                              np.zeros(len(plays), dtype=np.int64), rating=plays["weight"].to_numpy(np.float32))
-    if (plays["weight"].to_numpy() >= 2**24).any():  # float32 holds integers exactly only below 2^24
+    plays = read_table(files["user_artists.dat.gz"], "\t", ["user", "item", "rating"],
+                       header=["userID", "artistID", "weight"], dtype="int64")
+    if (plays["rating"].to_numpy() >= 2**24).any():  # float32 holds integers exactly only below 2^24
         raise DataError("user_artists.dat: a play count too large to keep exactly as float32")
+    # user_friends.dat: userID friendID, each friendship listed in both directions
+    friends = read_table(files["user_friends.dat"], "\t", ["userID", "friendID"], header=True, dtype="int64")
+    columns, side = _rated_and_trusted(plays, np.zeros(len(plays), dtype=np.int64), friends)
     n_items = len(side["item_ids"])
 
     # artists.dat (UTF-8): id name url pictureURL; the name is the item text
-    artists = _read(files["artists.dat.gz"], "\t", ["id", "name", "url", "pictureURL"], header=True, dtype=str)
-    item_rows = _index_of(side["item_ids"], artists["id"].to_numpy())
+    artists = read_table(files["artists.dat.gz"], "\t", ["id", "name", "url", "pictureURL"], header=True)
+    item_rows = index_of(side["item_ids"], artists["id"].to_numpy())
     found = item_rows >= 0
     if not (np.bincount(item_rows[found], minlength=n_items) == 1).all():
         raise DataError("artists.dat: every listened artist needs exactly one row")
@@ -200,53 +159,25 @@ def parse_lastfm_hetrec(files: Mapping[str, Path]) -> tuple[Columns, SideData]:
     side["item_text"] = text.astype(str)
 
     # user_taggedartists.dat: userID artistID tagID day month year -> each artist's distinct tags
-    tagged = _read(files["user_taggedartists.dat.gz"], "\t", ["userID", "artistID", "tagID", "day", "month", "year"],
-                   header=True, dtype="int64")
-    tags = _read(files["tags.dat"], "\t", ["tagID", "tagValue"], header=True, encoding="latin-1",
-                 dtype={"tagID": "int64", "tagValue": str})
+    tagged = read_table(files["user_taggedartists.dat.gz"], "\t",
+                        ["userID", "artistID", "tagID", "day", "month", "year"], header=True, dtype="int64")
+    tags = read_table(files["tags.dat"], "\t", ["tagID", "tagValue"], header=True, encoding="latin-1",
+                      dtype={"tagID": "int64", "tagValue": str})
     unknown = ~np.isin(tagged["tagID"].to_numpy(), tags["tagID"].to_numpy())
     if unknown.any():
         raise DataError(f"user_taggedartists.dat: tag ids {tagged['tagID'].to_numpy()[unknown][:5].tolist()} "
                         "are not in tags.dat")
-    tag_items = _index_of(side["item_ids"], tagged["artistID"].to_numpy())
-    listened = tag_items >= 0  # tags of artists nobody listened to have no item to attach to
+    # tags of artists nobody listened to have no item to attach to (index -1: dropped)
     side["item_attr_indptr"], side["item_attr_ids"] = attribute_csr(
-        tag_items[listened], tagged["tagID"].to_numpy()[listened], n_items)
-
-    # user_friends.dat: userID friendID, each friendship listed in both directions
-    friends = _read(files["user_friends.dat"], "\t", ["userID", "friendID"], header=True, dtype="int64")
-    side["social_edges"] = social_edges(side["user_ids"], friends["userID"].to_numpy(), friends["friendID"].to_numpy())
+        index_of(side["item_ids"], tagged["artistID"].to_numpy()), tagged["tagID"].to_numpy(), n_items)
     return columns, side
 
 
 # ----------------------------------------------------------------------------------------- yelp
 
-def parse_yelp(files: Mapping[str, Path]) -> tuple[Columns, SideData]:
-    """S3-Rec text format: one line per user, ``user item_1 ... item_n`` oldest to newest."""
-    import json
-
-    from flm_bench.sources import open_text
-
-    with open_text(files["Yelp.txt.gz"]) as f:
-        lines = [line.split() for line in f.read().splitlines() if line.strip()]
-    lengths = np.array([len(t) - 1 for t in lines], dtype=np.int64)
-    if (lengths < 1).any():
-        raise DataError("Yelp.txt: a user line has no items")
-    users = np.repeat(np.array([t[0] for t in lines]), lengths)
-    items = np.array([x for t in lines for x in t[1:]])
-    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
-    position = np.arange(len(items), dtype=np.int64) - starts  # 0-based position in the user's sequence
-    columns, side = canonical(users, items, position)
-
-    with open_text(files["Yelp_item2attributes.json.gz"]) as f:
-        item2attr: dict[str, list[int]] = json.load(f)
-    keys = list(item2attr)
-    counts = np.array([len(item2attr[k]) for k in keys], dtype=np.int64)
-    attr = np.fromiter((a for k in keys for a in item2attr[k]), dtype=np.int64, count=int(counts.sum()))
-    item = np.repeat(_index_of(side["item_ids"], np.array(keys)), counts)
-    known = item >= 0
-    side["item_attr_indptr"], side["item_attr_ids"] = attribute_csr(item[known], attr[known], len(side["item_ids"]))
-    return columns, side
+#: S3-Rec text format: one line per user, ``user item_1 ... item_n`` oldest to newest; each
+#: business's distinct category ids as item attributes.
+parse_yelp = s3rec_parser("Yelp.txt.gz", "Yelp_item2attributes.json.gz", distinct=True)
 
 
 # -------------------------------------------------------------------------------- registration
@@ -254,7 +185,7 @@ def parse_yelp(files: Mapping[str, Path]) -> tuple[Columns, SideData]:
 @hookimpl
 def flm_bench_register_datasets(register):
     register(real_dataset(
-        "ciao", "social",
+        "ciao", DOMAIN,
         (f"{CIAO}/rating_with_timestamp.tsv.gz", f"{CIAO}/trust.tsv.gz"),
         parse_ciao, timestamped=True, ordered=True,
         description=("Ciao product ratings (0-5, kept as `rating`; helpfulness left out): 7,375 users, "
@@ -274,7 +205,7 @@ def flm_bench_register_datasets(register):
                 "`trust` [M x 2], original row order); no preprocessing"),
     ))
     register(real_dataset(
-        "ciaodvd", "social",
+        "ciaodvd", DOMAIN,
         (f"{CIAODVD}/movie-ratings.txt.gz", f"{CIAODVD}/trusts.txt.gz"),
         parse_ciaodvd, timestamped=True, ordered=True,
         description=("CiaoDVD movie ratings (1-5, kept as `rating`): 17,615 users, 16,121 DVDs, 72,665 "
@@ -292,7 +223,7 @@ def flm_bench_register_datasets(register):
                 "(review-ratings.txt not included)"),
     ))
     register(real_dataset(
-        "filmtrust", "social",
+        "filmtrust", DOMAIN,
         (f"{FILMTRUST}/ratings.txt.gz", f"{FILMTRUST}/trust.txt"),
         parse_filmtrust, timestamped=False, ordered=False,
         description=("FilmTrust movie ratings (0.5-4.0, kept as `rating`): 1,508 users, 2,071 movies, 35,497 "
@@ -306,7 +237,7 @@ def flm_bench_register_datasets(register):
                 "a141bb37cb7706b2f53b2eed5843de3269f9f37f (ratings gzipped in the mirror); no preprocessing"),
     ))
     register(real_dataset(
-        "lastfm-hetrec", "social",
+        "lastfm-hetrec", DOMAIN,
         (f"{LASTFM}/user_artists.dat.gz", f"{LASTFM}/user_friends.dat", f"{LASTFM}/artists.dat.gz",
          f"{LASTFM}/user_taggedartists.dat.gz", f"{LASTFM}/tags.dat"),
         parse_lastfm_hetrec, timestamped=False, ordered=False,
@@ -327,7 +258,7 @@ def flm_bench_register_datasets(register):
                 "gzipped in the mirror); no preprocessing"),
     ))
     register(real_dataset(
-        "yelp", "social",
+        "yelp", DOMAIN,
         (f"{YELP}/Yelp.txt.gz", f"{YELP}/Yelp_item2attributes.json.gz"),
         parse_yelp, timestamped=False, ordered=True,
         description=("Yelp business-review sequences (S3-Rec preprocessing): 30,431 users, 20,033 businesses, "
@@ -337,10 +268,7 @@ def flm_bench_register_datasets(register):
                      "no social graph in this version"),
         license=("Derived from the Yelp academic dataset; Yelp dataset terms (academic / non-commercial use "
                  "only); research use only"),
-        citation=("Kun Zhou, Hui Wang, Wayne Xin Zhao, Yutao Zhu, Sirui Wang, Fuzheng Zhang, Zhongyuan Wang, "
-                  "Ji-Rong Wen. 2020. S3-Rec: Self-Supervised Learning for Sequential Recommendation with "
-                  "Mutual Information Maximization. CIKM 2020. (Data: Yelp Open Dataset.)"),
-        source=("github:RUCAIBox/CIKM2020-S3Rec data/Yelp.txt and data/Yelp_item2attributes.json @ "
-                "2a81540ae18615d88ef88227b0c066e5b74781e5 (S3-Rec data_process.py over "
-                "yelp_academic_dataset_review.json; gzipped in the mirror)"),
+        citation=S3REC_PAPER + " (Data: Yelp Open Dataset.)",
+        source=(f"github:RUCAIBox/CIKM2020-S3Rec data/Yelp.txt and data/Yelp_item2attributes.json @ {S3REC_COMMIT} "
+                "(S3-Rec data_process.py over yelp_academic_dataset_review.json; gzipped in the mirror)"),
     ))

@@ -14,11 +14,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import datasets_helpers
 import numpy as np
 import pytest
+from datasets_helpers import check_dataset, default_split
 
 from flm_bench.data import InteractionData
-from flm_bench.plugins import load_plugins
 from flm_bench.sources import open_text
 from flm_bench.splits import make_split
 
@@ -52,24 +53,10 @@ LINES = {
     "amazon-tools": (f"{MFCGODE}/Tools_and_Home_Improvement.txt.gz", None),
 }
 
-_STORE: dict[str, InteractionData] = {}
-
-
 @pytest.fixture
-def plugins():
-    return load_plugins()
-
-
-@pytest.fixture
-def load(real_data: Path, plugins) -> Callable[[str], InteractionData]:
+def load(real_data: Path) -> Callable[[str], InteractionData]:
     """Load a dataset through its registered spec, once per session."""
-
-    def get(name: str) -> InteractionData:
-        if name not in _STORE:
-            _STORE[name] = plugins.datasets.get(name).load()
-        return _STORE[name]
-
-    return get
+    return datasets_helpers.load
 
 
 def _sequence(data: InteractionData, raw_user: str) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -104,22 +91,13 @@ def _map(path: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))
-def test_counts_schema_and_default_split(name: str, load, plugins) -> None:
-    spec = plugins.datasets.get(name)
-    assert spec.domain == EC and spec.description and spec.license and spec.citation and spec.source
-    assert all(f.path.startswith(f"{EC}/") for f in spec.files)
-    data = load(name)
+def test_counts_schema_and_default_split(name: str, real_data: Path) -> None:
     users, items, inters, timestamped, ordered = EXPECTED[name]
-    assert (data.n_users, data.n_items, data.n_interactions) == (users, items, inters)
-    assert (data.timestamped, data.ordered, data.domain) == (timestamped, ordered, EC)
-    assert len(np.unique(data.column("user"))) == users and len(np.unique(data.column("item"))) == items
+    _, data = check_dataset(name, EC, (users, items, inters))
+    assert (data.timestamped, data.ordered) == (timestamped, ordered)
     extra = ["fold"] if name == "amazon-scientific" else []
     assert data.table.column_names == ["user", "item", "order", *extra]
-    for column in ("user", "item", "order"):
-        assert np.asarray(data.column(column)).dtype == np.int64
-    assert len(data.side["user_ids"]) == users and len(data.side["item_ids"]) == items
-    assert len(set(data.side["item_ids"].tolist())) == items
-    split = make_split(data, "leave-one-out")
+    split = default_split(data)  # all ordered: leave-one-out
     assert len(split.test) > 0 and len(split.valid) > 0
 
 

@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from datasets_helpers import check_dataset, default_split, index_of, load
 
-from flm_bench.errors import DataError
-from flm_bench.plugins import load_plugins
 from flm_bench.sources import open_text
 from flm_bench.splits import make_split
 
@@ -22,15 +21,6 @@ COUNTS = {  # users, items, interactions
     "zimnat": (29_132, 21, 66_353),  # SOURCES.md: Train.csv
     "coil2000": (5_213, 22, 10_622),  # SOURCES.md gives customers only (5,822); see the plugin
 }
-
-
-def load(name: str):
-    return load_plugins().datasets.get(name).load()
-
-
-def index_of(vocab: np.ndarray, raw: str) -> int:
-    (found,) = np.flatnonzero(vocab == raw)
-    return int(found)
 
 
 def holdings(data) -> dict[str, set[str]]:
@@ -45,22 +35,14 @@ def holdings(data) -> dict[str, set[str]]:
 
 @pytest.mark.parametrize("name", sorted(COUNTS))
 def test_counts_schema_and_metadata(real_data: Path, name: str) -> None:
-    spec = load_plugins().datasets.get(name)
-    data = spec.load()
-    assert (data.n_users, data.n_items, data.n_interactions) == COUNTS[name]
-    assert data.domain == "finance" and not data.synthetic
+    _, data = check_dataset(name, "finance", COUNTS[name])
     assert (data.timestamped, data.ordered) == (False, False)
     assert data.table.column_names == ["user", "item", "order"]
-    for column in ("user", "item", "order"):
-        assert data.column(column).dtype == np.int64
     assert not data.column("order").any()
     feats = data.side["user_features"]
     assert feats.dtype == np.float32 and len(feats) == data.n_users
     assert np.isfinite(feats).all() and feats.min() >= 0 and feats.max() <= 1
-    assert spec.description and spec.license and spec.citation and spec.source
-    assert all(f.path.startswith("finance/") for f in spec.files)
-    with pytest.raises(DataError, match="random-holdout"):
-        make_split(data, "leave-one-out")
+    default_split(data)  # unordered: leave-one-out refuses, naming random-holdout
 
 
 def _check_holdout(data, n_evaluated: int) -> None:

@@ -7,14 +7,13 @@ session-wide), later loads are cached reads.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from datasets_helpers import (attrs, check_dataset, check_distinct_attributes, check_last_item_held_out,
+                              check_user_lines, default_split, index_of, load, rows_of)
 
-from flm_bench.errors import DataError
-from flm_bench.plugins import load_plugins
 from flm_bench.sources import open_text
 from flm_bench.splits import make_split
 
@@ -25,40 +24,10 @@ COUNTS = {  # users, items, interactions (SOURCES.md)
 }
 
 
-def load(name: str):
-    return load_plugins().datasets.get(name).load()
-
-
-def index_of(vocab: np.ndarray, raw: str) -> int:
-    (found,) = np.flatnonzero(vocab == raw)
-    return int(found)
-
-
-def rows_of(data, user_raw: str) -> np.ndarray:
-    """Table rows of one raw user, in table order."""
-    return np.flatnonzero(np.asarray(data.column("user")) == index_of(data.side["user_ids"], user_raw))
-
-
-def attrs(data, item_raw: str) -> list[int]:
-    i = index_of(data.side["item_ids"], item_raw)
-    indptr = data.side["item_attr_indptr"]
-    return data.side["item_attr_ids"][indptr[i]:indptr[i + 1]].tolist()
-
-
 @pytest.mark.parametrize("name", sorted(COUNTS))
 def test_counts_schema_and_metadata(real_data: Path, name: str) -> None:
-    spec = load_plugins().datasets.get(name)
-    data = spec.load()
-    assert (data.n_users, data.n_items, data.n_interactions) == COUNTS[name]
-    assert data.domain == "media" and not data.synthetic
-    for column in ("user", "item", "order"):
-        assert data.column(column).dtype == np.int64
-    assert len(data.side["user_ids"]) == data.n_users and len(data.side["item_ids"]) == data.n_items
-    # every index is used: the vocabularies hold exactly the ids that have interactions
-    assert len(np.unique(data.column("user"))) == data.n_users
-    assert len(np.unique(data.column("item"))) == data.n_items
-    assert spec.description and spec.license and spec.citation and spec.source
-    assert all(f.path.startswith("media/") for f in spec.files)
+    # includes: every index is used, the vocabularies hold exactly the ids that have interactions
+    check_dataset(name, "media", COUNTS[name])
 
 
 def test_movielens_100k(real_data: Path) -> None:
@@ -101,27 +70,15 @@ def test_lastfm_s3rec(real_data: Path) -> None:
     assert (data.timestamped, data.ordered) == (False, True)
     assert data.table.column_names == ["user", "item", "order"]
     lines = (real_data / "media/lastfm-s3rec/LastFM.txt").read_text().splitlines()
-    for line in (lines[0], lines[-1]):  # "1 1 2 3 4 5 6 7 8", and the last user
-        user, *items = line.split()
-        rows = rows_of(data, user)
-        assert data.side["item_ids"][data.column("item")[rows]].tolist() == items
-        assert data.column("order")[rows].tolist() == list(range(len(items)))
+    check_user_lines(data, (lines[0], lines[-1]))  # "1 1 2 3 4 5 6 7 8", and the last user
     assert lines[0].split()[1:] == [str(i) for i in range(1, 9)]
     # attributes: the distinct tag ids of each artist in the JSON
-    with open_text(real_data / "media/lastfm-s3rec/LastFM_item2attributes.json.gz") as f:
-        item2attr = json.load(f)
-    for item in ("1", "2", "3646"):
-        assert attrs(data, item) == sorted(set(item2attr[item]))
+    check_distinct_attributes(data, real_data / "media/lastfm-s3rec/LastFM_item2attributes.json.gz",
+                              ("1", "2", "3646"))
     assert attrs(data, "1") == list(range(1, 20))
     assert len(data.side["item_attr_ids"]) == 45_399
-    split = make_split(data, "leave-one-out")
+    split = check_last_item_held_out(data, lines)  # the test target is the last item of the line
     assert len(split.test) == 1090
-    # the test target is the last item of the line
-    by_user = {line.split()[0]: line.split()[1:] for line in lines}
-    for k in (0, len(split.test) - 1):
-        raw = data.side["user_ids"][split.test.users[k]]
-        assert data.side["item_ids"][split.test.targets.get(k)].tolist() == by_user[raw][-1:]
-        assert data.side["item_ids"][split.test.history.get(k)].tolist() == by_user[raw][:-1]
 
 
 def test_bookcrossing_drops_sampled_negatives(real_data: Path) -> None:
@@ -136,8 +93,6 @@ def test_bookcrossing_drops_sampled_negatives(real_data: Path) -> None:
     assert data.side["item_ids"][data.column("item")[0]] == "4251"
     user1 = data.side["item_ids"][data.column("item")[rows_of(data, "1")]].tolist()
     assert "4251" in user1 and "14887" not in user1  # label 0: a sampled negative, dropped
-    with pytest.raises(DataError, match="random-holdout"):
-        make_split(data, "leave-one-out")
-    split = make_split(data, "random-holdout")
+    split = default_split(data)  # unordered: leave-one-out refuses, naming random-holdout
     assert len(split.test) == 4290  # users with >= 3 interactions
     assert set(split.test.targets.lengths().tolist()) == {1}

@@ -9,7 +9,6 @@ are cached reads.
 from __future__ import annotations
 
 import gzip
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -17,8 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from datasets_helpers import (attrs, check_dataset, check_distinct_attributes, check_last_item_held_out,
+                              check_user_lines, default_split, index_of, load)
+
 from flm_bench.errors import DataError
-from flm_bench.plugins import load_plugins
 from flm_bench.sources import open_text
 from flm_bench.splits import make_split
 from flm_bench_plugins.social import parse_ciao
@@ -41,25 +42,6 @@ EDGES = {"ciao": (57_544, 57_544), "ciaodvd": (22_484, 40_133), "filmtrust": (16
          "lastfm-hetrec": (25_434, 25_434)}
 
 
-def load(name: str):
-    return load_plugins().datasets.get(name).load()
-
-
-def index_of(vocab: np.ndarray, raw: str) -> int:
-    (found,) = np.flatnonzero(vocab == raw)
-    return int(found)
-
-
-def rows_of(data, user_raw: str) -> np.ndarray:
-    return np.flatnonzero(np.asarray(data.column("user")) == index_of(data.side["user_ids"], user_raw))
-
-
-def attrs(data, item_raw: str) -> list[int]:
-    i = index_of(data.side["item_ids"], item_raw)
-    indptr = data.side["item_attr_indptr"]
-    return data.side["item_attr_ids"][indptr[i]:indptr[i + 1]].tolist()
-
-
 def raw_row(data, k: int) -> tuple[str, str, int]:
     """Raw user id, raw item id and order of table row ``k``."""
     return (str(data.side["user_ids"][data.column("user")[k]]), str(data.side["item_ids"][data.column("item")[k]]),
@@ -80,19 +62,11 @@ def expected_edges(pairs: pd.DataFrame, users: set[str]) -> set[tuple[str, str]]
 
 @pytest.mark.parametrize("name", sorted(COUNTS))
 def test_counts_schema_split_and_metadata(real_data: Path, name: str) -> None:
-    spec = load_plugins().datasets.get(name)
-    data = spec.load()
-    assert (data.n_users, data.n_items, data.n_interactions) == COUNTS[name]
-    assert data.domain == "social" and not data.synthetic
+    spec, data = check_dataset(name, S, COUNTS[name])
     assert (data.timestamped, data.ordered) == FLAGS[name]
     assert data.table.column_names == ["user", "item", "order"] + (["rating"] if name != "yelp" else [])
-    for column in ("user", "item", "order"):
-        assert data.column(column).dtype == np.int64
     if name != "yelp":
         assert data.column("rating").dtype == np.float32
-    assert len(data.side["user_ids"]) == data.n_users and len(data.side["item_ids"]) == data.n_items
-    assert len(np.unique(data.column("user"))) == data.n_users
-    assert len(np.unique(data.column("item"))) == data.n_items
     if name in EDGES:
         edges = data.side["social_edges"]
         assert edges.dtype == np.int64 and edges.shape == (EDGES[name][0], 2)
@@ -104,15 +78,8 @@ def test_counts_schema_split_and_metadata(real_data: Path, name: str) -> None:
         indptr = data.side["item_attr_indptr"]
         assert indptr.shape == (data.n_items + 1,) and indptr[0] == 0 and (np.diff(indptr) >= 0).all()
         assert indptr[-1] == len(data.side["item_attr_ids"])
-    assert spec.description and spec.license and spec.citation and spec.source
-    assert all(f.path.startswith("social/") for f in spec.files)
     # the default split: leave-one-out for ordered data, random-holdout otherwise
-    if data.ordered:
-        split = make_split(data, "leave-one-out")
-    else:
-        with pytest.raises(DataError, match="random-holdout"):
-            make_split(data, "leave-one-out")
-        split = make_split(data, "random-holdout")
+    split = default_split(data)
     assert len(split.test) > 0
     assert set(split.test.targets.lengths().tolist()) == {1}
 
@@ -281,24 +248,13 @@ def test_yelp(real_data: Path) -> None:
     data = load("yelp")
     with open_text(real_data / S / "yelp-s3rec/Yelp.txt.gz") as f:
         lines = f.read().splitlines()
-    for line in (lines[0], lines[1], lines[-1]):
-        user, *items = line.split()
-        rows = rows_of(data, user)
-        assert data.side["item_ids"][data.column("item")[rows]].tolist() == items
-        assert data.column("order")[rows].tolist() == list(range(len(items)))
+    check_user_lines(data, (lines[0], lines[1], lines[-1]))
     assert lines[1].split() == ["2", "57", "58", "59", "60", "61"]
     pairs = pd.DataFrame({"u": data.column("user"), "i": data.column("item")})
     assert pairs.duplicated().sum() == 11_830  # repeat visits kept as published
-    with open_text(real_data / S / "yelp-s3rec/Yelp_item2attributes.json.gz") as f:
-        item2attr = json.load(f)
-    for item in ("11394", "2769", "1"):
-        assert attrs(data, item) == sorted(set(item2attr[item]))
+    check_distinct_attributes(data, real_data / S / "yelp-s3rec/Yelp_item2attributes.json.gz",
+                              ("11394", "2769", "1"))
     assert attrs(data, "11394") == [1, 2, 3]
     assert len(data.side["item_attr_ids"]) == 97_019  # 97,020 listed, one repeated within an item
-    split = make_split(data, "leave-one-out")
+    split = check_last_item_held_out(data, lines)
     assert len(split.test) == 30_431
-    by_user = {line.split()[0]: line.split()[1:] for line in lines}
-    for k in (0, len(split.test) - 1):
-        raw = data.side["user_ids"][split.test.users[k]]
-        assert data.side["item_ids"][split.test.targets.get(k)].tolist() == by_user[raw][-1:]
-        assert data.side["item_ids"][split.test.history.get(k)].tolist() == by_user[raw][:-1]
