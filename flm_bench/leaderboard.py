@@ -3,7 +3,8 @@
 A strategy's transfer gain is metric(strategy) − metric(scratch) for the same dataset, split,
 model and seeds. Its p-value comes from a paired two-sided Student t-test (ranx's
 ``paired_student_t_test``) over per-user scores, pairing each user under each seed; p-values
-of all gains on one board are adjusted with Holm–Bonferroni.
+of all gains on one board are adjusted with Holm–Bonferroni. The pairing, the test and the
+correction are those of ``flm-bench compare`` (:mod:`flm_bench.compare`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from flm_bench.compare import holm, pair_scores, paired_test
 from flm_bench.records import Record, per_user_scores
+
+__all__ = ["CONTROL", "Row", "holm", "summarize"]
 
 CONTROL = "scratch"
 
@@ -37,28 +41,6 @@ class Row:
     pretrain_seconds: float = 0.0
     trainable_parameters: int = 0
     synthetic: bool = False
-
-
-def holm(p_values: list[float]) -> list[float]:
-    """Holm–Bonferroni adjusted p-values, in the input order."""
-    m = len(p_values)
-    order = np.argsort(p_values)
-    adjusted = np.empty(m)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p_values[i]))
-        adjusted[i] = running
-    return adjusted.tolist()
-
-
-def _paired_p(a: list[np.ndarray], b: list[np.ndarray]) -> float:
-    from ranx.statistical_tests.paired_student_t_test import paired_student_t_test
-
-    x, y = np.concatenate(a), np.concatenate(b)
-    if len(x) < 2 or np.allclose(x, y):
-        return 1.0
-    p, _ = paired_student_t_test(y, x)
-    return float(p)
 
 
 def summarize(records: list[tuple[Path, Record]], metrics: list[str] | None = None) -> list[Row]:
@@ -96,11 +78,14 @@ def summarize(records: list[tuple[Path, Record]], metrics: list[str] | None = No
         seeds = sorted(set(treated) & set(control))
         if not seeds:
             continue
-        t_scores = [per_user_scores(*treated[s]) for s in seeds]
-        c_scores = [per_user_scores(*control[s]) for s in seeds]
+        t_scores = {s: per_user_scores(*treated[s]) for s in seeds}
+        c_scores = {s: per_user_scores(*control[s]) for s in seeds}
         for name in row.metrics:
             row.gain[name] = float(np.mean([treated[s][1].metrics[name] - control[s][1].metrics[name] for s in seeds]))
-            raw.append((row, name, _paired_p([c[name] for c in c_scores], [t[name] for t in t_scores])))
+            x, y = pair_scores({s: (c["users"], c[name]) for s, c in c_scores.items()},
+                               {s: (t["users"], t[name]) for s, t in t_scores.items()}, seeds,
+                               names=(f"{key[2]}/{CONTROL}", f"{key[2]}/{key[3]}"))
+            raw.append((row, name, paired_test(x, y, "student")))
     for (row, name, _), adjusted in zip(raw, holm([p for _, _, p in raw])):
         row.p_value[name] = adjusted
     return sorted(rows.values(), key=lambda r: (r.domain, r.dataset, r.model, r.strategy != CONTROL, r.strategy))

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from flm_bench.cli import data_cmd, leaderboard_cmd, listing, plugins_cmd, run
+from flm_bench.cli import compare_cmd, data_cmd, leaderboard_cmd, listing, plugins_cmd, publish_cmd, run
 from flm_bench.cli.common import err
 from flm_bench.errors import FlmBenchError
 
@@ -19,6 +19,8 @@ app = typer.Typer(
 )
 app.command("run")(run.run_command)
 app.command("list")(listing.list_command)
+app.command("publish")(publish_cmd.publish_command)
+app.command("compare")(compare_cmd.compare_command)
 app.add_typer(plugins_cmd.app, name="plugins")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(leaderboard_cmd.app, name="leaderboard")

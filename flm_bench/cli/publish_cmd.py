@@ -1,0 +1,52 @@
+"""``flm-bench publish``: validate records and merge them into a leaderboard folder or git repository."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from flm_bench.cli.common import err, plugins, print_json
+
+
+def publish_command(
+    paths: Annotated[list[str], typer.Argument(
+        metavar="RECORD_OR_DIR", help="Record files, record folders or folders of records (e.g. a run's output).")],
+    to: Annotated[str, typer.Option(
+        "--to", help="Leaderboard folder (committed when inside a git work tree), or a git remote "
+                     "(URL, user@host:path or bare repository) to clone, commit to and push.")] = "leaderboards",
+    replace: Annotated[bool, typer.Option(
+        "--replace", help="Replace already published records of the same cells.")] = False,
+    commit: Annotated[Optional[bool], typer.Option(
+        "--commit/--no-commit", help="Commit to git (default: when --to is inside a git work tree).",
+        show_default=False)] = None,
+    subdir: Annotated[str, typer.Option(
+        "--subdir", help="For a git remote: the leaderboard folder inside the repository.")] = "leaderboards",
+    message: Annotated[Optional[str], typer.Option(
+        "--message", "-m", help="Commit message (default: one naming every record).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was published as JSON on stdout.")] = False,
+) -> None:
+    """Validate records and publish them into the leaderboard, all or none.
+
+    Each record must match the record schema and carry full provenance.
+
+    ranx must recompute its metrics from its run and qrels, and its per-user scores must agree.
+
+    The installed plugins must reproduce its dataset and split fingerprints.
+
+    A cell already published is rejected unless --replace. If one record is rejected, nothing is published.
+    """
+    from flm_bench.publish import publish_report
+
+    report = publish_report(paths, to, replace=replace, plugins=plugins(), commit=commit, subdir=subdir,
+                            message=message)
+    if as_json:
+        print_json({"target": report.target, "published": [str(p) for p in report.published],
+                    "replaced": report.replaced, "commit": report.commit})
+        return
+    for path in report.published:
+        print(path)
+    replaced = f", replacing {len(report.replaced)}" if report.replaced else ""
+    commit_text = f"; commit {report.commit[:12]}" if report.commit else ""
+    err.print(f"published {len(report.published)} record(s) into {report.target}{replaced}{commit_text}",
+              markup=False)

@@ -1,0 +1,517 @@
+"""Publishing records into a leaderboard: validation, all-or-nothing, replace, git, concurrency."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import ranx
+import typer
+from typer.testing import CliRunner
+
+from flm_bench.cli.publish_cmd import publish_command
+from flm_bench.data import CACHE_ENV
+from flm_bench.errors import RecordError
+from flm_bench.leaderboard import summarize
+from flm_bench.plugins import load_plugins
+from flm_bench.publish import (
+    LOCK_NAME,
+    GitError,
+    find_record_files,
+    is_remote,
+    publish,
+    publish_report,
+    validate,
+)
+from flm_bench.records import TMP_PREFIX, load_records, records_dir
+from flm_bench.runner import Runner
+from flm_bench.suite import load_suite
+
+SUITE = """
+name = "pub"
+targets = ["synthetic-finance"]
+models = ["popularity", "itemknn"]
+strategies = ["scratch"]
+seeds = [0, 1, 2]
+
+[evaluation]
+metrics = ["ndcg", "recall"]
+cutoffs = [10]
+
+[training]
+device = "cpu"
+"""
+
+
+@pytest.fixture(scope="module")
+def plugins():
+    return load_plugins()
+
+
+@pytest.fixture(scope="module")
+def run_output(tmp_path_factory: pytest.TempPathFactory, plugins) -> Path:
+    """Six records (popularity and itemknn, seeds 0-2) on the synthetic finance data."""
+    tmp = tmp_path_factory.mktemp("pubrun")
+    (tmp / "suite.toml").write_text(SUITE)
+    with pytest.MonkeyPatch.context() as mp:  # module scope: the autouse cache fixture is not active yet
+        mp.setenv(CACHE_ENV, str(tmp / "cache"))
+        result = Runner(load_suite(tmp / "suite.toml"), plugins, tmp / "out").run()
+    assert len(result.written) == 6
+    return tmp / "out"
+
+
+@pytest.fixture(scope="module")
+def record_folders(run_output: Path) -> dict[str, Path]:
+    """``"<model>-<seed>"`` -> record folder."""
+    return {f"{r.model.name}-{r.seed}": p.parent for p, r in load_records(run_output)}
+
+
+@pytest.fixture(scope="module")
+def seeded_board(tmp_path_factory: pytest.TempPathFactory, record_folders, plugins) -> Path:
+    """A leaderboard holding one published record (popularity, seed 0); copy it before use."""
+    board = tmp_path_factory.mktemp("board") / "leaderboards"
+    publish([record_folders["popularity-0"]], board, plugins=plugins)
+    return board
+
+
+@pytest.fixture
+def board(tmp_path: Path, seeded_board: Path) -> Path:
+    target = tmp_path / "leaderboards"
+    shutil.copytree(seeded_board, target)
+    return target
+
+
+def snapshot(root: Path) -> dict[str, bytes | None]:
+    """Every file (bytes) and folder (None) under ``root``."""
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+def copy_record(folder: Path, tmp_path: Path, name: str = "tampered") -> Path:
+    target = tmp_path / "incoming" / name
+    shutil.copytree(folder, target)
+    return target
+
+
+def edit_json(folder: Path, change: Callable[[dict], None]) -> None:
+    doc = json.loads((folder / "record.json").read_text())
+    change(doc)
+    (folder / "record.json").write_text(json.dumps(doc, indent=2))
+
+
+@pytest.fixture
+def git_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A git identity and configuration of the test's own (never the user's)."""
+    config = tmp_path / "gitconfig"
+    config.write_text("[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n")
+    env = {"GIT_AUTHOR_NAME": "Test Publisher", "GIT_AUTHOR_EMAIL": "publisher@example.org",
+           "GIT_COMMITTER_NAME": "Test Publisher", "GIT_COMMITTER_EMAIL": "publisher@example.org",
+           "GIT_CONFIG_GLOBAL": str(config), "GIT_CONFIG_NOSYSTEM": "1"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+def git(*args: str, cwd: Path) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def test_publish_copies_valid_records_into_the_board_layout(tmp_path: Path, run_output: Path, plugins,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import flm_bench.preprocess
+
+    loads = []
+    real_apply = flm_bench.preprocess.apply
+    monkeypatch.setattr(flm_bench.preprocess, "apply", lambda data, options: loads.append(data.name)
+                        or real_apply(data, options))
+    board = tmp_path / "leaderboards"
+    published = publish([run_output], board, plugins=plugins)
+    assert len(published) == 6
+    assert loads == ["synthetic-finance"]  # one dataset and split for all six records
+    assert all(p.parent.parent == records_dir(board) and p.name == "record.json" for p in published)
+    for (src, record), (dst, copy) in zip(load_records(run_output), load_records(board)):
+        assert copy == record and dst.parent.name == record.record_id
+        assert sorted(f.name for f in dst.parent.iterdir()) == ["per_user.npz", "qrels.trec", "record.json", "run.trec"]
+        for f in dst.parent.iterdir():
+            assert f.read_bytes() == (src.parent / f.name).read_bytes()
+    assert not list(records_dir(board).glob(f"{TMP_PREFIX}*"))
+    rows = summarize(load_records(board))  # the board renders from the published folder
+    assert {(r.model, tuple(r.seeds)) for r in rows} == {("popularity", (0, 1, 2)), ("itemknn", (0, 1, 2))}
+
+
+def test_record_arguments_are_files_folders_or_folders_of_records(tmp_path: Path, run_output: Path,
+                                                                  record_folders) -> None:
+    folder = record_folders["itemknn-1"]
+    assert find_record_files(folder) == [folder / "record.json"]
+    assert find_record_files(folder / "record.json") == [folder / "record.json"]
+    assert len(find_record_files(run_output)) == 6 == len(find_record_files(records_dir(run_output)))
+    with pytest.raises(RecordError, match="no such record file or folder"):
+        find_record_files(run_output / "missing")
+    with pytest.raises(RecordError, match="no record.json"):
+        find_record_files(tmp_path)  # a folder without records
+
+
+def _drop_hard_user(folder: Path) -> None:
+    """The cheat the qrels check exists for: drop a user who scores 0 everywhere, recompute the rest."""
+    doc = json.loads((folder / "record.json").read_text())
+    with np.load(folder / "per_user.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    i = int(np.flatnonzero(arrays["ndcg@10"] == 0)[0])
+    user = str(int(arrays["users"][i]))
+    for name in ("run.trec", "qrels.trec"):
+        lines = (folder / name).read_text().splitlines(keepends=True)
+        (folder / name).write_text("".join(ln for ln in lines if ln.split()[0] != user))
+    np.savez_compressed(folder / "per_user.npz", **{k: np.delete(v, i) for k, v in arrays.items()})
+    run = ranx.Run.from_file(str(folder / "run.trec"), kind="trec")
+    qrels = ranx.Qrels.from_file(str(folder / "qrels.trec"), kind="trec")
+    recomputed = ranx.evaluate(qrels, run, list(doc["metrics"]), make_comparable=True)
+    doc["metrics"] = {k: float(v) for k, v in recomputed.items()}
+    (folder / "record.json").write_text(json.dumps(doc, indent=2))
+
+
+def _change_a_hit_in_the_run(folder: Path) -> None:
+    """Move a relevant item one place in its user's ranking (swap two items of the user)."""
+    qrels = {tuple(ln.split()[::2]) for ln in (folder / "qrels.trec").read_text().splitlines()}
+    lines = (folder / "run.trec").read_text().splitlines(keepends=True)
+    i = next(i for i, ln in enumerate(lines) if (ln.split()[0], ln.split()[2]) in qrels)
+    j = i + 1 if lines[i + 1].split()[0] == lines[i].split()[0] else i - 1
+    a, b = lines[i].split(), lines[j].split()
+    a[2], b[2] = b[2], a[2]
+    lines[i], lines[j] = " ".join(a) + "\n", " ".join(b) + "\n"
+    (folder / "run.trec").write_text("".join(lines))
+
+
+def _change_one_per_user_score(folder: Path) -> None:
+    with np.load(folder / "per_user.npz") as npz:
+        arrays = {k: npz[k].copy() for k in npz.files}
+    arrays["recall@10"][3] = 1.0 - arrays["recall@10"][3]
+    np.savez_compressed(folder / "per_user.npz", **arrays)
+
+
+def _set(*keys: str, value) -> Callable[[Path], None]:
+    def change(folder: Path) -> None:
+        def apply(doc: dict) -> None:
+            node = doc
+            for k in keys[:-1]:
+                node = node[k]
+            if value is _DELETE:
+                del node[keys[-1]]
+            else:
+                node[keys[-1]] = value(node[keys[-1]]) if callable(value) else value
+        edit_json(folder, apply)
+    return change
+
+
+_DELETE = object()
+
+TAMPERINGS: dict[str, tuple[Callable[[Path], None], str]] = {
+    "changed metric": (_set("metrics", "ndcg@10", value=lambda v: v + 1e-6),
+                       r"metric ndcg@10 is .* in the record but ranx computes"),
+    "changed lines in run.trec": (_change_a_hit_in_the_run, r"metric ndcg@10 is .* but ranx computes"),
+    "per_user.npz disagrees": (_change_one_per_user_score, r"per_user\.npz: recall@10 of 1 user\(s\) differ"),
+    "not JSON": (lambda f: (f / "record.json").write_text('{"record_id": '), "not valid JSON"),
+    "schema: wrong type": (_set("seed", value="zero"),
+                           r"record schema record-v1\.schema\.json at seed: 'zero' is not of type 'integer'"),
+    "schema: unknown field": (_set("dataset", "colour", value="blue"), r"at dataset: Additional properties"),
+    "missing provenance field": (_set("provenance", "torch", value=_DELETE),
+                                 r"at provenance: 'torch' is a required property"),
+    "empty provenance field": (_set("provenance", "python", value=""),
+                               r"incomplete provenance: provenance\.python is empty"),
+    "no plugin versions": (_set("provenance", "plugins", value={}), r"provenance\.plugins lists no plugin"),
+    "dev build without git sha": (lambda f: (_set("provenance", "git_sha", value=None)(f),
+                                             _set("provenance", "flm_bench_version", value="0.2.0.dev3")(f)),
+                                  r"git_sha is null, but flm-bench 0\.2\.0\.dev3 is not a release"),
+    "bad git sha": (_set("provenance", "git_sha", value="HEAD"), r"git_sha 'HEAD' is not a hexadecimal commit"),
+    "created without offset": (_set("provenance", "created", value="2024-01-01T00:00:00"), "has no UTC offset"),
+    "unknown split fingerprint": (_set("split", "fingerprint", value="0" * 64),
+                                  r"unknown split fingerprint 0000000000000000… for 'synthetic-finance' leave-one-out"),
+    "unknown dataset fingerprint": (_set("dataset", "fingerprint", value="f" * 64), "unknown dataset fingerprint ffff"),
+    "unknown dataset": (_set("dataset", "name", value="synthetic-financ"),
+                        r"unknown dataset 'synthetic-financ'.*Did you mean"),
+    "dropped a hard test user": (_drop_hard_user,
+                                 r"qrels\.trec is not the split's test targets \(1 test users missing"),
+    "artifact outside the folder": (_set("artifacts", "run", value="../run.trec"), "must be a plain file name"),
+}
+
+
+@pytest.mark.parametrize("kind", list(TAMPERINGS))
+def test_tampered_record_is_rejected_and_nothing_changes(kind: str, tmp_path: Path, board: Path,
+                                                         record_folders, plugins) -> None:
+    tamper, reason = TAMPERINGS[kind]
+    bad = copy_record(record_folders["itemknn-0"], tmp_path)
+    tamper(bad)
+    good = record_folders["itemknn-1"]
+    before = snapshot(board)
+    with pytest.raises(RecordError) as info:
+        publish([good, bad], board, plugins=plugins)  # the good one is not published either
+    message = str(info.value)
+    assert message.startswith(str(bad / "record.json") + ": "), message
+    assert "\n" not in message
+    assert re.search(reason, message), message
+    assert snapshot(board) == before
+
+
+def test_rejected_call_into_a_new_folder_creates_nothing(tmp_path: Path, record_folders, plugins) -> None:
+    bad = copy_record(record_folders["itemknn-0"], tmp_path)
+    _set("metrics", "recall@10", value=0.5)(bad)
+    with pytest.raises(RecordError, match="metric recall@10"):
+        publish([bad], tmp_path / "new-board", plugins=plugins)
+    assert not (tmp_path / "new-board").exists()
+
+
+def test_git_sha_may_be_null_for_a_release(tmp_path: Path, record_folders, plugins) -> None:
+    record = copy_record(record_folders["itemknn-2"], tmp_path)
+    _set("provenance", "git_sha", value=None)(record)
+    assert [v.record.provenance.git_sha for v in validate([record], plugins=plugins)] == [None]
+
+
+def test_duplicate_is_rejected_unless_replace(tmp_path: Path, board: Path, record_folders, plugins) -> None:
+    original = record_folders["popularity-0"]  # already on the board
+    before = snapshot(board)
+    with pytest.raises(RecordError, match=r"already published as .*popularity__scratch__seed0.* use --replace") as info:
+        publish([original], board, plugins=plugins)
+    assert str(info.value).startswith(str(original / "record.json"))
+    assert snapshot(board) == before
+
+    # the same cell under another record id (e.g. other model parameters) is a duplicate too
+    renamed = copy_record(original, tmp_path, "renamed")
+    _set("record_id", value="pub__synthetic-finance__popularity__scratch__seed0__other")(renamed)
+    with pytest.raises(RecordError, match="already published"):
+        publish([renamed], board, plugins=plugins)
+    assert snapshot(board) == before
+
+    report = publish_report([renamed, record_folders["itemknn-0"]], board, replace=True, plugins=plugins)
+    assert report.replaced == [original.name]
+    ids = sorted(r.record_id for _, r in load_records(board))
+    assert ids == sorted(["pub__synthetic-finance__popularity__scratch__seed0__other",
+                          record_folders["itemknn-0"].name])
+    assert not (records_dir(board) / original.name).exists()
+    assert not list(records_dir(board).glob(f"{TMP_PREFIX}*"))
+
+
+def test_same_cell_twice_in_one_call_is_rejected(tmp_path: Path, record_folders, plugins) -> None:
+    twin = copy_record(record_folders["itemknn-0"], tmp_path, "twin")
+    _set("record_id", value="twin")(twin)
+    with pytest.raises(RecordError, match="is given twice in one call"):
+        publish([record_folders["itemknn-0"], twin], tmp_path / "b", replace=True, plugins=plugins)
+    assert not (tmp_path / "b").exists()
+
+
+def test_publish_into_a_git_work_tree_commits_only_the_records(tmp_path: Path, git_env, record_folders,
+                                                               plugins) -> None:
+    repo = tmp_path / "results"
+    repo.mkdir()
+    git("init", "-q", cwd=repo)
+    (repo / "README.md").write_text("results\n")
+    git("add", "README.md", cwd=repo)
+    git("commit", "-q", "-m", "start", cwd=repo)
+    (repo / "notes.txt").write_text("staged but not mine\n")
+    git("add", "notes.txt", cwd=repo)
+
+    report = publish_report([record_folders["itemknn-0"], record_folders["itemknn-1"]], repo / "leaderboards",
+                            plugins=plugins)
+    assert report.commit == git("rev-parse", "HEAD", cwd=repo).strip()
+    message = git("log", "-1", "--format=%B", cwd=repo)
+    assert message.startswith("Publish 2 records")
+    assert record_folders["itemknn-0"].name in message and record_folders["itemknn-1"].name in message
+    files = git("show", "--name-only", "--format=", "HEAD", cwd=repo).split()
+    assert len(files) == 8 and all(f.startswith("leaderboards/records/pub__synthetic-finance__itemknn") for f in files)
+    status = git("status", "--porcelain", cwd=repo).splitlines()
+    assert "A  notes.txt" in status  # the user's staged change is left staged, not committed
+    assert not [s for s in status if "records/" in s]
+
+    # replacing commits the removal of the old folder and the new one together
+    renamed = copy_record(record_folders["itemknn-0"], tmp_path, "renamed")
+    _set("record_id", value="pub__synthetic-finance__itemknn__scratch__seed0__v2")(renamed)
+    report = publish_report([renamed], repo / "leaderboards", replace=True, plugins=plugins)
+    changes = git("show", "--name-status", "--no-renames", "--format=", "HEAD", cwd=repo).splitlines()
+    assert sum(c.startswith("D\t") for c in changes) == 4 and sum(c.startswith("A\t") for c in changes) == 4
+    assert "replaces " + record_folders["itemknn-0"].name in git("log", "-1", "--format=%B", cwd=repo)
+    assert not [s for s in git("status", "--porcelain", cwd=repo).splitlines() if "records/" in s]
+
+    head = git("rev-parse", "HEAD", cwd=repo)
+    report = publish_report([record_folders["itemknn-2"]], repo / "leaderboards", commit=False, plugins=plugins)
+    assert report.commit is None and git("rev-parse", "HEAD", cwd=repo) == head
+    assert f"?? leaderboards/records/{record_folders['itemknn-2'].name}/" in git("status", "--porcelain", cwd=repo)
+
+
+def test_failed_commit_rolls_everything_back(tmp_path: Path, git_env, record_folders, plugins) -> None:
+    repo = tmp_path / "results"
+    repo.mkdir()
+    git("init", "-q", cwd=repo)
+    publish([record_folders["itemknn-0"]], repo / "leaderboards", plugins=plugins)
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho 'results are frozen' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    before, status = snapshot(repo / "leaderboards"), git("status", "--porcelain", cwd=repo)
+    replacement = copy_record(record_folders["itemknn-0"], tmp_path, "v2")
+    _set("record_id", value="pub__synthetic-finance__itemknn__scratch__seed0__v2")(replacement)
+    with pytest.raises(GitError, match="results are frozen"):
+        publish([replacement, record_folders["itemknn-1"]], repo / "leaderboards", replace=True, plugins=plugins)
+    assert snapshot(repo / "leaderboards") == before
+    assert git("status", "--porcelain", cwd=repo) == status  # the index is as it was
+    assert len(git("log", "--format=%s", cwd=repo).splitlines()) == 1
+
+
+def test_leftovers_of_a_killed_publisher_are_recovered(board: Path, record_folders, plugins) -> None:
+    root = records_dir(board)
+    published = root / record_folders["popularity-0"].name
+    os.rename(published, root / f"{TMP_PREFIX}old-{published.name}-4242-0123abcd")  # killed mid-replace
+    (root / f"{TMP_PREFIX}{record_folders['itemknn-0'].name}-4242-0123abcd").mkdir()  # killed mid-copy
+    assert [r.record_id for _, r in load_records(board)] == []
+    publish([record_folders["itemknn-1"]], board, plugins=plugins)
+    assert sorted(f.name for f in root.iterdir()) == sorted([published.name, record_folders["itemknn-1"].name])
+    for f in record_folders["popularity-0"].iterdir():
+        assert (published / f.name).read_bytes() == f.read_bytes()
+
+
+def test_publish_to_a_bare_remote_clones_commits_and_pushes(tmp_path: Path, git_env, record_folders,
+                                                            plugins) -> None:
+    remote = tmp_path / "remote.git"
+    git("init", "-q", "--bare", str(remote), cwd=tmp_path)
+    assert is_remote(remote) and is_remote(f"file://{remote}") and not is_remote(tmp_path)
+
+    first = publish([record_folders["itemknn-0"]], remote, plugins=plugins)  # into an empty repository
+    assert first == [Path("leaderboards/records") / record_folders["itemknn-0"].name / "record.json"]
+    publish([record_folders["itemknn-1"]], f"file://{remote}", plugins=plugins, subdir="boards/main")
+    head = git("rev-parse", "main", cwd=remote)
+    log = git("log", "--format=%s", "main", cwd=remote).splitlines()
+    assert log == [f"Publish 1 record: {record_folders['itemknn-1'].name}",
+                   f"Publish 1 record: {record_folders['itemknn-0'].name}"]
+
+    with pytest.raises(RecordError, match="already published"):
+        publish([record_folders["itemknn-0"]], remote, plugins=plugins)
+    assert git("rev-parse", "main", cwd=remote) == head  # nothing pushed
+
+    clone = tmp_path / "check"
+    git("clone", "-q", str(remote), str(clone), cwd=tmp_path)
+    for folder, board in ((record_folders["itemknn-0"], clone / "leaderboards"),
+                          (record_folders["itemknn-1"], clone / "boards" / "main")):
+        (published,) = load_records(board)
+        assert published[0].parent.name == folder.name
+        for f in folder.iterdir():
+            assert (published[0].parent / f.name).read_bytes() == f.read_bytes()
+    assert not (clone / "leaderboards" / LOCK_NAME).exists()  # the lock file is never committed
+
+
+def test_push_is_retried_when_the_remote_moved(tmp_path: Path, git_env, record_folders, plugins,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another publisher pushes between our clone and our push: we publish on top of theirs."""
+    import flm_bench.publish as pub
+
+    remote = tmp_path / "remote.git"
+    git("init", "-q", "--bare", str(remote), cwd=tmp_path)
+    publish([record_folders["popularity-0"]], remote, plugins=plugins)
+    real_install, calls = pub.install, []
+
+    def racing_install(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:  # our clone is taken; now someone else publishes
+            publish([record_folders["popularity-1"]], remote, plugins=plugins)
+        return real_install(*args, **kwargs)
+
+    monkeypatch.setattr(pub, "install", racing_install)
+    publish([record_folders["popularity-2"]], remote, plugins=plugins)
+    assert len(calls) == 3  # ours, theirs, ours again after the rejected push
+    subjects = git("log", "--format=%s", "main", cwd=remote).splitlines()
+    assert [s.rsplit("seed", 1)[1][0] for s in subjects] == ["2", "1", "0"]
+    files = git("ls-tree", "-r", "--name-only", "main", cwd=remote).split()
+    assert len(files) == 12
+
+
+WORKER = textwrap.dedent('''
+    import pickle, sys, time
+    from pathlib import Path
+    from flm_bench.errors import RecordError
+    from flm_bench.publish import install
+
+    valid = pickle.loads(Path(sys.argv[1]).read_bytes())
+    board, barrier, n, me = Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+    (barrier / me).touch()
+    deadline = time.monotonic() + 120
+    while len(list(barrier.iterdir())) < n:  # start writing together
+        assert time.monotonic() < deadline, "the other publishers never came"
+        time.sleep(0.005)
+    try:
+        install(valid, board)
+    except RecordError as exc:
+        print(exc)
+        sys.exit(3)
+''')
+
+
+def test_concurrent_publishers_lose_nothing(tmp_path: Path, git_env, record_folders, plugins) -> None:
+    """Six processes write into one git-tracked board at once: four distinct records, and two that
+    race for the same cell. Every record arrives intact, exactly one of the racing pair wins, and
+    every publish is its own commit (without the lock, git's index.lock would make commits fail).
+
+    Validation is read-only, so it runs once here; the processes run the writing half
+    (``install``: lock, duplicate check, copy, rename, commit) on the validated records.
+    """
+    repo = tmp_path / "results"
+    repo.mkdir()
+    git("init", "-q", cwd=repo)
+    git("commit", "-q", "--allow-empty", "-m", "start", cwd=repo)
+    board = repo / "leaderboards"
+    names = ["popularity-0", "popularity-1", "popularity-2", "itemknn-0", "itemknn-1", "itemknn-1"]
+    valid = {n: validate([record_folders[n]], plugins=plugins) for n in set(names)}
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    procs = []
+    for i, name in enumerate(names):
+        payload = tmp_path / f"valid-{i}.pickle"
+        payload.write_bytes(pickle.dumps(valid[name]))
+        procs.append(subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(payload), str(board), str(barrier), str(len(names)), str(i)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **git_env}))
+    results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    codes = [code for code, _, _ in results]
+    assert codes[:4] == [0, 0, 0, 0], results
+    assert sorted(codes[4:]) == [0, 3], results  # one of the racing pair is a duplicate
+    loser = results[4] if codes[4] == 3 else results[5]
+    assert "already published" in loser[1]
+
+    published = {r.record_id: p for p, r in load_records(board)}
+    assert len(published) == 5
+    for name in set(names):
+        folder = record_folders[name]
+        for f in folder.iterdir():
+            assert (published[folder.name].parent / f.name).read_bytes() == f.read_bytes()
+    assert not list(records_dir(board).glob(f"{TMP_PREFIX}*"))
+    assert len(git("log", "--format=%s", cwd=repo).splitlines()) == 1 + 5
+    assert not [s for s in git("status", "--porcelain", cwd=repo).splitlines() if "records/" in s]
+
+
+def test_cli_publish(tmp_path: Path, record_folders, run_output: Path, monkeypatch: pytest.MonkeyPatch,
+                     plugins) -> None:
+    from flm_bench.cli import common
+
+    monkeypatch.setattr(common, "default_plugins", lambda: plugins)
+    app = typer.Typer()
+    app.command("publish")(publish_command)
+    app.command("noop")(lambda: None)  # keep "publish" a subcommand
+    runner = CliRunner()
+    board = tmp_path / "lb"
+    result = runner.invoke(app, ["publish", str(record_folders["itemknn-2"]), "--to", str(board), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["published"] == [str(records_dir(board) / record_folders["itemknn-2"].name / "record.json")]
+    assert data["replaced"] == [] and data["commit"] is None
+
+    result = runner.invoke(app, ["publish", str(record_folders["itemknn-2"]), "--to", str(board)])
+    assert isinstance(result.exception, RecordError) and "use --replace" in str(result.exception)
+    result = runner.invoke(app, ["publish", str(record_folders["itemknn-2"]), "--to", str(board), "--replace"])
+    assert result.exit_code == 0, result.output
+    assert "replacing 1" in result.stderr
