@@ -36,13 +36,15 @@ class Cell:
     corpus: str | None
     seed: int
 
-    def record_id(self, suite: Suite) -> str:
+    def record_id(self, suite: Suite, params: dict[str, Any]) -> str:
+        """Names the cell and hashes everything that shapes its result, including the model's
+        merged parameters (a plugin changing its defaults must not reuse old records)."""
         config = fingerprint(
             suite.preprocess.model_dump(exclude_defaults=True) or None,
             suite.split.model_dump(), suite.evaluation.model_dump(),
             suite.training.model_dump(exclude={"device"}),
             suite.pretraining.model_dump(exclude={"device"}) if self.corpus else None,
-            suite.model_params.get(self.model, {}),
+            params,
         )[:10]
         corpus = f"__{self.corpus}" if self.corpus else ""
         return f"{suite.name}__{self.dataset}__{self.model}__{self.strategy}{corpus}__seed{self.seed}__{config}"
@@ -125,7 +127,7 @@ class Runner:
             log.warning("removed partial record left by an interrupted run: %s", stale)
         result = RunResult()
         for i, cell in enumerate(cells):
-            rid = cell.record_id(self.suite)
+            rid = cell.record_id(self.suite, self.params(cell.model))
             self.progress.cell_started(cell, i, len(cells))
             if is_complete(self.output, rid):
                 result.skipped.append(record_path(self.output, rid))
@@ -135,6 +137,10 @@ class Runner:
             result.written.append(path)
             self.progress.cell_finished(cell, record)
         return result
+
+    def params(self, model: str) -> dict[str, Any]:
+        """The model's defaults with the suite's overrides."""
+        return {**self.plugins.models.get(model).defaults, **self.suite.model_params.get(model, {})}
 
     def data(self, name: str) -> InteractionData:
         if name not in self._data:
@@ -180,7 +186,7 @@ class Runner:
         data, split = self.data(cell.dataset), self.split(cell.dataset)
         mentry = self.plugins.models.entry(cell.model)
         sentry = self.plugins.strategies.entry(cell.strategy)
-        params = {**mentry.spec.defaults, **self.suite.model_params.get(cell.model, {})}
+        params = self.params(cell.model)
         ckpt, reused = (self._checkpoint(cell, params) if cell.corpus else (None, False))
         seed_everything(cell.seed, self.suite.training.deterministic)
         ctx = AdaptContext(mentry.spec, params, data, split, ckpt, self.suite.training, cell.seed,
