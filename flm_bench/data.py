@@ -172,24 +172,37 @@ def _storable(name: str, array: np.ndarray) -> np.ndarray:
 def merge(name: str, parts: list[InteractionData]) -> InteractionData:
     """One table holding several datasets with disjoint user and item index ranges.
 
-    Used for pretraining corpora. Of the side data only item features are kept, and only if
-    every part has them with the same width.
+    Used for pretraining corpora. Of the side data, item features are kept only if every part
+    has them with the same width; item text is kept when any part has it ('' for the others);
+    item attributes are kept when any part has them (no attributes for the others), their
+    ids offset per part so that one dataset's attribute 3 is not another's.
     """
     import datasets
 
     if not parts:
         raise DataError(f"corpus {name!r} has no datasets")
     tables, feats, u_off, i_off = [], [], 0, 0
+    texts, indptrs, attrs, a_off = [], [np.zeros(1, np.int64)], [], 0
     for part in parts:
         cols = {c: part.column(c) for c in COLUMNS}
         cols["user"] = cols["user"] + u_off
         cols["item"] = cols["item"] + i_off
         tables.append(datasets.Dataset.from_dict(cols))
         feats.append(part.item_features)
+        texts.append(np.asarray(part.side.get("item_text", np.full(part.n_items, "")), dtype=str))
+        ptr = np.asarray(part.side.get("item_attr_indptr", np.zeros(part.n_items + 1, np.int64)), dtype=np.int64)
+        ids = np.asarray(part.side.get("item_attr_ids", np.zeros(0, np.int64)), dtype=np.int64)
+        indptrs.append(ptr[1:] + indptrs[-1][-1])
+        attrs.append(ids + a_off)
+        a_off += int(ids.max()) + 1 if len(ids) else 0
         u_off += part.n_users
         i_off += part.n_items
     widths = {f.shape[1] if f is not None else None for f in feats}
     side = {"item_features": np.concatenate(feats)} if len(widths) == 1 and None not in widths else {}
+    if any("item_text" in p.side for p in parts):
+        side["item_text"] = np.concatenate(texts)
+    if any("item_attr_indptr" in p.side for p in parts):
+        side["item_attr_indptr"], side["item_attr_ids"] = np.concatenate(indptrs), np.concatenate(attrs)
     return InteractionData(
         name=name,
         domain="mixed",

@@ -69,7 +69,7 @@ def pretrain(
     came from the cache (True) or was trained now (False)."""
     if not spec.pretrainable:
         raise ConfigError(f"model {spec.name!r} is not pretrainable")
-    key = fingerprint(corpus.fingerprint, spec.name, params, cfg.model_dump(exclude={"device"}), seed)[:20]
+    key = fingerprint(corpus.fingerprint, spec.name, {**spec.defaults, **params}, cfg.model_dump(exclude={"device"}), seed)[:20]
     stem = f"{corpus.name}__{spec.name}__{cfg.objective}__seed{seed}__{key}"
     meta_path = directory / f"{stem}.json"
     pt_path = directory / f"{stem}.pt"

@@ -92,7 +92,8 @@ def build(n_items: int, item_features: np.ndarray | None, params: dict[str, Any]
             self.encoder = Encoder(dim, layers, heads, dropout, max_len, use_ids, feats)
             self.head = Head(dim)
             self.id_parameters = ("encoder.items.ids.weight",) if use_ids else ()
-            self.adapter_targets = ("linear1", "linear2", "out_proj")
+            # not out_proj: nn.MultiheadAttention reads out_proj.weight directly, so LoRA there gets no gradient
+            self.adapter_targets = ("linear1", "linear2")
 
         def hidden(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
             return self.encoder(inputs, self.encoder.items())
