@@ -100,6 +100,7 @@ def build(n_items: int, item_features: np.ndarray | None, params: dict[str, Any]
     from torch.nn import functional as F
 
     from flm_bench.errors import ConfigError
+    from flm_bench.layers import ItemTable, QueryHead
     from flm_bench.neural import NeuralRecommender, pad
 
     p = _check(params)
@@ -108,32 +109,6 @@ def build(n_items: int, item_features: np.ndarray | None, params: dict[str, Any]
         raise ConfigError("model 'flm-cnn': use_ids is false and the dataset has no item features "
                           "(or use_features is false): items would have no representation")
 
-    class ItemEmbedding(nn.Module):
-        """Item representations ``[n_items + 1, d]`` (row 0 is padding and is zero)."""
-
-        def __init__(self, dim: int, use_ids: bool, features: np.ndarray | None) -> None:
-            super().__init__()
-            self.ids = nn.Embedding(n_items + 1, dim, padding_idx=0) if use_ids else None
-            if self.ids is not None:
-                nn.init.normal_(self.ids.weight, std=0.02)
-            self.project = None
-            if features is not None:
-                f = torch.as_tensor(features, dtype=torch.float32)
-                assert f.shape[0] == n_items, f"flm-cnn: {f.shape[0]} feature rows for {n_items} items"
-                f = (f - f.mean(0)) / (f.std(0) + 1e-6)
-                self.register_buffer("features", torch.cat([torch.zeros(1, f.shape[1]), f]), persistent=False)
-                self.project = nn.Linear(f.shape[1], dim)
-
-        def forward(self) -> torch.Tensor:
-            out = 0
-            if self.ids is not None:
-                out = out + self.ids.weight
-            if self.project is not None:
-                out = out + self.project(self.features)
-            pad_row = torch.ones(out.shape[0], 1, device=out.device)
-            pad_row[0] = 0  # the projection's bias must not give padding a vector
-            return out * pad_row  # [n_items + 1, d]
-
     class Encoder(nn.Module):
         """Caser's convolutions over the causal window of L items of every position: ``[B, T, d]``."""
 
@@ -141,7 +116,7 @@ def build(n_items: int, item_features: np.ndarray | None, params: dict[str, Any]
                      use_ids: bool, features: np.ndarray | None) -> None:
             super().__init__()
             self.dim, self.window = dim, window
-            self.items = ItemEmbedding(dim, use_ids, features)
+            self.items = ItemTable(n_items, dim, use_ids, features)
             # horizontal filter of height h == Conv2d(1, n_h, (h, d)) == Linear on flattened h×d patches
             self.horizontal = nn.ModuleList(nn.Linear(h * dim, n_h) for h in range(1, window + 1))
             # vertical filters == Conv2d(1, n_v, (L, 1)): n_v weighted sums of the L rows
@@ -167,14 +142,6 @@ def build(n_items: int, item_features: np.ndarray | None, params: dict[str, Any]
             assert z.shape == (b, t, d), f"flm-cnn: hidden {tuple(z.shape)}, expected {(b, t, d)}"
             return F.relu(z)
 
-    class Head(nn.Module):
-        def __init__(self, dim: int) -> None:
-            super().__init__()
-            self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, dim))
-
-        def forward(self, h: torch.Tensor) -> torch.Tensor:
-            return h + self.mlp(h)  # [..., d] query
-
     class FlmCNN(NeuralRecommender):
         def __init__(self, dim: int, max_len: int, train_len: int, n_h: int, n_v: int, dropout: float,
                      use_ids: bool, use_features: bool, loss: str, negatives: int) -> None:
@@ -183,7 +150,7 @@ def build(n_items: int, item_features: np.ndarray | None, params: dict[str, Any]
             self.max_len = max(train_len, max_len)  # the harness batches the last max_len items
             self.loss_kind, self.negatives = loss, negatives
             self.encoder = Encoder(dim, max_len, n_h, n_v, dropout, use_ids, features)
-            self.head = Head(dim)
+            self.head = QueryHead(dim)
             self.id_parameters = ("encoder.items.ids.weight",) if use_ids else ()
             # the vertical Linear (L -> n_v) is smaller than a rank-8 adapter: not a target
             self.adapter_targets = tuple(f"horizontal.{i}" for i in range(max_len)) + ("fc",)

@@ -29,37 +29,14 @@ def build(n_items: int, item_features: np.ndarray | None, params: dict[str, Any]
     import torch
     from torch import nn
 
+    from flm_bench.layers import ItemTable, QueryHead
     from flm_bench.neural import NeuralRecommender
-
-    class ItemEmbedding(nn.Module):
-        """Item representations ``[n_items + 1, d]`` (row 0 is padding)."""
-
-        def __init__(self, dim: int, use_ids: bool, features: np.ndarray | None) -> None:
-            super().__init__()
-            assert use_ids or features is not None, "sasrec needs item IDs or item features"
-            self.ids = nn.Embedding(n_items + 1, dim, padding_idx=0) if use_ids else None
-            if self.ids is not None:
-                nn.init.normal_(self.ids.weight, std=0.02)
-            self.project = None
-            if features is not None:
-                f = torch.as_tensor(features, dtype=torch.float32)
-                f = (f - f.mean(0)) / (f.std(0) + 1e-6)
-                self.register_buffer("features", torch.cat([torch.zeros(1, f.shape[1]), f]), persistent=False)
-                self.project = nn.Linear(f.shape[1], dim)
-
-        def forward(self) -> torch.Tensor:
-            out = 0
-            if self.ids is not None:
-                out = out + self.ids.weight
-            if self.project is not None:
-                out = out + self.project(self.features)
-            return out  # [n_items + 1, d]
 
     class Encoder(nn.Module):
         def __init__(self, dim: int, layers: int, heads: int, dropout: float, max_len: int,
                      use_ids: bool, features: np.ndarray | None) -> None:
             super().__init__()
-            self.items = ItemEmbedding(dim, use_ids, features)
+            self.items = ItemTable(n_items, dim, use_ids, features)
             self.positions = nn.Embedding(max_len, dim)
             nn.init.normal_(self.positions.weight, std=0.02)
             block = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=dim, dropout=dropout,
@@ -74,14 +51,6 @@ def build(n_items: int, item_features: np.ndarray | None, params: dict[str, Any]
             causal = nn.Transformer.generate_square_subsequent_mask(l, device=inputs.device)
             return self.norm(self.blocks(self.dropout(x), mask=causal, is_causal=True))
 
-    class Head(nn.Module):
-        def __init__(self, dim: int) -> None:
-            super().__init__()
-            self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, dim))
-
-        def forward(self, h: torch.Tensor) -> torch.Tensor:
-            return h + self.mlp(h)  # [..., d] query
-
     class SASRec(NeuralRecommender):
         def __init__(self, dim: int, layers: int, heads: int, dropout: float, max_len: int,
                      use_ids: bool, use_features: bool) -> None:
@@ -90,7 +59,7 @@ def build(n_items: int, item_features: np.ndarray | None, params: dict[str, Any]
             feats = item_features if use_features else None
             self.n_items, self.max_len = n_items, max_len
             self.encoder = Encoder(dim, layers, heads, dropout, max_len, use_ids, feats)
-            self.head = Head(dim)
+            self.head = QueryHead(dim)
             self.id_parameters = ("encoder.items.ids.weight",) if use_ids else ()
             # not out_proj: nn.MultiheadAttention reads out_proj.weight directly, so LoRA there gets no gradient
             self.adapter_targets = ("linear1", "linear2")

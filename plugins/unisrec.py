@@ -162,6 +162,7 @@ def build(n_items: int, item_features: np.ndarray | None, params: dict[str, Any]
     from torch.nn import functional as F
 
     from flm_bench.errors import ConfigError
+    from flm_bench.layers import QueryHead
     from flm_bench.neural import NeuralRecommender
 
     p = _check(params)
@@ -305,20 +306,12 @@ def build(n_items: int, item_features: np.ndarray | None, params: dict[str, Any]
                 x = block(x)
             return self.ln_out(x)  # [B, L, d]; position t saw only positions <= t
 
-    class Head(nn.Module):
-        def __init__(self, dim: int) -> None:
-            super().__init__()
-            self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, dim))
-
-        def forward(self, h: torch.Tensor) -> torch.Tensor:
-            return h + self.mlp(h)  # [..., d] query
-
     class UniSRec(NeuralRecommender):
         def __init__(self) -> None:
             super().__init__()
             self.n_items, self.max_len, self.params = n_items, p["max_len"], p
             self.encoder = Encoder()
-            self.head = Head(p["dim"])
+            self.head = QueryHead(p["dim"])
             for name, module in self.named_modules():  # nanoGPT init for the sequence part
                 if isinstance(module, nn.Linear) and not name.startswith("encoder.items."):
                     nn.init.normal_(module.weight, std=0.02)
