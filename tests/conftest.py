@@ -85,3 +85,29 @@ def tiny_data() -> TinyData:
         return from_table(name, domain, table, timestamped=timestamped)
 
     return make
+
+
+SuiteRun = Callable[..., Path]
+
+
+@pytest.fixture(scope="session")
+def run_suite(tmp_path_factory: pytest.TempPathFactory) -> SuiteRun:
+    """Factory: ``run_suite(toml_text, plugins=None) -> output folder`` runs a suite once.
+
+    For module-scoped fixtures: it uses its own cache folder, because the autouse cache
+    fixture is function-scoped and not active yet when module fixtures run.
+    """
+    from flm_bench.plugins import Plugins, load_plugins
+    from flm_bench.runner import Runner
+    from flm_bench.suite import load_suite
+
+    def run(text: str, plugins: Plugins | None = None) -> Path:
+        tmp = tmp_path_factory.mktemp("suite-run")
+        (tmp / "suite.toml").write_text(text)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv(CACHE_ENV, str(tmp / "cache"))
+            result = Runner(load_suite(tmp / "suite.toml"), plugins or load_plugins(), tmp / "out").run()
+        assert result.written and not result.skipped
+        return tmp / "out"
+
+    return run

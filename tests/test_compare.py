@@ -21,13 +21,9 @@ from flm_bench.compare import (
     pair_scores,
     paired_test,
 )
-from flm_bench.data import CACHE_ENV
 from flm_bench.errors import RecordError
 from flm_bench.leaderboard import summarize
-from flm_bench.plugins import load_plugins
 from flm_bench.records import load_record, load_records
-from flm_bench.runner import Runner
-from flm_bench.suite import load_suite
 
 SUITE = """
 name = "cmp"
@@ -53,15 +49,11 @@ heads = 1
 
 
 @pytest.fixture(scope="module")
-def run_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def run_output(run_suite) -> Path:
     """popularity, itemknn and a tiny sasrec, seeds 0 and 1, on the synthetic finance data."""
-    tmp = tmp_path_factory.mktemp("cmprun")
-    (tmp / "suite.toml").write_text(SUITE)
-    with pytest.MonkeyPatch.context() as mp:  # module scope: the autouse cache fixture is not active yet
-        mp.setenv(CACHE_ENV, str(tmp / "cache"))
-        result = Runner(load_suite(tmp / "suite.toml"), load_plugins(), tmp / "out").run()
-    assert len(result.written) == 6
-    return tmp / "out"
+    output = run_suite(SUITE)
+    assert len(load_records(output)) == 6
+    return output
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from flm_bench.data import CACHE_ENV
 from flm_bench.errors import ConfigError
 from flm_bench.plugins import load_plugins
 from flm_bench.records import load_records
-from flm_bench.runner import Runner
-from flm_bench.suite import load_suite
 
 N_ITEMS, N_FEATURES = 30, 6
 SMALL = {"dim": 16, "max_len": 4, "n_h": 4, "n_v": 2, "dropout": 0.0}
@@ -165,14 +162,10 @@ n_v = 2
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tmp = tmp_path_factory.mktemp("flm-cnn-run")
-    (tmp / "suite.toml").write_text(SUITE)
-    with pytest.MonkeyPatch.context() as mp:  # module scope: the autouse cache fixture is not active yet
-        mp.setenv(CACHE_ENV, str(tmp / "cache"))
-        result = Runner(load_suite(tmp / "suite.toml"), load_plugins(), tmp / "out").run()
-    assert len(result.written) == 4 and not result.skipped
-    return tmp / "out"
+def run(run_suite) -> Path:
+    output = run_suite(SUITE)
+    assert len(load_records(output)) == 4
+    return output
 
 
 def test_end_to_end_run_of_every_strategy(run: Path) -> None:

@@ -20,7 +20,6 @@ import typer
 from typer.testing import CliRunner
 
 from flm_bench.cli.publish_cmd import publish_command
-from flm_bench.data import CACHE_ENV
 from flm_bench.errors import RecordError
 from flm_bench.leaderboard import summarize
 from flm_bench.plugins import load_plugins
@@ -34,8 +33,6 @@ from flm_bench.publish import (
     validate,
 )
 from flm_bench.records import TMP_PREFIX, load_records, records_dir
-from flm_bench.runner import Runner
-from flm_bench.suite import load_suite
 
 SUITE = """
 name = "pub"
@@ -59,15 +56,11 @@ def plugins():
 
 
 @pytest.fixture(scope="module")
-def run_output(tmp_path_factory: pytest.TempPathFactory, plugins) -> Path:
+def run_output(run_suite, plugins) -> Path:
     """Six records (popularity and itemknn, seeds 0-2) on the synthetic finance data."""
-    tmp = tmp_path_factory.mktemp("pubrun")
-    (tmp / "suite.toml").write_text(SUITE)
-    with pytest.MonkeyPatch.context() as mp:  # module scope: the autouse cache fixture is not active yet
-        mp.setenv(CACHE_ENV, str(tmp / "cache"))
-        result = Runner(load_suite(tmp / "suite.toml"), plugins, tmp / "out").run()
-    assert len(result.written) == 6
-    return tmp / "out"
+    output = run_suite(SUITE, plugins)
+    assert len(load_records(output)) == 6
+    return output
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,10 @@ from typer.testing import CliRunner
 
 from flm_bench import hookimpl, render
 from flm_bench.cli import leaderboard_cmd
-from flm_bench.data import CACHE_ENV
 from flm_bench.errors import ConfigError
 from flm_bench.plugins import load_plugins
-from flm_bench.runner import Runner
+from flm_bench.records import load_records
 from flm_bench.specs import CorpusSpec
-from flm_bench.suite import load_suite
 
 SUITE = """
 name = "render-test"
@@ -71,16 +69,11 @@ class TinyCorpus:
 
 
 @pytest.fixture(scope="module")
-def measured(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def measured(run_suite) -> Path:
     """Records of a tiny two-domain suite (2 seeds), run once for the module."""
-    tmp = tmp_path_factory.mktemp("render-run")
-    (tmp / "suite.toml").write_text(SUITE)
-    with pytest.MonkeyPatch.context() as mp:  # module scope: the autouse cache fixture is not active yet
-        mp.setenv(CACHE_ENV, str(tmp / "cache"))
-        result = Runner(load_suite(tmp / "suite.toml"), load_plugins(extra=[("tiny", TinyCorpus())]),
-                        tmp / "out").run()
-    assert len(result.written) == 12
-    return tmp / "out" / "records"
+    output = run_suite(SUITE, load_plugins(extra=[("tiny", TinyCorpus())]))
+    assert len(load_records(output)) == 12
+    return output / "records"
 
 
 def publish(measured: Path, root: Path) -> tuple[Path, Path]:

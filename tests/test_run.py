@@ -12,16 +12,14 @@ import time
 from pathlib import Path
 
 import jsonschema
-import numpy as np
 import pytest
 import ranx
 
-from flm_bench.data import CACHE_ENV
 from flm_bench.errors import ConfigError, UnknownNameError
 from flm_bench.leaderboard import holm, summarize
 from flm_bench.plugins import load_plugins
 from flm_bench.records import (
-    TMP_PREFIX, clean_partial, json_schema, load_record, load_records, records_dir, shipped_schema,
+    TMP_PREFIX, clean_partial, json_schema, load_records, records_dir, shipped_schema,
 )
 from flm_bench.runner import Runner, plan
 from flm_bench.suite import Suite, builtin_suite, load_suite
@@ -62,16 +60,11 @@ def write_suite(tmp_path: Path, text: str = SMALL_SUITE) -> Path:
 
 
 @pytest.fixture(scope="module")
-def small_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Suite]:
+def small_run(run_suite) -> tuple[Path, Suite]:
     """One run of the small suite, shared by the tests that only read its records."""
-    tmp = tmp_path_factory.mktemp("run")
-    suite = load_suite(write_suite(tmp))
-    output = tmp / "out"
-    with pytest.MonkeyPatch.context() as mp:  # module scope: the autouse cache fixture is not active yet
-        mp.setenv(CACHE_ENV, str(tmp / "cache"))
-        result = Runner(suite, load_plugins(), output).run()
-    assert len(result.written) == 4 and not result.skipped
-    return output, suite
+    output = run_suite(SMALL_SUITE)
+    assert len(load_records(output)) == 4
+    return output, load_suite(output.parent / "suite.toml")
 
 
 def test_plan_skips_pretraining_strategies_for_non_neural_models() -> None:
