@@ -28,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 
 from flm_bench.errors import RecordError
-from flm_bench.records import Record, load_record, per_user_scores
+from flm_bench.records import Record, cell_key, load_record, per_user_scores
 
 StatTest = Literal["student", "fisher"]
 TESTS: tuple[str, ...] = ("student", "fisher")
@@ -119,12 +119,6 @@ def paired_test(control: np.ndarray, treatment: np.ndarray, test: StatTest = "st
         count = round(float(share) * n_permutations)
         return (count + 1) / (n_permutations + 1)
     raise ValueError(f"unknown test {test!r}; expected one of {list(TESTS)}")
-
-
-def cell_key(record: Record) -> tuple:
-    """What makes records seeds of one cell: suite, dataset, split, model, strategy, corpus."""
-    return (record.suite, record.dataset.name, record.split.fingerprint, record.model.name,
-            record.strategy.name, record.strategy.corpus)
 
 
 @dataclass

@@ -63,7 +63,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from flm_bench.errors import FlmBenchError, RecordError
-from flm_bench.records import RECORDS_DIR, SCHEMA_FILE, TMP_PREFIX, Record, load_record, shipped_schema
+from flm_bench.records import (
+    RECORDS_DIR, SCHEMA_FILE, TMP_PREFIX, Record, cell_key, load_record, record_files, shipped_schema,
+)
 
 if TYPE_CHECKING:
     from flm_bench.plugins import Plugins
@@ -108,8 +110,7 @@ def find_record_files(path: Path | str) -> list[Path]:
         raise RecordError(f"{path}: no such record file or folder")
     if (path / RECORD_FILE).is_file():
         return [path / RECORD_FILE]
-    found = [p for pattern in (f"*/{RECORD_FILE}", f"{RECORDS_DIR}/*/{RECORD_FILE}")
-             for p in sorted(path.glob(pattern)) if not p.parent.name.startswith(TMP_PREFIX)]
+    found = record_files(path) + record_files(path / RECORDS_DIR)
     if not found:
         raise RecordError(f"{path}: no {RECORD_FILE} in it, in its subfolders or in its {RECORDS_DIR}/ folder")
     return found
@@ -141,9 +142,8 @@ class ValidRecord:
 
 
 def cell_of(record: Record) -> tuple:
-    """A leaderboard cell: suite, dataset, split fingerprint, model, strategy, corpus, seed."""
-    return (record.suite, record.dataset.name, record.split.fingerprint, record.model.name,
-            record.strategy.name, record.strategy.corpus, record.seed)
+    """A published cell: :func:`flm_bench.records.cell_key` plus the seed."""
+    return (*cell_key(record), record.seed)
 
 
 def _cell_text(cell: tuple) -> str:

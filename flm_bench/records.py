@@ -211,11 +211,23 @@ def load_record(path: Path) -> Record:
         raise RecordError(f"record {str(path)!r} is unreadable or invalid: {exc}") from exc
 
 
+def record_files(folder: Path) -> list[Path]:
+    """The complete ``*/record.json`` files in a folder of record folders (sorted; temporary
+    folders of interrupted writes are skipped)."""
+    folder = Path(folder)
+    paths = sorted(folder.glob("*/record.json")) if folder.is_dir() else []
+    return [p for p in paths if not p.parent.name.startswith(TMP_PREFIX)]
+
+
 def load_records(output: Path) -> list[tuple[Path, Record]]:
     """Every complete record under ``output`` (sorted by record id)."""
-    root = records_dir(output)
-    paths = sorted(root.glob("*/record.json")) if root.exists() else []
-    return [(p, load_record(p)) for p in paths if not p.parent.name.startswith(TMP_PREFIX)]
+    return [(p, load_record(p)) for p in record_files(records_dir(output))]
+
+
+def cell_key(record: Record) -> tuple:
+    """What makes records seeds of one cell: suite, dataset, split, model, strategy, corpus."""
+    return (record.suite, record.dataset.name, record.split.fingerprint, record.model.name,
+            record.strategy.name, record.strategy.corpus)
 
 
 def per_user_scores(record_file: Path, record: Record) -> dict[str, np.ndarray]:

@@ -41,7 +41,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from flm_bench.errors import ConfigError, RecordError
-from flm_bench.records import TMP_PREFIX, Record, load_record
+from flm_bench.records import Record, load_record, record_files
 
 FORMAT_VERSION = 1
 ALPHA = 0.05
@@ -143,8 +143,7 @@ def read_records(records_dir: Path) -> list[tuple[Path, Record]]:
     records_dir = Path(records_dir)
     if not records_dir.is_dir():
         raise RecordError(f"no records folder at {str(records_dir)!r} (publish records there, or pass --from)")
-    paths = sorted(p for p in records_dir.glob("*/record.json") if not p.parent.name.startswith(TMP_PREFIX))
-    return [(p, load_record(p)) for p in paths]
+    return [(p, load_record(p)) for p in record_files(records_dir)]
 
 
 def read_references(path: Path | None) -> list[Reference]:
