@@ -102,6 +102,21 @@ def _exclude_range(scores: torch.Tensor, history: Sequences, start: int, stop: i
     )
 
 
+def rank_batch(scores: torch.Tensor, k: int, history: Sequences | None = None, start: int = 0) -> np.ndarray:
+    """Top-``k`` item indices ``[B, k]`` of one batch of scores ``[B, n_items]``.
+
+    With ``history``, the items of its users ``start : start + B`` (aligned with the rows of
+    ``scores``) are excluded first, by setting their scores to -inf in place: pass a tensor
+    that nothing else needs (``scores.detach().clone()`` when its graph is still used).
+    Then :func:`top_k`'s tie rule. :func:`rank` and the prequential stream
+    (:mod:`flm_bench.online`) both rank through here.
+    """
+    scores = scores.float()
+    if history is not None:
+        _exclude_range(scores, history, start, start + scores.shape[0])
+    return top_k(scores, k).cpu().numpy()
+
+
 def rank(
     score: ScoreFn,
     eval_set: EvalSet,
@@ -118,10 +133,8 @@ def rank(
         for start in range(0, len(eval_set), batch_size):
             stop = min(start + batch_size, len(eval_set))
             histories = eval_set.history.take(np.arange(start, stop))
-            scores = score(histories, eval_set.users[start:stop].copy()).float()
-            if exclude_history:
-                _exclude_range(scores, eval_set.history, start, stop)
-            out.append(top_k(scores, k).cpu().numpy())
+            scores = score(histories, eval_set.users[start:stop].copy())
+            out.append(rank_batch(scores, k, eval_set.history if exclude_history else None, start))
     return np.concatenate(out) if out else np.zeros((0, k), dtype=np.int64)
 
 

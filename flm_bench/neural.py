@@ -86,6 +86,18 @@ class NeuralRecommender(nn.Module):
         mask = targets >= 0
         return nn.functional.cross_entropy(self.logits(h[mask]), targets[mask])
 
+    def loss_count(self, targets: torch.Tensor, objective: str) -> int:
+        """How many terms :meth:`loss` averages over for a batch with these ``targets``.
+
+        Data-parallel training (:mod:`flm_bench.distributed`) weights each rank's loss by its
+        share of the global batch's count, so the summed gradient is that of the global mean.
+        The default, the number of target positions, is exact for a loss that is a mean over
+        target positions (or over a fixed number of terms per position, as sampled-negative
+        losses are). A loss that averages over something else overrides this; one that
+        couples rows of a batch (in-batch negatives) is only approximated by any split.
+        """
+        return int((targets >= 0).sum())
+
     def score(self, histories: list[np.ndarray], users: np.ndarray) -> torch.Tensor:
         """Scores ``[B, n_items]`` from the last hidden state of each history."""
         inputs, lengths = pad(histories, self.max_len, self.device)

@@ -3,6 +3,11 @@
 Checkpoints are keyed by corpus content, model, parameters, objective, seed and training
 settings, written atomically, loaded with ``torch.load(weights_only=True)``, and reused by
 every strategy and target that asks for the same key.
+
+Under ``torchrun`` (an initialised process group of several ranks) every rank trains its
+shard data-parallel, rank 0 alone decides whether the checkpoint exists and writes it, and
+every rank returns rank 0's :class:`Checkpoint`. The number of processes is recorded
+(``world_size``) but is not part of the key: it answers the same request as one process.
 """
 
 from __future__ import annotations
@@ -15,12 +20,13 @@ from typing import Any
 
 import torch
 
+from flm_bench import distributed
 from flm_bench.cost import Meter
 from flm_bench.data import InteractionData, fingerprint
 from flm_bench.errors import ConfigError
 from flm_bench.neural import NeuralRecommender
 from flm_bench.specs import ModelSpec
-from flm_bench.splits import leave_one_out
+from flm_bench.splits import leave_one_out, random_holdout
 from flm_bench.suite import PretrainConfig
 from flm_bench.training import Progress, fit
 
@@ -41,6 +47,7 @@ class Checkpoint:
     peak_mb: float
     epochs: int
     best_valid: float
+    world_size: int = 1  # processes that trained it data-parallel (seconds and peak_mb are rank 0's)
 
     def state(self) -> dict[str, torch.Tensor]:
         return torch.load(self.path, map_location="cpu", weights_only=True)
@@ -73,10 +80,20 @@ def pretrain(
     stem = f"{corpus.name}__{spec.name}__{cfg.objective}__seed{seed}__{key}"
     meta_path = directory / f"{stem}.json"
     pt_path = directory / f"{stem}.pt"
-    if meta_path.exists():  # the output folder may have moved since: trust the location, not the JSON
-        return Checkpoint(**{**json.loads(meta_path.read_text()), "path": str(pt_path)}), True
-    directory.mkdir(parents=True, exist_ok=True)
-    split = leave_one_out(corpus)
+    rank, world_size = distributed.world()
+    found = None
+    # the output folder may have moved since it was written: trust the location, not the JSON
+    if rank == 0 and meta_path.exists():
+        found = Checkpoint(**{**json.loads(meta_path.read_text()), "path": str(pt_path)})
+    if world_size > 1:
+        found = distributed.broadcast_object(found)  # rank 0's folder decides for every rank
+    if found is not None:
+        return found, True
+    if rank == 0:
+        directory.mkdir(parents=True, exist_ok=True)
+    # validation (early stopping only): the last item per user, or a random one when the corpus
+    # holds unordered data (e.g. product holdings)
+    split = leave_one_out(corpus) if corpus.ordered else random_holdout(corpus, seed)
     torch.manual_seed(seed)
     model = spec.build(n_items=corpus.n_items, item_features=corpus.item_features, params=params, side=corpus.side)
     assert isinstance(model, NeuralRecommender), f"pretrainable model {spec.name!r} must be a NeuralRecommender"
@@ -84,11 +101,14 @@ def pretrain(
     with Meter(device) as meter:
         result = fit(model, model.parameters(), split.train, split.valid, cfg,
                      seed=seed, objective=cfg.objective, progress=progress)
-    _atomic_write(pt_path, lambda p: torch.save(model.transferable_state(), p))
     ckpt = Checkpoint(
         path=str(pt_path), key=key, corpus=corpus.name, datasets=datasets, excluded=excluded,
         model=spec.name, objective=cfg.objective, seed=seed, seconds=meter.seconds,
-        peak_mb=meter.peak_mb, epochs=result.epochs, best_valid=result.best_valid,
+        peak_mb=meter.peak_mb, epochs=result.epochs, best_valid=result.best_valid, world_size=world_size,
     )
-    _atomic_write(meta_path, lambda p: p.write_text(json.dumps(asdict(ckpt), indent=1)))
+    if rank == 0:
+        _atomic_write(pt_path, lambda p: torch.save(model.transferable_state(), p))
+        _atomic_write(meta_path, lambda p: p.write_text(json.dumps(asdict(ckpt), indent=1)))
+    if world_size > 1:  # a barrier too: other ranks return once rank 0 has written both files
+        ckpt = distributed.broadcast_object(ckpt)
     return ckpt, False

@@ -17,11 +17,12 @@ record file and the reason, on one line):
    its commit. When given, it must be a hex commit id.
 3. The artifacts are plain files beside ``record.json``; ranx alone
    (``Run.from_file``/``Qrels.from_file``, ``evaluate(..., make_comparable=True)``) recomputes
-   every stored metric from ``run.trec`` and ``qrels.trec`` within 1e-9, and ``per_user.npz``
+   every stored metric from the run and qrels (gzipped TREC, ``run.trec.gz`` and
+   ``qrels.trec.gz``; plain ``.trec`` is read too) within 1e-9, and ``per_user.npz``
    holds the same users and, for each metric, the same per-user scores.
 4. The dataset, loaded through the plugins with the record's ``dataset.preprocess``, has the
    recorded fingerprint and counts; the split recomputed with the record's protocol and
-   parameters has the recorded fingerprint; ``qrels.trec`` holds exactly that split's test
+   parameters has the recorded fingerprint; the qrels hold exactly that split's test
    targets, and (when history is excluded) the run ranks no item of a user's history.
    Datasets and splits are computed once per (dataset, preprocess, protocol, params) and call.
 5. No two records of the call are the same cell (suite, dataset, split fingerprint, model,
@@ -64,7 +65,8 @@ import numpy as np
 
 from flm_bench.errors import FlmBenchError, RecordError
 from flm_bench.records import (
-    RECORDS_DIR, SCHEMA_FILE, TMP_PREFIX, Record, cell_key, load_record, record_files, shipped_schema,
+    RECORDS_DIR, SCHEMA_FILE, TMP_PREFIX, Record, cell_key, load_record, open_text, record_files,
+    shipped_schema, trec_kind,
 )
 
 if TYPE_CHECKING:
@@ -386,11 +388,11 @@ def _load_trec(folder: Path, record: Record):
     import ranx
 
     try:
-        run = ranx.Run.from_file(str(folder / record.artifacts.run), kind="trec")
+        run = ranx.Run.from_file(str(folder / record.artifacts.run), kind=trec_kind(record.artifacts.run))
     except Exception as exc:  # ranx raises whatever its parser meets
         raise _Rejected(f"{record.artifacts.run} is not a readable TREC run: {type(exc).__name__}: {exc}") from None
     try:
-        qrels = ranx.Qrels.from_file(str(folder / record.artifacts.qrels), kind="trec")
+        qrels = ranx.Qrels.from_file(str(folder / record.artifacts.qrels), kind=trec_kind(record.artifacts.qrels))
     except Exception as exc:
         raise _Rejected(f"{record.artifacts.qrels} is not readable TREC qrels: {type(exc).__name__}: {exc}") from None
     return run, qrels
@@ -399,7 +401,7 @@ def _load_trec(folder: Path, record: Record):
 def _ranked_items(path: Path) -> dict[str, set[str]]:
     """user -> items of a TREC run (ranx has already parsed the file; this is a cheap second read)."""
     out: dict[str, set[str]] = {}
-    with open(path) as f:
+    with open_text(path) as f:
         for line in f:
             parts = line.split()
             if len(parts) >= 3:

@@ -10,12 +10,13 @@ next run removes.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -81,6 +82,20 @@ class TrainingInfo(_Model):
     best_valid: float
 
 
+class StreamInfo(_Model):
+    """What a prequential (``online``) strategy measured while it adapted: each training
+    interaction predicted before the model was updated on it (see :mod:`flm_bench.online`)."""
+
+    order: Literal["timestamp", "position"] = Field(
+        description="timestamp: global time order (ties by table row); position: no timestamps, users "
+                    "interleaved by sequence position (every user's t-th event before any (t+1)-th), "
+                    "an approximation of time order")
+    events: int = Field(description="interactions scored (training interactions minus each user's first)")
+    updates: int = Field(description="gradient steps (one per chunk of events)")
+    chunk: int = Field(description="events per chunk: scored together, then one step")
+    metrics: dict[str, float] = Field(description="ranx metric name -> mean over scored events")
+
+
 class Cost(_Model):
     pretrain_seconds: float = Field(description="time to pretrain the checkpoint (0 for controls)")
     pretrain_reused: bool = Field(description="the checkpoint came from the cache in this run")
@@ -103,8 +118,8 @@ class Provenance(_Model):
 
 
 class Artifacts(_Model):
-    run: str = Field(description="TREC run file, relative to the record file")
-    qrels: str = Field(description="TREC qrels file, relative to the record file")
+    run: str = Field(description="TREC run file (gzipped when it ends in .gz), relative to the record file")
+    qrels: str = Field(description="TREC qrels file (gzipped when it ends in .gz), relative to the record file")
     per_user: str = Field(description="npz: users and per-user metric scores")
 
 
@@ -122,6 +137,7 @@ class Record(_Model):
     evaluation: EvaluationInfo
     metrics: dict[str, float] = Field(description="ranx metric name -> mean over users")
     training: TrainingInfo | None = None
+    stream: StreamInfo | None = Field(None, description="prequential metrics of the online strategy; null for others")
     cost: Cost
     provenance: Provenance
     artifacts: Artifacts
@@ -140,19 +156,36 @@ def shipped_schema() -> dict[str, Any]:
     return json.loads(resources.files("flm_bench").joinpath("schemas", SCHEMA_FILE).read_text())
 
 
+ARTIFACTS = {"run": "run.trec.gz", "qrels": "qrels.trec.gz", "per_user": "per_user.npz"}
+
+
+def open_text(path: Path) -> IO[str]:
+    """A text artifact opened for reading, gunzipped when its name ends in ``.gz``."""
+    return gzip.open(path, "rt") if Path(path).suffix == ".gz" else open(path)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a text artifact, gzipped when its name ends in ``.gz`` (the gzip header carries no
+    time, so equal content gives equal bytes)."""
+    data = text.encode()
+    Path(path).write_bytes(gzip.compress(data, mtime=0) if Path(path).suffix == ".gz" else data)
+
+
+def trec_kind(name: str) -> str:
+    """ranx's ``kind`` for a TREC artifact file name."""
+    return "gz" if name.endswith(".gz") else "trec"
+
+
 def write_trec_run(path: Path, users: np.ndarray, ranked: np.ndarray, tag: str) -> None:
     """TREC run lines ``user Q0 item rank score tag``; score = k - rank + 1 (strictly decreasing)."""
     k = ranked.shape[1]
-    with open(path, "w") as f:
-        for u, items in zip(users.tolist(), ranked.tolist()):
-            f.writelines(f"{u} Q0 {it} {r + 1} {k - r} {tag}\n" for r, it in enumerate(items))
+    write_text(path, "".join(f"{u} Q0 {it} {r + 1} {k - r} {tag}\n"
+                             for u, items in zip(users.tolist(), ranked.tolist()) for r, it in enumerate(items)))
 
 
 def write_trec_qrels(path: Path, users: np.ndarray, targets: list[np.ndarray]) -> None:
     """TREC qrels lines ``user 0 item 1`` for each distinct relevant item."""
-    with open(path, "w") as f:
-        for u, t in zip(users.tolist(), targets):
-            f.writelines(f"{u} 0 {it} 1\n" for it in np.unique(t).tolist())
+    write_text(path, "".join(f"{u} 0 {it} 1\n" for u, t in zip(users.tolist(), targets) for it in np.unique(t).tolist()))
 
 
 def records_dir(output: Path) -> Path:

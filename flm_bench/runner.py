@@ -15,7 +15,7 @@ from flm_bench.data import InteractionData, fingerprint, merge
 from flm_bench.errors import ConfigError
 from flm_bench.plugins import Plugins
 from flm_bench.records import (
-    Artifacts, Cost, DatasetInfo, EvaluationInfo, ModelInfo, Record, SplitInfo, StrategyInfo,
+    ARTIFACTS, Artifacts, Cost, DatasetInfo, EvaluationInfo, ModelInfo, Record, SplitInfo, StrategyInfo,
     TrainingInfo, clean_partial, is_complete, record_path, write_record,
 )
 from flm_bench.splits import Split, make_split
@@ -41,7 +41,7 @@ class Cell:
         merged parameters (a plugin changing its defaults must not reuse old records)."""
         config = fingerprint(
             suite.preprocess.model_dump(exclude_defaults=True) or None,
-            suite.split.model_dump(), suite.evaluation.model_dump(),
+            suite.split_for(self.dataset).model_dump(), suite.evaluation.model_dump(),
             suite.training.model_dump(exclude={"device"}),
             suite.pretraining.model_dump(exclude={"device"}) if self.corpus else None,
             params,
@@ -152,34 +152,57 @@ class Runner:
 
     def split(self, name: str) -> Split:
         if name not in self._splits:
-            self._splits[name] = make_split(self.data(name), self.suite.split.protocol, **self.suite.split.params)
+            config = self.suite.split_for(name)
+            self._splits[name] = make_split(self.data(name), config.protocol, **config.params)
         return self._splits[name]
 
-    def _checkpoint(self, cell: Cell, params: dict[str, Any]):
+    def pretraining_corpus(self, corpus_name: str, target: str) -> tuple[str, list[str], list[str]]:
+        """What a cell adapting to ``target`` pretrains on: ``(name, members, excluded)``, the
+        corpus without the target (a pretraining corpus never holds the evaluated dataset)."""
+        corpus = self.plugins.corpora.get(corpus_name)
+        members = [d for d in corpus.datasets if d != target]
+        excluded = [d for d in corpus.datasets if d == target]
+        if not members:
+            raise ConfigError(f"corpus {corpus.name!r} holds nothing but the target {target!r}")
+        return (corpus.name if not excluded else f"{corpus.name}-minus-{target}"), members, excluded
+
+    def checkpoint(self, cell: Cell, params: dict[str, Any] | None = None):
+        """The pretrained checkpoint ``cell`` adapts from, and whether it was reused: trained
+        now, or found in ``output/checkpoints`` under the same key (``flm-bench run`` and
+        ``flm-bench pretrain`` both come here, so they share every key)."""
         from flm_bench.pretraining import pretrain
 
-        corpus = self.plugins.corpora.get(cell.corpus)
-        members = [d for d in corpus.datasets if d != cell.dataset]
-        excluded = [d for d in corpus.datasets if d == cell.dataset]
+        assert cell.corpus, f"cell {cell} needs no pretraining"
+        name, members, excluded = self.pretraining_corpus(cell.corpus, cell.dataset)
         if excluded:
-            log.info("corpus %s: excluded target %s", corpus.name, excluded)
-        if not members:
-            raise ConfigError(f"corpus {corpus.name!r} holds nothing but the target {cell.dataset!r}")
-        name = corpus.name if not excluded else f"{corpus.name}-minus-{cell.dataset}"
+            log.info("corpus %s: excluded target %s", cell.corpus, excluded)
         if name not in self._corpora:
             self._corpora[name] = merge(name, [self.data(d) for d in members])
-        merged = self._corpora[name]
         self.progress.message(f"pretraining {cell.model} on {name} (seed {cell.seed})")
         return pretrain(
-            self.plugins.models.get(cell.model), params, merged, excluded=excluded, datasets=members,
-            cfg=self.suite.pretraining, seed=cell.seed, device=self.device,
+            self.plugins.models.get(cell.model), self.params(cell.model) if params is None else params,
+            self._corpora[name], excluded=excluded, datasets=members, cfg=self.suite.pretraining, seed=cell.seed,
+            device=self.device,
             directory=self.output / "checkpoints", progress=self.progress.message,
         )
+
+    def pretraining_cells(self) -> list[Cell]:
+        """One cell per distinct checkpoint the suite needs (model × corpus-minus-target × seed)."""
+        seen: dict[tuple[str, str, int], Cell] = {}
+        for cell in plan(self.suite, self.plugins):
+            if cell.corpus:
+                name, _, _ = self.pretraining_corpus(cell.corpus, cell.dataset)
+                seen.setdefault((cell.model, name, cell.seed), cell)
+        return list(seen.values())
+
+    def _checkpoint(self, cell: Cell, params: dict[str, Any]):
+        return self.checkpoint(cell, params)
 
     def _execute(self, cell: Cell, rid: str) -> tuple[Path, Record]:
         from flm_bench.cost import Meter
         from flm_bench.evaluation import evaluate
         from flm_bench.provenance import provenance
+        from flm_bench.records import StreamInfo
         from flm_bench.strategy import AdaptContext
         from flm_bench.training import seed_everything
 
@@ -190,7 +213,8 @@ class Runner:
         ckpt, reused = (self._checkpoint(cell, params) if cell.corpus else (None, False))
         seed_everything(cell.seed, self.suite.training.deterministic)
         ctx = AdaptContext(mentry.spec, params, data, split, ckpt, self.suite.training, cell.seed,
-                           self.device, progress=self.progress.message)
+                           self.device, progress=self.progress.message, metrics=self.suite.evaluation.names,
+                           exclude_history=self.suite.evaluation.exclude_history)
         with Meter(self.device) as adapt:
             model = sentry.spec.build().adapt(ctx)
         names = self.suite.evaluation.names
@@ -219,13 +243,14 @@ class Runner:
             metrics={n: float(v.mean()) for n, v in per_user.items()},
             training=TrainingInfo(epochs=fit.epochs, best_epoch=fit.best_epoch,
                                   valid_metric=fit.valid_metric, best_valid=fit.best_valid) if fit else None,
+            stream=StreamInfo(**ctx.stream.info()) if ctx.stream else None,
             cost=Cost(pretrain_seconds=ckpt.seconds if ckpt else 0.0, pretrain_reused=reused,
                       adapt_seconds=adapt.seconds, eval_seconds=ev.seconds,
                       trainable_parameters=ctx.trainable_parameters,
                       peak_memory_mb=max(adapt.peak_mb, ev.peak_mb), memory_kind=adapt.memory_kind,
                       device=self.device),
             provenance=provenance(self.plugins.distributions()),
-            artifacts=Artifacts(run="run.trec", qrels="qrels.trec", per_user="per_user.npz"),
+            artifacts=Artifacts(**ARTIFACTS),
         )
         targets = [split.test.targets.get(i) for i in range(len(split.test))]
         path = write_record(self.output, record, users=split.test.users, ranked=ranked,

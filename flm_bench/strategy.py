@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import torch
 
     from flm_bench.data import InteractionData
+    from flm_bench.online import StreamResult
     from flm_bench.pretraining import Checkpoint
     from flm_bench.specs import ModelSpec
     from flm_bench.splits import Split
@@ -49,6 +50,13 @@ class AdaptContext:
     transfer: dict[str, list[str]] = field(default_factory=dict)
     fit_result: FitResult | None = None
     trainable_parameters: int = 0
+    #: the suite's evaluation metrics (ranx names) and history rule, for strategies that
+    #: measure as they adapt (``online``); the defaults are those of a suite's ``[evaluation]``
+    metrics: list[str] = field(default_factory=lambda: ["ndcg@10", "recall@10", "mrr@10",
+                                                        "ndcg@20", "recall@20", "mrr@20"])
+    exclude_history: bool = True
+    #: what a prequential strategy measured on its stream (:class:`flm_bench.online.StreamResult`)
+    stream: StreamResult | None = None
 
     def build(self) -> Recommender:
         """A fresh, seeded model for the target catalogue."""

@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from flm_bench.errors import ConfigError
 from flm_bench.evaluation import metric_names
@@ -84,12 +84,27 @@ class Suite(_Strict):
     training: TrainConfig = TrainConfig()
     pretraining: PretrainConfig = PretrainConfig()
     model_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    split_overrides: dict[str, SplitConfig] = Field(
+        default_factory=dict,
+        description="per-target split, for targets the suite-wide protocol does not suit "
+                    "(e.g. unordered product holdings need random-holdout)")
 
     @field_validator("split")
     @classmethod
     def _protocol(cls, v: SplitConfig) -> SplitConfig:
         assert v.protocol in PROTOCOLS
         return v
+
+    @model_validator(mode="after")
+    def _overrides_name_targets(self) -> Suite:
+        stray = sorted(set(self.split_overrides) - set(self.targets))
+        if stray:
+            raise ValueError(f"split_overrides for {stray}, which are not among the targets {self.targets}")
+        return self
+
+    def split_for(self, target: str) -> SplitConfig:
+        """The split protocol used for ``target``: its override, else the suite-wide one."""
+        return self.split_overrides.get(target, self.split)
 
 
 def _validated(data: dict[str, Any], source: str) -> Suite:
@@ -125,6 +140,8 @@ def single_cell(base: Suite, **overrides: Any) -> Suite:
     data = base.model_dump()
     data.update({k: v for k, v in overrides.items() if v and k != "split"})
     data["model_params"] = {m: p for m, p in data["model_params"].items() if m in data["models"]}
+    data["split_overrides"] = {t: s for t, s in data["split_overrides"].items() if t in data["targets"]}
     if overrides.get("split"):
         data["split"] = {"protocol": overrides["split"], "params": {}}
+        data["split_overrides"] = {}
     return _validated(data, "command-line options")

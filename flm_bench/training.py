@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from flm_bench import distributed
 from flm_bench.errors import ConfigError
 from flm_bench.evaluation import evaluate
 from flm_bench.neural import NeuralRecommender, training_batches
@@ -55,12 +56,18 @@ def subsample(eval_set: EvalSet, n: int, seed: int) -> EvalSet:
     if len(eval_set) <= n:
         return eval_set
     pos = np.sort(np.random.default_rng(seed).choice(len(eval_set), n, replace=False))
+    return take_users(eval_set, pos)
+
+
+def take_users(eval_set: EvalSet, pos: np.ndarray) -> EvalSet:
+    """The users at positions ``pos`` of ``eval_set``, in that order."""
 
     def pick(s: Sequences) -> Sequences:
         parts = s.take(pos)
         rows = [s.rows[s.indptr[i] : s.indptr[i + 1]] for i in pos]
         indptr = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
-        return Sequences(s.users[pos], indptr, np.concatenate(parts), np.concatenate(rows))
+        return Sequences(s.users[pos], indptr, np.concatenate([s.items[:0], *parts]),
+                         np.concatenate([s.rows[:0], *rows]))
 
     return EvalSet(pick(eval_set.history), pick(eval_set.targets))
 
@@ -91,12 +98,23 @@ def fit(
 
     Stops after ``cfg.patience`` epochs without improvement of ``cfg.valid_metric`` and
     restores the best epoch's weights. The test set is never seen here.
+
+    Under an initialised ``torch.distributed`` group of several ranks, trains data-parallel
+    (see :mod:`flm_bench.distributed`): the same steps as one process on the same global
+    batches, and the same validation decisions on every rank.
     """
     seed_everything(seed, cfg.deterministic)
     rng = np.random.default_rng(seed)
+    rank, world_size = distributed.world()
     params = [p for p in parameters if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     valid = subsample(valid, cfg.max_valid_users, seed)
+    my_valid = valid
+    if world_size > 1:
+        distributed.broadcast_module(model)  # the same start on every rank, whatever came before
+        if rank:  # own dropout / sampling stream per rank; rank 0 keeps the single-process one
+            torch.manual_seed(int(np.random.SeedSequence([seed, rank]).generate_state(1)[0]))
+        my_valid = take_users(valid, np.arange(len(valid))[distributed.shard(len(valid), rank, world_size)])
     result = FitResult(valid_metric=cfg.valid_metric)
     best_state = copy.deepcopy(model.state_dict())
     bad_epochs = 0
@@ -104,13 +122,19 @@ def fit(
         model.train()
         total, n = 0.0, 0
         for inputs, lengths, targets in training_batches(train, cfg.batch_size, model.max_len, rng, model.device):
+            if world_size > 1:
+                step = distributed.train_step(model, params, optimizer, (inputs, lengths, targets), objective)
+                total, n = total + step, n + 1
+                continue
             loss = model.loss(inputs, lengths, targets, objective)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             total, n = total + loss.item(), n + 1
         model.eval()
-        _, scores = evaluate(model.score, valid, [cfg.valid_metric])
+        _, scores = evaluate(model.score, my_valid, [cfg.valid_metric])
+        if world_size > 1:  # every rank gets all per-user scores in user order: the same mean everywhere
+            scores = {cfg.valid_metric: distributed.gather_arrays(scores[cfg.valid_metric])}
         value = float(scores[cfg.valid_metric].mean()) if len(valid) else -float(total / max(n, 1))
         result.valid_curve.append(value)
         result.epochs = epoch
@@ -125,5 +149,7 @@ def fit(
             if bad_epochs >= cfg.patience:
                 break
     model.load_state_dict(best_state)
+    if world_size > 1:
+        distributed.broadcast_module(model)  # ranks agree already; this makes it exact
     model.eval()
     return result

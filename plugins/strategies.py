@@ -1,4 +1,5 @@
-"""Built-in adaptation strategies: ``scratch`` (the control), ``finetune``, ``probe`` and ``adapter``.
+"""Built-in adaptation strategies: ``scratch`` (the control), ``finetune``, ``probe``, ``adapter``
+and ``online``.
 
 Whatever a strategy freezes, parameters that could not come from the checkpoint (item-ID
 embeddings of the target catalogue, a fresh head) are always trained: frozen random weights
@@ -70,6 +71,20 @@ class Adapter:
         return ctx.fit(model)
 
 
+class Online:
+    """Load the pretrained encoder (minus item-ID weights) as ``finetune`` does, then one
+    prequential pass over the target's training interactions in time order: each chunk is
+    predicted (and measured) before the model takes a step on it. The stream and its rules
+    are the harness's (:mod:`flm_bench.online`)."""
+
+    def adapt(self, ctx: AdaptContext):
+        from flm_bench.online import prequential
+
+        model = ctx.build()
+        ctx.load_pretrained(model)
+        return prequential(ctx, model)
+
+
 @hookimpl
 def flm_bench_register_strategies(register):
     register(StrategySpec("scratch", Scratch, needs_pretraining=False,
@@ -80,3 +95,6 @@ def flm_bench_register_strategies(register):
                           description="frozen pretrained encoder, new head (plus the target's item IDs)"))
     register(StrategySpec("adapter", Adapter, needs_pretraining=True,
                           description=f"LoRA r={Adapter.RANK} on the frozen encoder's Linear layers (peft), head and item IDs trained"))
+    register(StrategySpec("online", Online, needs_pretraining=True,
+                          description="start from the pretrained encoder, one prequential (test-then-train) "
+                                      "pass over the training interactions in time order"))

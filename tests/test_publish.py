@@ -32,7 +32,7 @@ from flm_bench.publish import (
     publish_report,
     validate,
 )
-from flm_bench.records import TMP_PREFIX, load_records, records_dir
+from flm_bench.records import ARTIFACTS, TMP_PREFIX, load_records, open_text, records_dir, write_text
 
 SUITE = """
 name = "pub"
@@ -136,7 +136,7 @@ def test_publish_copies_valid_records_into_the_board_layout(tmp_path: Path, run_
     assert all(p.parent.parent == records_dir(board) and p.name == "record.json" for p in published)
     for (src, record), (dst, copy) in zip(load_records(run_output), load_records(board)):
         assert copy == record and dst.parent.name == record.record_id
-        assert sorted(f.name for f in dst.parent.iterdir()) == ["per_user.npz", "qrels.trec", "record.json", "run.trec"]
+        assert sorted(f.name for f in dst.parent.iterdir()) == ["per_user.npz", "qrels.trec.gz", "record.json", "run.trec.gz"]
         for f in dst.parent.iterdir():
             assert f.read_bytes() == (src.parent / f.name).read_bytes()
     assert not list(records_dir(board).glob(f"{TMP_PREFIX}*"))
@@ -156,6 +156,18 @@ def test_record_arguments_are_files_folders_or_folders_of_records(tmp_path: Path
         find_record_files(tmp_path)  # a folder without records
 
 
+RUN, QRELS = ARTIFACTS["run"], ARTIFACTS["qrels"]
+
+
+def _lines(path: Path) -> list[str]:
+    with open_text(path) as f:
+        return f.readlines()
+
+
+def _write_lines(path: Path, lines: list[str]) -> None:
+    write_text(path, "".join(lines))
+
+
 def _drop_hard_user(folder: Path) -> None:
     """The cheat the qrels check exists for: drop a user who scores 0 everywhere, recompute the rest."""
     doc = json.loads((folder / "record.json").read_text())
@@ -163,12 +175,12 @@ def _drop_hard_user(folder: Path) -> None:
         arrays = {k: npz[k] for k in npz.files}
     i = int(np.flatnonzero(arrays["ndcg@10"] == 0)[0])
     user = str(int(arrays["users"][i]))
-    for name in ("run.trec", "qrels.trec"):
-        lines = (folder / name).read_text().splitlines(keepends=True)
-        (folder / name).write_text("".join(ln for ln in lines if ln.split()[0] != user))
+    for name in (RUN, QRELS):
+        lines = _lines(folder / name)
+        _write_lines(folder / name, [ln for ln in lines if ln.split()[0] != user])
     np.savez_compressed(folder / "per_user.npz", **{k: np.delete(v, i) for k, v in arrays.items()})
-    run = ranx.Run.from_file(str(folder / "run.trec"), kind="trec")
-    qrels = ranx.Qrels.from_file(str(folder / "qrels.trec"), kind="trec")
+    run = ranx.Run.from_file(str(folder / RUN))
+    qrels = ranx.Qrels.from_file(str(folder / QRELS))
     recomputed = ranx.evaluate(qrels, run, list(doc["metrics"]), make_comparable=True)
     doc["metrics"] = {k: float(v) for k, v in recomputed.items()}
     (folder / "record.json").write_text(json.dumps(doc, indent=2))
@@ -176,14 +188,14 @@ def _drop_hard_user(folder: Path) -> None:
 
 def _change_a_hit_in_the_run(folder: Path) -> None:
     """Move a relevant item one place in its user's ranking (swap two items of the user)."""
-    qrels = {tuple(ln.split()[::2]) for ln in (folder / "qrels.trec").read_text().splitlines()}
-    lines = (folder / "run.trec").read_text().splitlines(keepends=True)
+    qrels = {tuple(ln.split()[::2]) for ln in _lines(folder / QRELS)}
+    lines = _lines(folder / RUN)
     i = next(i for i, ln in enumerate(lines) if (ln.split()[0], ln.split()[2]) in qrels)
     j = i + 1 if lines[i + 1].split()[0] == lines[i].split()[0] else i - 1
     a, b = lines[i].split(), lines[j].split()
     a[2], b[2] = b[2], a[2]
     lines[i], lines[j] = " ".join(a) + "\n", " ".join(b) + "\n"
-    (folder / "run.trec").write_text("".join(lines))
+    _write_lines(folder / RUN, lines)
 
 
 def _change_one_per_user_score(folder: Path) -> None:
@@ -234,7 +246,7 @@ TAMPERINGS: dict[str, tuple[Callable[[Path], None], str]] = {
     "unknown dataset": (_set("dataset", "name", value="synthetic-financ"),
                         r"unknown dataset 'synthetic-financ'.*Did you mean"),
     "dropped a hard test user": (_drop_hard_user,
-                                 r"qrels\.trec is not the split's test targets \(1 test users missing"),
+                                 r"qrels\.trec\.gz is not the split's test targets \(1 test users missing"),
     "artifact outside the folder": (_set("artifacts", "run", value="../run.trec"), "must be a plain file name"),
 }
 

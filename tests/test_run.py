@@ -95,8 +95,8 @@ def test_records_match_the_shipped_schema(small_run) -> None:
 def test_ranx_alone_recomputes_the_stored_metrics(small_run) -> None:
     output, _ = small_run
     for path, record in load_records(output):
-        run = ranx.Run.from_file(str(path.parent / record.artifacts.run), kind="trec")
-        qrels = ranx.Qrels.from_file(str(path.parent / record.artifacts.qrels), kind="trec")
+        run = ranx.Run.from_file(str(path.parent / record.artifacts.run))  # ranx reads .gz itself
+        qrels = ranx.Qrels.from_file(str(path.parent / record.artifacts.qrels))
         recomputed = ranx.evaluate(qrels, run, list(record.metrics), make_comparable=True)
         for name, value in record.metrics.items():
             assert recomputed[name] == pytest.approx(value, abs=1e-9), (record.record_id, name)
@@ -154,7 +154,8 @@ def test_same_seed_gives_identical_records(small_run, tmp_path: Path) -> None:
     for rid, (path, record) in first.items():
         other_path, other = second[rid]
         assert other.metrics == record.metrics, rid
-        assert (other_path.parent / "run.trec").read_bytes() == (path.parent / "run.trec").read_bytes()
+        run = record.artifacts.run
+        assert (other_path.parent / run).read_bytes() == (path.parent / run).read_bytes()
 
 
 def test_partial_records_are_removed_and_never_loaded(tmp_path: Path) -> None:
@@ -247,3 +248,18 @@ def test_bad_suite_fields_are_named(tmp_path: Path) -> None:
         load_suite(write_suite(tmp_path, 'name = "x"\ntargets = ["a"]\nmodels = ["b"]\n[trainig]\nepochs = 1\n'))
     with pytest.raises(ConfigError, match="does not exist"):
         load_suite(tmp_path / "missing.toml")
+
+
+def test_split_overrides_apply_per_target_and_shape_the_record_id(tmp_path: Path) -> None:
+    text = ('name = "x"\ntargets = ["synthetic-media", "synthetic-finance"]\nmodels = ["popularity"]\n'
+            '[split_overrides.synthetic-finance]\nprotocol = "random-holdout"\n')
+    suite = load_suite(write_suite(tmp_path, text))
+    runner = Runner(suite, load_plugins(), tmp_path / "out", device="cpu")
+    assert runner.split("synthetic-finance").protocol == "random-holdout"
+    assert runner.split("synthetic-media").protocol == "leave-one-out"
+    cell = plan(suite, load_plugins())[1]
+    plain = load_suite(write_suite(tmp_path, text.split("[split_overrides")[0]))
+    assert cell.dataset == "synthetic-finance"
+    assert cell.record_id(suite, {}) != cell.record_id(plain, {})
+    with pytest.raises(ConfigError, match=r"split_overrides for \['nope'\]"):
+        load_suite(write_suite(tmp_path, text.replace("synthetic-finance]", "nope]")))

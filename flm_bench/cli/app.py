@@ -7,7 +7,9 @@ import sys
 
 import typer
 
-from flm_bench.cli import compare_cmd, data_cmd, leaderboard_cmd, listing, plugins_cmd, publish_cmd, run
+from flm_bench.cli import (
+    compare_cmd, data_cmd, leaderboard_cmd, listing, plugins_cmd, pretrain_cmd, publish_cmd, run,
+)
 from flm_bench.cli.common import err
 from flm_bench.errors import FlmBenchError
 
@@ -18,6 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("run")(run.run_command)
+app.command("pretrain")(pretrain_cmd.pretrain_command)
 app.command("list")(listing.list_command)
 app.command("publish")(publish_cmd.publish_command)
 app.command("compare")(compare_cmd.compare_command)

@@ -1,0 +1,99 @@
+"""``flm-bench pretrain``: only the pretraining phase of a suite, in one process or data-parallel
+under ``torchrun``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from flm_bench.cli.common import err, out, plugins, print_json
+
+if TYPE_CHECKING:
+    from flm_bench.pretraining import Checkpoint
+    from flm_bench.records import Record
+    from flm_bench.runner import Cell
+
+
+class _Lines:
+    """The runner's messages, one line each on stderr (readable in torchrun's interleaved logs)."""
+
+    def cell_started(self, cell: Cell, index: int, total: int) -> None: pass
+    def cell_finished(self, cell: Cell, record: Record | None) -> None: pass
+
+    def message(self, text: str) -> None:
+        err.print(text, markup=False)
+
+
+def _table(done: list[tuple[Checkpoint, bool]]) -> Table:
+    table = Table(title="checkpoints", caption=f"in {Path(done[0][0].path).parent}")
+    for col in ("model", "corpus", "seed", "epochs", "best valid", "seconds", "processes", "reused", "key"):
+        table.add_column(col, justify="left" if col in ("model", "corpus", "key") else "right", no_wrap=True)
+    for ckpt, reused in done:
+        table.add_row(ckpt.model, ckpt.corpus, str(ckpt.seed), str(ckpt.epochs), f"{ckpt.best_valid:.4f}",
+                      f"{ckpt.seconds:.1f}", str(ckpt.world_size), "yes" if reused else "no", ckpt.key)
+    return table
+
+
+def pretrain_command(
+    suite_file: Annotated[Optional[Path], typer.Option("--suite", help="Suite TOML file (default: the built-in quickstart).")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder whose checkpoints/ they go to (as for run).")] = Path("flm-bench-runs"),
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:N or auto (overrides the suite); under torchrun, "
+                                                       "any cuda device means cuda:LOCAL_RANK.")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Local dataset folder (sets FLM_BENCH_DATA_DIR).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checkpoints as JSON on stdout.")] = False,
+) -> None:
+    """Pretrain the checkpoints a suite needs (model × corpus minus target × seed), nothing else.
+
+    They go to --output/checkpoints under the keys run uses: a following run on the same output reuses them.
+
+    Data-parallel: torchrun --standalone --nproc-per-node N $(which flm-bench) pretrain --suite FILE
+
+    Under torchrun every process trains on its share of each batch (gloo on CPU; NCCL with --device cuda,
+    one GPU per process) and the weights match one process's up to float rounding; only rank 0 writes and prints.
+    """
+    from flm_bench import distributed
+    from flm_bench.cli.data_cmd import use_locations
+    from flm_bench.plugins import default_plugins
+    from flm_bench.runner import Runner
+    from flm_bench.suite import builtin_suite, load_suite
+    from flm_bench.training import resolve_device
+
+    use_locations(data_dir)
+    suite = load_suite(suite_file) if suite_file else builtin_suite()
+    launch = distributed.Launch.from_env()
+    lead = launch is None or launch.rank == 0
+    name = resolve_device(device or suite.training.device)
+    if launch is not None:
+        name = distributed.init(launch, name)
+    try:
+        runner = Runner(suite, plugins() if lead else default_plugins(), output, device=name,
+                        progress=_Lines() if lead else None)
+        cells = runner.pretraining_cells()
+        if launch is not None:  # rank 0 fetches and caches the data first: no two ranks write one file
+            if not lead:
+                distributed.barrier()
+            for cell in cells:
+                for member in runner.pretraining_corpus(cell.corpus or "", cell.dataset)[1]:
+                    runner.data(member)
+            if lead:
+                distributed.barrier()
+        done = [runner.checkpoint(cell) for cell in cells]
+    finally:
+        if launch is not None:
+            distributed.shutdown()
+    if not lead:
+        return
+    if not cells:
+        err.print(f"suite {suite.name!r} needs no pretraining (no strategy that pretrains, or no corpus)")
+    else:
+        processes = launch.world_size if launch else 1
+        err.print(f"{sum(not r for _, r in done)} checkpoint(s) trained on {processes} process(es), "
+                  f"{sum(r for _, r in done)} reused, in {output / 'checkpoints'}")
+    if as_json:
+        print_json([{**asdict(ckpt), "reused": reused} for ckpt, reused in done])
+    elif done:
+        out.print(_table(done))
