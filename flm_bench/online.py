@@ -8,7 +8,9 @@ and the model predicts each interaction *before* it learns from it:
   timestamp), ties by canonical-table row. On data ordered only within users (no
   timestamps), users are interleaved by position — every user's event ``t`` comes before any
   user's event ``t + 1``, ties by canonical-table row — an approximation of global time that
-  the record states (``stream.order = "position"``). Data without any order are refused.
+  the record states (``stream.order = "position"``). Data without any order (ratings or
+  holdings without time) are replayed the same way over each user's interactions in
+  canonical-table row order (``stream.order = "row"``): a simulated stream, not a history.
   Both orders keep each user's own sequence order (that of the split).
 - **Scoring.** An event's input is its user's items before it (the model keeps the last
   ``max_len``); a user's first training event has no input, so it is never a target (and
@@ -53,7 +55,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Order = Literal["timestamp", "position"]
+Order = Literal["timestamp", "position", "row"]
 METRIC_BLOCK = 1 << 16  # scored events handed to ranx at once (bounds the memory of ranked lists)
 
 
@@ -85,11 +87,8 @@ def build_stream(train: Sequences, data: InteractionData) -> Stream:
     """The events of ``train`` (a split's training sequences of ``data``) in stream order."""
     if data.timestamped:
         order: Order = "timestamp"
-    elif data.ordered:
-        order = "position"
     else:
-        raise ConfigError(f"the online strategy replays interactions in time order, but dataset "
-                          f"{data.name!r} has no interaction order")
+        order = "position" if data.ordered else "row"
     lengths = train.lengths()
     flat = np.arange(int(train.indptr[0]), int(train.indptr[-1]), dtype=np.int64)
     user = np.repeat(np.arange(len(train), dtype=np.int64), lengths)

@@ -86,10 +86,11 @@ class StreamInfo(_Model):
     """What a prequential (``online``) strategy measured while it adapted: each training
     interaction predicted before the model was updated on it (see :mod:`flm_bench.online`)."""
 
-    order: Literal["timestamp", "position"] = Field(
+    order: Literal["timestamp", "position", "row"] = Field(
         description="timestamp: global time order (ties by table row); position: no timestamps, users "
                     "interleaved by sequence position (every user's t-th event before any (t+1)-th), "
-                    "an approximation of time order")
+                    "an approximation of time order; row: no order in the data, interleaved the same way "
+                    "over each user's interactions in table-row order (a simulated stream)")
     events: int = Field(description="interactions scored (training interactions minus each user's first)")
     updates: int = Field(description="gradient steps (one per chunk of events)")
     chunk: int = Field(description="events per chunk: scored together, then one step")
