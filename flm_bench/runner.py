@@ -195,9 +195,6 @@ class Runner:
                 seen.setdefault((cell.model, name, cell.seed), cell)
         return list(seen.values())
 
-    def _checkpoint(self, cell: Cell, params: dict[str, Any]):
-        return self.checkpoint(cell, params)
-
     def _execute(self, cell: Cell, rid: str) -> tuple[Path, Record]:
         from flm_bench.cost import Meter
         from flm_bench.evaluation import evaluate
@@ -210,7 +207,7 @@ class Runner:
         mentry = self.plugins.models.entry(cell.model)
         sentry = self.plugins.strategies.entry(cell.strategy)
         params = self.params(cell.model)
-        ckpt, reused = (self._checkpoint(cell, params) if cell.corpus else (None, False))
+        ckpt, reused = (self.checkpoint(cell, params) if cell.corpus else (None, False))
         seed_everything(cell.seed, self.suite.training.deterministic)
         ctx = AdaptContext(mentry.spec, params, data, split, ckpt, self.suite.training, cell.seed,
                            self.device, progress=self.progress.message, metrics=self.suite.evaluation.names,

@@ -11,6 +11,8 @@ from flm_bench.specs import CorpusSpec
 
 AMAZON_2014 = ("amazon-beauty", "amazon-sports", "amazon-toys", "amazon-videogames", "amazon-office", "amazon-tools")
 
+MIXED_SMALL = ("amazon-office", "lastfm-s3rec", "diginetica-sample", "zimnat")
+
 
 @hookimpl
 def flm_bench_register_corpora(register):
@@ -18,6 +20,12 @@ def flm_bench_register_corpora(register):
         name="amazon-2014",
         datasets=AMAZON_2014,
         description="the six Amazon 2014 5-core categories (separate item catalogues)",
+    ))
+    register(CorpusSpec(
+        name="mixed-small",
+        datasets=MIXED_SMALL,
+        description="four small catalogues from three domains (office supplies, music, shop sessions, "
+                    "insurance), cheap enough to pretrain on two CPU cores",
     ))
     register(CorpusSpec(
         name="all-domains",

@@ -1,0 +1,58 @@
+"""Print the reproduction table: our measured records beside published numbers.
+
+Usage:  python scripts/reproduction_table.py RECORDS_DIR [--references leaderboards/references.json]
+
+RECORDS_DIR holds record folders (``<output>/records`` of ``flm-bench run --suite
+suites/reproduction.toml``, or ``leaderboards/records``). For every published reference row
+(``references.json``, the same file the leaderboards render as external rows) of SASRec whose
+dataset has measured ``sasrec``/``scratch`` records, each published metric is printed beside our
+mean over seeds, with ours / published and whether ours is within 10% of it or above.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from flm_bench.records import load_record, record_files
+from flm_bench.render import read_references
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("records", type=Path)
+    p.add_argument("--references", type=Path, default=REPO / "leaderboards" / "references.json")
+    p.add_argument("--model", default="sasrec")
+    args = p.parse_args()
+    ours: dict[str, list] = {}
+    for path in record_files(args.records):
+        rec = load_record(path)
+        if rec.model.name == args.model and rec.strategy.name == "scratch":
+            ours.setdefault(rec.dataset.name, []).append(rec)
+    print("| dataset | metric | published | source | ours (seeds) | ours / published | within 10% or above |")
+    print("|---|---|---|---|---|---|---|")
+    for ref in read_references(args.references):
+        recs = ours.get(ref.dataset)
+        if not recs or not ref.model.startswith("SASRec"):
+            continue
+        for name, value in ref.metrics.items():
+            if name not in recs[0].metrics:
+                continue
+            mine = float(np.mean([r.metrics[name] for r in recs]))
+            ratio = mine / value
+            source = ref.citation.split(",")[0] + (f" ({ref.model})" if ref.model != "SASRec" else "")
+            print(f"| {ref.dataset} | {name} | {value:.4f} | {source} | {mine:.4f} ({len(recs)}) | "
+                  f"{ratio:.2f} | {'yes' if ratio >= 0.9 else 'NO'} |")
+    missing = sorted(set(ours) - {ref.dataset for ref in read_references(args.references)})
+    for name in missing:
+        rec = ours[name][0]
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(rec.metrics.items()) if k.endswith("@10"))
+        print(f"| {name} | (no published full-ranking number found) | | | {shown} | | |")
+
+
+if __name__ == "__main__":
+    main()
