@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from flm_bench.errors import ConfigError
 from flm_bench.model import FittableRecommender, Recommender
+from flm_bench.suite import EvalConfig
 
 if TYPE_CHECKING:
     import torch
@@ -52,8 +53,7 @@ class AdaptContext:
     trainable_parameters: int = 0
     #: the suite's evaluation metrics (ranx names) and history rule, for strategies that
     #: measure as they adapt (``online``); the defaults are those of a suite's ``[evaluation]``
-    metrics: list[str] = field(default_factory=lambda: ["ndcg@10", "recall@10", "mrr@10",
-                                                        "ndcg@20", "recall@20", "mrr@20"])
+    metrics: list[str] = field(default_factory=lambda: EvalConfig().names)
     exclude_history: bool = True
     #: what a prequential strategy measured on its stream (:class:`flm_bench.online.StreamResult`)
     stream: StreamResult | None = None
