@@ -107,6 +107,9 @@ def fit(
     rng = np.random.default_rng(seed)
     rank, world_size = distributed.world()
     params = [p for p in parameters if p.requires_grad]
+    if not params:
+        raise ConfigError(f"{type(model).__name__}: no trainable parameters (the strategy froze every weight "
+                          "and the model has none left fresh, e.g. probe on a head without weights)")
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     valid = subsample(valid, cfg.max_valid_users, seed)
     my_valid = valid

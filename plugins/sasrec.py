@@ -20,7 +20,8 @@ from flm_bench import hookimpl
 from flm_bench.specs import ModelSpec
 
 DEFAULTS = {"dim": 64, "layers": 2, "heads": 2, "dropout": 0.2, "max_len": 20,
-            "use_ids": True, "use_features": True}
+            "use_ids": True, "use_features": True, "head": "mlp"}
+HEADS = ("mlp", "dot")
 
 
 def build(n_items: int, item_features: np.ndarray | None, params: dict[str, Any],
@@ -53,13 +54,13 @@ def build(n_items: int, item_features: np.ndarray | None, params: dict[str, Any]
 
     class SASRec(NeuralRecommender):
         def __init__(self, dim: int, layers: int, heads: int, dropout: float, max_len: int,
-                     use_ids: bool, use_features: bool) -> None:
+                     use_ids: bool, use_features: bool, head: str) -> None:
             super().__init__()
             assert dim % heads == 0, f"sasrec: dim {dim} must be divisible by heads {heads}"
             feats = item_features if use_features else None
             self.n_items, self.max_len = n_items, max_len
             self.encoder = Encoder(dim, layers, heads, dropout, max_len, use_ids, feats)
-            self.head = QueryHead(dim)
+            self.head = QueryHead(dim) if head == "mlp" else nn.Identity()
             self.id_parameters = ("encoder.items.ids.weight",) if use_ids else ()
             # not out_proj: nn.MultiheadAttention reads out_proj.weight directly, so LoRA there gets no gradient
             self.adapter_targets = ("linear1", "linear2")
@@ -71,12 +72,15 @@ def build(n_items: int, item_features: np.ndarray | None, params: dict[str, Any]
             table = self.encoder.items()[1:]  # [n_items, d]
             return self.head(hidden) @ table.T  # [..., n_items]
 
+    from flm_bench.errors import ConfigError
+
     unknown = set(params) - set(DEFAULTS)
     if unknown:
-        from flm_bench.errors import ConfigError
-
         raise ConfigError(f"model 'sasrec': unknown parameters {sorted(unknown)}; expected {sorted(DEFAULTS)}")
-    return SASRec(**{**DEFAULTS, **params})
+    merged = {**DEFAULTS, **params}
+    if merged["head"] not in HEADS:
+        raise ConfigError(f"model 'sasrec': head {merged['head']!r} is not one of {list(HEADS)}")
+    return SASRec(**merged)
 
 
 @hookimpl

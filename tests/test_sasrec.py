@@ -1,0 +1,51 @@
+"""The ``sasrec`` model's heads: the seed design's MLP head and the original SASRec's dot product."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from flm_bench.errors import ConfigError
+from flm_bench.plugins import load_plugins
+from flm_bench.splits import Sequences
+from flm_bench.suite import TrainConfig
+from flm_bench.training import fit
+
+N_ITEMS = 12
+SMALL = {"dim": 8, "layers": 1, "heads": 1, "max_len": 5, "dropout": 0.0}
+
+
+def build(params: dict, features: bool = False):
+    torch.manual_seed(0)
+    feats = np.random.default_rng(0).normal(size=(N_ITEMS, 3)).astype(np.float32) if features else None
+    return load_plugins().models.get("sasrec").build(
+        n_items=N_ITEMS, item_features=feats, params={**SMALL, "use_features": features, **params}, side=None)
+
+
+def test_dot_head_scores_the_hidden_state_itself() -> None:
+    model = build({"head": "dot"}).eval()
+    h = torch.randn(3, 8)
+    table = model.encoder.items()[1:]
+    assert torch.equal(model.logits(h), h @ table.T)
+    assert not any(n.startswith("head.") for n, _ in model.named_parameters())
+
+
+def test_mlp_head_is_the_default_and_moves_the_query() -> None:
+    model = build({}).eval()
+    assert {n for n, _ in model.named_parameters() if n.startswith("head.")}, "the MLP head has weights"
+    h = torch.randn(3, 8)
+    assert not torch.allclose(model.logits(h), h @ model.encoder.items()[1:].T)
+
+
+def test_unknown_head_is_a_config_error_naming_it() -> None:
+    with pytest.raises(ConfigError, match="head 'linear' is not one of \\['mlp', 'dot'\\]"):
+        build({"head": "linear"})
+
+
+def test_fit_with_nothing_trainable_says_so() -> None:
+    model = build({"head": "dot", "use_ids": False}, features=True)
+    model.requires_grad_(False)  # what probe leaves of a feature-only model with a weightless head
+    seqs = Sequences(np.arange(2), np.array([0, 3, 6]), np.array([1, 2, 3, 4, 5, 6]), np.arange(6))
+    with pytest.raises(ConfigError, match="no trainable parameters"):
+        fit(model, model.parameters(), seqs, None, TrainConfig(epochs=1, device="cpu"), seed=0)
