@@ -67,9 +67,10 @@ class Stat:
 
 @dataclass
 class BoardRow:
-    """One measured (dataset, split, model, strategy, corpus) line, as every output shows it."""
+    """One measured (suite, dataset, split, model, strategy, corpus) line, as every output shows it."""
 
     domain: str
+    suite: str
     dataset: str
     synthetic: bool
     split: str
@@ -178,35 +179,18 @@ def build_board(records: list[tuple[Path, Record]], references: list[Reference] 
     """Summarize ``records`` once (one Holm correction for all gains) into sorted board rows."""
     from flm_bench.leaderboard import summarize
 
-    groups: dict[tuple, list[Record]] = defaultdict(list)
-    for _, rec in records:
-        key = (rec.dataset.name, rec.split.fingerprint, rec.model.name, rec.strategy.name, rec.strategy.corpus)
-        groups[key].append(rec)
-    rows: list[BoardRow] = []
-    for row in summarize(records) if records else []:
-        key = _group_of(row, groups)
-        members = sorted(groups[key], key=lambda r: (r.seed, r.record_id))
-        first = members[0]
-        board_row = BoardRow(
-            domain=row.domain, dataset=row.dataset, synthetic=bool(row.synthetic), split=row.split,
-            split_fingerprint=key[1], model=row.model, model_plugin=first.model.plugin,
-            strategy=row.strategy, strategy_plugin=first.strategy.plugin, corpus=row.corpus,
-            seeds=sorted(row.seeds), record_ids=[r.record_id for r in members],
-            exclude_history=all(r.evaluation.exclude_history for r in members),
-            metrics={m: Stat(float(mean), float(std)) for m, (mean, std) in row.metrics.items()},
-            p_value={m: float(p) for m, p in row.p_value.items()},
-            pretrain_seconds=float(row.pretrain_seconds), adapt_seconds=float(row.adapt_seconds),
-            trainable_parameters=int(row.trainable_parameters),
-        )
-        control = groups.get((key[0], key[1], key[2], CONTROL, None), [])
-        for metric, mean_gain in row.gain.items():
-            treated = {r.seed: r.metrics[metric] for r in members if metric in r.metrics}
-            base = {r.seed: r.metrics[metric] for r in control if metric in r.metrics}
-            diffs = [treated[s] - base[s] for s in sorted(set(treated) & set(base))]
-            board_row.gain[metric] = Stat(float(mean_gain), float(np.std(diffs)) if diffs else 0.0)
-        rows.append(board_row)
-    rows.sort(key=lambda r: (r.domain, r.dataset, r.split, r.split_fingerprint, r.model, r.strategy != CONTROL,
-                             r.strategy, r.corpus or ""))
+    rows = [BoardRow(
+        domain=row.domain, suite=row.suite, dataset=row.dataset, synthetic=bool(row.synthetic), split=row.split,
+        split_fingerprint=row.split_fingerprint, model=row.model, model_plugin=row.records[0][1].model.plugin,
+        strategy=row.strategy, strategy_plugin=row.records[0][1].strategy.plugin, corpus=row.corpus,
+        seeds=sorted(row.seeds), record_ids=[r.record_id for _, r in row.records],
+        exclude_history=all(r.evaluation.exclude_history for _, r in row.records),
+        metrics={m: Stat(float(mean), float(std)) for m, (mean, std) in row.metrics.items()},
+        gain={m: Stat(g, row.gain_std[m]) for m, g in row.gain.items()},
+        p_value={m: float(p) for m, p in row.p_value.items()},
+        pretrain_seconds=float(row.pretrain_seconds), adapt_seconds=float(row.adapt_seconds),
+        trainable_parameters=int(row.trainable_parameters),
+    ) for row in (summarize(records) if records else [])]
     metrics = sorted({m for r in rows for m in r.metrics}, key=metric_key)
     common = [m for m in metrics if all(m in r.metrics for r in rows)]
     headline = (common or metrics or [None])[0]
@@ -215,21 +199,6 @@ def build_board(records: list[tuple[Path, Record]], references: list[Reference] 
     return Board(rows=rows, references=list(references), metrics=metrics, headline=headline, domains=domains,
                  slugs=_slugs(domains), n_records=len(records), latest=max(created) if created else None,
                  n_gains=sum(len(r.p_value) for r in rows))
-
-
-def _group_of(row: Any, groups: dict[tuple, list[Record]]) -> tuple:
-    """The record group behind a summarized row (rows carry the split protocol, groups its fingerprint)."""
-    candidates = sorted(
-        k for k, members in groups.items()
-        if (k[0], k[2], k[3], k[4]) == (row.dataset, row.model, row.strategy, row.corpus)
-        and members[0].split.protocol == row.split and sorted(r.seed for r in members) == sorted(row.seeds))
-    if len(candidates) > 1:
-        candidates = [k for k in candidates if all(
-            np.isclose(np.mean([r.metrics[m] for r in groups[k]]), mean) for m, (mean, _) in row.metrics.items())] \
-            or candidates
-    if not candidates:
-        raise RecordError(f"leaderboard row {row.dataset}/{row.model}/{row.strategy} matches no records")
-    return candidates[0]
 
 
 # ------------------------------------------------------------------------------------ formatting
@@ -357,14 +326,15 @@ def _footer_md(board: Board) -> list[str]:
 def domain_markdown(board: Board, domain: str) -> str:
     rows = [r for r in board.rows if r.domain == domain]
     lines = _md_header(board, f"flm-bench leaderboard — {md_escape(domain)}", rows)
-    sections: dict[tuple[str, str, str], list[BoardRow]] = defaultdict(list)
+    sections: dict[tuple[str, str, str, str], list[BoardRow]] = defaultdict(list)
     for r in rows:
-        sections[(r.dataset, r.split, r.split_fingerprint)].append(r)
+        sections[(r.dataset, r.split, r.split_fingerprint, r.suite)].append(r)
     if not rows:
         lines += ["No measured rows in this domain yet.", ""]
-    for (dataset, split, fp), members in sections.items():
+    for (dataset, split, fp, suite), members in sections.items():
         synthetic = members[0].synthetic
-        lines += [f"## {_dataset_md(members[0], synthetic)} · {md_escape(split)} (split {md_escape(fp[:8])})", ""]
+        lines += [f"## {_dataset_md(members[0], synthetic)} · {md_escape(split)} (split {md_escape(fp[:8])})"
+                  f" · suite {md_escape(suite)}", ""]
         metrics = [m for m in board.metrics if any(m in r.metrics for r in members)]
         header, align = _row_header(metrics, board.headline)
         lines += _md_table(header, [_row_cells(r, metrics, board.headline) for r in members], align) + [""]
@@ -408,9 +378,9 @@ def overall_markdown(board: Board) -> str:
     lines += ["## All rows", ""]
     if board.rows:
         header, align = _row_header(board.metrics, hl)
-        header = ["domain", "dataset", "split"] + header
-        align = ["l", "l", "l"] + align
-        table = [[md_escape(r.domain), _dataset_md(r, r.synthetic), md_escape(r.split)]
+        header = ["domain", "dataset", "split", "suite"] + header
+        align = ["l", "l", "l", "l"] + align
+        table = [[md_escape(r.domain), _dataset_md(r, r.synthetic), md_escape(r.split), md_escape(r.suite)]
                  + _row_cells(r, board.metrics, hl) for r in board.rows]
         lines += _md_table(header, table, align) + [""]
     else:
@@ -428,7 +398,7 @@ def board_json(board: Board) -> dict[str, Any]:
     hl = board.headline
     rows = [{
         "kind": "measured",
-        "domain": r.domain, "dataset": r.dataset, "synthetic": r.synthetic,
+        "domain": r.domain, "suite": r.suite, "dataset": r.dataset, "synthetic": r.synthetic,
         "split": r.split, "split_fingerprint": r.split_fingerprint,
         "model": r.model, "model_plugin": r.model_plugin,
         "strategy": r.strategy, "strategy_plugin": r.strategy_plugin, "corpus": r.corpus,
@@ -534,7 +504,9 @@ def gain_plot(board: Board, domain: str) -> str | None:
         colors = ["#1f6feb" if m >= 0 else "#d1242f" for m in means]
         ax.barh(y, means, xerr=stds, color=colors, alpha=0.85, height=0.6, capsize=3,
                 error_kw={"elinewidth": 1, "ecolor": "#24292f"})
-        labels = [_plot_text(f"{r.dataset}{' [synthetic]' if r.synthetic else ''}", 50) + "\n"
+        several_suites = len({r.suite for r in rows}) > 1
+        labels = [_plot_text(f"{r.dataset}{' [synthetic]' if r.synthetic else ''}"
+                             f"{' · suite ' + r.suite if several_suites else ''}", 50) + "\n"
                   + _plot_text(f"{r.model} · {r.strategy}{' ← ' + r.corpus if r.corpus else ''}", 50)
                   + (f" {SIG_MARK}" if r.significant(hl) else "") for r in rows]
         ax.set_yticks(y, labels)
@@ -621,7 +593,7 @@ def _dataset_cell(name: str, synthetic: bool) -> str:
 
 def _board_table(board: Board) -> str:
     hl = board.headline
-    head = [_th(h, False) for h in ("domain", "dataset", "split", "model", "strategy", "corpus")]
+    head = [_th(h, False) for h in ("domain", "dataset", "split", "suite", "model", "strategy", "corpus")]
     head += [_th("seeds", True)] + [_th(m, True) for m in board.metrics]
     head += [_th(f"gain {hl}" if hl else "gain", True), _th("p (Holm)", True), _th("pretrain s", True),
              _th("adapt s", True), _th("trainable params", True)]
@@ -631,6 +603,7 @@ def _board_table(board: Board) -> str:
         cells = [
             _td(_e(r.domain), cls="t"), _td(_dataset_cell(r.dataset, r.synthetic), cls="t"),
             f'<td class="t" title="split fingerprint {_e(r.split_fingerprint)}">{_e(r.split)}</td>',
+            _td(_e(r.suite), cls="t"),
             f'<td class="t" title="plugin: {_e(r.model_plugin)}">{_e(r.model)}'
             + ("" if r.exclude_history else " (history ranked)") + "</td>",
             f'<td class="t" title="plugin: {_e(r.strategy_plugin)}">{_e(r.strategy)}</td>',

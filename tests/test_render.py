@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from flm_bench import hookimpl, render
 from flm_bench.cli import leaderboard_cmd
-from flm_bench.errors import ConfigError
+from flm_bench.errors import ConfigError, RecordError
 from flm_bench.plugins import load_plugins
 from flm_bench.records import load_records
 from flm_bench.specs import CorpusSpec
@@ -155,6 +155,34 @@ def test_render_writes_every_board_with_its_rows(measured: Path, tmp_path: Path)
     external = re.search(r"<(link|img|iframe)\b|\bsrc=|https?://(?!www\.w3\.org/)", page)
     assert not external, f"the page must be self-contained: {external}"
     assert "<dc:date" not in page
+
+
+def test_suites_never_share_a_row_and_a_repeated_seed_is_refused(measured: Path, tmp_path: Path) -> None:
+    records, boards = publish(measured, tmp_path)
+    for folder in sorted(records.iterdir()):  # the finance sasrec cells again, as another suite measured them
+        if "synthetic-finance__sasrec__" in folder.name:
+            copy = records / f"other-{folder.name}"
+            shutil.copytree(folder, copy)
+            edit_record(copy, suite="other", record_id=f"other-{folder.name}",
+                        **({"metrics__ndcg@10": 0.0} if "__scratch__" in folder.name else {}))
+    render.render(records, boards)
+    rows = [r for r in json.loads((boards / "leaderboard.json").read_text())["rows"]
+            if (r["dataset"], r["model"]) == ("synthetic-finance", "sasrec")]
+    assert [(r["suite"], r["strategy"], r["seeds"]) for r in rows] == [
+        ("other", "scratch", [0, 1]), ("other", "finetune", [0, 1]),
+        ("render-test", "scratch", [0, 1]), ("render-test", "finetune", [0, 1])]
+    (other_scratch, other_ft, scratch, ft) = rows
+    assert other_scratch["metrics"]["ndcg@10"]["mean"] == 0.0 and scratch["metrics"]["ndcg@10"]["mean"] > 0
+    assert other_ft["gain"]["ndcg@10"]["mean"] == pytest.approx(ft["metrics"]["ndcg@10"]["mean"], abs=2e-6)
+    assert ft["gain"]["ndcg@10"]["mean"] == pytest.approx(
+        ft["metrics"]["ndcg@10"]["mean"] - scratch["metrics"]["ndcg@10"]["mean"], abs=2e-6)
+    finance = (boards / "finance.md").read_text()
+    assert "(SYNTHETIC) · leave-one-out" in finance and finance.count(" · suite ") == 2
+
+    twin = next(p for p in sorted(records.iterdir()) if p.name.startswith("other-") and "__finetune__" in p.name)
+    edit_record(twin, suite="render-test")  # same cell and seed as a render-test record, another config
+    with pytest.raises(RecordError, match="are the same cell \\(seed 0\\)"):
+        render.render(records, boards)
 
 
 def test_render_is_deterministic_and_check_reports_stale_files(measured: Path, tmp_path: Path) -> None:
@@ -323,7 +351,8 @@ def test_page_works_in_headless_chromium(hostile: tuple[Path, Path], tmp_path: P
     table = _Rows("board")
     table.feed(dom)
     assert len(table.rows) == len(rows) == 9 and not any("hidden" in attrs for attrs, _ in table.rows)
-    assert {cells[3] for _, cells in table.rows} == {"popularity", "sasrec", SCRIPT}  # text, not markup
+    assert {cells[3] for _, cells in table.rows} == {"render-test"}
+    assert {cells[4] for _, cells in table.rows} == {"popularity", "sasrec", SCRIPT}  # text, not markup
     assert f"{len(rows)} of {len(rows)} measured rows shown" in dom
     assert dom.count("<svg") == 4  # gains of finance, media and the hostile domain; quality vs cost
 
@@ -332,8 +361,8 @@ def test_page_works_in_headless_chromium(hostile: tuple[Path, Path], tmp_path: P
     table = _Rows("board")
     table.feed(dom)
     shown = [(attrs, cells) for attrs, cells in table.rows if "hidden" not in attrs]
-    assert [(a["data-domain"], c[3]) for a, c in shown] == [("finance", "sasrec")] * 2
-    ndcg = [float(cells[7].split()[0]) for _, cells in table.rows]
+    assert [(a["data-domain"], c[4]) for a, c in shown] == [("finance", "sasrec")] * 2
+    ndcg = [float(cells[8].split()[0]) for _, cells in table.rows]
     assert ndcg == sorted(ndcg, reverse=True), "rows are not sorted by ndcg@10, descending"
     assert "2 of 9 measured rows shown" in dom
     hidden_plots = re.findall(r'<figure class="plot gain" data-plot-domain="([^"]*)"( hidden="")?', dom)
