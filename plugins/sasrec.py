@@ -20,7 +20,7 @@ from flm_bench import hookimpl
 from flm_bench.specs import ModelSpec
 
 DEFAULTS = {"dim": 64, "layers": 2, "heads": 2, "dropout": 0.2, "max_len": 20,
-            "use_ids": True, "use_features": True, "head": "mlp"}
+            "use_ids": True, "use_features": True, "head": "dot"}
 HEADS = ("mlp", "dot")
 
 

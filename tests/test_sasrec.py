@@ -1,4 +1,4 @@
-"""The ``sasrec`` model's heads: the seed design's MLP head and the original SASRec's dot product."""
+"""The ``sasrec`` model's heads: the original SASRec's dot product and the seed design's MLP head."""
 
 from __future__ import annotations
 
@@ -23,16 +23,16 @@ def build(params: dict, features: bool = False):
         n_items=N_ITEMS, item_features=feats, params={**SMALL, "use_features": features, **params}, side=None)
 
 
-def test_dot_head_scores_the_hidden_state_itself() -> None:
-    model = build({"head": "dot"}).eval()
+def test_dot_head_is_the_default_and_scores_the_hidden_state_itself() -> None:
+    model = build({}).eval()
     h = torch.randn(3, 8)
     table = model.encoder.items()[1:]
     assert torch.equal(model.logits(h), h @ table.T)
     assert not any(n.startswith("head.") for n, _ in model.named_parameters())
 
 
-def test_mlp_head_is_the_default_and_moves_the_query() -> None:
-    model = build({}).eval()
+def test_mlp_head_moves_the_query() -> None:
+    model = build({"head": "mlp"}).eval()
     assert {n for n, _ in model.named_parameters() if n.startswith("head.")}, "the MLP head has weights"
     h = torch.randn(3, 8)
     assert not torch.allclose(model.logits(h), h @ model.encoder.items()[1:].T)

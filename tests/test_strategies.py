@@ -12,7 +12,7 @@ from flm_bench.splits import leave_one_out
 from flm_bench.strategy import AdaptContext
 from flm_bench.suite import PretrainConfig, TrainConfig
 
-PARAMS = {"dim": 16, "layers": 1, "heads": 1, "max_len": 10}
+PARAMS = {"dim": 16, "layers": 1, "heads": 1, "max_len": 10, "head": "mlp"}  # a head with weights to re-train
 
 
 @pytest.fixture(scope="module")
