@@ -5,8 +5,9 @@ Usage:  python scripts/reproduction_table.py RECORDS_DIR [--references leaderboa
 RECORDS_DIR holds record folders (``<output>/records`` of ``flm-bench run --suite
 suites/reproduction.toml``, or ``leaderboards/records``). For every published reference row
 (``references.json``, the same file the leaderboards render as external rows) of SASRec whose
-dataset has measured ``sasrec``/``scratch`` records, each published metric is printed beside our
-mean over seeds, with ours / published and whether ours is within 10% of it or above.
+dataset has measured ``sasrec``/``scratch`` records of the ``reproduction`` suite, each
+published metric is printed beside our mean ± std over seeds, with ours / published and
+whether ours is within 10% of it or above.
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ def main() -> None:
     p.add_argument("records", type=Path)
     p.add_argument("--references", type=Path, default=REPO / "leaderboards" / "references.json")
     p.add_argument("--model", default="sasrec")
+    p.add_argument("--suite", default="reproduction", help="only records of this suite (boards hold several)")
     args = p.parse_args()
     ours: dict[str, list] = {}
     for path in record_files(args.records):
         rec = load_record(path)
-        if rec.model.name == args.model and rec.strategy.name == "scratch":
+        if (rec.suite, rec.model.name, rec.strategy.name) == (args.suite, args.model, "scratch"):
             ours.setdefault(rec.dataset.name, []).append(rec)
     print("| dataset | metric | published | source | ours (seeds) | ours / published | within 10% or above |")
     print("|---|---|---|---|---|---|---|")
@@ -42,11 +44,13 @@ def main() -> None:
         for name, value in ref.metrics.items():
             if name not in recs[0].metrics:
                 continue
-            mine = float(np.mean([r.metrics[name] for r in recs]))
+            values = [r.metrics[name] for r in recs]
+            mine = float(np.mean(values))
             ratio = mine / value
+            spread = f" ± {np.std(values):.4f}" if len(values) > 1 else ""
             source = ref.citation.split(",")[0] + (f" ({ref.model})" if ref.model != "SASRec" else "")
-            print(f"| {ref.dataset} | {name} | {value:.4f} | {source} | {mine:.4f} ({len(recs)}) | "
-                  f"{ratio:.2f} | {'yes' if ratio >= 0.9 else 'NO'} |")
+            print(f"| {ref.dataset} | {name} | {value:.4f} | {source} | {mine:.4f}{spread} ({len(recs)}) | "
+                  f"{ratio:.3f} | {'yes' if ratio >= 0.9 else 'NO'} |")
     missing = sorted(set(ours) - {ref.dataset for ref in read_references(args.references)})
     for name in missing:
         rec = ours[name][0]
