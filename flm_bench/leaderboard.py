@@ -1,7 +1,8 @@
 """Leaderboard rows from records: mean ± std over seeds, transfer gain over scratch, p-value.
 
 A strategy's transfer gain is metric(strategy) − metric(scratch) for the same suite, dataset,
-split, model and seeds (records of different suites never share a row: their budgets differ). Its p-value comes from a paired two-sided Student t-test (ranx's
+split, model and seeds (records of different suites never share a row: their budgets
+differ). Its p-value comes from a paired two-sided Student t-test (ranx's
 ``paired_student_t_test``) over per-user scores, pairing each user under each seed; p-values
 of all gains on one board are adjusted with Holm–Bonferroni. The pairing, the test and the
 correction are those of ``flm-bench compare`` (:mod:`flm_bench.compare`).
