@@ -20,6 +20,7 @@ T0 = time.perf_counter()
 import argparse  # noqa: E402
 import gzip  # noqa: E402
 import json  # noqa: E402
+import os  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -48,8 +49,9 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--level", type=float, default=0.064, help="validation NDCG@10 to time")
     args = p.parse_args()
-    u_data = args.data_dir / "media" / "movielens-100k" / "u.data.gz"
+    u_data = args.data_dir.resolve() / "media" / "movielens-100k" / "u.data.gz"
     with tempfile.TemporaryDirectory() as work:
+        os.chdir(work)  # RecBole writes log/ and log_tensorboard/ into the working directory
         write_atomic(u_data, Path(work))
         config = Config(model="SASRec", dataset=DATASET, config_dict={
             "data_path": work, "load_col": {"inter": ["user_id", "item_id", "rating", "timestamp"]}, "checkpoint_dir": str(Path(work) / "saved"), "epochs": args.epochs,
