@@ -54,7 +54,8 @@ def main() -> None:
         os.chdir(work)  # RecBole writes log/ and log_tensorboard/ into the working directory
         write_atomic(u_data, Path(work))
         config = Config(model="SASRec", dataset=DATASET, config_dict={
-            "data_path": work, "load_col": {"inter": ["user_id", "item_id", "rating", "timestamp"]}, "checkpoint_dir": str(Path(work) / "saved"), "epochs": args.epochs,
+            "data_path": work, "load_col": {"inter": ["user_id", "item_id", "rating", "timestamp"]},
+            "checkpoint_dir": str(Path(work) / "saved"), "epochs": args.epochs,
             "train_neg_sample_args": None, "valid_metric": "NDCG@10", "metrics": ["NDCG", "Recall", "MRR"],
             "topk": [10], "show_progress": False, "use_gpu": False, "state": "WARNING",
         })
