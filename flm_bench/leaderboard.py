@@ -18,9 +18,9 @@ import numpy as np
 
 from flm_bench.compare import holm, pair_scores, paired_test
 from flm_bench.errors import RecordError
-from flm_bench.records import Record, per_user_scores
+from flm_bench.records import Record, cell_key, per_user_scores
 
-__all__ = ["CONTROL", "Row", "group_key", "holm", "summarize"]
+__all__ = ["CONTROL", "Row", "holm", "summarize"]
 
 CONTROL = "scratch"
 
@@ -49,16 +49,11 @@ class Row:
     records: list[tuple[Path, Record]] = field(default_factory=list)  # the row's records, by seed
 
 
-def group_key(rec: Record) -> tuple:
-    """The records that make one row: same suite, dataset, split, model, strategy and corpus."""
-    return (rec.suite, rec.dataset.name, rec.split.fingerprint, rec.model.name, rec.strategy.name, rec.strategy.corpus)
-
-
 def summarize(records: list[tuple[Path, Record]], metrics: list[str] | None = None) -> list[Row]:
     """Board rows for ``records``; gains and p-values for each metric in ``metrics`` (default: all)."""
     groups: dict[tuple, list[tuple[Path, Record]]] = defaultdict(list)
     for path, rec in records:
-        groups[group_key(rec)].append((path, rec))
+        groups[cell_key(rec)].append((path, rec))  # one row per cell: its records are the seeds
     rows: dict[tuple, Row] = {}
     for key, members in groups.items():
         members.sort(key=lambda m: (m[1].seed, m[1].record_id))
@@ -84,7 +79,7 @@ def summarize(records: list[tuple[Path, Record]], metrics: list[str] | None = No
     for key, row in rows.items():
         if row.strategy == CONTROL:
             continue
-        control_key = (*key[:4], CONTROL, None)
+        control_key = (*key[:4], CONTROL, None)  # cell_key with the strategy and corpus of scratch
         if control_key not in groups:
             continue
         treated = {r.seed: (p, r) for p, r in groups[key]}
@@ -99,7 +94,7 @@ def summarize(records: list[tuple[Path, Record]], metrics: list[str] | None = No
             row.gain[name], row.gain_std[name] = float(np.mean(diffs)), float(np.std(diffs))
             x, y = pair_scores({s: (c["users"], c[name]) for s, c in c_scores.items()},
                                {s: (t["users"], t[name]) for s, t in t_scores.items()}, seeds,
-                               names=(f"{key[3]}/{CONTROL}", f"{key[3]}/{key[4]}"))
+                               names=(f"{row.model}/{CONTROL}", f"{row.model}/{row.strategy}"))
             raw.append((row, name, paired_test(x, y, "student")))
     for (row, name, _), adjusted in zip(raw, holm([p for _, _, p in raw])):
         row.p_value[name] = adjusted
