@@ -34,13 +34,16 @@ from recbole.utils import get_model, get_trainer, init_seed  # noqa: E402
 DATASET = "movielens-100k"
 
 
-def write_atomic(u_data: Path, folder: Path) -> None:
-    """MovieLens-100K's ``u.data(.gz)`` as RecBole's atomic ``<DATASET>/<DATASET>.inter``."""
+def write_atomic(u_data: Path, folder: Path) -> int:
+    """MovieLens-100K's ``u.data(.gz)`` as RecBole's atomic ``<DATASET>/<DATASET>.inter``;
+    returns the number of interactions written."""
     opener = gzip.open if u_data.suffix == ".gz" else open
     (folder / DATASET).mkdir(parents=True)
     with opener(u_data, "rt") as src, open(folder / DATASET / f"{DATASET}.inter", "w") as dst:
         dst.write("user_id:token\titem_id:token\trating:float\ttimestamp:float\n")
-        dst.writelines(src)
+        lines = src.readlines()
+        dst.writelines(lines)
+    return len(lines)
 
 
 def main() -> None:
@@ -52,7 +55,7 @@ def main() -> None:
     u_data = args.data_dir.resolve() / "media" / "movielens-100k" / "u.data.gz"
     with tempfile.TemporaryDirectory() as work:
         os.chdir(work)  # RecBole writes log/ and log_tensorboard/ into the working directory
-        write_atomic(u_data, Path(work))
+        n_interactions = write_atomic(u_data, Path(work))
         config = Config(model="SASRec", dataset=DATASET, config_dict={
             "data_path": work, "load_col": {"inter": ["user_id", "item_id", "rating", "timestamp"]},
             "checkpoint_dir": str(Path(work) / "saved"), "epochs": args.epochs,
@@ -61,7 +64,7 @@ def main() -> None:
         })
         init_seed(config["seed"], config["reproducibility"])
         dataset = create_dataset(config)
-        if dataset.inter_num != sum(1 for _ in gzip.open(u_data, "rt")):
+        if dataset.inter_num != n_interactions:
             raise SystemExit(f"RecBole loaded {dataset.inter_num} interactions, not those of {u_data}")
         train, valid, test = data_preparation(config, dataset)
         model = get_model(config["model"])(config, train.dataset)

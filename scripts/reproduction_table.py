@@ -13,12 +13,13 @@ whether ours is within 10% of it or above.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from flm_bench.records import load_record, record_files
-from flm_bench.render import read_references
+from flm_bench.errors import RecordError
+from flm_bench.render import read_records, read_references
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,14 +31,18 @@ def main() -> None:
     p.add_argument("--model", default="sasrec")
     p.add_argument("--suite", default="reproduction", help="only records of this suite (boards hold several)")
     args = p.parse_args()
+    try:
+        records = read_records(args.records)
+    except RecordError as exc:
+        sys.exit(f"reproduction_table: {exc}")
     ours: dict[str, list] = {}
-    for path in record_files(args.records):
-        rec = load_record(path)
+    for _, rec in records:
         if (rec.suite, rec.model.name, rec.strategy.name) == (args.suite, args.model, "scratch"):
             ours.setdefault(rec.dataset.name, []).append(rec)
     print("| dataset | metric | published | source | ours (seeds) | ours / published | within 10% or above |")
     print("|---|---|---|---|---|---|---|")
-    for ref in read_references(args.references):
+    references = read_references(args.references)
+    for ref in references:
         recs = ours.get(ref.dataset)
         if not recs or not ref.model.startswith("SASRec"):
             continue
@@ -51,7 +56,7 @@ def main() -> None:
             source = ref.citation.split(",")[0] + (f" ({ref.model})" if ref.model != "SASRec" else "")
             print(f"| {ref.dataset} | {name} | {value:.4f} | {source} | {mine:.4f}{spread} ({len(recs)}) | "
                   f"{ratio:.3f} | {'yes' if ratio >= 0.9 else 'NO'} |")
-    missing = sorted(set(ours) - {ref.dataset for ref in read_references(args.references)})
+    missing = sorted(set(ours) - {ref.dataset for ref in references})
     for name in missing:
         rec = ours[name][0]
         shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(rec.metrics.items()) if k.endswith("@10"))
