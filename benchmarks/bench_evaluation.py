@@ -35,7 +35,7 @@ NAIVE_BUDGET_S = 60.0
 
 def build(users: int, items: int, dim: int, seed: int, max_history: int = 8):
     """Embeddings and an EvalSet (history: 1..max_history random items, one random target)."""
-    from flm_bench.splits import EvalSet, Sequences
+    from flm_bench.data.splits import EvalSet, Sequences
 
     gen = torch.Generator().manual_seed(seed)
     user_emb = torch.randn(users, dim, generator=gen)
@@ -54,7 +54,7 @@ def build(users: int, items: int, dim: int, seed: int, max_history: int = 8):
 
 def subset(eval_set, n: int):
     """The first ``n`` users of ``eval_set``."""
-    from flm_bench.splits import EvalSet, Sequences
+    from flm_bench.data.splits import EvalSet, Sequences
 
     def cut(s):
         end = int(s.indptr[n])

@@ -39,7 +39,7 @@ import json, sys, time
 t0 = time.perf_counter()
 import datasets, numpy, pooch  # imported here so that load_s times the load, not third-party imports
 from flm_bench.plugins import load_plugins
-from flm_bench.data import merge
+from flm_bench.data.table import merge
 plugins = load_plugins()
 name = sys.argv[1]
 t1 = time.perf_counter()

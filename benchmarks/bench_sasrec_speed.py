@@ -55,9 +55,9 @@ import json, sys, time
 t0 = time.perf_counter()
 from flm_bench.evaluation import evaluate
 from flm_bench.plugins import load_plugins
-from flm_bench.splits import make_split
+from flm_bench.data.splits import make_split
 from flm_bench.suite import TrainConfig
-from flm_bench.training import fit
+from flm_bench.train.loop import fit
 import torch
 name, level, params = sys.argv[1], float(sys.argv[2]), json.loads(sys.argv[3])
 t_import = time.perf_counter() - t0

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from flm_bench.errors import ConfigError
-from flm_bench.splits import EvalSet, Sequences
+from flm_bench.data.splits import EvalSet, Sequences
 
 if TYPE_CHECKING:
     import torch
@@ -109,7 +109,7 @@ def rank_batch(scores: torch.Tensor, k: int, history: Sequences | None = None, s
     ``scores``) are excluded first, by setting their scores to -inf in place: pass a tensor
     that nothing else needs (``scores.detach().clone()`` when its graph is still used).
     Then :func:`top_k`'s tie rule. :func:`rank` and the prequential stream
-    (:mod:`flm_bench.online`) both rank through here.
+    (:mod:`flm_bench.train.online`) both rank through here.
     """
     scores = scores.float()
     if history is not None:

@@ -36,7 +36,7 @@ def flm_bench_register_datasets(register: Callable[[DatasetSpec], None]) -> None
     """Register datasets.
 
     :param register: call ``register(DatasetSpec(...))`` once per dataset. The spec's
-        ``load`` callable returns a :class:`flm_bench.data.InteractionData` and is called
+        ``load`` callable returns a :class:`flm_bench.data.table.InteractionData` and is called
         only when the dataset is used.
 
     Called once, when plugins are loaded (the first time a command needs a registry).
@@ -59,7 +59,7 @@ def flm_bench_register_models(register: Callable[[ModelSpec], None]) -> None:
     """Register model variants.
 
     :param register: call ``register(ModelSpec(...))`` once per variant. The spec's ``build``
-        factory returns a :class:`flm_bench.model.Recommender` and is the place to import torch.
+        factory returns a :class:`flm_bench.train.model.Recommender` and is the place to import torch.
 
     Called once, when plugins are loaded.
     """
@@ -70,7 +70,7 @@ def flm_bench_register_strategies(register: Callable[[StrategySpec], None]) -> N
     """Register adaptation strategies.
 
     :param register: call ``register(StrategySpec(...))`` once per strategy. The spec's
-        ``build`` factory returns a :class:`flm_bench.strategy.Strategy`.
+        ``build`` factory returns a :class:`flm_bench.train.strategy.Strategy`.
 
     Called once, when plugins are loaded.
     """

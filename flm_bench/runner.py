@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from flm_bench.data import InteractionData, fingerprint, merge
+from flm_bench.data.table import InteractionData, fingerprint, merge
 from flm_bench.errors import ConfigError
 from flm_bench.plugins import Plugins
-from flm_bench.records import (
+from flm_bench.results.records import (
     ARTIFACTS, Artifacts, Cost, DatasetInfo, EvaluationInfo, ModelInfo, Record, SplitInfo, StrategyInfo,
     TrainingInfo, clean_partial, is_complete, record_path, write_record,
 )
-from flm_bench.splits import Split, make_split
+from flm_bench.data.splits import Split, make_split
 from flm_bench.suite import Suite
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class Runner:
 
     def __init__(self, suite: Suite, plugins: Plugins, output: Path, *,
                  device: str | None = None, progress: Progress | None = None) -> None:
-        from flm_bench.training import resolve_device
+        from flm_bench.train.loop import resolve_device
 
         self.suite, self.plugins, self.output = suite, plugins, Path(output)
         self.device = resolve_device(device or suite.training.device)
@@ -145,7 +145,7 @@ class Runner:
     def data(self, name: str) -> InteractionData:
         if name not in self._data:
             self.progress.message(f"loading {name}")
-            from flm_bench.preprocess import apply
+            from flm_bench.data.preprocess import apply
 
             self._data[name] = apply(self.plugins.datasets.get(name).load(), self.suite.preprocess)
         return self._data[name]
@@ -170,7 +170,7 @@ class Runner:
         """The pretrained checkpoint ``cell`` adapts from, and whether it was reused: trained
         now, or found in ``output/checkpoints`` under the same key (``flm-bench run`` and
         ``flm-bench pretrain`` both come here, so they share every key)."""
-        from flm_bench.pretraining import pretrain
+        from flm_bench.train.pretraining import pretrain
 
         assert cell.corpus, f"cell {cell} needs no pretraining"
         name, members, excluded = self.pretraining_corpus(cell.corpus, cell.dataset)
@@ -196,12 +196,12 @@ class Runner:
         return list(seen.values())
 
     def _execute(self, cell: Cell, rid: str) -> tuple[Path, Record]:
-        from flm_bench.cost import Meter
+        from flm_bench.train.cost import Meter
         from flm_bench.evaluation import evaluate
-        from flm_bench.provenance import provenance
-        from flm_bench.records import StreamInfo
-        from flm_bench.strategy import AdaptContext
-        from flm_bench.training import seed_everything
+        from flm_bench.results.provenance import provenance
+        from flm_bench.results.records import StreamInfo
+        from flm_bench.train.strategy import AdaptContext
+        from flm_bench.train.loop import seed_everything
 
         data, split = self.data(cell.dataset), self.split(cell.dataset)
         mentry = self.plugins.models.entry(cell.model)

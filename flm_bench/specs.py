@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from flm_bench.data import InteractionData
-    from flm_bench.sources import SourceFile
-    from flm_bench.model import Recommender
-    from flm_bench.strategy import Strategy
+    from flm_bench.data.table import InteractionData
+    from flm_bench.data.sources import SourceFile
+    from flm_bench.train.model import Recommender
+    from flm_bench.train.strategy import Strategy
 
 ItemRepresentation = Literal["ids", "features", "ids+features", "none"]
 
@@ -24,7 +24,7 @@ class DatasetSpec:
     """A dataset: interactions of one domain, loaded on demand by ``load``.
 
     Real datasets declare their ``files`` (where they come from, with checksums: see
-    :mod:`flm_bench.sources`), the terms they are published under and how to cite them.
+    :mod:`flm_bench.data.sources`), the terms they are published under and how to cite them.
     """
 
     name: str
@@ -51,9 +51,9 @@ class CorpusSpec:
 class ModelSpec:
     """A model variant.
 
-    ``build(n_items, item_features, params, side)`` returns a :class:`flm_bench.model.Recommender`;
-    ``side`` holds the dataset's side data (keys of :data:`flm_bench.data.SIDE_KEYS`).
-    ``pretrainable`` models are neural (a :class:`flm_bench.model.NeuralRecommender`) and can
+    ``build(n_items, item_features, params, side)`` returns a :class:`flm_bench.train.model.Recommender`;
+    ``side`` holds the dataset's side data (keys of :data:`flm_bench.data.table.SIDE_KEYS`).
+    ``pretrainable`` models are neural (a :class:`flm_bench.train.model.NeuralRecommender`) and can
     take an encoder state from a pretraining checkpoint; the others are fitted directly and
     run only under the ``scratch`` strategy. ``item_representation`` tells the harness what
     can transfer between catalogues whose item IDs do not match.

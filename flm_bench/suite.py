@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from flm_bench.errors import ConfigError
 from flm_bench.evaluation import metric_names
-from flm_bench.preprocess import Preprocess
-from flm_bench.splits import PROTOCOLS
+from flm_bench.data.preprocess import Preprocess
+from flm_bench.data.splits import PROTOCOLS
 
 
 class _Strict(BaseModel):
@@ -24,7 +24,7 @@ class _Strict(BaseModel):
 
 
 class SplitConfig(_Strict):
-    """Which split protocol, with its parameters (see :mod:`flm_bench.splits`)."""
+    """Which split protocol, with its parameters (see :mod:`flm_bench.data.splits`)."""
 
     protocol: Literal["leave-one-out", "temporal", "cold-start", "random-holdout", "predefined"] = "leave-one-out"
     params: dict[str, Any] = Field(default_factory=dict)

@@ -16,7 +16,7 @@ from flm_bench.specs import ModelSpec
 if TYPE_CHECKING:
     import torch
 
-    from flm_bench.splits import Sequences
+    from flm_bench.data.splits import Sequences
 
 
 class Popularity:

@@ -78,7 +78,7 @@ def parse_zimnat(files: Mapping[str, Path]) -> tuple[Columns, SideData]:
     """Train.csv: one row per customer, profile columns then 21 product columns (0/1 owned)."""
     import pandas as pd
 
-    from flm_bench.sources import open_text
+    from flm_bench.data.sources import open_text
 
     with open_text(files["Train.csv.gz"]) as f:
         table = pd.read_csv(f, dtype={c: str for c in ZIMNAT_PROFILE if c != "birth_year"}, engine="c")
@@ -116,7 +116,7 @@ def parse_coil2000(files: Mapping[str, Path]) -> tuple[Columns, SideData]:
     """Caravan.csv: 43 M* + 21 P* (contribution level) + 21 A* (number of policies) + Purchase."""
     import pandas as pd
 
-    from flm_bench.sources import open_text
+    from flm_bench.data.sources import open_text
 
     with open_text(files["Caravan.csv.gz"]) as f:
         table = pd.read_csv(f, engine="c")

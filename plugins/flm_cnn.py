@@ -100,8 +100,8 @@ def build(n_items: int, item_features: np.ndarray | None, params: dict[str, Any]
     from torch.nn import functional as F
 
     from flm_bench.errors import ConfigError
-    from flm_bench.layers import ItemTable, QueryHead
-    from flm_bench.neural import NeuralRecommender, pad
+    from flm_bench.train.layers import ItemTable, QueryHead
+    from flm_bench.train.neural import NeuralRecommender, pad
 
     p = _check(params)
     features = item_features if p["use_features"] else None

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from flm_bench.errors import DataError
-from flm_bench.sources import SourceFile, open_text
+from flm_bench.data.sources import SourceFile, open_text
 from flm_bench.specs import DatasetSpec
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def canonical(users: Sequence | np.ndarray, items: Sequence | np.ndarray, order:
     Users are numbered in sorted raw-id order; items by a hash of the raw id, so an item's
     index says nothing about when it first appeared. Row order is kept as given.
     """
-    from flm_bench.data import index_ids
+    from flm_bench.data.table import index_ids
 
     user, user_ids = index_ids(np.asarray(users), hashed=False)
     item, item_ids = index_ids(np.asarray(items), hashed=True)
@@ -99,8 +99,8 @@ def real_dataset(
     files = source_files(*paths)
 
     def load():
-        from flm_bench.data import build_table, from_table
-        from flm_bench.sources import fetch
+        from flm_bench.data.table import build_table, from_table
+        from flm_bench.data.sources import fetch
 
         key = {"name": name, "parser": version, "files": {f.path: f.sha256 for f in files}}
         table, side = build_table(key, lambda: parse({f.name: fetch(f) for f in files}))

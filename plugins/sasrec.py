@@ -30,8 +30,8 @@ def build(n_items: int, item_features: np.ndarray | None, params: dict[str, Any]
     import torch
     from torch import nn
 
-    from flm_bench.layers import ItemTable, QueryHead
-    from flm_bench.neural import NeuralRecommender
+    from flm_bench.train.layers import ItemTable, QueryHead
+    from flm_bench.train.neural import NeuralRecommender
 
     class Encoder(nn.Module):
         def __init__(self, dim: int, layers: int, heads: int, dropout: float, max_len: int,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flm_bench import hookimpl
 from flm_bench.specs import StrategySpec
-from flm_bench.strategy import AdaptContext
+from flm_bench.train.strategy import AdaptContext
 
 
 class Scratch:
@@ -75,10 +75,10 @@ class Online:
     """Load the pretrained encoder (minus item-ID weights) as ``finetune`` does, then one
     prequential pass over the target's training interactions in time order: each chunk is
     predicted (and measured) before the model takes a step on it. The stream and its rules
-    are the harness's (:mod:`flm_bench.online`)."""
+    are the harness's (:mod:`flm_bench.train.online`)."""
 
     def adapt(self, ctx: AdaptContext):
-        from flm_bench.online import prequential
+        from flm_bench.train.online import prequential
 
         model = ctx.build()
         ctx.load_pretrained(model)

@@ -23,7 +23,7 @@ from flm_bench import hookimpl
 from flm_bench.specs import CorpusSpec, DatasetSpec
 
 if TYPE_CHECKING:
-    from flm_bench.data import InteractionData
+    from flm_bench.data.table import InteractionData
 
 GENERATOR_VERSION = 1
 LATENT, FEATURES = 8, 16
@@ -93,7 +93,7 @@ def generate(cfg: DomainConfig) -> tuple[dict[str, np.ndarray], np.ndarray]:
 
 def load(name: str) -> InteractionData:
     """Generate (or read from the cache) the synthetic dataset ``synthetic-<domain>``."""
-    from flm_bench.data import build_table, from_table
+    from flm_bench.data.table import build_table, from_table
 
     cfg = DOMAINS[name.removeprefix("synthetic-")]
     key = {"name": name, "generator": GENERATOR_VERSION, **asdict(cfg)}

@@ -162,8 +162,8 @@ def build(n_items: int, item_features: np.ndarray | None, params: dict[str, Any]
     from torch.nn import functional as F
 
     from flm_bench.errors import ConfigError
-    from flm_bench.layers import QueryHead
-    from flm_bench.neural import NeuralRecommender
+    from flm_bench.train.layers import QueryHead
+    from flm_bench.train.neural import NeuralRecommender
 
     p = _check(params)
     side = dict(side or {})

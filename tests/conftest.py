@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flm_bench.data import CACHE_ENV, InteractionData, from_table
+from flm_bench.data.table import CACHE_ENV, InteractionData, from_table
 from flm_bench.plugins import ALLOW_ENV, BLOCK_ENV
-from flm_bench.sources import DATA_DIR_ENV, MIRROR_ENV
+from flm_bench.data.sources import DATA_DIR_ENV, MIRROR_ENV
 
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -57,7 +57,7 @@ def tiny_data() -> TinyData:
     """Factory: ``tiny_data(users, items, orders, name=..., timestamped=...)`` -> InteractionData.
 
     The columns become a ``datasets.Dataset`` (row order kept as given) wrapped with
-    :func:`flm_bench.data.from_table`. Stateless, so session scope is safe (and lets
+    :func:`flm_bench.data.table.from_table`. Stateless, so session scope is safe (and lets
     hypothesis tests use it).
     """
     import datasets

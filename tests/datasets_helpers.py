@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flm_bench.data import InteractionData
+from flm_bench.data.table import InteractionData
 from flm_bench.errors import DataError
 from flm_bench.plugins import load_plugins
-from flm_bench.sources import open_text
+from flm_bench.data.sources import open_text
 from flm_bench.specs import DatasetSpec
-from flm_bench.splits import Split, make_split
+from flm_bench.data.splits import Split, make_split
 
 _STORE: dict[str, InteractionData] = {}
 

@@ -13,7 +13,7 @@ from scipy.stats import ttest_rel
 from typer.testing import CliRunner
 
 from flm_bench.cli.compare_cmd import compare_command
-from flm_bench.compare import (
+from flm_bench.results.compare import (
     IncomparableError,
     compare,
     holm,
@@ -22,8 +22,8 @@ from flm_bench.compare import (
     paired_test,
 )
 from flm_bench.errors import RecordError
-from flm_bench.leaderboard import summarize
-from flm_bench.records import load_record, load_records
+from flm_bench.results.summary import summarize
+from flm_bench.results.records import load_record, load_records
 
 SUITE = """
 name = "cmp"

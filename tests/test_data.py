@@ -5,7 +5,7 @@ from __future__ import annotations
 import datasets
 import numpy as np
 
-from flm_bench.data import from_table, merge
+from flm_bench.data.table import from_table, merge
 
 
 def make(name, users, items, side):

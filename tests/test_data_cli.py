@@ -19,7 +19,7 @@ from flm_bench import hookimpl
 from flm_bench.cli import common
 from flm_bench.cli.app import app
 from flm_bench.plugins import load_plugins
-from flm_bench.sources import DATA_DIR_ENV, MIRROR_ENV, open_text, sha256_of
+from flm_bench.data.sources import DATA_DIR_ENV, MIRROR_ENV, open_text, sha256_of
 from flm_bench_plugins.realdata import canonical, real_dataset
 
 runner = CliRunner()

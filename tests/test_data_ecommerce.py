@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 from datasets_helpers import check_dataset, default_split
 
-from flm_bench.data import InteractionData
-from flm_bench.sources import open_text
-from flm_bench.splits import make_split
+from flm_bench.data.table import InteractionData
+from flm_bench.data.sources import open_text
+from flm_bench.data.splits import make_split
 
 EC = "ecommerce"
 S3REC = f"{EC}/amazon2014-s3rec"

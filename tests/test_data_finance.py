@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from datasets_helpers import check_dataset, default_split, index_of, load
 
-from flm_bench.sources import open_text
-from flm_bench.splits import make_split
+from flm_bench.data.sources import open_text
+from flm_bench.data.splits import make_split
 
 COUNTS = {  # users, items, interactions
     "zimnat": (29_132, 21, 66_353),  # SOURCES.md: Train.csv

@@ -14,8 +14,8 @@ import pytest
 from datasets_helpers import (attrs, check_dataset, check_distinct_attributes, check_last_item_held_out,
                               check_user_lines, default_split, index_of, load, rows_of)
 
-from flm_bench.sources import open_text
-from flm_bench.splits import make_split
+from flm_bench.data.sources import open_text
+from flm_bench.data.splits import make_split
 
 COUNTS = {  # users, items, interactions (SOURCES.md)
     "movielens-100k": (943, 1682, 100_000),

@@ -20,8 +20,8 @@ from datasets_helpers import (attrs, check_dataset, check_distinct_attributes, c
                               check_user_lines, default_split, index_of, load)
 
 from flm_bench.errors import DataError
-from flm_bench.sources import open_text
-from flm_bench.splits import make_split
+from flm_bench.data.sources import open_text
+from flm_bench.data.splits import make_split
 from flm_bench_plugins.social import parse_ciao
 
 S = "social"

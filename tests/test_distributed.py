@@ -24,9 +24,9 @@ import torch
 from typer.testing import CliRunner
 
 from flm_bench.cli.app import app
-from flm_bench.distributed import Launch, loss_weight, shard
-from flm_bench.neural import NeuralRecommender
-from flm_bench.records import load_records
+from flm_bench.train.distributed import Launch, loss_weight, shard
+from flm_bench.train.neural import NeuralRecommender
+from flm_bench.results.records import load_records
 
 ATOL = 1e-6
 LEARNING_RATE = 1e-3
@@ -130,7 +130,7 @@ def test_weighted_shard_losses_sum_to_the_global_mean() -> None:
 def _rank(rank: int, world: int, rendezvous: str, results: str) -> None:
     import torch.distributed as dist
 
-    from flm_bench.distributed import train_step
+    from flm_bench.train.distributed import train_step
 
     dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world)
     try:

@@ -10,7 +10,7 @@ import torch
 
 from flm_bench.errors import ConfigError
 from flm_bench.evaluation import evaluate, metric_names, per_user_metrics, qrels_array, rank, top_k
-from flm_bench.splits import EvalSet, Sequences
+from flm_bench.data.splits import EvalSet, Sequences
 
 pytestmark = pytest.mark.filterwarnings("ignore::numba.NumbaTypeSafetyWarning")
 

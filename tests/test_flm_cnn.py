@@ -10,7 +10,7 @@ import torch
 
 from flm_bench.errors import ConfigError
 from flm_bench.plugins import load_plugins
-from flm_bench.records import load_records
+from flm_bench.results.records import load_records
 
 N_ITEMS, N_FEATURES = 30, 6
 SMALL = {"dim": 16, "max_len": 4, "n_h": 4, "n_v": 2, "dropout": 0.0}

@@ -12,14 +12,14 @@ import pytest
 import torch
 
 import flm_bench
-from flm_bench.data import from_table
+from flm_bench.data.table import from_table
 from flm_bench.evaluation import rank, per_user_metrics
-from flm_bench.online import build_stream, prequential
+from flm_bench.train.online import build_stream, prequential
 from flm_bench.plugins import load_plugins
-from flm_bench.records import Record, load_records, shipped_schema
+from flm_bench.results.records import Record, load_records, shipped_schema
 from flm_bench.specs import CorpusSpec
-from flm_bench.splits import EvalSet, Sequences, leave_one_out, temporal
-from flm_bench.strategy import AdaptContext
+from flm_bench.data.splits import EvalSet, Sequences, leave_one_out, temporal
+from flm_bench.train.strategy import AdaptContext
 from flm_bench.suite import TrainConfig
 
 PARAMS = {"dim": 16, "layers": 1, "heads": 1, "max_len": 10}

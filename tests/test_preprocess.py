@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flm_bench.data import from_table
+from flm_bench.data.table import from_table
 from flm_bench.errors import DataError
-from flm_bench.preprocess import Preprocess, apply
+from flm_bench.data.preprocess import Preprocess, apply
 
 
 def make(users, items, orders, ratings=None, side=None):

@@ -21,9 +21,9 @@ from typer.testing import CliRunner
 
 from flm_bench.cli.publish_cmd import publish_command
 from flm_bench.errors import RecordError
-from flm_bench.leaderboard import summarize
+from flm_bench.results.summary import summarize
 from flm_bench.plugins import load_plugins
-from flm_bench.publish import (
+from flm_bench.results.publish import (
     LOCK_NAME,
     GitError,
     find_record_files,
@@ -32,7 +32,7 @@ from flm_bench.publish import (
     publish_report,
     validate,
 )
-from flm_bench.records import ARTIFACTS, TMP_PREFIX, load_records, open_text, records_dir, write_text
+from flm_bench.results.records import ARTIFACTS, TMP_PREFIX, load_records, open_text, records_dir, write_text
 
 SUITE = """
 name = "pub"
@@ -123,11 +123,11 @@ def git(*args: str, cwd: Path) -> str:
 
 def test_publish_copies_valid_records_into_the_board_layout(tmp_path: Path, run_output: Path, plugins,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    import flm_bench.preprocess
+    import flm_bench.data.preprocess
 
     loads = []
-    real_apply = flm_bench.preprocess.apply
-    monkeypatch.setattr(flm_bench.preprocess, "apply", lambda data, options: loads.append(data.name)
+    real_apply = flm_bench.data.preprocess.apply
+    monkeypatch.setattr(flm_bench.data.preprocess, "apply", lambda data, options: loads.append(data.name)
                         or real_apply(data, options))
     board = tmp_path / "leaderboards"
     published = publish([run_output], board, plugins=plugins)
@@ -414,7 +414,7 @@ def test_publish_to_a_bare_remote_clones_commits_and_pushes(tmp_path: Path, git_
 def test_push_is_retried_when_the_remote_moved(tmp_path: Path, git_env, record_folders, plugins,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """Another publisher pushes between our clone and our push: we publish on top of theirs."""
-    import flm_bench.publish as pub
+    import flm_bench.results.publish as pub
 
     remote = tmp_path / "remote.git"
     git("init", "-q", "--bare", str(remote), cwd=tmp_path)
@@ -440,7 +440,7 @@ WORKER = textwrap.dedent('''
     import pickle, sys, time
     from pathlib import Path
     from flm_bench.errors import RecordError
-    from flm_bench.publish import install
+    from flm_bench.results.publish import install
 
     valid = pickle.loads(Path(sys.argv[1]).read_bytes())
     board, barrier, n, me = Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]), sys.argv[5]

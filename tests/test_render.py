@@ -13,11 +13,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from flm_bench import hookimpl, render
+from flm_bench import hookimpl
+from flm_bench.results import render
 from flm_bench.cli import leaderboard_cmd
 from flm_bench.errors import ConfigError, RecordError
 from flm_bench.plugins import load_plugins
-from flm_bench.records import load_records
+from flm_bench.results.records import load_records
 from flm_bench.specs import CorpusSpec
 
 SUITE = """

@@ -16,9 +16,9 @@ import pytest
 import ranx
 
 from flm_bench.errors import ConfigError, UnknownNameError
-from flm_bench.leaderboard import holm, summarize
+from flm_bench.results.summary import holm, summarize
 from flm_bench.plugins import load_plugins
-from flm_bench.records import (
+from flm_bench.results.records import (
     TMP_PREFIX, clean_partial, json_schema, load_records, records_dir, shipped_schema,
 )
 from flm_bench.runner import Runner, plan

@@ -8,9 +8,9 @@ import torch
 
 from flm_bench.errors import ConfigError
 from flm_bench.plugins import load_plugins
-from flm_bench.splits import Sequences
+from flm_bench.data.splits import Sequences
 from flm_bench.suite import TrainConfig
-from flm_bench.training import fit
+from flm_bench.train.loop import fit
 
 N_ITEMS = 12
 SMALL = {"dim": 8, "layers": 1, "heads": 1, "max_len": 5, "dropout": 0.0}

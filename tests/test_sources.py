@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from flm_bench.errors import DataError
-from flm_bench.sources import (DATA_DIR_ENV, MIRROR_ENV, ChecksumError, SourceFile, fetch, open_text,
+from flm_bench.data.sources import (DATA_DIR_ENV, MIRROR_ENV, ChecksumError, SourceFile, fetch, open_text,
                                sha256_of)
 from flm_bench_plugins.realdata import source_files
 

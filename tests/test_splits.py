@@ -12,9 +12,9 @@ import pytest
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
-from flm_bench.data import InteractionData
+from flm_bench.data.table import InteractionData
 from flm_bench.errors import DataError
-from flm_bench.splits import (
+from flm_bench.data.splits import (
     EvalSet, Sequences, Split, cold_start, leave_one_out, make_split, predefined, random_holdout, temporal,
 )
 
@@ -439,7 +439,7 @@ def test_order_protocols_refuse_unordered_data(tiny_data):
 def test_predefined_split_follows_the_fold_column(tiny_data):
     import datasets
 
-    from flm_bench.data import from_table
+    from flm_bench.data.table import from_table
 
     table = datasets.Dataset.from_dict({
         "user": [0, 0, 0, 0, 1, 1, 1], "item": [5, 6, 7, 8, 1, 2, 3],

@@ -10,9 +10,9 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from flm_bench.leaderboard import summarize
+from flm_bench.results.summary import summarize
 from flm_bench.plugins import load_plugins
-from flm_bench.records import load_records
+from flm_bench.results.records import load_records
 from flm_bench.runner import Runner, plan
 from flm_bench.suite import Suite, load_suite
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from flm_bench.plugins import load_plugins
-from flm_bench.pretraining import pretrain
-from flm_bench.splits import leave_one_out
-from flm_bench.strategy import AdaptContext
+from flm_bench.train.pretraining import pretrain
+from flm_bench.data.splits import leave_one_out
+from flm_bench.train.strategy import AdaptContext
 from flm_bench.suite import PretrainConfig, TrainConfig
 
 PARAMS = {"dim": 16, "layers": 1, "heads": 1, "max_len": 10, "head": "mlp"}  # a head with weights to re-train

@@ -195,7 +195,7 @@ def interactions(name: str, n_items: int, users: int, seed: int):
     """A text-bearing dataset: each user walks the catalogue in steps of 1 from a random start."""
     import datasets
 
-    from flm_bench.data import from_table
+    from flm_bench.data.table import from_table
 
     rng = np.random.default_rng(seed)
     lengths = rng.integers(4, 9, size=users)
@@ -208,9 +208,9 @@ def interactions(name: str, n_items: int, users: int, seed: int):
 
 def test_registered_and_adapts_through_the_harness(tmp_path) -> None:
     """Pretrain contrastively on one catalogue, then LoRA through peft on another (no shared item IDs)."""
-    from flm_bench.pretraining import pretrain
-    from flm_bench.splits import leave_one_out
-    from flm_bench.strategy import AdaptContext
+    from flm_bench.train.pretraining import pretrain
+    from flm_bench.data.splits import leave_one_out
+    from flm_bench.train.strategy import AdaptContext
     from flm_bench.suite import PretrainConfig, TrainConfig
 
     plugins = load_plugins()

@@ -13,7 +13,7 @@ from rich.table import Table
 from flm_bench.cli.common import out, print_json
 
 if TYPE_CHECKING:
-    from flm_bench.compare import CompareResult, Comparison
+    from flm_bench.results.compare import CompareResult, Comparison
 
 
 class Test(str, Enum):
@@ -75,7 +75,7 @@ def compare_command(
 
     Sets must share their test users: the same split fingerprint, seeds and user arrays.
     """
-    from flm_bench.compare import compare
+    from flm_bench.results.compare import compare
     from flm_bench.errors import ConfigError
 
     if len(sets) < 2:

@@ -19,7 +19,7 @@ Mirror = Annotated[Optional[str], typer.Option("--mirror", help="Mirror base URL
 
 def use_locations(data_dir: Path | None, mirror: str | None = None) -> None:
     """Apply ``--data-dir`` / ``--mirror`` for this process (the loaders read the environment)."""
-    from flm_bench.sources import DATA_DIR_ENV, MIRROR_ENV
+    from flm_bench.data.sources import DATA_DIR_ENV, MIRROR_ENV
 
     if data_dir is not None:
         os.environ[DATA_DIR_ENV] = str(data_dir.resolve())
@@ -33,7 +33,7 @@ def _download_bar():
 
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
-    from flm_bench.sources import download_progress
+    from flm_bench.data.sources import download_progress
 
     @contextmanager
     def bar():
@@ -108,7 +108,7 @@ def verify(
 ) -> None:
     """Check size and sha256 of every file present (data folder or cache); download nothing."""
     from flm_bench.errors import DataError
-    from flm_bench.sources import local_copy
+    from flm_bench.data.sources import local_copy
 
     use_locations(data_dir)
     registry = plugins().datasets

@@ -30,7 +30,7 @@ def render_command(
     The output is a pure function of the records (and references): rendering twice gives the
     same bytes, so --check can tell whether the published boards are up to date.
     """
-    from flm_bench import render
+    from flm_bench.results import render
 
     if check:
         problems = render.check(records, target, references=references)

@@ -13,8 +13,8 @@ from rich.table import Table
 from flm_bench.cli.common import err, out, plugins, print_json
 
 if TYPE_CHECKING:
-    from flm_bench.pretraining import Checkpoint
-    from flm_bench.records import Record
+    from flm_bench.train.pretraining import Checkpoint
+    from flm_bench.results.records import Record
     from flm_bench.runner import Cell
 
 
@@ -55,12 +55,12 @@ def pretrain_command(
     Under torchrun every process trains on its share of each batch (gloo on CPU; NCCL with --device cuda,
     one GPU per process) and the weights match one process's up to float rounding; only rank 0 writes and prints.
     """
-    from flm_bench import distributed
+    from flm_bench.train import distributed
     from flm_bench.cli.data_cmd import use_locations
     from flm_bench.plugins import default_plugins
     from flm_bench.runner import Runner
     from flm_bench.suite import builtin_suite, load_suite
-    from flm_bench.training import resolve_device
+    from flm_bench.train.loop import resolve_device
 
     use_locations(data_dir)
     suite = load_suite(suite_file) if suite_file else builtin_suite()

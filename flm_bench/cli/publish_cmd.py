@@ -36,7 +36,7 @@ def publish_command(
 
     A cell already published is rejected unless --replace. If one record is rejected, nothing is published.
     """
-    from flm_bench.publish import publish_report
+    from flm_bench.results.publish import publish_report
 
     report = publish_report(paths, to, replace=replace, plugins=plugins(), commit=commit, subdir=subdir,
                             message=message)

@@ -12,8 +12,8 @@ from rich.table import Table
 from flm_bench.cli.common import err, out, plugins, print_json
 
 if TYPE_CHECKING:
-    from flm_bench.leaderboard import Row
-    from flm_bench.records import Record
+    from flm_bench.results.summary import Row
+    from flm_bench.results.records import Record
     from flm_bench.runner import Cell
 
 
@@ -84,8 +84,8 @@ def run_command(
     Completed cells (records already in --output) are skipped, so an interrupted run resumes.
     """
     from flm_bench.cli.data_cmd import use_locations
-    from flm_bench.leaderboard import summarize
-    from flm_bench.records import load_record
+    from flm_bench.results.summary import summarize
+    from flm_bench.results.records import load_record
     from flm_bench.runner import Runner
     from flm_bench.suite import builtin_suite, load_suite, single_cell
 

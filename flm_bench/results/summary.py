@@ -5,7 +5,7 @@ split, model and seeds (records of different suites never share a row: their bud
 differ). Its p-value comes from a paired two-sided Student t-test (ranx's
 ``paired_student_t_test``) over per-user scores, pairing each user under each seed; p-values
 of all gains on one board are adjusted with Holm–Bonferroni. The pairing, the test and the
-correction are those of ``flm-bench compare`` (:mod:`flm_bench.compare`).
+correction are those of ``flm-bench compare`` (:mod:`flm_bench.results.compare`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from flm_bench.compare import holm, pair_scores, paired_test
+from flm_bench.results.compare import holm, pair_scores, paired_test
 from flm_bench.errors import RecordError
-from flm_bench.records import Record, cell_key, per_user_scores
+from flm_bench.results.records import Record, cell_key, per_user_scores
 
 __all__ = ["CONTROL", "Row", "holm", "summarize"]
 

@@ -84,7 +84,7 @@ class TrainingInfo(_Model):
 
 class StreamInfo(_Model):
     """What a prequential (``online``) strategy measured while it adapted: each training
-    interaction predicted before the model was updated on it (see :mod:`flm_bench.online`)."""
+    interaction predicted before the model was updated on it (see :mod:`flm_bench.train.online`)."""
 
     order: Literal["timestamp", "position", "row"] = Field(
         description="timestamp: global time order (ties by table row); position: no timestamps, users "

@@ -10,7 +10,7 @@
 
 Every file is a pure function of the records (and of the optional ``references.json``): the
 same inputs give byte-identical files, so ``check(records_dir, out_dir)`` can tell whether the
-published files are up to date. Rows come from :func:`flm_bench.leaderboard.summarize`, computed
+published files are up to date. Rows come from :func:`flm_bench.results.summary.summarize`, computed
 once over all records, so one Holm–Bonferroni correction covers every gain on every board.
 
 Strings from records or references (names, plugins, citations, protocols, notes) are data,
@@ -41,7 +41,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from flm_bench.errors import ConfigError, RecordError
-from flm_bench.records import Record, load_record, record_files
+from flm_bench.results.records import Record, load_record, record_files
 
 FORMAT_VERSION = 1
 ALPHA = 0.05
@@ -177,7 +177,7 @@ def _slugs(domains: list[str]) -> dict[str, str]:
 
 def build_board(records: list[tuple[Path, Record]], references: list[Reference] = ()) -> Board:
     """Summarize ``records`` once (one Holm correction for all gains) into sorted board rows."""
-    from flm_bench.leaderboard import summarize
+    from flm_bench.results.summary import summarize
 
     rows = [BoardRow(
         domain=row.domain, suite=row.suite, dataset=row.dataset, synthetic=bool(row.synthetic), split=row.split,

@@ -12,19 +12,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from flm_bench.errors import ConfigError
-from flm_bench.model import FittableRecommender, Recommender
+from flm_bench.train.model import FittableRecommender, Recommender
 from flm_bench.suite import EvalConfig
 
 if TYPE_CHECKING:
     import torch
 
-    from flm_bench.data import InteractionData
-    from flm_bench.online import StreamResult
-    from flm_bench.pretraining import Checkpoint
+    from flm_bench.data.table import InteractionData
+    from flm_bench.train.online import StreamResult
+    from flm_bench.train.pretraining import Checkpoint
     from flm_bench.specs import ModelSpec
-    from flm_bench.splits import Split
+    from flm_bench.data.splits import Split
     from flm_bench.suite import TrainConfig
-    from flm_bench.training import FitResult, Progress
+    from flm_bench.train.loop import FitResult, Progress
 
 
 class Strategy(Protocol):
@@ -55,7 +55,7 @@ class AdaptContext:
     #: measure as they adapt (``online``); the defaults are those of a suite's ``[evaluation]``
     metrics: list[str] = field(default_factory=lambda: EvalConfig().names)
     exclude_history: bool = True
-    #: what a prequential strategy measured on its stream (:class:`flm_bench.online.StreamResult`)
+    #: what a prequential strategy measured on its stream (:class:`flm_bench.train.online.StreamResult`)
     stream: StreamResult | None = None
 
     def build(self) -> Recommender:
@@ -87,8 +87,8 @@ class AdaptContext:
 
     def fit(self, model: Recommender, parameters: Iterable[torch.nn.Parameter] | None = None) -> Recommender:
         """Train ``parameters`` (default: all) with the harness loop, or fit a non-neural model."""
-        from flm_bench.neural import NeuralRecommender
-        from flm_bench.training import fit
+        from flm_bench.train.neural import NeuralRecommender
+        from flm_bench.train.loop import fit
 
         if isinstance(model, NeuralRecommender):
             params = [p for p in (parameters if parameters is not None else model.parameters()) if p.requires_grad]

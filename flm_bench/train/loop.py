@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from flm_bench import distributed
+from flm_bench.train import distributed
 from flm_bench.errors import ConfigError
 from flm_bench.evaluation import evaluate
-from flm_bench.neural import NeuralRecommender, training_batches
-from flm_bench.splits import EvalSet, Sequences
+from flm_bench.train.neural import NeuralRecommender, training_batches
+from flm_bench.data.splits import EvalSet, Sequences
 from flm_bench.suite import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def fit(
     restores the best epoch's weights. The test set is never seen here.
 
     Under an initialised ``torch.distributed`` group of several ranks, trains data-parallel
-    (see :mod:`flm_bench.distributed`): the same steps as one process on the same global
+    (see :mod:`flm_bench.train.distributed`): the same steps as one process on the same global
     batches, and the same validation decisions on every rank.
     """
     seed_everything(seed, cfg.deterministic)

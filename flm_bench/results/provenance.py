@@ -9,7 +9,7 @@ from functools import cache
 from pathlib import Path
 
 import flm_bench
-from flm_bench.records import Provenance
+from flm_bench.results.records import Provenance
 
 
 @cache

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from flm_bench.data import InteractionData, fingerprint
+from flm_bench.data.table import InteractionData, fingerprint
 from flm_bench.errors import DataError
 
 Protocol = Literal["leave-one-out", "temporal", "cold-start", "random-holdout", "predefined"]

@@ -2,13 +2,13 @@
 
 ``publish(paths, to)`` takes record files, record folders or folders of records and, only if
 *every* record passes every check, copies them to ``<to>/records/<record_id>/`` (the layout the
-runner writes, so boards render from it with :func:`flm_bench.records.load_records`).
+runner writes, so boards render from it with :func:`flm_bench.results.records.load_records`).
 
 Checks, per record (the first failure is a :class:`~flm_bench.errors.RecordError` naming the
 record file and the reason, on one line):
 
 1. ``record.json`` is JSON and valid against the shipped JSON Schema
-   (:func:`flm_bench.records.shipped_schema`), and ``record_id`` is a safe folder name.
+   (:func:`flm_bench.results.records.shipped_schema`), and ``record_id`` is a safe folder name.
 2. Full provenance: non-empty ``flm_bench_version`` (PEP 440), ``plugins`` (every version
    non-empty, and the distributions of the record's model and strategy among them),
    ``python``, ``torch``, ``platform``, and ``created`` as an ISO-8601 time with a UTC offset.
@@ -34,7 +34,7 @@ Under a :class:`filelock.FileLock` on ``<to>/.publish.lock`` each record is copi
 temporary folder inside ``<to>/records/`` and renamed into place; a replaced folder is first
 renamed aside and deleted only once everything (including the git commit) succeeded,
 otherwise every change is rolled back. A publisher killed mid-way leaves only ``.tmp-``
-folders (which :func:`~flm_bench.records.load_records` ignores); the next publisher clears
+folders (which :func:`~flm_bench.results.records.load_records` ignores); the next publisher clears
 them, putting back a published folder that was moved aside if nothing took its place.
 
 Git: when ``to`` lies inside a git work tree, the new (and removed) record folders are added
@@ -64,14 +64,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from flm_bench.errors import FlmBenchError, RecordError
-from flm_bench.records import (
+from flm_bench.results.records import (
     RECORDS_DIR, SCHEMA_FILE, TMP_PREFIX, Record, cell_key, load_record, open_text, record_files,
     shipped_schema, trec_kind,
 )
 
 if TYPE_CHECKING:
     from flm_bench.plugins import Plugins
-    from flm_bench.splits import Split
+    from flm_bench.data.splits import Split
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class ValidRecord:
 
 
 def cell_of(record: Record) -> tuple:
-    """A published cell: :func:`flm_bench.records.cell_key` plus the seed."""
+    """A published cell: :func:`flm_bench.results.records.cell_key` plus the seed."""
     return (*cell_key(record), record.seed)
 
 
@@ -268,8 +268,8 @@ class Validator:
 
         from pydantic import ValidationError
 
-        from flm_bench import splits
-        from flm_bench.preprocess import Preprocess, apply
+        from flm_bench.data import splits
+        from flm_bench.data.preprocess import Preprocess, apply
 
         ds, sp = record.dataset, record.split
         try:

@@ -42,15 +42,15 @@ import torch
 
 from flm_bench.errors import ConfigError
 from flm_bench.evaluation import evaluate, per_user_metrics, rank_batch
-from flm_bench.neural import NeuralRecommender
-from flm_bench.splits import Sequences
-from flm_bench.training import FitResult, Progress, seed_everything, subsample
+from flm_bench.train.neural import NeuralRecommender
+from flm_bench.data.splits import Sequences
+from flm_bench.train.loop import FitResult, Progress, seed_everything, subsample
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from flm_bench.data import InteractionData
-    from flm_bench.strategy import AdaptContext
+    from flm_bench.data.table import InteractionData
+    from flm_bench.train.strategy import AdaptContext
     from flm_bench.suite import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ class StreamResult:
         return {n: float(v.mean()) for n, v in self.per_event.items()} if self.events else {}
 
     def info(self) -> dict:
-        """The fields of the record's :class:`flm_bench.records.StreamInfo`."""
+        """The fields of the record's :class:`flm_bench.results.records.StreamInfo`."""
         return {"order": self.order, "events": self.events, "updates": self.updates,
                 "chunk": self.chunk, "metrics": self.metrics}
 

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from flm_bench.errors import ConfigError
-from flm_bench.splits import Sequences
+from flm_bench.data.splits import Sequences
 
 
 def pad(sequences: list[np.ndarray], max_len: int, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,7 +89,7 @@ class NeuralRecommender(nn.Module):
     def loss_count(self, targets: torch.Tensor, objective: str) -> int:
         """How many terms :meth:`loss` averages over for a batch with these ``targets``.
 
-        Data-parallel training (:mod:`flm_bench.distributed`) weights each rank's loss by its
+        Data-parallel training (:mod:`flm_bench.train.distributed`) weights each rank's loss by its
         share of the global batch's count, so the summed gradient is that of the global mean.
         The default, the number of target positions, is exact for a loss that is a mean over
         target positions (or over a fixed number of terms per position, as sampled-negative

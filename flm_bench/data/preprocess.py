@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from flm_bench.data import InteractionData, fingerprint, from_table
+from flm_bench.data.table import InteractionData, fingerprint, from_table
 from flm_bench.errors import DataError
 
 

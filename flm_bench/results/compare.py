@@ -28,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 
 from flm_bench.errors import RecordError
-from flm_bench.records import Record, cell_key, load_record, per_user_scores
+from flm_bench.results.records import Record, cell_key, load_record, per_user_scores
 
 StatTest = Literal["student", "fisher"]
 TESTS: tuple[str, ...] = ("student", "fisher")
@@ -164,7 +164,7 @@ def load_set(path: Path | str, label: str | None = None) -> RecordSet:
 
     :raises RecordError: no records there, several cells mixed, or a seed twice.
     """
-    from flm_bench.publish import find_record_files
+    from flm_bench.results.publish import find_record_files
 
     files = find_record_files(path)
     records = sorted(((f, load_record(f)) for f in files), key=lambda pr: pr[1].seed)

@@ -20,15 +20,15 @@ from typing import Any
 
 import torch
 
-from flm_bench import distributed
-from flm_bench.cost import Meter
-from flm_bench.data import InteractionData, fingerprint
+from flm_bench.train import distributed
+from flm_bench.train.cost import Meter
+from flm_bench.data.table import InteractionData, fingerprint
 from flm_bench.errors import ConfigError
-from flm_bench.neural import NeuralRecommender
+from flm_bench.train.neural import NeuralRecommender
 from flm_bench.specs import ModelSpec
-from flm_bench.splits import leave_one_out, random_holdout
+from flm_bench.data.splits import leave_one_out, random_holdout
 from flm_bench.suite import PretrainConfig
-from flm_bench.training import Progress, fit
+from flm_bench.train.loop import Progress, fit
 
 
 @dataclass(frozen=True)

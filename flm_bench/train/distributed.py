@@ -1,6 +1,6 @@
 """Data-parallel training under ``torchrun``: ranks, shards, gradient averaging, process group.
 
-The harness loop (:func:`flm_bench.training.fit`) trains data-parallel when a
+The harness loop (:func:`flm_bench.train.loop.fit`) trains data-parallel when a
 ``torch.distributed`` process group with more than one rank is initialised (the
 ``flm-bench pretrain`` command does that when ``torchrun`` launched it):
 
@@ -33,7 +33,7 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-    from flm_bench.neural import NeuralRecommender
+    from flm_bench.train.neural import NeuralRecommender
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import unquote
 
-from flm_bench.data import cache_dir
+from flm_bench.data.table import cache_dir
 from flm_bench.errors import DataError
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """What a model is to the harness: something that ranks a catalogue.
 
 Non-neural references implement :class:`Recommender` (``fit`` on training sequences, then
-``score``). Pretrainable models subclass :class:`flm_bench.neural.NeuralRecommender`, whose
+``score``). Pretrainable models subclass :class:`flm_bench.train.neural.NeuralRecommender`, whose
 training loop the harness owns.
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-    from flm_bench.splits import Sequences
+    from flm_bench.data.splits import Sequences
 
 
 @runtime_checkable
