@@ -13,10 +13,6 @@ class DataError(FlmBenchError):
     """A dataset is missing, malformed or cannot be split as asked."""
 
 
-class PluginError(FlmBenchError):
-    """A plugin failed to import, or one of its hooks raised."""
-
-
 class UnknownNameError(FlmBenchError, KeyError):
     """A dataset, corpus, model or strategy name that no plugin registered."""
 
@@ -30,3 +26,7 @@ class DuplicateNameError(FlmBenchError):
 
 class RecordError(FlmBenchError):
     """A record is invalid or cannot be written."""
+
+
+class IncomparableError(RecordError):
+    """Two record sets cannot be paired: different test users, seeds, splits or settings."""

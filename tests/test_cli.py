@@ -107,8 +107,10 @@ def test_plugin_registered_dataset_runs_one_cell(use_plugins, tmp_path: Path) ->
     result = runner.invoke(app, ["run", "--dataset", "tiny-media", "--model", "popularity",
                                  "--strategy", "scratch", "--output", str(tmp_path), "--json"])
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)
-    assert [(r["dataset"], r["model"], r["strategy"]) for r in rows] == [("synthetic-finance", "popularity", "scratch")]
+    board = json.loads(result.stdout)
+    assert board["format"] == "flm-bench.board/1" and board["records"] == 1
+    assert [(r["dataset"], r["model"], r["strategy"]) for r in board["rows"]] == [
+        ("synthetic-finance", "popularity", "scratch")]
     assert "1 record(s) written" in result.stderr
 
 

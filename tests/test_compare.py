@@ -13,15 +13,9 @@ from scipy.stats import ttest_rel
 from typer.testing import CliRunner
 
 from flm_bench.cli.compare_cmd import compare_command
-from flm_bench.results.compare import (
-    IncomparableError,
-    compare,
-    holm,
-    load_set,
-    pair_scores,
-    paired_test,
-)
-from flm_bench.errors import RecordError
+from flm_bench.errors import IncomparableError, RecordError
+from flm_bench.results.compare import compare, load_set
+from flm_bench.results.stats import holm, pair_scores, paired_test
 from flm_bench.results.summary import summarize
 from flm_bench.results.records import load_record, load_records
 

@@ -26,13 +26,12 @@ from flm_bench.plugins import load_plugins
 from flm_bench.results.publish import (
     LOCK_NAME,
     GitError,
-    find_record_files,
     is_remote,
     publish,
     publish_report,
     validate,
 )
-from flm_bench.results.records import ARTIFACTS, TMP_PREFIX, load_records, open_text, records_dir, write_text
+from flm_bench.results.records import ARTIFACTS, find_records, TMP_PREFIX, load_records, open_text, records_dir, write_text
 
 SUITE = """
 name = "pub"
@@ -147,13 +146,13 @@ def test_publish_copies_valid_records_into_the_board_layout(tmp_path: Path, run_
 def test_record_arguments_are_files_folders_or_folders_of_records(tmp_path: Path, run_output: Path,
                                                                   record_folders) -> None:
     folder = record_folders["itemknn-1"]
-    assert find_record_files(folder) == [folder / "record.json"]
-    assert find_record_files(folder / "record.json") == [folder / "record.json"]
-    assert len(find_record_files(run_output)) == 6 == len(find_record_files(records_dir(run_output)))
+    assert find_records(folder) == [folder / "record.json"]
+    assert find_records(folder / "record.json") == [folder / "record.json"]
+    assert len(find_records(run_output)) == 6 == len(find_records(records_dir(run_output)))
     with pytest.raises(RecordError, match="no such record file or folder"):
-        find_record_files(run_output / "missing")
+        find_records(run_output / "missing")
     with pytest.raises(RecordError, match="no record.json"):
-        find_record_files(tmp_path)  # a folder without records
+        find_records(tmp_path)  # a folder without records
 
 
 RUN, QRELS = ARTIFACTS["run"], ARTIFACTS["qrels"]
@@ -375,7 +374,7 @@ def test_leftovers_of_a_killed_publisher_are_recovered(board: Path, record_folde
     published = root / record_folders["popularity-0"].name
     os.rename(published, root / f"{TMP_PREFIX}old-{published.name}-4242-0123abcd")  # killed mid-replace
     (root / f"{TMP_PREFIX}{record_folders['itemknn-0'].name}-4242-0123abcd").mkdir()  # killed mid-copy
-    assert [r.record_id for _, r in load_records(board)] == []
+    assert [r.record_id for _, r in load_records(board, allow_empty=True)] == []
     publish([record_folders["itemknn-1"]], board, plugins=plugins)
     assert sorted(f.name for f in root.iterdir()) == sorted([published.name, record_folders["itemknn-1"].name])
     for f in record_folders["popularity-0"].iterdir():

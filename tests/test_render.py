@@ -126,7 +126,7 @@ def test_render_writes_every_board_with_its_rows(measured: Path, tmp_path: Path)
     assert (boards / "README.md").read_text() == "# leaderboards\nhand-written\n"  # never touched
 
     data = json.loads((boards / "leaderboard.json").read_text())
-    assert data["format_version"] == 1 and data["headline_metric"] == "ndcg@10" and data["records"] == 12
+    assert data["format"] == "flm-bench.board/1" and data["headline_metric"] == "ndcg@10" and data["records"] == 12
     assert [(r["domain"], r["model"], r["strategy"]) for r in data["rows"]] == [
         ("finance", "popularity", "scratch"), ("finance", "sasrec", "scratch"), ("finance", "sasrec", "finetune"),
         ("media", "popularity", "scratch"), ("media", "sasrec", "scratch"), ("media", "sasrec", "finetune")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import Any
 
@@ -27,6 +28,17 @@ def plugins() -> Plugins:
     return loaded
 
 
+def _finite(data: Any) -> Any:
+    """``data`` with NaN and infinities as null (they are not JSON)."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_finite(v) for v in data]
+    return data
+
+
 def print_json(data: Any) -> None:
-    """Machine-readable output on stdout, nothing else."""
-    print(json.dumps(data, indent=2, default=str))
+    """Machine-readable output on stdout, nothing else: strict JSON (no NaN, no Python reprs)."""
+    print(json.dumps(_finite(data), indent=2, ensure_ascii=False, allow_nan=False))

@@ -12,7 +12,7 @@ from rich.table import Table
 from flm_bench.cli.common import err, out, plugins, print_json
 
 if TYPE_CHECKING:
-    from flm_bench.results.summary import Row
+    from flm_bench.results.summary import Row, Stat
     from flm_bench.results.records import Record
     from flm_bench.runner import Cell
 
@@ -38,8 +38,8 @@ class _RichProgress:
         self.bar.update(self.task, description=text)
 
 
-def _fmt(mean: float, std: float, n: int) -> str:
-    return f"{mean:.4f}" + (f" ± {std:.4f}" if n > 1 else "")
+def _fmt(stat: Stat, n: int) -> str:
+    return f"{stat.mean:.4f}" + (f" ± {stat.std:.4f}" if n > 1 else "")
 
 
 def board_table(rows: list[Row], metrics: list[str], headline: str) -> Table:
@@ -57,10 +57,10 @@ def board_table(rows: list[Row], metrics: list[str], headline: str) -> Table:
         if previous is not None and r.dataset != previous:
             table.add_section()
         previous = r.dataset
-        gain = f"{r.gain[headline]:+.4f}" if headline in r.gain else ""
+        gain = f"{r.gain[headline].mean:+.4f}" if headline in r.gain else ""
         p = f"{r.p_value[headline]:.2g}" if headline in r.p_value else ""
         table.add_row(r.dataset, r.model, r.strategy, r.corpus or "", str(len(r.seeds)),
-                      *(_fmt(*r.metrics[m], len(r.seeds)) if m in r.metrics else "" for m in metrics),
+                      *(_fmt(r.metrics[m], len(r.seeds)) if m in r.metrics else "" for m in metrics),
                       gain, p, f"{r.adapt_seconds:.1f}", f"{r.pretrain_seconds:.1f}",
                       f"{r.trainable_parameters:,}")
     return table
@@ -84,8 +84,8 @@ def run_command(
     Completed cells (records already in --output) are skipped, so an interrupted run resumes.
     """
     from flm_bench.cli.data_cmd import use_locations
-    from flm_bench.results.summary import summarize
     from flm_bench.results.records import load_record
+    from flm_bench.results.render import board_json, build_board
     from flm_bench.runner import Runner
     from flm_bench.suite import builtin_suite, load_suite, single_cell
 
@@ -97,10 +97,11 @@ def run_command(
                   console=err, transient=True) as bar:
         result = Runner(suite, plugins(), output, device=device, progress=_RichProgress(bar)).run()
     err.print(f"{len(result.written)} record(s) written, {len(result.skipped)} already complete, in {output / 'records'}")
-    rows = summarize([(p, load_record(p)) for p in result.records])
+    board = build_board([(p, load_record(p)) for p in result.records])
     if as_json:
-        print_json([r.__dict__ for r in rows])
+        print_json(board_json(board))
         return
+    rows = board.rows
     smallest = min(suite.evaluation.cutoffs)
     metrics = [f"{m}@{smallest}" for m in suite.evaluation.metrics]
     out.print(board_table(rows, metrics, metrics[0]))

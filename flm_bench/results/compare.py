@@ -1,124 +1,32 @@
-"""Paired significance tests between record sets, with a multiple-comparison correction.
+"""``compare``: paired significance tests between record sets, Holm-adjusted when several pairs.
 
-A *record set* is every seed of one cell (suite, dataset, split, model, strategy, corpus): a
-record file, a record folder, or a folder of records. Two sets are compared on one metric by
-pairing the per-user scores of ``per_user.npz`` on ``(seed, user)``: the same test user under
-the same seed. Sets are comparable only when they were evaluated on the very same test users:
-one split fingerprint, the same seeds, the same user arrays, the same history exclusion;
-anything else is refused (:class:`IncomparableError`), never silently trimmed.
-
-Tests are ranx's (``ranx.statistical_tests``): the two-sided paired Student t-test, and
-Fisher's randomization test. ranx's randomization test returns the share of permutations at
-least as extreme as the observed difference, which can be 0; we report ``(count + 1) /
-(permutations + 1)`` instead (Phipson & Smyth 2010), so a p-value is never exactly 0.
-
-When several pairs are tested (each later set against the first, the control, or every pair
-with ``all_pairs``), p-values are adjusted with Holm–Bonferroni (:func:`holm`). The
-leaderboard's gain p-values use the same functions (:func:`pair_scores`, :func:`paired_test`).
+A *record set* is every seed of one cell: a record file, a record folder, or a folder of
+records (:func:`~flm_bench.results.records.find_records`). Sets are comparable only when they
+were evaluated on the very same test users: one split fingerprint, the same seeds, the same
+user arrays, the same history exclusion; anything else is refused
+(:class:`~flm_bench.errors.IncomparableError`), never silently trimmed. Each later set is
+tested against the first (the control), or every pair with ``all_pairs``; the tests are those
+of :mod:`flm_bench.results.stats`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from flm_bench.errors import RecordError
-from flm_bench.results.records import Record, cell_key, load_record, per_user_scores
+from flm_bench.errors import IncomparableError, RecordError
+from flm_bench.results.records import CellKey, Record, load_records, per_user_scores
+from flm_bench.results.stats import (
+    ALPHA, DEFAULT_PERMUTATIONS, DEFAULT_TEST_SEED, TESTS, SeedScores, StatTest, holm, pair_scores, paired_test,
+)
+from flm_bench.results.summary import Row, summarize
 
-StatTest = Literal["student", "fisher"]
-TESTS: tuple[str, ...] = ("student", "fisher")
 DEFAULT_METRIC = "ndcg@10"
-DEFAULT_ALPHA = 0.05
-DEFAULT_PERMUTATIONS = 1000
-DEFAULT_TEST_SEED = 42
-
-# users and scores of one seed: (users [n], scores [n])
-SeedScores = tuple[np.ndarray, np.ndarray]
-
-
-class IncomparableError(RecordError):
-    """Two record sets cannot be paired: different test users, seeds, splits or settings."""
-
-
-def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm–Bonferroni adjusted p-values, in the input order."""
-    m = len(p_values)
-    order = np.argsort(p_values, kind="stable")
-    adjusted = np.empty(m)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p_values[i]))
-        adjusted[i] = running
-    return adjusted.tolist()
-
-
-def pair_scores(control: Mapping[int, SeedScores], treatment: Mapping[int, SeedScores],
-                seeds: Sequence[int] | None = None, *, names: tuple[str, str] = ("control", "treatment"),
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Scores of both sides aligned on ``(seed, user)``, concatenated over ``seeds``.
-
-    :param control: seed -> (users, scores) of the control.
-    :param treatment: the same for the treatment.
-    :param seeds: seeds to pool (default: those of ``control``; each must be on both sides).
-    :param names: how the two sides are named in errors.
-    :raises IncomparableError: when a seed is missing on one side, or a seed's users differ.
-    """
-    seeds = sorted(control) if seeds is None else list(seeds)
-    xs, ys = [], []
-    for seed in seeds:
-        if seed not in control or seed not in treatment:
-            side = names[0] if seed not in control else names[1]
-            raise IncomparableError(f"{side} has no record for seed {seed}")
-        (cu, cs), (tu, ts) = control[seed], treatment[seed]
-        c_order, t_order = np.argsort(cu, kind="stable"), np.argsort(tu, kind="stable")
-        if len(cu) != len(tu) or not np.array_equal(cu[c_order], tu[t_order]):
-            only_c = np.setdiff1d(cu, tu)
-            only_t = np.setdiff1d(tu, cu)
-            raise IncomparableError(
-                f"seed {seed}: the test users differ ({len(cu)} vs {len(tu)} users; "
-                f"{len(only_c)} only in {names[0]}, {len(only_t)} only in {names[1]})")
-        xs.append(np.asarray(cs, dtype=np.float64)[c_order])
-        ys.append(np.asarray(ts, dtype=np.float64)[t_order])
-    if not xs:
-        return np.zeros(0), np.zeros(0)
-    return np.concatenate(xs), np.concatenate(ys)
-
-
-def paired_test(control: np.ndarray, treatment: np.ndarray, test: StatTest = "student", *,
-                n_permutations: int = DEFAULT_PERMUTATIONS, seed: int = DEFAULT_TEST_SEED) -> float:
-    """Two-sided p-value of a paired test (ranx) that ``control`` and ``treatment`` have equal means.
-
-    Identical scores (or fewer than two pairs) give 1.0; scores that differ by the same
-    non-zero amount for every pair give 0.0 under the t-test.
-    """
-    x = np.ascontiguousarray(control, dtype=np.float64)
-    y = np.ascontiguousarray(treatment, dtype=np.float64)
-    if x.shape != y.shape:
-        raise IncomparableError(f"paired test needs equally many scores, got {len(x)} and {len(y)}")
-    diff = y - x
-    if len(x) < 2 or not diff.any():
-        return 1.0
-    if test == "student":
-        from ranx.statistical_tests import paired_student_t_test
-
-        if np.all(diff == diff[0]):  # zero variance: scipy's t is ±inf or undefined
-            return 0.0
-        p, _ = paired_student_t_test(x, y)
-        return float(p) if np.isfinite(p) else 1.0
-    if test == "fisher":
-        from ranx.statistical_tests import fisher_randomization_test
-
-        if n_permutations < 1:
-            raise ValueError("n_permutations must be at least 1")
-        share, _ = fisher_randomization_test(x, y, n_permutations, 0.0, seed)
-        count = round(float(share) * n_permutations)
-        return (count + 1) / (n_permutations + 1)
-    raise ValueError(f"unknown test {test!r}; expected one of {list(TESTS)}")
 
 
 @dataclass
@@ -131,17 +39,11 @@ class RecordSet:
 
     def __post_init__(self) -> None:
         if not self.label:
-            self.label = self.default_label
+            self.label = CellKey.of(self.first).label()
 
     @property
     def first(self) -> Record:
         return self.records[0][1]
-
-    @property
-    def default_label(self) -> str:
-        r = self.first
-        corpus = f"←{r.strategy.corpus}" if r.strategy.corpus else ""
-        return f"{r.model.name}/{r.strategy.name}{corpus}"
 
     @property
     def seeds(self) -> list[int]:
@@ -164,13 +66,10 @@ def load_set(path: Path | str, label: str | None = None) -> RecordSet:
 
     :raises RecordError: no records there, several cells mixed, or a seed twice.
     """
-    from flm_bench.results.publish import find_record_files
-
-    files = find_record_files(path)
-    records = sorted(((f, load_record(f)) for f in files), key=lambda pr: pr[1].seed)
-    cells = {cell_key(r) for _, r in records}
+    records = sorted(load_records(path), key=lambda pr: pr[1].seed)
+    cells = {CellKey.of(r) for _, r in records}
     if len(cells) > 1:
-        names = sorted({f"{c[3]}/{c[4]}" + (f"←{c[5]}" if c[5] else "") + f" on {c[1]}" for c in cells})
+        names = sorted(f"{c.label()} on {c.dataset}" for c in cells)
         raise RecordError(f"{path}: holds records of {len(cells)} different cells ({', '.join(names)}); "
                           "a record set is the seeds of one cell, so pass one folder or record per cell")
     seeds = [r.seed for _, r in records]
@@ -205,18 +104,21 @@ def check_comparable(sets: Sequence[RecordSet], metric: str) -> None:
 
 @dataclass
 class SetSummary:
-    """One record set as shown in a comparison."""
+    """One record set as shown in a comparison: its board row, and the pooled mean it was tested on."""
 
     label: str
     source: str
-    dataset: str
-    split_fingerprint: str
-    model: str
-    strategy: str
-    corpus: str | None
-    seeds: list[int]
+    row: Row
     pairs: int  # (seed, user) pairs
     mean: float
+
+    @property
+    def seeds(self) -> list[int]:
+        return self.row.seeds
+
+    def to_json(self) -> dict[str, Any]:
+        return {"label": self.label, "source": self.source, "pairs": self.pairs, "mean": self.mean,
+                "row": self.row.to_json()}
 
 
 @dataclass
@@ -246,7 +148,9 @@ class CompareResult:
     comparisons: list[Comparison] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"metric": self.metric, "test": self.test, "alpha": self.alpha, "correction": self.correction,
+                "all_pairs": self.all_pairs, "sets": [s.to_json() for s in self.sets],
+                "comparisons": [vars(c) for c in self.comparisons]}
 
 
 def _unique_labels(sets: Sequence[RecordSet]) -> list[str]:
@@ -260,7 +164,7 @@ def _unique_labels(sets: Sequence[RecordSet]) -> list[str]:
 
 
 def compare_sets(sets: Sequence[RecordSet], *, metric: str = DEFAULT_METRIC, test: StatTest = "student",
-                 all_pairs: bool = False, alpha: float = DEFAULT_ALPHA,
+                 all_pairs: bool = False, alpha: float = ALPHA,
                  n_permutations: int = DEFAULT_PERMUTATIONS, seed: int = DEFAULT_TEST_SEED) -> CompareResult:
     """Compare each later set against the first (or every pair), Holm-adjusted when several."""
     if len(sets) < 2:
@@ -273,9 +177,8 @@ def compare_sets(sets: Sequence[RecordSet], *, metric: str = DEFAULT_METRIC, tes
     summaries = []
     for s, sc, label in zip(sets, scores, labels):
         pooled = np.concatenate([sc[seed_][1] for seed_ in s.seeds])
-        r = s.first
-        summaries.append(SetSummary(label, s.source, r.dataset.name, r.split.fingerprint, r.model.name,
-                                    r.strategy.name, r.strategy.corpus, s.seeds, len(pooled),
+        (row,) = summarize(s.records, [metric])
+        summaries.append(SetSummary(label, s.source, row, len(pooled),
                                     float(pooled.mean()) if len(pooled) else float("nan")))
     pairs = list(combinations(range(len(sets)), 2)) if all_pairs else [(0, j) for j in range(1, len(sets))]
     raw: list[tuple[int, int, float]] = []
@@ -292,7 +195,7 @@ def compare_sets(sets: Sequence[RecordSet], *, metric: str = DEFAULT_METRIC, tes
 
 
 def compare(paths: Sequence[Path | str], *, metric: str = DEFAULT_METRIC, test: StatTest = "student",
-            all_pairs: bool = False, alpha: float = DEFAULT_ALPHA,
+            all_pairs: bool = False, alpha: float = ALPHA,
             n_permutations: int = DEFAULT_PERMUTATIONS, seed: int = DEFAULT_TEST_SEED) -> CompareResult:
     """Load one record set per path and compare them (the first is the control).
 

@@ -65,7 +65,7 @@ import numpy as np
 
 from flm_bench.errors import FlmBenchError, RecordError
 from flm_bench.results.records import (
-    RECORDS_DIR, SCHEMA_FILE, TMP_PREFIX, Record, cell_key, load_record, open_text, record_files,
+    RECORD_FILE, RECORDS_DIR, SCHEMA_FILE, TMP_PREFIX, CellKey, Record, find_records, load_record, open_text,
     shipped_schema, trec_kind,
 )
 
@@ -80,7 +80,6 @@ LOCK_NAME = ".publish.lock"
 LOCK_TIMEOUT = 600.0  # seconds to wait for another publisher
 TOLERANCE = 1e-9
 PUSH_ATTEMPTS = 5
-RECORD_FILE = "record.json"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+=-]*$")
 _SAFE_ARTIFACT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _HEX_SHA = re.compile(r"^[0-9a-f]{7,64}$")
@@ -95,33 +94,10 @@ class GitError(PublishError):
     """A git command needed for publishing failed (clone, commit or push)."""
 
 
-# --------------------------------------------------------------------------------------------
-# finding records
-
-
-def find_record_files(path: Path | str) -> list[Path]:
-    """The ``record.json`` files at ``path``: a record file, a record folder, or a folder of
-    records (its subfolders, or its ``records/`` subfolders). Temporary folders are skipped.
-
-    :raises RecordError: when ``path`` does not exist or holds no record.
-    """
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise RecordError(f"{path}: no such record file or folder")
-    if (path / RECORD_FILE).is_file():
-        return [path / RECORD_FILE]
-    found = record_files(path) + record_files(path / RECORDS_DIR)
-    if not found:
-        raise RecordError(f"{path}: no {RECORD_FILE} in it, in its subfolders or in its {RECORDS_DIR}/ folder")
-    return found
-
-
 def _record_files(paths: Iterable[Path | str]) -> list[Path]:
     seen: dict[Path, Path] = {}
     for p in paths:
-        for f in find_record_files(p):
+        for f in find_records(p):
             seen.setdefault(f.resolve(), f)
     return list(seen.values())
 
@@ -139,19 +115,20 @@ class ValidRecord:
     artifacts: tuple[str, ...]  # run, qrels and per-user files, beside the record file
 
     @property
-    def cell(self) -> tuple:
+    def cell(self) -> Cell:
         return cell_of(self.record)
 
 
-def cell_of(record: Record) -> tuple:
-    """A published cell: :func:`flm_bench.results.records.cell_key` plus the seed."""
-    return (*cell_key(record), record.seed)
+#: A published cell: its key and the seed.
+Cell = tuple[CellKey, int]
 
 
-def _cell_text(cell: tuple) -> str:
-    suite, dataset, split, model, strategy, corpus, seed = cell
-    corpus = f" ← {corpus}" if corpus else ""
-    return f"{suite}: {dataset} (split {split[:12]}…) {model}/{strategy}{corpus} seed {seed}"
+def cell_of(record: Record) -> Cell:
+    return CellKey.of(record), record.seed
+
+
+def _cell_text(cell: Cell) -> str:
+    return cell[0].describe(cell[1])
 
 
 class _Rejected(Exception):
@@ -204,7 +181,7 @@ class Validator:
     def check_all(self, paths: Iterable[Path | str]) -> list[ValidRecord]:
         """Validate every record at ``paths`` and that no two are the same cell."""
         valid = [self.check(p) for p in _record_files(paths)]
-        cells: dict[tuple, ValidRecord] = {}
+        cells: dict[Cell, ValidRecord] = {}
         ids: dict[str, ValidRecord] = {}
         for v in valid:
             other = cells.get(v.cell) or ids.get(v.record.record_id)
@@ -488,14 +465,14 @@ class PublishReport:
     target: str = ""
 
 
-def _published(board: Path, *, strict: bool) -> tuple[dict[tuple, list[Path]], dict[str, Path]]:
+def _published(board: Path, *, strict: bool) -> tuple[dict[Cell, list[Path]], dict[str, Path]]:
     """Published records: cell -> folders, and folder name -> folder.
 
     Without ``strict`` (a look without the lock, while another publisher may be renaming
     folders), records that cannot be read are skipped; with it, they are an error.
     """
     root = board / RECORDS_DIR
-    cells: dict[tuple, list[Path]] = {}
+    cells: dict[Cell, list[Path]] = {}
     folders: dict[str, Path] = {}
     if not root.is_dir():
         return cells, folders

@@ -1,8 +1,8 @@
 """Records: one JSON file per result cell, with its ranked lists and judgements beside it.
 
 A record folder ``<output>/records/<record_id>/`` holds ``record.json`` plus artifacts in
-formats ``ranx`` alone can load (``Run.from_file(path, kind="trec")``,
-``Qrels.from_file(path, kind="trec")``) and the per-user metric scores (``per_user.npz``).
+formats ``ranx`` alone can load (gzipped TREC: ``Run.from_file(path)``, ``Qrels.from_file(path)``;
+ranx reads gzip by the ``.gz`` suffix) and the per-user metric scores (``per_user.npz``).
 Folders are written under a temporary name and renamed into place, so a record either
 exists completely or not at all; a killed run leaves only temporary folders, which the
 next run removes.
@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 import numpy as np
+from dataclasses import dataclass
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from flm_bench.errors import RecordError
@@ -27,6 +29,9 @@ SCHEMA_VERSION = 1
 SCHEMA_FILE = f"record-v{SCHEMA_VERSION}.schema.json"
 RECORDS_DIR = "records"
 TMP_PREFIX = ".tmp-"
+RECORD_FILE = "record.json"
+#: The control strategy every transfer gain is measured against.
+CONTROL = "scratch"
 
 
 class _Model(BaseModel):
@@ -194,7 +199,7 @@ def records_dir(output: Path) -> Path:
 
 
 def record_path(output: Path, record_id: str) -> Path:
-    return records_dir(output) / record_id / "record.json"
+    return records_dir(output) / record_id / RECORD_FILE
 
 
 def is_complete(output: Path, record_id: str) -> bool:
@@ -230,11 +235,11 @@ def write_record(
         write_trec_run(tmp / record.artifacts.run, users, ranked, record.model.name)
         write_trec_qrels(tmp / record.artifacts.qrels, users, targets)
         np.savez_compressed(tmp / record.artifacts.per_user, users=users, **per_user)
-        (tmp / "record.json").write_text(record.model_dump_json(indent=2))
+        (tmp / RECORD_FILE).write_text(record.model_dump_json(indent=2))
         os.replace(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return final / "record.json"
+    return final / RECORD_FILE
 
 
 def load_record(path: Path) -> Record:
@@ -245,23 +250,67 @@ def load_record(path: Path) -> Record:
         raise RecordError(f"record {str(path)!r} is unreadable or invalid: {exc}") from exc
 
 
-def record_files(folder: Path) -> list[Path]:
+def _record_files(folder: Path) -> list[Path]:
     """The complete ``*/record.json`` files in a folder of record folders (sorted; temporary
     folders of interrupted writes are skipped)."""
-    folder = Path(folder)
-    paths = sorted(folder.glob("*/record.json")) if folder.is_dir() else []
+    paths = sorted(folder.glob(f"*/{RECORD_FILE}")) if folder.is_dir() else []
     return [p for p in paths if not p.parent.name.startswith(TMP_PREFIX)]
 
 
-def load_records(output: Path) -> list[tuple[Path, Record]]:
-    """Every complete record under ``output`` (sorted by record id)."""
-    return [(p, load_record(p)) for p in record_files(records_dir(output))]
+def find_records(path: Path | str, *, allow_empty: bool = False) -> list[Path]:
+    """The ``record.json`` files at ``path``: a record file, a record folder, a folder of record
+    folders, or a run's output folder (its ``records/`` subfolder). Sorted; temporary folders skipped.
+
+    :param allow_empty: return ``[]`` for an existing folder without records instead of raising.
+    :raises RecordError: ``path`` does not exist, or (unless ``allow_empty``) holds no record.
+    """
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise RecordError(f"{path}: no such record file or folder")
+    if (path / RECORD_FILE).is_file():
+        return [path / RECORD_FILE]
+    found = _record_files(path) + _record_files(path / RECORDS_DIR)
+    if not found and not allow_empty:
+        raise RecordError(f"{path}: no {RECORD_FILE} in it, in its subfolders or in its {RECORDS_DIR}/ folder")
+    return found
 
 
-def cell_key(record: Record) -> tuple:
-    """What makes records seeds of one cell: suite, dataset, split, model, strategy, corpus."""
-    return (record.suite, record.dataset.name, record.split.fingerprint, record.model.name,
-            record.strategy.name, record.strategy.corpus)
+def load_records(path: Path | str, *, allow_empty: bool = False) -> list[tuple[Path, Record]]:
+    """Every record at ``path`` (see :func:`find_records`), read and validated, sorted by path."""
+    return [(p, load_record(p)) for p in find_records(path, allow_empty=allow_empty)]
+
+
+@dataclass(frozen=True)
+class CellKey:
+    """What makes records seeds of one cell (one board row): every field but the seed."""
+
+    suite: str
+    dataset: str
+    split: str  # the split's fingerprint: same protocol and data, same test users
+    model: str
+    strategy: str
+    corpus: str | None
+
+    @classmethod
+    def of(cls, record: Record) -> CellKey:
+        return cls(record.suite, record.dataset.name, record.split.fingerprint, record.model.name,
+                   record.strategy.name, record.strategy.corpus)
+
+    def control(self) -> CellKey:
+        """The cell of this cell's control: same suite, dataset, split and model, trained from scratch."""
+        return CellKey(self.suite, self.dataset, self.split, self.model, CONTROL, None)
+
+    def label(self) -> str:
+        """``model/strategy←corpus``, how a cell is named among others of the same dataset."""
+        return f"{self.model}/{self.strategy}" + (f"←{self.corpus}" if self.corpus else "")
+
+    def describe(self, seed: int | None = None) -> str:
+        """One line naming the cell (and a seed), for messages."""
+        corpus = f" ← {self.corpus}" if self.corpus else ""
+        where = f"{self.suite}: {self.dataset} (split {self.split[:12]}…) {self.model}/{self.strategy}{corpus}"
+        return where + (f" seed {seed}" if seed is not None else "")
 
 
 def per_user_scores(record_file: Path, record: Record) -> dict[str, np.ndarray]:
