@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from flm_bench.errors import RecordError
-from flm_bench.results.render import read_records, read_references
+from flm_bench.results.render import read_records
+from flm_bench.results.render.base import read_references
 
 REPO = Path(__file__).resolve().parents[1]
 

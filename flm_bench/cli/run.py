@@ -85,7 +85,8 @@ def run_command(
     """
     from flm_bench.cli.data_cmd import use_locations
     from flm_bench.results.records import load_record
-    from flm_bench.results.render import board_json, build_board
+    from flm_bench.results.render.base import build_board
+    from flm_bench.results.render.json import board_json
     from flm_bench.runner import Runner
     from flm_bench.suite import builtin_suite, load_suite, single_cell
 

@@ -1,0 +1,44 @@
+"""``leaderboard.json`` (format ``flm-bench.board/1``), and JSON safe to embed in a page's ``<script>``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flm_bench.results.render.base import FORMAT, Board, domain_summary
+from flm_bench.results.stats import ALPHA
+from flm_bench.results.summary import json_number
+
+
+def board_json(board: Board) -> dict[str, Any]:
+    """The machine-readable leaderboard (format ``flm-bench.board/1``)."""
+    hl = board.headline
+    rows = [r.to_json() for r in board.rows]
+    refs = [{"kind": "external", "domain": board.reference_domain(ref), **ref.model_dump(exclude={"domain"}),
+             "metrics": {m: json_number(v) for m, v in sorted(ref.metrics.items())}} for ref in board.references]
+    return {
+        "format": FORMAT,
+        "generated_by": "flm-bench leaderboard render",
+        "headline_metric": hl,
+        "significance": {"test": "paired Student t-test over per-user scores, users paired within seeds (ranx)",
+                         "correction": "holm", "scope": "all gains on this leaderboard", "gains": board.n_gains,
+                         "alpha": ALPHA},
+        "statistics": "mean and population std (ddof=0) over seeds; gain std = std of the per-seed gains",
+        "records": board.n_records,
+        "latest_record": board.latest,
+        "domains": [{**domain_summary(board, d), "board": f"{board.slugs[d]}.md"} for d in board.domains],
+        "metrics": board.metrics,
+        "rows": rows,
+        "references": refs,
+    }
+
+
+def dumps_json(data: Any) -> str:
+    """``leaderboard.json``'s text: indented, UTF-8, no NaN."""
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def script_json(data: Any) -> str:
+    """JSON safe inside ``<script type="application/json">``: no ``</script``, ``<!--`` or ``-->``."""
+    text = json.dumps(data, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
