@@ -12,7 +12,7 @@ cold    a fresh subprocess loads it with an empty cache: the files are verified 
 cached  a second fresh subprocess loads it again, now from the Arrow cache.
 
 Fresh subprocesses keep imports and in-process caches honest. Reported per run: ``load s``
-(``spec.load()`` and the merge, timed inside the child after importing flm_bench, datasets,
+(``spec.load_data()`` and the merge, timed inside the child after importing flm_bench, datasets,
 numpy and pooch), ``import s`` (those imports and plugin loading), ``process s`` (the child's
 wall time: interpreter start, imports and load), and the child's peak RSS (``ru_maxrss`` from
 ``os.wait4``, i.e. ``resource`` usage of that one child). The OS page cache is not dropped,
@@ -44,11 +44,11 @@ plugins = load_plugins()
 name = sys.argv[1]
 t1 = time.perf_counter()
 if name in plugins.datasets:
-    data = plugins.datasets.get(name).load()
+    data = plugins.datasets.get(name).load_data()
     members = [name]
 else:
     members = list(plugins.corpora.get(name).datasets)
-    data = merge(name, [plugins.datasets.get(m).load() for m in members])
+    data = merge(name, [plugins.datasets.get(m).load_data() for m in members])
 n = data.n_interactions  # touch the table
 t2 = time.perf_counter()
 print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "interactions": n, "users": data.n_users,

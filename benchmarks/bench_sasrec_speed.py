@@ -56,16 +56,19 @@ t0 = time.perf_counter()
 from flm_bench.evaluation import evaluate
 from flm_bench.plugins import load_plugins
 from flm_bench.data.splits import make_split
+from flm_bench.recommender import BuildInputs
 from flm_bench.suite import TrainConfig
 from flm_bench.train.loop import fit
 import torch
 name, level, params = sys.argv[1], float(sys.argv[2]), json.loads(sys.argv[3])
 t_import = time.perf_counter() - t0
-data = load_plugins().datasets.get(name).load()
+data = load_plugins().datasets.get(name).load_data()
 split = make_split(data, "leave-one-out")
 t_load = time.perf_counter() - t0 - t_import
 torch.manual_seed(0)
-model = load_plugins().models.get("sasrec").build(n_items=data.n_items, item_features=None, params=params, side=data.side)
+spec = load_plugins().models.get("sasrec")
+model = spec.build(BuildInputs(n_items=data.n_items, item_features=None, params=spec.params(**params), seed=0,
+                               device="cpu", side=data.side))
 cfg = TrainConfig(epochs=int(sys.argv[4]), patience=5, batch_size=128, learning_rate=1e-3, max_valid_users=10**9, device="cpu")
 stamps = []
 fit_start = time.perf_counter()

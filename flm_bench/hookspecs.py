@@ -8,7 +8,10 @@ match the specifications below. Ship it in a distribution that declares it in th
     my_plugin = "my_package.plugin"
 
 Every ``register`` hook receives one callable; call it once per thing you add, with a spec
-from :mod:`flm_bench.specs`. Registering must be cheap: import torch, read files or build
+from :mod:`flm_bench.api`. Each plugin's hook is called through pluggy's hook caller on its
+own, so hook wrappers (``@hookimpl(wrapper=True)``) of any plugin run around each plugin's
+implementation, and a plugin whose hook raises is reported and skipped without stopping the
+others. Registering must be cheap: import torch, read files or build
 models inside the spec's factories, never at module import or in the hook itself, so that
 ``flm-bench --help`` and ``flm-bench list`` stay fast. A name registered by two plugins is an
 error naming both.
@@ -24,7 +27,8 @@ import pluggy
 if TYPE_CHECKING:
     import typer
 
-    from flm_bench.specs import CorpusSpec, DatasetSpec, ModelSpec, StrategySpec
+    from flm_bench.specs import CorpusSpec, DatasetSpec, ModelSpec
+    from flm_bench.train.strategy import StrategySpec
 
 PROJECT = "flm_bench"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -36,8 +40,9 @@ def flm_bench_register_datasets(register: Callable[[DatasetSpec], None]) -> None
     """Register datasets.
 
     :param register: call ``register(DatasetSpec(...))`` once per dataset. The spec's
-        ``load`` callable returns a :class:`flm_bench.data.table.InteractionData` and is called
-        only when the dataset is used.
+        ``load(location)`` callable gets a :class:`flm_bench.api.DataLocation` (the user's data
+        folder and mirror), returns a :class:`flm_bench.api.InteractionData` and is called only
+        when the dataset is used.
 
     Called once, when plugins are loaded (the first time a command needs a registry).
     """
@@ -58,8 +63,9 @@ def flm_bench_register_corpora(register: Callable[[CorpusSpec], None]) -> None:
 def flm_bench_register_models(register: Callable[[ModelSpec], None]) -> None:
     """Register model variants.
 
-    :param register: call ``register(ModelSpec(...))`` once per variant. The spec's ``build``
-        factory returns a :class:`flm_bench.train.model.Recommender` and is the place to import torch.
+    :param register: call ``register(ModelSpec(...))`` once per variant. The spec's
+        ``build(inputs)`` factory gets a :class:`flm_bench.api.BuildInputs`, returns a
+        :class:`flm_bench.api.Recommender` and is the place to import torch.
 
     Called once, when plugins are loaded.
     """
@@ -70,7 +76,8 @@ def flm_bench_register_strategies(register: Callable[[StrategySpec], None]) -> N
     """Register adaptation strategies.
 
     :param register: call ``register(StrategySpec(...))`` once per strategy. The spec's
-        ``build`` factory returns a :class:`flm_bench.train.strategy.Strategy`.
+        ``build`` factory returns an object whose ``adapt(ctx)`` takes a
+        :class:`flm_bench.api.AdaptContext` and returns a :class:`flm_bench.api.StrategyResult`.
 
     Called once, when plugins are loaded.
     """

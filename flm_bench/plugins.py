@@ -25,7 +25,8 @@ import pluggy
 from flm_bench import hookspecs
 from flm_bench.errors import DuplicateNameError
 from flm_bench.registry import Registry
-from flm_bench.specs import CorpusSpec, DatasetSpec, ModelSpec, StrategySpec
+from flm_bench.specs import CorpusSpec, DatasetSpec, ModelSpec
+from flm_bench.train.strategy import StrategySpec
 
 log = logging.getLogger(__name__)
 
@@ -77,13 +78,19 @@ class Plugins:
         self._call_each("flm_bench_register_commands", lambda _info: {"app": app})
 
     def _call_each(self, hook: str, kwargs: Callable[[PluginInfo], dict[str, Any]]) -> None:
+        """Call ``hook`` once per plugin implementing it, through pluggy's hook caller: each call
+        keeps that plugin's implementation and every plugin's wrappers, so wrappers work and a
+        plugin that raises is recorded without stopping the others."""
         by_object = {id(self.manager.get_plugin(p.name)): p for p in self.loaded}
-        for impl in getattr(self.manager.hook, hook).get_hookimpls():
+        impls = getattr(self.manager.hook, hook).get_hookimpls()
+        plain = [impl for impl in impls if not (impl.hookwrapper or impl.wrapper)]
+        for impl in plain:
             info = by_object.get(id(impl.plugin))
             if info is None or info.error is not None:  # failed in an earlier hook or register
                 continue
+            others = [other.plugin for other in plain if other is not impl]
             try:
-                impl.function(**kwargs(info))
+                self.manager.subset_hook_caller(hook, remove_plugins=others)(**kwargs(info))
             except Exception as exc:  # a broken plugin must not take the others down
                 info.error = f"{hook} raised {type(exc).__name__}: {exc}"
                 log.warning("plugin %s failed: %s", info.origin, info.error)

@@ -9,17 +9,24 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from flm_bench.data.sources import DataLocation
 from flm_bench.data.table import InteractionData, fingerprint, merge
 from flm_bench.errors import ConfigError
+from flm_bench.params import ModelParams, parse_params
 from flm_bench.plugins import Plugins
 from flm_bench.results.records import (
     ARTIFACTS, Artifacts, Cost, DatasetInfo, EvaluationInfo, ModelInfo, Record, SplitInfo, StrategyInfo,
     TrainingInfo, clean_partial, is_complete, record_path, write_record,
 )
-from flm_bench.data.splits import Split, make_split
+from flm_bench.data.splits import make_split
 from flm_bench.suite import Suite
+
+if TYPE_CHECKING:
+    from flm_bench.data.splits import Split
+    from flm_bench.train.pretraining import Checkpoint
+    from flm_bench.train.strategy import StrategyResult
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +83,8 @@ def plan(suite: Suite, plugins: Plugins) -> list[Cell]:
     for m in suite.model_params:
         if m not in models:
             raise ConfigError(f"model_params.{m}: model {m!r} is not in the suite's models {suite.models}")
+    for m, spec in models.items():
+        parse_params(m, spec.params, suite.model_params.get(m, {}))
     objective = suite.pretraining.objective
     for m, spec in models.items():
         if spec.pretrainable and objective not in spec.objectives:
@@ -110,11 +119,12 @@ class RunResult:
 class Runner:
     """Executes one suite into ``output``; reuses data, splits and checkpoints across cells."""
 
-    def __init__(self, suite: Suite, plugins: Plugins, output: Path, *,
-                 device: str | None = None, progress: Progress | None = None) -> None:
+    def __init__(self, suite: Suite, plugins: Plugins, output: Path, *, device: str | None = None,
+                 progress: Progress | None = None, location: DataLocation | None = None) -> None:
         from flm_bench.train.loop import resolve_device
 
         self.suite, self.plugins, self.output = suite, plugins, Path(output)
+        self.location = location or DataLocation.from_env()
         self.device = resolve_device(device or suite.training.device)
         self.progress = progress or _Silent()
         self._data: dict[str, InteractionData] = {}
@@ -127,7 +137,7 @@ class Runner:
             log.warning("removed partial record left by an interrupted run: %s", stale)
         result = RunResult()
         for i, cell in enumerate(cells):
-            rid = cell.record_id(self.suite, self.params(cell.model))
+            rid = cell.record_id(self.suite, self.params(cell.model).model_dump())
             self.progress.cell_started(cell, i, len(cells))
             if is_complete(self.output, rid):
                 result.skipped.append(record_path(self.output, rid))
@@ -138,16 +148,17 @@ class Runner:
             self.progress.cell_finished(cell, record)
         return result
 
-    def params(self, model: str) -> dict[str, Any]:
-        """The model's defaults with the suite's overrides."""
-        return {**self.plugins.models.get(model).defaults, **self.suite.model_params.get(model, {})}
+    def params(self, model: str) -> ModelParams:
+        """The model's parameters: its defaults with the suite's overrides, validated."""
+        spec = self.plugins.models.get(model)
+        return parse_params(model, spec.params, self.suite.model_params.get(model, {}))
 
     def data(self, name: str) -> InteractionData:
         if name not in self._data:
             self.progress.message(f"loading {name}")
             from flm_bench.data.preprocess import apply
 
-            self._data[name] = apply(self.plugins.datasets.get(name).load(), self.suite.preprocess)
+            self._data[name] = apply(self.plugins.datasets.get(name).load_data(self.location), self.suite.preprocess)
         return self._data[name]
 
     def split(self, name: str) -> Split:
@@ -166,7 +177,7 @@ class Runner:
             raise ConfigError(f"corpus {corpus.name!r} holds nothing but the target {target!r}")
         return (corpus.name if not excluded else f"{corpus.name}-minus-{target}"), members, excluded
 
-    def checkpoint(self, cell: Cell, params: dict[str, Any] | None = None):
+    def checkpoint(self, cell: Cell, params: ModelParams | None = None) -> tuple[Checkpoint, bool]:
         """The pretrained checkpoint ``cell`` adapts from, and whether it was reused: trained
         now, or found in ``output/checkpoints`` under the same key (``flm-bench run`` and
         ``flm-bench pretrain`` both come here, so they share every key)."""
@@ -196,30 +207,41 @@ class Runner:
         return list(seen.values())
 
     def _execute(self, cell: Cell, rid: str) -> tuple[Path, Record]:
-        from flm_bench.train.cost import Meter
         from flm_bench.evaluation import evaluate
-        from flm_bench.results.provenance import provenance
-        from flm_bench.results.records import StreamInfo
-        from flm_bench.train.strategy import AdaptContext
+        from flm_bench.train.cost import Meter
         from flm_bench.train.loop import seed_everything
+        from flm_bench.train.strategy import AdaptContext
 
         data, split = self.data(cell.dataset), self.split(cell.dataset)
-        mentry = self.plugins.models.entry(cell.model)
-        sentry = self.plugins.strategies.entry(cell.strategy)
         params = self.params(cell.model)
         ckpt, reused = (self.checkpoint(cell, params) if cell.corpus else (None, False))
         seed_everything(cell.seed, self.suite.training.deterministic)
-        ctx = AdaptContext(mentry.spec, params, data, split, ckpt, self.suite.training, cell.seed,
-                           self.device, progress=self.progress.message, metrics=self.suite.evaluation.names,
-                           exclude_history=self.suite.evaluation.exclude_history)
+        ctx = AdaptContext(self.plugins.models.get(cell.model), params, data, split, ckpt, self.suite.training,
+                           cell.seed, self.device, progress=self.progress.message,
+                           metrics=self.suite.evaluation.names, exclude_history=self.suite.evaluation.exclude_history)
         with Meter(self.device) as adapt:
-            model = sentry.spec.build().adapt(ctx)
-        names = self.suite.evaluation.names
+            result = self.plugins.strategies.get(cell.strategy).build().adapt(ctx)
         with Meter(self.device) as ev:
-            ranked, per_user = evaluate(model.score, split.test, names,
+            ranked, per_user = evaluate(result.model.score, split.test, self.suite.evaluation.names,
                                         exclude_history=self.suite.evaluation.exclude_history)
-        fit = ctx.fit_result
-        record = Record(
+        cost = Cost(pretrain_seconds=ckpt.seconds if ckpt else 0.0, pretrain_reused=reused,
+                    adapt_seconds=adapt.seconds, eval_seconds=ev.seconds,
+                    trainable_parameters=result.trainable_parameters,
+                    peak_memory_mb=max(adapt.peak_mb, ev.peak_mb), memory_kind=adapt.memory_kind, device=self.device)
+        record = self._record(cell, rid, data, split, params, ckpt, result, cost,
+                              {n: float(v.mean()) for n, v in per_user.items()})
+        targets = [split.test.targets.get(i) for i in range(len(split.test))]
+        path = write_record(self.output, record, users=split.test.users, ranked=ranked,
+                            targets=targets, per_user=per_user)
+        return path, record
+
+    def _record(self, cell: Cell, rid: str, data: InteractionData, split: Split, params: ModelParams,
+                ckpt: Checkpoint | None, result: StrategyResult, cost: Cost, metrics: dict[str, float]) -> Record:
+        from flm_bench.results.provenance import provenance
+
+        mentry, sentry = self.plugins.models.entry(cell.model), self.plugins.strategies.entry(cell.strategy)
+        fit = result.fit
+        return Record(
             record_id=rid,
             suite=self.suite.name,
             dataset=DatasetInfo(name=data.name, domain=data.domain, fingerprint=data.fingerprint,
@@ -227,29 +249,21 @@ class Runner:
                                 interactions=data.n_interactions,
                                 preprocess=self.suite.preprocess.model_dump(exclude_defaults=True)),
             split=SplitInfo(protocol=split.protocol, params=split.params, fingerprint=split.fingerprint),
-            model=ModelInfo(name=cell.model, plugin=mentry.plugin, parameters=params,
+            model=ModelInfo(name=cell.model, plugin=mentry.plugin, parameters=params.model_dump(),
                             item_representation=mentry.spec.item_representation),
             strategy=StrategyInfo(name=cell.strategy, plugin=sentry.plugin, corpus=cell.corpus,
                                   corpus_datasets=ckpt.datasets if ckpt else [],
                                   excluded=ckpt.excluded if ckpt else [],
                                   checkpoint=Path(ckpt.path).name if ckpt else None,
-                                  transfer=ctx.transfer),
+                                  transfer=result.transfer),
             seed=cell.seed,
             evaluation=EvaluationInfo(exclude_history=self.suite.evaluation.exclude_history,
-                                      tie_rule=TIE_RULE, users=len(split.test), metrics=names),
-            metrics={n: float(v.mean()) for n, v in per_user.items()},
+                                      tie_rule=TIE_RULE, users=len(split.test), metrics=self.suite.evaluation.names),
+            metrics=metrics,
             training=TrainingInfo(epochs=fit.epochs, best_epoch=fit.best_epoch,
                                   valid_metric=fit.valid_metric, best_valid=fit.best_valid) if fit else None,
-            stream=StreamInfo(**ctx.stream.info()) if ctx.stream else None,
-            cost=Cost(pretrain_seconds=ckpt.seconds if ckpt else 0.0, pretrain_reused=reused,
-                      adapt_seconds=adapt.seconds, eval_seconds=ev.seconds,
-                      trainable_parameters=ctx.trainable_parameters,
-                      peak_memory_mb=max(adapt.peak_mb, ev.peak_mb), memory_kind=adapt.memory_kind,
-                      device=self.device),
+            strategy_metrics=result.metrics,
+            cost=cost,
             provenance=provenance(self.plugins.distributions()),
             artifacts=Artifacts(**ARTIFACTS),
         )
-        targets = [split.test.targets.get(i) for i in range(len(split.test))]
-        path = write_record(self.output, record, users=split.test.users, ranked=ranked,
-                            targets=targets, per_user=per_user)
-        return path, record

@@ -1,4 +1,4 @@
-"""What plugins register: one typed spec per kind of thing.
+"""What plugins register: one typed spec per kind of thing (strategies: :mod:`flm_bench.train.strategy`).
 
 Specs are cheap to build: anything heavy (torch, data files) hides behind a factory
 callable that the harness calls only when the thing is used.
@@ -6,22 +6,23 @@ callable that the harness calls only when the thing is used.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from flm_bench.params import ModelParams, NoParams
+
 if TYPE_CHECKING:
+    from flm_bench.data.sources import DataLocation, SourceFile
     from flm_bench.data.table import InteractionData
-    from flm_bench.data.sources import SourceFile
-    from flm_bench.train.model import Recommender
-    from flm_bench.train.strategy import Strategy
+    from flm_bench.recommender import BuildInputs, Recommender
 
 ItemRepresentation = Literal["ids", "features", "ids+features", "none"]
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A dataset: interactions of one domain, loaded on demand by ``load``.
+    """A dataset: interactions of one domain, loaded on demand by ``load(location)``.
 
     Real datasets declare their ``files`` (where they come from, with checksums: see
     :mod:`flm_bench.data.sources`), the terms they are published under and how to cite them.
@@ -29,13 +30,19 @@ class DatasetSpec:
 
     name: str
     domain: str
-    load: Callable[[], InteractionData]
+    load: Callable[[DataLocation], InteractionData]  # gets where the user keeps data files
     description: str = ""
     synthetic: bool = False
     files: tuple[SourceFile, ...] = ()
     license: str = ""
     citation: str = ""
     source: str = ""  # where the files were published (repository, commit, preprocessing)
+
+    def load_data(self, location: DataLocation | None = None) -> InteractionData:
+        """``load`` at ``location`` (default: :meth:`DataLocation.from_env`)."""
+        from flm_bench.data.sources import DataLocation
+
+        return self.load(location or DataLocation.from_env())
 
 
 @dataclass(frozen=True)
@@ -51,28 +58,24 @@ class CorpusSpec:
 class ModelSpec:
     """A model variant.
 
-    ``build(n_items, item_features, params, side)`` returns a :class:`flm_bench.train.model.Recommender`;
-    ``side`` holds the dataset's side data (keys of :data:`flm_bench.data.table.SIDE_KEYS`).
-    ``pretrainable`` models are neural (a :class:`flm_bench.train.model.NeuralRecommender`) and can
-    take an encoder state from a pretraining checkpoint; the others are fitted directly and
-    run only under the ``scratch`` strategy. ``item_representation`` tells the harness what
-    can transfer between catalogues whose item IDs do not match.
+    ``build(inputs)`` gets a :class:`~flm_bench.recommender.BuildInputs` (catalogue size, item
+    features, side data, the validated ``params``, the cell's seed and device) and returns a
+    :class:`~flm_bench.recommender.Recommender`; import torch inside it, never at module level.
+    ``pretrainable`` models are neural (a :class:`flm_bench.train.neural.NeuralRecommender`,
+    checked when built) and can take an encoder state from a pretraining checkpoint; the others
+    are fitted directly and run only under the ``scratch`` strategy. ``item_representation``
+    tells the harness what can transfer between catalogues whose item IDs do not match.
     """
 
     name: str
-    build: Callable[..., Recommender]
+    build: Callable[[BuildInputs[Any]], Recommender]
     pretrainable: bool
     item_representation: ItemRepresentation
-    defaults: Mapping[str, Any] = field(default_factory=dict)
+    params: type[ModelParams] = NoParams
     objectives: tuple[str, ...] = ("next-item",)  # pretraining objectives the model implements
     description: str = ""
 
-
-@dataclass(frozen=True)
-class StrategySpec:
-    """An adaptation strategy: how a (possibly pretrained) encoder meets the target."""
-
-    name: str
-    build: Callable[[], Strategy]
-    needs_pretraining: bool
-    description: str = ""
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """Every parameter at its default."""
+        return self.params().model_dump()

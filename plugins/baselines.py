@@ -10,13 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from flm_bench import hookimpl
-from flm_bench.specs import ModelSpec
+from flm_bench.api import BuildInputs, ModelParams, ModelSpec, Search, Sequences, hookimpl, tunable
 
 if TYPE_CHECKING:
     import torch
-
-    from flm_bench.data.splits import Sequences
 
 
 class Popularity:
@@ -33,6 +30,9 @@ class Popularity:
         import torch
 
         return torch.from_numpy(self.counts).expand(len(histories), -1).clone()
+
+    def parameter_count(self) -> int:
+        return self.n_items  # one count per item
 
 
 class ItemKNN:
@@ -60,6 +60,9 @@ class ItemKNN:
         self.similarity = sp.csr_matrix((sim[keep], (co.row[keep], co.col[keep])),
                                         shape=(self.n_items, self.n_items))
 
+    def parameter_count(self) -> int:
+        return 0 if self.similarity is None else int(self.similarity.nnz)  # the kept similarities
+
     def _top_per_row(self, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
         order = np.lexsort((-values, rows))
         starts = np.searchsorted(rows[order], rows[order], side="left")
@@ -78,12 +81,19 @@ class ItemKNN:
         return torch.from_numpy(np.asarray((h @ self.similarity).todense(), dtype=np.float32))
 
 
-def _popularity(n_items: int, item_features: Any, params: dict[str, Any], side: Any = None) -> Popularity:
-    return Popularity(n_items, **params)
+class ItemKNNParams(ModelParams):
+    neighbours: int = tunable(100, "most similar items kept per item", ge=1,
+                              search=Search(choices=(20, 50, 100, 200, 500)))
+    shrink: float = tunable(10.0, "added to the cosine's denominator (damps rare pairs)", ge=0,
+                            search=Search(low=0.0, high=100.0))
 
 
-def _itemknn(n_items: int, item_features: Any, params: dict[str, Any], side: Any = None) -> ItemKNN:
-    return ItemKNN(n_items, **params)
+def _popularity(inputs: BuildInputs[Any]) -> Popularity:
+    return Popularity(inputs.n_items)
+
+
+def _itemknn(inputs: BuildInputs[ItemKNNParams]) -> ItemKNN:
+    return ItemKNN(inputs.n_items, inputs.params.neighbours, inputs.params.shrink)
 
 
 @hookimpl
@@ -93,7 +103,6 @@ def flm_bench_register_models(register):
         description="most-interacted items first (non-personalised reference)",
     ))
     register(ModelSpec(
-        name="itemknn", build=_itemknn, pretrainable=False, item_representation="ids",
-        defaults={"neighbours": 100, "shrink": 10.0},
+        name="itemknn", build=_itemknn, pretrainable=False, item_representation="ids", params=ItemKNNParams,
         description="item-based k-nearest neighbours over training co-occurrence (cosine)",
     ))

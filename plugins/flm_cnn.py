@@ -52,152 +52,43 @@ are tied to one catalogue and are re-initialised.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
+from flm_bench.api import BuildInputs, ModelParams, ModelSpec, Search, hookimpl, tunable
 
-from flm_bench import hookimpl
-from flm_bench.specs import ModelSpec
-
-DEFAULTS = {
-    "dim": 64,            # item and hidden dimension d
-    "max_len": 5,         # window L: the last L items the CNN sees (Caser: 5)
-    "train_len": 20,      # trailing items of each training history trained on, one window per position
-    "n_h": 16,            # horizontal filters per height h = 1..L (Caser: 16)
-    "n_v": 4,             # vertical filters (Caser: 4)
-    "dropout": 0.5,       # on the concatenated filter outputs (Caser: 0.5)
-    "use_ids": True,      # item-ID embeddings (never transfer across catalogues)
-    "use_features": True, # projection of item side features, when the dataset has them
-    "loss": "ce",         # "ce" | "bce" | "mse"
-    "negatives": 1,       # sampled negatives per positive for "bce" and "mse"
-}
-LOSSES = ("ce", "bce", "mse")
+if TYPE_CHECKING:
+    from flm_bench_plugins.flm_cnn_net import FlmCNN
 
 
-def _check(params: dict[str, Any]) -> dict[str, Any]:
-    from flm_bench.errors import ConfigError
+class FlmCNNParams(ModelParams):
+    dim: int = tunable(64, "item and hidden dimension d", ge=1, search=Search(choices=(32, 64, 128)))
+    max_len: int = tunable(5, "window L: the last L items the CNN sees (Caser: 5)", ge=1,
+                           search=Search(choices=(3, 5, 8)))
+    train_len: int = tunable(20, "trailing items of each training history trained on, one window per position",
+                             ge=1, search=Search(choices=(20, 50)))
+    n_h: int = tunable(16, "horizontal filters per height h = 1..L (Caser: 16)", ge=1, search=Search(choices=(8, 16, 32)))
+    n_v: int = tunable(4, "vertical filters (Caser: 4)", ge=1, search=Search(choices=(2, 4, 8)))
+    dropout: float = tunable(0.5, "on the concatenated filter outputs (Caser: 0.5)", ge=0, lt=1,
+                             search=Search(low=0.0, high=0.6))
+    use_ids: bool = True  # item-ID embeddings (never transfer across catalogues)
+    use_features: bool = True  # projection of item side features, when the dataset has them
+    loss: Literal["ce", "bce", "mse"] = "ce"
+    negatives: int = tunable(1, "sampled negatives per positive for bce and mse", ge=1,
+                             search=Search(choices=(1, 5, 20)))
 
-    unknown = set(params) - set(DEFAULTS)
-    if unknown:
-        raise ConfigError(f"model 'flm-cnn': unknown parameters {sorted(unknown)}; expected {sorted(DEFAULTS)}")
-    p = {**DEFAULTS, **params}
-    if p["loss"] not in LOSSES:
-        raise ConfigError(f"model 'flm-cnn': loss {p['loss']!r} is not one of {list(LOSSES)}")
-    for name in ("dim", "max_len", "train_len", "n_h", "n_v", "negatives"):
-        if not isinstance(p[name], int) or isinstance(p[name], bool) or p[name] < 1:
-            raise ConfigError(f"model 'flm-cnn': {name} must be a positive integer, not {p[name]!r}")
-    if not 0 <= p["dropout"] < 1:
-        raise ConfigError(f"model 'flm-cnn': dropout must be in [0, 1), not {p['dropout']!r}")
-    return p
 
+def build(inputs: BuildInputs[FlmCNNParams]) -> FlmCNN:
+    """A :class:`~flm_bench_plugins.flm_cnn_net.FlmCNN` for the catalogue (imports torch)."""
+    from flm_bench_plugins.flm_cnn_net import FlmCNN
 
-def build(n_items: int, item_features: np.ndarray | None, params: dict[str, Any],
-          side: Mapping[str, np.ndarray] | None = None):
-    """A :class:`FlmCNN` for a catalogue of ``n_items`` (imports torch)."""
-    import torch
-    from torch import nn
-    from torch.nn import functional as F
-
-    from flm_bench.errors import ConfigError
-    from flm_bench.train.layers import ItemTable, QueryHead
-    from flm_bench.train.neural import NeuralRecommender, pad
-
-    p = _check(params)
-    features = item_features if p["use_features"] else None
-    if not p["use_ids"] and features is None:
-        raise ConfigError("model 'flm-cnn': use_ids is false and the dataset has no item features "
-                          "(or use_features is false): items would have no representation")
-
-    class Encoder(nn.Module):
-        """Caser's convolutions over the causal window of L items of every position: ``[B, T, d]``."""
-
-        def __init__(self, dim: int, window: int, n_h: int, n_v: int, dropout: float,
-                     use_ids: bool, features: np.ndarray | None) -> None:
-            super().__init__()
-            self.dim, self.window = dim, window
-            self.items = ItemTable(n_items, dim, use_ids, features)
-            # horizontal filter of height h == Conv2d(1, n_h, (h, d)) == Linear on flattened h×d patches
-            self.horizontal = nn.ModuleList(nn.Linear(h * dim, n_h) for h in range(1, window + 1))
-            # vertical filters == Conv2d(1, n_v, (L, 1)): n_v weighted sums of the L rows
-            self.vertical = nn.Linear(window, n_v)
-            self.dropout = nn.Dropout(dropout)
-            self.fc = nn.Linear(n_h * window + n_v * dim, dim)
-
-        def forward(self, inputs: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-            b, t = inputs.shape  # [B, T] item + 1, right-padded
-            l, d = self.window, self.dim
-            x = table[inputs]  # [B, T, d]; padding rows are zero
-            x = F.pad(x, (0, 0, l - 1, 0))  # [B, T + L - 1, d]: zeros before the first item
-            outs = []
-            for h, conv in enumerate(self.horizontal, start=1):
-                # each h-row patch of the sequence once (not once per window that contains it)
-                patches = x.unfold(1, h, 1).transpose(-1, -2).reshape(b, t + l - h, h * d)  # [B, T+L-h, h·d]
-                c = F.relu(conv(patches))  # [B, T+L-h, n_h]
-                # position t's window holds the L-h+1 patches c[t .. t+L-h]: max-pool over them
-                outs.append(c.unfold(1, l - h + 1, 1).amax(dim=-1))  # [B, T, n_h]
-            w = x.unfold(1, l, 1)  # [B, T, d, L]: position t's window, oldest row first
-            outs.append(self.vertical(w).flatten(2))  # [B, T, d, n_v] -> [B, T, d·n_v]
-            z = self.fc(self.dropout(torch.cat(outs, dim=-1)))  # [B, T, d]
-            assert z.shape == (b, t, d), f"flm-cnn: hidden {tuple(z.shape)}, expected {(b, t, d)}"
-            return F.relu(z)
-
-    class FlmCNN(NeuralRecommender):
-        def __init__(self, dim: int, max_len: int, train_len: int, n_h: int, n_v: int, dropout: float,
-                     use_ids: bool, use_features: bool, loss: str, negatives: int) -> None:
-            super().__init__()
-            self.n_items, self.window = n_items, max_len
-            self.max_len = max(train_len, max_len)  # the harness batches the last max_len items
-            self.loss_kind, self.negatives = loss, negatives
-            self.encoder = Encoder(dim, max_len, n_h, n_v, dropout, use_ids, features)
-            self.head = QueryHead(dim)
-            self.id_parameters = ("encoder.items.ids.weight",) if use_ids else ()
-            # the vertical Linear (L -> n_v) is smaller than a rank-8 adapter: not a target
-            self.adapter_targets = tuple(f"horizontal.{i}" for i in range(max_len)) + ("fc",)
-
-        def hidden(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-            return self.encoder(inputs, self.encoder.items())  # [B, T, d]
-
-        def logits(self, hidden: torch.Tensor) -> torch.Tensor:
-            table = self.encoder.items()[1:]  # [n_items, d]
-            return self.head(hidden) @ table.T  # [..., n_items]
-
-        def loss(self, inputs: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor,
-                 objective: str) -> torch.Tensor:
-            if objective != "next-item" or self.loss_kind == "ce":
-                return super().loss(inputs, lengths, targets, objective)  # full-catalogue CE
-            table = self.encoder.items()  # [n_items + 1, d]
-            h = self.encoder(inputs, table)  # [B, T, d]
-            mask = targets >= 0
-            query = self.head(h[mask])  # [P, d]
-            pos = targets[mask]  # [P]
-            assert n_items >= 2, "flm-cnn: sampled negatives need at least 2 items"
-            # uniform over the catalogue minus the target: shift by 1..n-1 modulo n
-            shift = torch.randint(1, n_items, (pos.shape[0], self.negatives), device=pos.device)
-            neg = (pos[:, None] + shift) % n_items  # [P, k]
-            items = torch.cat([pos[:, None], neg], dim=1) + 1  # [P, 1 + k] rows of the table
-            scores = torch.einsum("pd,pkd->pk", query, table[items])  # [P, 1 + k]
-            labels = torch.zeros_like(scores)
-            labels[:, 0] = 1
-            if self.loss_kind == "bce":
-                return F.binary_cross_entropy_with_logits(scores, labels)
-            return F.mse_loss(scores, labels)
-
-        def score(self, histories: list[np.ndarray], users: np.ndarray) -> torch.Tensor:
-            """Scores ``[B, n_items]`` from the window of each history's last L items."""
-            inputs, lengths = pad(histories, self.window, self.device)  # [B, ≤L]
-            h = self.hidden(inputs, lengths)  # [B, ≤L, d]
-            last = h[torch.arange(len(histories), device=h.device), (lengths - 1).clamp(min=0)]
-            return self.logits(last)
-
-    return FlmCNN(**p)
+    return FlmCNN(inputs.n_items, inputs.params, inputs.item_features)
 
 
 @hookimpl
 def flm_bench_register_models(register):
     register(ModelSpec(
-        name="flm-cnn", build=build, pretrainable=True, item_representation="ids+features",
-        defaults=DEFAULTS, objectives=("next-item",),
+        name="flm-cnn", build=build, pretrainable=True, item_representation="ids+features", params=FlmCNNParams,
+        objectives=("next-item",),
         description="Caser-style CNN over the last L items (the seed document's f(X; θ)) with an MLP head; "
                     "encoder transfers, ID embeddings do not",
     ))

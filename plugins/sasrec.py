@@ -1,9 +1,11 @@
 """``sasrec``: a small causal self-attention sequence model (Kang & McAuley, 2018).
 
 Encoder ``f(X; θ)``: item representations (item-ID embeddings and/or a projection of item
-side features) + learned positions, causal post-norm Transformer blocks. Head ``g(H; W)``:
-a residual MLP turning each hidden state into a query, scored by dot product against every
-item's representation. Trained with cross-entropy on every position of each sequence.
+side features) + learned positions, causal post-norm Transformer blocks. Head ``g(H; W)``: by
+default the identity (the hidden state is the query, the original SASRec's scoring);
+``head = "mlp"`` adds a residual MLP turning each hidden state into a query. Queries are scored
+by dot product against every item's representation. Trained with cross-entropy on every
+position of each sequence. The network is in :mod:`flm_bench_plugins.sasrec_net`.
 
 What transfers to another catalogue: the feature projection, positions, Transformer blocks
 and head. Item-ID embeddings are tied to one catalogue and are re-initialised.
@@ -11,82 +13,45 @@ and head. Item-ID embeddings are tied to one catalogue and are re-initialised.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
+from pydantic import model_validator
 
-from flm_bench import hookimpl
-from flm_bench.specs import ModelSpec
+from flm_bench.api import BuildInputs, ModelParams, ModelSpec, Search, hookimpl, tunable
 
-DEFAULTS = {"dim": 64, "layers": 2, "heads": 2, "dropout": 0.2, "max_len": 20,
-            "use_ids": True, "use_features": True, "head": "dot"}
-HEADS = ("mlp", "dot")
+if TYPE_CHECKING:
+    from flm_bench_plugins.sasrec_net import SASRec
 
 
-def build(n_items: int, item_features: np.ndarray | None, params: dict[str, Any],
-          side: Mapping[str, np.ndarray] | None = None):
-    """A :class:`SASRec` for a catalogue of ``n_items`` (imports torch)."""
-    import torch
-    from torch import nn
+class SASRecParams(ModelParams):
+    dim: int = tunable(64, "item and hidden dimension d", ge=1, search=Search(choices=(32, 64, 128, 256)))
+    layers: int = tunable(2, "Transformer blocks", ge=1, search=Search(choices=(1, 2, 3)))
+    heads: int = tunable(2, "attention heads (dim % heads == 0)", ge=1, search=Search(choices=(1, 2, 4)))
+    dropout: float = tunable(0.2, "embedding, attention and residual dropout", ge=0, lt=1,
+                             search=Search(low=0.0, high=0.5))
+    max_len: int = tunable(20, "positions: the last max_len items of a history", ge=1,
+                           search=Search(choices=(20, 50, 100)))
+    use_ids: bool = True  # item-ID embeddings (never transfer across catalogues)
+    use_features: bool = True  # projection of dense item features, when the dataset has them
+    head: Literal["dot", "mlp"] = "dot"  # dot: the hidden state is the query; mlp: the seed design's MLP head
 
-    from flm_bench.train.layers import ItemTable, QueryHead
-    from flm_bench.train.neural import NeuralRecommender
+    @model_validator(mode="after")
+    def _heads_divide_dim(self) -> SASRecParams:
+        if self.dim % self.heads:
+            raise ValueError(f"dim {self.dim} must be divisible by heads {self.heads}")
+        return self
 
-    class Encoder(nn.Module):
-        def __init__(self, dim: int, layers: int, heads: int, dropout: float, max_len: int,
-                     use_ids: bool, features: np.ndarray | None) -> None:
-            super().__init__()
-            self.items = ItemTable(n_items, dim, use_ids, features)
-            self.positions = nn.Embedding(max_len, dim)
-            nn.init.normal_(self.positions.weight, std=0.02)
-            block = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=dim, dropout=dropout,
-                                               batch_first=True, norm_first=False)
-            self.blocks = nn.TransformerEncoder(block, layers, enable_nested_tensor=False)
-            self.dropout = nn.Dropout(dropout)
-            self.norm = nn.LayerNorm(dim)
 
-        def forward(self, inputs: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-            b, l = inputs.shape  # [B, L] item + 1, right-padded
-            x = table[inputs] + self.positions(torch.arange(l, device=inputs.device))  # [B, L, d]
-            causal = nn.Transformer.generate_square_subsequent_mask(l, device=inputs.device)
-            return self.norm(self.blocks(self.dropout(x), mask=causal, is_causal=True))
+def build(inputs: BuildInputs[SASRecParams]) -> SASRec:
+    """A :class:`~flm_bench_plugins.sasrec_net.SASRec` for the catalogue (imports torch)."""
+    from flm_bench_plugins.sasrec_net import SASRec
 
-    class SASRec(NeuralRecommender):
-        def __init__(self, dim: int, layers: int, heads: int, dropout: float, max_len: int,
-                     use_ids: bool, use_features: bool, head: str) -> None:
-            super().__init__()
-            assert dim % heads == 0, f"sasrec: dim {dim} must be divisible by heads {heads}"
-            feats = item_features if use_features else None
-            self.n_items, self.max_len = n_items, max_len
-            self.encoder = Encoder(dim, layers, heads, dropout, max_len, use_ids, feats)
-            self.head = QueryHead(dim) if head == "mlp" else nn.Identity()
-            self.id_parameters = ("encoder.items.ids.weight",) if use_ids else ()
-            # not out_proj: nn.MultiheadAttention reads out_proj.weight directly, so LoRA there gets no gradient
-            self.adapter_targets = ("linear1", "linear2")
-
-        def hidden(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-            return self.encoder(inputs, self.encoder.items())
-
-        def logits(self, hidden: torch.Tensor) -> torch.Tensor:
-            table = self.encoder.items()[1:]  # [n_items, d]
-            return self.head(hidden) @ table.T  # [..., n_items]
-
-    from flm_bench.errors import ConfigError
-
-    unknown = set(params) - set(DEFAULTS)
-    if unknown:
-        raise ConfigError(f"model 'sasrec': unknown parameters {sorted(unknown)}; expected {sorted(DEFAULTS)}")
-    merged = {**DEFAULTS, **params}
-    if merged["head"] not in HEADS:
-        raise ConfigError(f"model 'sasrec': head {merged['head']!r} is not one of {list(HEADS)}")
-    return SASRec(**merged)
+    return SASRec(inputs.n_items, inputs.params, inputs.item_features)
 
 
 @hookimpl
 def flm_bench_register_models(register):
     register(ModelSpec(
-        name="sasrec", build=build, pretrainable=True, item_representation="ids+features",
-        defaults=DEFAULTS,
+        name="sasrec", build=build, pretrainable=True, item_representation="ids+features", params=SASRecParams,
         description="causal self-attention over item IDs and item features; encoder transfers, ID embeddings do not",
     ))

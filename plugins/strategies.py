@@ -1,5 +1,5 @@
 """Built-in adaptation strategies: ``scratch`` (the control), ``finetune``, ``probe``, ``adapter``
-and ``online``.
+and ``online`` (its prequential pass lives in :mod:`flm_bench_plugins.online`, imported when used).
 
 Whatever a strategy freezes, parameters that could not come from the checkpoint (item-ID
 embeddings of the target catalogue, a fresh head) are always trained: frozen random weights
@@ -8,30 +8,32 @@ would only handicap the strategy.
 
 from __future__ import annotations
 
-from flm_bench import hookimpl
-from flm_bench.specs import StrategySpec
-from flm_bench.train.strategy import AdaptContext
+from typing import TYPE_CHECKING
+
+from flm_bench.api import AdaptContext, ConfigError, StrategyResult, StrategySpec, hookimpl
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 class Scratch:
     """Control: the same architecture and budget, randomly initialised, trained on the target."""
 
-    def adapt(self, ctx: AdaptContext):
+    def adapt(self, ctx: AdaptContext) -> StrategyResult:
         return ctx.fit(ctx.build())
 
 
 class Finetune:
     """Load the pretrained encoder (minus item-ID weights), then train all weights on the target."""
 
-    def adapt(self, ctx: AdaptContext):
-        model = ctx.build()
-        ctx.load_pretrained(model)
-        return ctx.fit(model)
+    def adapt(self, ctx: AdaptContext) -> StrategyResult:
+        model = ctx.build_neural()
+        return ctx.fit(model, transfer=ctx.load_pretrained(model))
 
 
-def _train_fresh(model, ctx: AdaptContext) -> None:
+def _train_fresh(model: nn.Module, transfer: dict[str, list[str]]) -> None:
     """Make every parameter that was not loaded from the checkpoint trainable."""
-    fresh = set(ctx.transfer["reinitialised"])
+    fresh = set(transfer["reinitialised"])
     for name, param in model.named_parameters():
         if name in fresh:
             param.requires_grad_(True)
@@ -40,12 +42,12 @@ def _train_fresh(model, ctx: AdaptContext) -> None:
 class Probe:
     """Load the pretrained encoder and freeze it; train a new head (and the target's item IDs)."""
 
-    def adapt(self, ctx: AdaptContext):
-        model = ctx.build()
-        ctx.load_pretrained(model, skip=("head.",))
+    def adapt(self, ctx: AdaptContext) -> StrategyResult:
+        model = ctx.build_neural()
+        transfer = ctx.load_pretrained(model, skip=("head.",))
         model.requires_grad_(False)
-        _train_fresh(model, ctx)
-        return ctx.fit(model)
+        _train_fresh(model, transfer)
+        return ctx.fit(model, transfer=transfer)
 
 
 class Adapter:
@@ -54,35 +56,31 @@ class Adapter:
 
     RANK, ALPHA = 8, 16
 
-    def adapt(self, ctx: AdaptContext):
+    def adapt(self, ctx: AdaptContext) -> StrategyResult:
         from peft import LoraConfig, inject_adapter_in_model
 
-        model = ctx.build()
-        ctx.load_pretrained(model)
+        model = ctx.build_neural()
+        transfer = ctx.load_pretrained(model)
         model.requires_grad_(False)
         if not model.adapter_targets:
-            from flm_bench.errors import ConfigError
-
             raise ConfigError(f"model {ctx.spec.name!r} declares no adapter_targets for the adapter strategy")
         config = LoraConfig(r=self.RANK, lora_alpha=self.ALPHA, target_modules=list(model.adapter_targets))
         inject_adapter_in_model(config, model.encoder)  # adapters start at zero: same function as loaded
         model.head.requires_grad_(True)
-        _train_fresh(model, ctx)
-        return ctx.fit(model)
+        _train_fresh(model, transfer)
+        return ctx.fit(model, transfer=transfer)
 
 
 class Online:
     """Load the pretrained encoder (minus item-ID weights) as ``finetune`` does, then one
     prequential pass over the target's training interactions in time order: each chunk is
-    predicted (and measured) before the model takes a step on it. The stream and its rules
-    are the harness's (:mod:`flm_bench.train.online`)."""
+    predicted (and measured) before the model takes a step on it."""
 
-    def adapt(self, ctx: AdaptContext):
-        from flm_bench.train.online import prequential
+    def adapt(self, ctx: AdaptContext) -> StrategyResult:
+        from flm_bench_plugins.online import prequential
 
-        model = ctx.build()
-        ctx.load_pretrained(model)
-        return prequential(ctx, model)
+        model = ctx.build_neural()
+        return prequential(ctx, model, ctx.load_pretrained(model))
 
 
 @hookimpl
@@ -94,7 +92,8 @@ def flm_bench_register_strategies(register):
     register(StrategySpec("probe", Probe, needs_pretraining=True,
                           description="frozen pretrained encoder, new head (plus the target's item IDs)"))
     register(StrategySpec("adapter", Adapter, needs_pretraining=True,
-                          description=f"LoRA r={Adapter.RANK} on the frozen encoder's Linear layers (peft), head and item IDs trained"))
+                          description=f"LoRA r={Adapter.RANK} on the frozen encoder's Linear layers (peft), "
+                                      "head and item IDs trained"))
     register(StrategySpec("online", Online, needs_pretraining=True,
                           description="start from the pretrained encoder, one prequential (test-then-train) "
                                       "pass over the training interactions in time order"))

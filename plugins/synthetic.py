@@ -15,15 +15,9 @@ permutation, so they carry no order information. ``order`` is a timestamp.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-from flm_bench import hookimpl
-from flm_bench.specs import CorpusSpec, DatasetSpec
-
-if TYPE_CHECKING:
-    from flm_bench.data.table import InteractionData
+from flm_bench.api import CorpusSpec, DataLocation, DatasetSpec, InteractionData, build_table, from_table, hookimpl
 
 GENERATOR_VERSION = 1
 LATENT, FEATURES = 8, 16
@@ -93,8 +87,6 @@ def generate(cfg: DomainConfig) -> tuple[dict[str, np.ndarray], np.ndarray]:
 
 def load(name: str) -> InteractionData:
     """Generate (or read from the cache) the synthetic dataset ``synthetic-<domain>``."""
-    from flm_bench.data.table import build_table, from_table
-
     cfg = DOMAINS[name.removeprefix("synthetic-")]
     key = {"name": name, "generator": GENERATOR_VERSION, **asdict(cfg)}
     def make() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -111,7 +103,7 @@ def flm_bench_register_datasets(register):
         register(DatasetSpec(
             name=f"synthetic-{domain}",
             domain=domain,
-            load=lambda name=f"synthetic-{domain}": load(name),
+            load=lambda _location, name=f"synthetic-{domain}": load(name),  # generated: no files to find
             description=f"SYNTHETIC {domain}: {cfg.n_users} users, {cfg.n_items} items (generated, not real data)",
             synthetic=True,
         ))

@@ -33,7 +33,7 @@ def load(name: str) -> InteractionData:
     """A dataset loaded through its registered spec, once per test session (later calls return
     the same object; the table cache is session-wide too)."""
     if name not in _STORE:
-        _STORE[name] = spec(name).load()
+        _STORE[name] = spec(name).load_data()
     return _STORE[name]
 
 

@@ -101,7 +101,7 @@ def test_plugin_registered_dataset_runs_one_cell(use_plugins, tmp_path: Path) ->
         @hookimpl
         def flm_bench_register_datasets(register):
             from flm_bench_plugins.synthetic import load
-            register(DatasetSpec("tiny-media", "media", lambda: load("synthetic-finance")))
+            register(DatasetSpec("tiny-media", "media", lambda location: load("synthetic-finance")))
 
     use_plugins(("tiny", Tiny()))
     result = runner.invoke(app, ["run", "--dataset", "tiny-media", "--model", "popularity",

@@ -129,7 +129,7 @@ def test_info_synthetic_dataset(cli_plugins) -> None:
     result = invoke("data", "info", "synthetic-media", "--json")
     assert result.exit_code == 0, result.output
     facts = json.loads(result.stdout)
-    data = cli_plugins.datasets.get("synthetic-media").load()
+    data = cli_plugins.datasets.get("synthetic-media").load_data()
     assert facts["name"] == "synthetic-media" and facts["domain"] == "media"
     assert facts["synthetic"] is True and facts["files"] == []
     assert (facts["users"], facts["items"], facts["interactions"]) == (data.n_users, data.n_items,
@@ -172,7 +172,7 @@ def test_info_unknown_dataset_fails(cli_plugins) -> None:
 def test_prepare_prints_counts(cli_plugins, shared_datasets: Path) -> None:
     result = invoke("data", "prepare", "synthetic-media", "test-ml100k", "--data-dir", str(shared_datasets))
     assert result.exit_code == 0, result.output
-    synthetic = cli_plugins.datasets.get("synthetic-media").load()
+    synthetic = cli_plugins.datasets.get("synthetic-media").load_data()
     assert (f"synthetic-media: {synthetic.n_users:,} users, {synthetic.n_items:,} items, "
             f"{synthetic.n_interactions:,} interactions ready in") in result.stdout
     assert "test-ml100k: 943 users, 1,682 items, 100,000 interactions ready in" in result.stdout

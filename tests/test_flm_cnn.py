@@ -11,16 +11,15 @@ import torch
 from flm_bench.errors import ConfigError
 from flm_bench.plugins import load_plugins
 from flm_bench.results.records import load_records
+from model_helpers import build_model
 
 N_ITEMS, N_FEATURES = 30, 6
 SMALL = {"dim": 16, "max_len": 4, "n_h": 4, "n_v": 2, "dropout": 0.0}
 
 
 def build(params: dict | None = None, features: bool = True):
-    torch.manual_seed(0)
     feats = np.random.default_rng(0).normal(size=(N_ITEMS, N_FEATURES)).astype(np.float32) if features else None
-    spec = load_plugins().models.get("flm-cnn")
-    return spec.build(n_items=N_ITEMS, item_features=feats, params={**SMALL, **(params or {})}, side=None)
+    return build_model("flm-cnn", N_ITEMS, item_features=feats, **{**SMALL, **(params or {})})
 
 
 def batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -120,7 +119,7 @@ def test_id_parameters_and_adapter_targets() -> None:
 
 
 def test_bad_parameters_are_config_errors() -> None:
-    with pytest.raises(ConfigError, match="unknown parameters \\['layers'\\]"):
+    with pytest.raises(ConfigError, match="model 'flm-cnn': unknown parameter 'layers'"):
         build({"layers": 2})
     with pytest.raises(ConfigError, match="loss"):
         build({"loss": "hinge"})

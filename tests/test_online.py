@@ -11,18 +11,19 @@ import numpy as np
 import pytest
 import torch
 
-import flm_bench
+from flm_bench.api import CorpusSpec, hookimpl
 from flm_bench.data.table import from_table
 from flm_bench.evaluation import rank, per_user_metrics
-from flm_bench.train.online import build_stream, prequential
 from flm_bench.plugins import load_plugins
-from flm_bench.results.records import Record, load_records, shipped_schema
-from flm_bench.specs import CorpusSpec
+from flm_bench.results.records import load_record, load_records, migrate, shipped_schema
 from flm_bench.data.splits import EvalSet, Sequences, leave_one_out, temporal
 from flm_bench.train.strategy import AdaptContext
 from flm_bench.suite import TrainConfig
+from flm_bench_plugins.online import build_stream, prequential, replay_training
+from model_helpers import params_of
 
 PARAMS = {"dim": 16, "layers": 1, "heads": 1, "max_len": 10}
+METRICS = ["stream.ndcg@10", "stream.recall@10", "stream.mrr@10", "stream.hit_rate@10"]
 
 SUITE = """
 name = "online"
@@ -55,7 +56,7 @@ max_len = 10
 
 
 class TinyCorpus:
-    @flm_bench.hookimpl
+    @hookimpl
     def flm_bench_register_corpora(self, register):
         register(CorpusSpec("tiny-corpus", datasets=("synthetic-media",)))
 
@@ -69,30 +70,37 @@ def test_suite_writes_an_online_record_with_stream_metrics(online_run) -> None:
     records = {r.strategy.name: (p, r) for p, r in load_records(online_run)}
     assert set(records) == {"scratch", "online"}
     path, online = records["online"]
-    split = leave_one_out(load_plugins().datasets.get("synthetic-finance").load())
+    split = leave_one_out(load_plugins().datasets.get("synthetic-finance").load_data())
     train_users = int((split.train.lengths() > 0).sum())
-    assert online.stream is not None and records["scratch"][1].stream is None
-    assert online.stream.events == len(split.train.rows) - train_users
-    assert online.stream.order == "timestamp" and online.stream.chunk == 256
-    assert online.stream.updates == -(-online.stream.events // 256)
-    assert set(online.stream.metrics) == set(online.metrics) == {"ndcg@10", "recall@10", "mrr@10", "hit_rate@10"}
-    assert all(0 <= v <= 1 and np.isfinite(v) for v in online.stream.metrics.values())
+    stream = online.strategy_metrics
+    assert records["scratch"][1].strategy_metrics == {}
+    assert stream["stream.events"] == len(split.train.rows) - train_users
+    assert stream["stream.order"] == "timestamp" and stream["stream.chunk"] == 256
+    assert stream["stream.updates"] == -(-stream["stream.events"] // 256)
+    assert sorted(stream) == sorted(["stream.events", "stream.order", "stream.chunk", "stream.updates", *METRICS])
+    assert set(online.metrics) == {"ndcg@10", "recall@10", "mrr@10", "hit_rate@10"}
+    assert all(0 <= stream[m] <= 1 and np.isfinite(stream[m]) for m in METRICS)
     assert all(0 <= v <= 1 for v in online.metrics.values())  # the ordinary test-split evaluation
     assert online.evaluation.users == len(split.test)
     assert online.strategy.transfer["reinitialised"] == ["encoder.items.ids.weight"]
     assert online.cost.trainable_parameters > 0 and online.training.epochs == 1
     doc = json.loads(path.read_text())
     jsonschema.validate(doc, shipped_schema())
-    del doc["stream"]  # a record written before the field existed still loads and validates
-    jsonschema.validate(doc, shipped_schema())
-    assert Record.model_validate(doc).stream is None
+    # a schema-1 record of the online strategy (its stream object) is migrated on read
+    old = {**doc, "schema_version": 1, "stream": {"order": "timestamp", "events": stream["stream.events"],
+                                                  "updates": stream["stream.updates"], "chunk": 256,
+                                                  "metrics": {m.removeprefix("stream."): stream[m] for m in METRICS}}}
+    del old["strategy_metrics"]
+    path.write_text(json.dumps(old))
+    assert load_record(path).strategy_metrics == stream
+    jsonschema.validate(migrate(old), shipped_schema())
 
 
 def finance_ctx(**kwargs) -> AdaptContext:
     plugins = load_plugins()
-    data = plugins.datasets.get("synthetic-finance").load()
+    data = plugins.datasets.get("synthetic-finance").load_data()
     split = kwargs.pop("split", None) or leave_one_out(data)
-    return AdaptContext(plugins.models.get("sasrec"), PARAMS, data, split, None,
+    return AdaptContext(plugins.models.get("sasrec"), params_of("sasrec", **PARAMS), data, split, None,
                         TrainConfig(device="cpu", **kwargs.pop("train", {})), seed=0, device="cpu", **kwargs)
 
 
@@ -109,11 +117,10 @@ def test_each_chunk_is_scored_before_the_step_that_learns_from_it() -> None:
         return score(histories, users)
 
     model.score = watched
-    prequential(ctx, model)
-    stream = ctx.stream
+    stream = replay_training(ctx, model)
     initial = start.state_dict()
     n_chunks = stream.updates
-    assert n_chunks > 2 and len(snapshots) == n_chunks + 1  # one forward per chunk, then validation
+    assert n_chunks > 2 and len(snapshots) == n_chunks  # one forward per chunk
     same = lambda a, b: all(torch.equal(a[k], b[k]) for k in a)  # noqa: E731
     assert same(snapshots[0], initial), "the first chunk must be scored by the loaded weights"
     for i in range(1, n_chunks):
@@ -152,13 +159,13 @@ def test_stream_holds_training_interactions_only() -> None:
         return score(histories, users)
 
     model.score = watched
-    prequential(ctx, model)
-    rows = ctx.stream.rows
+    stream = replay_training(ctx, model)
+    rows = stream.rows
     assert np.isin(rows, split.train.rows).all()
     assert not np.isin(rows, split.valid.targets.rows).any() and not np.isin(rows, split.test.targets.rows).any()
     assert len(np.unique(rows)) == len(rows)
     train = {int(u): split.train.get(i) for i, u in enumerate(split.train.users)}
-    for histories, users in seen[: ctx.stream.updates]:  # inputs: prefixes of the user's training sequence
+    for histories, users in seen[: stream.updates]:  # inputs: prefixes of the user's training sequence
         for h, u in zip(histories, users.tolist()):
             assert 0 < len(h) < len(train[u]) and np.array_equal(h, train[u][: len(h)])
 
@@ -187,8 +194,8 @@ def test_timestamped_stream_is_in_time_order_with_row_ties(tiny_data) -> None:
     assert stream.rows[stream.scored].tolist() == [3, 0, 4, 6, 2]  # firsts (rows 7, 1, 5) are not targets
 
     # on a real split: non-decreasing time, ties by canonical row
-    split = leave_one_out(load_plugins().datasets.get("synthetic-finance").load())
-    stream = build_stream(split.train, load_plugins().datasets.get("synthetic-finance").load())
+    split = leave_one_out(load_plugins().datasets.get("synthetic-finance").load_data())
+    stream = build_stream(split.train, load_plugins().datasets.get("synthetic-finance").load_data())
     key = np.stack([stream.time, stream.rows], axis=1)
     assert (np.diff(stream.time) >= 0).all()
     assert all(tuple(a) < tuple(b) for a, b in zip(key[:-1], key[1:]))
@@ -208,16 +215,19 @@ def test_position_ordered_data_interleave_users_and_say_so() -> None:
 
     longer = from_table("pos2", "test", table(np.repeat([0, 1, 2], 6), np.arange(18), np.tile(np.arange(6), 3)),
                         timestamped=False, ordered=True)
-    ctx = AdaptContext(load_plugins().models.get("sasrec"), {**PARAMS, "use_features": False}, longer,
+    ctx = AdaptContext(load_plugins().models.get("sasrec"), params_of("sasrec", **PARAMS, use_features=False), longer,
                        leave_one_out(longer), None, TrainConfig(device="cpu", batch_size=2), seed=0, device="cpu",
                        metrics=["ndcg@5"])
-    model = prequential(ctx, ctx.build())
-    assert ctx.stream.order == "position" and ctx.stream.events == 3 * 3 and ctx.stream.updates == 5
-    assert ctx.stream.info()["order"] == "position"
-    again = copy.copy(ctx)
-    twin = prequential(again, again.build())  # seeded: the same stream values and the same weights
-    np.testing.assert_array_equal(again.stream.per_event["ndcg@5"], ctx.stream.per_event["ndcg@5"])
+    model = ctx.build_neural()
+    stream = replay_training(ctx, model)
+    assert stream.order == "position" and stream.events == 3 * 3 and stream.updates == 5
+    twin = ctx.build_neural()
+    again = replay_training(ctx, twin)  # seeded: the same stream values and the same weights
+    np.testing.assert_array_equal(again.per_event["ndcg@5"], stream.per_event["ndcg@5"])
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), twin.state_dict().values()))
+    result = prequential(ctx, ctx.build_neural(), {"loaded": [], "reinitialised": []})
+    assert result.metrics["stream.order"] == "position" and result.metrics["stream.events"] == 9
+    assert result.fit is not None and result.fit.epochs == 1 and result.trainable_parameters > 0
 
     unordered = from_table("bag", "test", table([0, 0, 0], [1, 2, 3], [0, 0, 0]), timestamped=False)
     bag = build_stream(Sequences(np.array([0]), np.array([0, 3]), np.array([1, 2, 3]), np.arange(3)), unordered)

@@ -15,7 +15,7 @@ import pytest
 import flm_bench
 from flm_bench.errors import DuplicateNameError, UnknownNameError
 from flm_bench.plugins import ALLOW_ENV, BLOCK_ENV, ENTRY_POINT_GROUP, load_plugins
-from flm_bench.specs import CorpusSpec, DatasetSpec, ModelSpec, StrategySpec
+from flm_bench.api import CorpusSpec, DatasetSpec, ModelSpec, StrategySpec
 
 BUILTIN_ENTRY_POINTS = ("baselines", "sasrec", "strategies", "synthetic")
 
@@ -29,7 +29,7 @@ def builtin_entry_points() -> list[md.EntryPoint]:
 
 
 def dataset(name: str) -> DatasetSpec:
-    return DatasetSpec(name=name, domain="test", load=lambda: None)
+    return DatasetSpec(name=name, domain="test", load=lambda location: None)
 
 
 def fake_module(name: str, *datasets: str) -> types.ModuleType:
@@ -370,12 +370,12 @@ def test_environment_read_from_os_environ(monkeypatch):
 
 FAKE_PLUGIN = '''
 import flm_bench
-from flm_bench.specs import DatasetSpec
+from flm_bench.api import DatasetSpec, hookimpl
 
 
-@flm_bench.hookimpl
+@hookimpl
 def flm_bench_register_datasets(register):
-    register(DatasetSpec(name="fake-data", domain="test", load=lambda: None,
+    register(DatasetSpec(name="fake-data", domain="test", load=lambda location: None,
                          description="from a real entry point"))
 '''
 

@@ -227,7 +227,7 @@ TAMPERINGS: dict[str, tuple[Callable[[Path], None], str]] = {
     "per_user.npz disagrees": (_change_one_per_user_score, r"per_user\.npz: recall@10 of 1 user\(s\) differ"),
     "not JSON": (lambda f: (f / "record.json").write_text('{"record_id": '), "not valid JSON"),
     "schema: wrong type": (_set("seed", value="zero"),
-                           r"record schema record-v1\.schema\.json at seed: 'zero' is not of type 'integer'"),
+                           r"record schema record-v2\.schema\.json at seed: 'zero' is not of type 'integer'"),
     "schema: unknown field": (_set("dataset", "colour", value="blue"), r"at dataset: Additional properties"),
     "missing provenance field": (_set("provenance", "torch", value=_DELETE),
                                  r"at provenance: 'torch' is a required property"),

@@ -169,8 +169,7 @@ def test_partial_records_are_removed_and_never_loaded(tmp_path: Path) -> None:
 
 SLEEPY_PLUGIN = '''
 import os, time
-from flm_bench import hookimpl
-from flm_bench.specs import ModelSpec
+from flm_bench.api import ModelSpec, hookimpl
 
 class Sleepy:
     def __init__(self, n_items):
@@ -183,7 +182,7 @@ class Sleepy:
 
 @hookimpl
 def flm_bench_register_models(register):
-    register(ModelSpec("sleepy", lambda n_items, item_features, params, side: Sleepy(n_items),
+    register(ModelSpec("sleepy", lambda inputs: Sleepy(inputs.n_items),
                        pretrainable=False, item_representation="none"))
 '''
 

@@ -7,20 +7,18 @@ import pytest
 import torch
 
 from flm_bench.errors import ConfigError
-from flm_bench.plugins import load_plugins
 from flm_bench.data.splits import Sequences
 from flm_bench.suite import TrainConfig
 from flm_bench.train.loop import fit
+from model_helpers import build_model
 
 N_ITEMS = 12
 SMALL = {"dim": 8, "layers": 1, "heads": 1, "max_len": 5, "dropout": 0.0}
 
 
 def build(params: dict, features: bool = False):
-    torch.manual_seed(0)
     feats = np.random.default_rng(0).normal(size=(N_ITEMS, 3)).astype(np.float32) if features else None
-    return load_plugins().models.get("sasrec").build(
-        n_items=N_ITEMS, item_features=feats, params={**SMALL, "use_features": features, **params}, side=None)
+    return build_model("sasrec", N_ITEMS, item_features=feats, **{**SMALL, "use_features": features, **params})
 
 
 def test_dot_head_is_the_default_and_scores_the_hidden_state_itself() -> None:
@@ -39,7 +37,7 @@ def test_mlp_head_moves_the_query() -> None:
 
 
 def test_unknown_head_is_a_config_error_naming_it() -> None:
-    with pytest.raises(ConfigError, match="head 'linear' is not one of \\['mlp', 'dot'\\]"):
+    with pytest.raises(ConfigError, match="model 'sasrec': parameter 'head' = 'linear': .*allowed: one of 'dot', 'mlp'"):
         build({"head": "linear"})
 
 

@@ -49,7 +49,7 @@ def test_write_plugin_writes_the_package(tmp_path):
         if path.endswith(".py"):
             compile(text, path, "exec")
     readme = (root / "README.md").read_text()
-    assert "pip install -e ." in readme and "flm-bench list datasets" in readme
+    assert "pip install -e \".[test]\"" in readme and "flm-bench list datasets" in readme and "--data-dir" in readme
 
 
 def test_two_plugins_get_different_names(tmp_path):
@@ -84,13 +84,15 @@ def test_write_plugin_refuses_a_bad_name(tmp_path, name):
 CHECK = textwrap.dedent(
     """
     import json, sys
-    import flm_bench, flm_bench.specs
+    from pathlib import Path
+    import flm_bench.api
     torch_before = "torch" in sys.modules
     import {package}.plugin
     cheap = torch_before or "torch" not in sys.modules
     from flm_bench.plugins import load_plugins
     loaded = load_plugins()
-    data = loaded.datasets.get("{name}-example").load()
+    {package}.plugin.write_example(Path("data") / {package}.plugin.FILE)
+    data = loaded.datasets.get("{name}-example").load(flm_bench.api.DataLocation(data_dir=Path("data")))
     print(json.dumps({{
         "datasets": {{e.spec.name: e.plugin for e in loaded.datasets}},
         "models": {{e.spec.name: e.plugin for e in loaded.models}},
@@ -124,11 +126,11 @@ def test_generated_plugin_installs_and_registers_through_its_entry_point(tmp_pat
     assert not [f for f in result["failed"] if NAME in f], result["failed"]
     assert result["cheap"], "importing the generated plugin imported torch"
     name, domain, n_users, n_interactions = result["loaded"]
-    assert (name, domain, n_users) == (f"{NAME}-example", "example", 50) and n_interactions > 0
+    assert (name, domain, n_users) == (f"{NAME}-example", "media", 50) and n_interactions > 0
 
     tests = subprocess.run(
         [sys.executable, "-m", "pytest", str(root / "tests"), "-q", "-p", "no:cacheprovider"],
         capture_output=True, text=True, env=env, cwd=root, timeout=120,
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "1 passed" in tests.stdout
+    assert "2 passed" in tests.stdout

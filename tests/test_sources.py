@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from flm_bench.errors import DataError
-from flm_bench.data.sources import (DATA_DIR_ENV, MIRROR_ENV, ChecksumError, SourceFile, fetch, open_text,
+from flm_bench.data.sources import (DATA_DIR_ENV, MIRROR_ENV, ChecksumError, DataLocation, SourceFile, fetch, open_text,
                                sha256_of)
 from flm_bench_plugins.realdata import source_files
 
@@ -199,7 +199,7 @@ def test_data_folder_wins_over_mirror(mirror: Mirror, cache: Path, shared_datase
         monkeypatch.setenv(DATA_DIR_ENV, str(shared_datasets))
         paths = [fetch(f) for f in files]
     else:
-        paths = [fetch(f, data_dir=shared_datasets) for f in files]
+        paths = [fetch(f, DataLocation(data_dir=shared_datasets)) for f in files]
     assert paths == [shared_datasets / f.path for f in files]  # read in place, not copied
     assert mirror.requests == []
     assert cache_files(cache) == []
@@ -275,13 +275,13 @@ def test_malformed_mirror_url_is_not_a_checksum_error(serve, cache: Path, bad: s
     as one, nor stop the fall-through to the original URL."""
     (stored,) = source_files(U_ITEM)
     with pytest.raises(DataError) as info:
-        fetch(offline(stored), mirror=bad)
+        fetch(offline(stored), DataLocation(mirror=bad))
     assert not isinstance(info.value, ChecksumError)
     assert bad in str(info.value) and "sha256" not in str(info.value)
     assert cache_files(cache) == []
 
     origin = serve(ML)
-    path = fetch(offline(stored, f"{origin.url}/{ML}"), mirror=bad)
+    path = fetch(offline(stored, f"{origin.url}/{ML}"), DataLocation(mirror=bad))
     assert path == cache / "downloads" / U_ITEM and origin.requests == [f"/{U_ITEM}"]
 
 
@@ -311,11 +311,11 @@ def test_movielens_100k_loads_purely_through_the_mirror(mirror: Mirror, cache: P
     datasets = load_plugins().datasets
     assert "movielens-100k" in datasets, "plugins/media.py registers no movielens-100k"
     spec = datasets.get("movielens-100k")
-    data = spec.load()
+    data = spec.load_data()
     assert (data.n_users, data.n_items, data.n_interactions) == (943, 1682, 100_000)
     assert data.domain == "media"
     assert sorted(mirror.requests) == sorted(f"/{f.path}" for f in spec.files)
     assert {p for p in cache_files(cache / "downloads")} == {cache / "downloads" / f.path for f in spec.files}
 
-    again = spec.load()  # the parsed table and the downloads are cached: no more requests
+    again = spec.load_data()  # the parsed table and the downloads are cached: no more requests
     assert again.n_interactions == 100_000 and len(mirror.requests) == len(spec.files)

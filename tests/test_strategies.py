@@ -11,8 +11,9 @@ from flm_bench.train.pretraining import pretrain
 from flm_bench.data.splits import leave_one_out
 from flm_bench.train.strategy import AdaptContext
 from flm_bench.suite import PretrainConfig, TrainConfig
+from model_helpers import params_of
 
-PARAMS = {"dim": 16, "layers": 1, "heads": 1, "max_len": 10, "head": "mlp"}  # a head with weights to re-train
+PARAMS = params_of("sasrec", dim=16, layers=1, heads=1, max_len=10, head="mlp")  # a head with weights to re-train
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +21,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FLM_BENCH_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
         plugins = load_plugins()
-        corpus = plugins.datasets.get("synthetic-finance").load()
-        target = plugins.datasets.get("synthetic-media").load()
+        corpus = plugins.datasets.get("synthetic-finance").load_data()
+        target = plugins.datasets.get("synthetic-media").load_data()
     ckpt, _ = pretrain(plugins.models.get("sasrec"), PARAMS, corpus, excluded=[], datasets=["synthetic-finance"],
                        cfg=PretrainConfig(epochs=1, device="cpu"), seed=0, device="cpu",
                        directory=tmp_path_factory.mktemp("ckpt"))
@@ -32,8 +33,8 @@ def adapt(setup, strategy: str):
     plugins, target, split, ckpt = setup
     ctx = AdaptContext(plugins.models.get("sasrec"), PARAMS, target, split, ckpt,
                        TrainConfig(epochs=1, device="cpu"), seed=0, device="cpu")
-    model = plugins.strategies.get(strategy).build().adapt(ctx)
-    return ctx, model
+    result = plugins.strategies.get(strategy).build().adapt(ctx)
+    return result, result.model
 
 
 def trainable(model) -> set[str]:
@@ -41,24 +42,24 @@ def trainable(model) -> set[str]:
 
 
 def test_finetune_loads_everything_but_item_ids(setup) -> None:
-    ctx, model = adapt(setup, "finetune")
-    assert ctx.transfer["reinitialised"] == ["encoder.items.ids.weight"]
+    result, model = adapt(setup, "finetune")
+    assert result.transfer["reinitialised"] == ["encoder.items.ids.weight"]
     assert trainable(model) == {n for n, _ in model.named_parameters()}
-    assert ctx.trainable_parameters == sum(p.numel() for p in model.parameters())
+    assert result.trainable_parameters == sum(p.numel() for p in model.parameters())
 
 
 def test_probe_freezes_the_encoder_and_trains_a_fresh_head(setup) -> None:
-    ctx, model = adapt(setup, "probe")
+    result, model = adapt(setup, "probe")
     state = setup[3].state()
     assert all(name.startswith("head.") or name == "encoder.items.ids.weight" for name in trainable(model))
-    assert any(name.startswith("head.") for name in ctx.transfer["reinitialised"])
+    assert any(name.startswith("head.") for name in result.transfer["reinitialised"])
     for name, param in model.named_parameters():
         if name.startswith("encoder.") and name != "encoder.items.ids.weight":
             assert torch.equal(param, state[name]), f"{name} moved although frozen"
 
 
 def test_adapter_trains_lora_head_and_ids_only(setup) -> None:
-    ctx, model = adapt(setup, "adapter")
+    result, model = adapt(setup, "adapter")
     names = trainable(model)
     lora = {n for n in names if "lora_" in n}
     assert lora and all(n in lora or n.startswith("head.") or n == "encoder.items.ids.weight" for n in names)
@@ -67,4 +68,4 @@ def test_adapter_trains_lora_head_and_ids_only(setup) -> None:
     base = dict(model.named_parameters())[f"{block}.base_layer.weight"]
     assert torch.equal(base, state[f"{block}.weight"]), "pretrained weights must stay frozen"
     base = sum(p.numel() for n, p in model.named_parameters() if "lora_" not in n)
-    assert 0 < ctx.trainable_parameters < base
+    assert 0 < result.trainable_parameters < base

@@ -14,7 +14,8 @@ import torch
 
 from flm_bench.errors import ConfigError
 from flm_bench.plugins import load_plugins
-from flm_bench_plugins.unisrec import bucket_of, build, hashed_bags, text_tokens
+from flm_bench_plugins.unisrec import bucket_of, hashed_bags, text_tokens
+from model_helpers import build_model, params_of
 
 SMALL = {"dim": 16, "heads": 2, "layers": 1, "max_len": 8, "text_dim": 32, "experts": 3, "buckets": 4096}
 COLOURS = ["red", "blue", "green", "black", "white"]
@@ -48,8 +49,7 @@ def batch(n_items: int, users: int = 24, length: int = 8, seed: int = 0):
 
 
 def make(n_items: int, seed: int = 0, torch_seed: int = 0, **params):
-    torch.manual_seed(torch_seed)
-    return build(n_items, None, {**SMALL, **params}, side=catalogue(n_items, seed))
+    return build_model("unisrec", n_items, side=catalogue(n_items, seed), seed=torch_seed, **{**SMALL, **params})
 
 
 def test_tokens_and_bag_weights() -> None:
@@ -63,17 +63,6 @@ def test_tokens_and_bag_weights() -> None:
     assert np.allclose(np.add.reduceat(weights, indptr[:2]), 1.0), "each non-empty bag sums to 1"
     assert np.allclose(weights[indptr[1] - 2 : indptr[1]], 1 / 6), "2 attributes share a third"
     assert ids[indptr[1] - 2] == ids[indptr[1]] == bucket_of("a#4", 1000), "attribute 4 is one bucket everywhere"
-
-
-def test_attributes_hash_by_name_when_names_are_given() -> None:
-    """Dataset-local attribute ids differ between catalogues; their names, when known, match."""
-    a = {"item_attr_indptr": np.array([0, 1, 2]), "item_attr_ids": np.array([0, 1]),
-         "item_attr_names": np.array(["Drama", "Comedy"])}
-    b = {"item_attr_indptr": np.array([0, 1, 2]), "item_attr_ids": np.array([7, 3]),
-         "item_attr_names": np.array(["x", "", "", "comedy", "", "", "", "drama"])}
-    expected = [bucket_of("a:drama", 2**15), bucket_of("a:comedy", 2**15)]
-    for side in (a, b):
-        assert hashed_bags(2, side, buckets=2**15, max_words=8)[1].tolist() == expected
 
 
 def test_hashing_is_deterministic_across_processes() -> None:
@@ -178,13 +167,15 @@ def test_contrastive_item_drop_keeps_order_and_last_item() -> None:
 
 
 def test_parameters_and_side_data_are_checked() -> None:
-    with pytest.raises(ConfigError, match="heads_typo"):
+    with pytest.raises(ConfigError, match="unknown parameter 'heads_typo'"):
         make(10, heads_typo=3)
     with pytest.raises(ConfigError, match="divisible"):
         make(10, dim=10, heads=3)
+    with pytest.raises(ConfigError, match="parameter 'temperature' = 0: .* allowed: float > 0"):
+        make(10, temperature=0)
     with pytest.raises(ConfigError, match="needs item side data"):
-        build(10, None, SMALL, side={})
-    model = build(10, None, {**SMALL, "use_ids": True}, side=None)  # IDs alone still work
+        build_model("unisrec", 10, **SMALL)
+    model = build_model("unisrec", 10, **{**SMALL, "use_ids": True})  # IDs alone still work
     inputs, lengths, targets = batch(10)
     assert torch.isfinite(model.loss(inputs, lengths, targets, "next-item"))
     with pytest.raises(ConfigError, match="masked"):
@@ -217,13 +208,15 @@ def test_registered_and_adapts_through_the_harness(tmp_path) -> None:
     spec = plugins.models.get("unisrec")
     assert spec.pretrainable and spec.objectives == ("next-item", "contrastive")
     corpus, target = interactions("corpus", 60, 120, seed=0), interactions("target", 80, 100, seed=1)
-    ckpt, _ = pretrain(spec, SMALL, corpus, excluded=[], datasets=["corpus"], seed=0, device="cpu",
+    small = params_of("unisrec", **SMALL)
+    ckpt, _ = pretrain(spec, small, corpus, excluded=[], datasets=["corpus"], seed=0, device="cpu",
                        cfg=PretrainConfig(epochs=1, batch_size=32, device="cpu", objective="contrastive"),
                        directory=tmp_path)
-    ctx = AdaptContext(spec, SMALL, target, leave_one_out(target), ckpt,
+    ctx = AdaptContext(spec, small, target, leave_one_out(target), ckpt,
                        TrainConfig(epochs=1, batch_size=32, device="cpu"), seed=0, device="cpu")
-    model = plugins.strategies.get("adapter").build().adapt(ctx)
-    assert ctx.transfer["reinitialised"] == [], "no item IDs: everything transfers"
+    result = plugins.strategies.get("adapter").build().adapt(ctx)
+    model = result.model
+    assert result.transfer["reinitialised"] == [], "no item IDs: everything transfers"
     moved = {n.split(".lora_B")[0] for n, p in model.named_parameters() if "lora_B" in n and p.abs().sum() > 0}
     for name in ("items.moe.experts.0.linear", "blocks.0.attn.qkv", "blocks.0.attn.out", "blocks.0.fc", "blocks.0.out"):
         assert f"encoder.{name}" in moved, f"the LoRA adapter on {name} was not trained"

@@ -60,7 +60,7 @@ def dataset_info(name: str) -> dict[str, Any]:
     entry = plugins().datasets.entry(name)
     spec = entry.spec
     with _download_bar():
-        data = spec.load()
+        data = spec.load_data()
     side = {k: int(len(v)) for k, v in data.side.items() if k not in ("item_attr_indptr",)}
     order = data.column("order")
     return {
@@ -108,7 +108,7 @@ def verify(
 ) -> None:
     """Check size and sha256 of every file present (data folder or cache); download nothing."""
     from flm_bench.errors import DataError
-    from flm_bench.data.sources import local_copy
+    from flm_bench.data.sources import DataLocation, local_copy
 
     use_locations(data_dir)
     registry = plugins().datasets
@@ -117,7 +117,7 @@ def verify(
     for spec in specs:
         for f in spec.files:
             try:
-                path = local_copy(f)
+                path = local_copy(f, DataLocation.from_env().data_dir)
                 status, detail = ("ok", str(path)) if path else ("missing", "")
             except DataError as exc:
                 status, detail, bad = "mismatch", str(exc), bad + 1
@@ -151,6 +151,6 @@ def prepare(
     for spec in specs:
         start = time.perf_counter()
         with _download_bar():
-            data = spec.load()
+            data = spec.load_data()
         out.print(f"{spec.name}: {data.n_users:,} users, {data.n_items:,} items, "
                   f"{data.n_interactions:,} interactions ready in {time.perf_counter() - start:.1f} s")

@@ -4,9 +4,9 @@ Each dataset declares its files (:class:`SourceFile`): the path in a mirror laid
 ``shared/datasets``, the sha256 and size of that copy, and the original download URL with
 the digest of the original bytes. :func:`fetch` resolves a file in this order:
 
-1. a local data folder (``data_dir`` argument or ``FLM_BENCH_DATA_DIR``), read in place;
+1. a local data folder (:attr:`DataLocation.data_dir`: ``--data-dir`` or ``FLM_BENCH_DATA_DIR``), read in place;
 2. the download cache (``<cache>/downloads``), from an earlier fetch;
-3. a mirror base URL (``mirror`` argument or ``FLM_BENCH_MIRROR``);
+3. a mirror base URL (:attr:`DataLocation.mirror`: ``--mirror`` or ``FLM_BENCH_MIRROR``);
 4. the original URL.
 
 Every file is checked (size and sha256) before it is used. Downloads go through ``pooch``
@@ -21,7 +21,7 @@ import hashlib
 import io
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +40,21 @@ MIRROR_ENV = "FLM_BENCH_MIRROR"
 DownloadProgress = Callable[[str, int, int], None]
 #: The progress callback used when :func:`fetch` is not given one (the CLI sets it).
 download_progress: ContextVar[DownloadProgress | None] = ContextVar("download_progress", default=None)
+
+
+@dataclass(frozen=True)
+class DataLocation:
+    """Where a dataset's files are looked for before they are downloaded; every dataset's
+    ``load`` gets one from the harness."""
+
+    data_dir: Path | None = None  # a local folder laid out like the mirror (shared/datasets)
+    mirror: str | None = None  # base URL of a mirror laid out the same way
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> DataLocation:
+        """From ``FLM_BENCH_DATA_DIR`` and ``FLM_BENCH_MIRROR`` (unset or empty: none)."""
+        env = os.environ if environ is None else environ
+        return cls(Path(env[DATA_DIR_ENV]) if env.get(DATA_DIR_ENV) else None, env.get(MIRROR_ENV) or None)
 
 
 class ChecksumError(DataError):
@@ -98,8 +113,7 @@ def _candidates(file: SourceFile, root: Path) -> list[tuple[Path, str, int | Non
 
 def local_copy(file: SourceFile, data_dir: Path | None = None) -> Path | None:
     """The verified local copy of ``file`` (data folder, then download cache), or None."""
-    roots = [Path(d) for d in (data_dir or os.environ.get(DATA_DIR_ENV) or "",) if d]
-    roots.append(cache_dir() / "downloads")
+    roots = ([Path(data_dir)] if data_dir else []) + [cache_dir() / "downloads"]
     for root in roots:
         for path, digest, size in _candidates(file, root):
             if path.exists():
@@ -131,16 +145,18 @@ def _download(url: str, target: Path, digest: str, size: int | None, what: str,
     return target
 
 
-def fetch(file: SourceFile, *, data_dir: Path | None = None, mirror: str | None = None,
+def fetch(file: SourceFile, location: DataLocation | None = None, *,
           progress: DownloadProgress | None = None) -> Path:
-    """A verified local path for ``file``, downloading it if needed (see the module doc)."""
-    found = local_copy(file, data_dir)
+    """A verified local path for ``file``, downloading it if needed (see the module doc);
+    ``location`` defaults to :meth:`DataLocation.from_env`."""
+    location = location or DataLocation.from_env()
+    found = local_copy(file, location.data_dir)
     if found is not None:
         return found
     what = f"file {file.path!r}"
     progress = progress or download_progress.get()
     downloads = cache_dir() / "downloads"
-    mirror = mirror or os.environ.get(MIRROR_ENV)
+    mirror = location.mirror
     errors = []
     if mirror:
         try:

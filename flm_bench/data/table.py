@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -266,3 +266,22 @@ def _check_side(name: str, side: Side, n_users: int, n_items: int) -> None:
     edges = side.get("social_edges")
     if edges is not None and len(edges) and (edges.ndim != 2 or edges.shape[1] != 2 or edges.max() >= n_users):
         raise DataError(f"dataset {name!r}: social_edges must be [n, 2] user indices below {n_users}")
+
+
+def canonical(users: Sequence[Any] | np.ndarray, items: Sequence[Any] | np.ndarray,
+              order: Sequence[Any] | np.ndarray, *, rating: np.ndarray | None = None,
+              fold: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Canonical columns (``user``, ``item``, ``order`` [, ``rating``, ``fold``]) from raw ids, plus
+    side data with the ``user_ids`` / ``item_ids`` vocabularies (raw id of each index).
+
+    Users are numbered in sorted raw-id order; items by a hash of the raw id, so an item's
+    index says nothing about when it first appeared. Row order is kept as given.
+    """
+    user, user_ids = index_ids(np.asarray(users), hashed=False)
+    item, item_ids = index_ids(np.asarray(items), hashed=True)
+    columns = {"user": user, "item": item, "order": np.asarray(order, dtype=np.int64)}
+    if rating is not None:
+        columns["rating"] = np.asarray(rating, dtype=np.float32)
+    if fold is not None:
+        columns["fold"] = np.asarray(fold, dtype=np.int8)
+    return columns, {"user_ids": user_ids, "item_ids": item_ids}

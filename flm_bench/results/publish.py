@@ -65,8 +65,8 @@ import numpy as np
 
 from flm_bench.errors import FlmBenchError, RecordError
 from flm_bench.results.records import (
-    RECORD_FILE, RECORDS_DIR, SCHEMA_FILE, TMP_PREFIX, CellKey, Record, find_records, load_record, open_text,
-    shipped_schema, trec_kind,
+    RECORD_FILE, RECORDS_DIR, SCHEMA_FILE, TMP_PREFIX, CellKey, Record, find_records, load_record, migrate,
+    open_text, shipped_schema, trec_kind,
 )
 
 if TYPE_CHECKING:
@@ -199,7 +199,7 @@ class Validator:
         except (OSError, UnicodeDecodeError) as exc:
             raise _Rejected(f"cannot read the record: {exc}") from None
         try:
-            doc = json.loads(text)
+            doc = migrate(json.loads(text))  # an older schema version is checked as the current one
         except json.JSONDecodeError as exc:
             raise _Rejected(f"not valid JSON: {exc}") from None
         self._check_schema(doc)
@@ -258,7 +258,7 @@ class Validator:
         except (ValidationError, TypeError) as exc:
             raise _Rejected(f"dataset.preprocess {ds.preprocess} is not a valid preprocessing: {exc}") from None
         try:
-            data = apply(spec.load(), options)
+            data = apply(spec.load_data(), options)
         except Exception as exc:  # a plugin's loader may raise anything
             raise _Rejected(f"cannot load dataset {ds.name!r} to check its fingerprint: "
                             f"{type(exc).__name__}: {exc}") from None

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flm_bench.errors import RecordError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA_FILE = f"record-v{SCHEMA_VERSION}.schema.json"
 RECORDS_DIR = "records"
 TMP_PREFIX = ".tmp-"
@@ -87,21 +87,6 @@ class TrainingInfo(_Model):
     best_valid: float
 
 
-class StreamInfo(_Model):
-    """What a prequential (``online``) strategy measured while it adapted: each training
-    interaction predicted before the model was updated on it (see :mod:`flm_bench.train.online`)."""
-
-    order: Literal["timestamp", "position", "row"] = Field(
-        description="timestamp: global time order (ties by table row); position: no timestamps, users "
-                    "interleaved by sequence position (every user's t-th event before any (t+1)-th), "
-                    "an approximation of time order; row: no order in the data, interleaved the same way "
-                    "over each user's interactions in table-row order (a simulated stream)")
-    events: int = Field(description="interactions scored (training interactions minus each user's first)")
-    updates: int = Field(description="gradient steps (one per chunk of events)")
-    chunk: int = Field(description="events per chunk: scored together, then one step")
-    metrics: dict[str, float] = Field(description="ranx metric name -> mean over scored events")
-
-
 class Cost(_Model):
     pretrain_seconds: float = Field(description="time to pretrain the checkpoint (0 for controls)")
     pretrain_reused: bool = Field(description="the checkpoint came from the cache in this run")
@@ -132,7 +117,7 @@ class Artifacts(_Model):
 class Record(_Model):
     """One result cell: (suite, dataset, split, model, strategy, seed)."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[2] = SCHEMA_VERSION
     record_id: str
     suite: str
     dataset: DatasetInfo
@@ -143,7 +128,9 @@ class Record(_Model):
     evaluation: EvaluationInfo
     metrics: dict[str, float] = Field(description="ranx metric name -> mean over users")
     training: TrainingInfo | None = None
-    stream: StreamInfo | None = Field(None, description="prequential metrics of the online strategy; null for others")
+    strategy_metrics: dict[str, float | int | str] = Field(
+        default_factory=dict, description="what the strategy measured or decided while adapting, by name "
+                                          "(e.g. the online strategy's stream.ndcg@10); empty for most")
     cost: Cost
     provenance: Provenance
     artifacts: Artifacts
@@ -242,10 +229,28 @@ def write_record(
     return final / RECORD_FILE
 
 
+def migrate(doc: Any) -> Any:
+    """A record document of an older schema version, as the current version (others unchanged).
+
+    v1 -> v2: the ``online`` strategy's ``stream`` object became generic ``strategy_metrics``
+    (``stream.order``, ``stream.events``, ``stream.updates``, ``stream.chunk``, ``stream.<metric>``).
+    """
+    if not isinstance(doc, dict) or doc.get("schema_version") != 1:
+        return doc
+    doc = {**doc, "schema_version": 2}
+    stream = doc.pop("stream", None)
+    metrics: dict[str, Any] = {}
+    if isinstance(stream, dict):
+        metrics = {f"stream.{k}": v for k, v in stream.items() if k != "metrics"}
+        metrics.update({f"stream.{k}": v for k, v in (stream.get("metrics") or {}).items()})
+    doc["strategy_metrics"] = metrics
+    return doc
+
+
 def load_record(path: Path) -> Record:
-    """Read and validate one ``record.json``."""
+    """Read and validate one ``record.json`` (older schema versions are migrated on read)."""
     try:
-        return Record.model_validate_json(Path(path).read_text())
+        return Record.model_validate(migrate(json.loads(Path(path).read_text())))
     except (OSError, ValueError) as exc:
         raise RecordError(f"record {str(path)!r} is unreadable or invalid: {exc}") from exc
 

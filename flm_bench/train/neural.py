@@ -6,6 +6,7 @@ last ``max_len`` items of each sequence; ``lengths`` gives the real length of ea
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from collections.abc import Iterator
 
 import numpy as np
@@ -46,13 +47,16 @@ def training_batches(
         yield inputs, lens, targets - 1
 
 
-class NeuralRecommender(nn.Module):
+class NeuralRecommender(nn.Module, metaclass=ABCMeta):
     """A pretrainable model: an encoder ``H = f(X; θ)`` and a head ``Y = g(H; W)``.
 
-    Subclasses set ``encoder``, ``head``, ``max_len``, ``n_items``, ``id_parameters`` (names
-    of parameters tied to one catalogue's item IDs, which never transfer to another
-    catalogue) and ``adapter_targets`` (encoder Linear modules that parameter-efficient
-    strategies may adapt), and implement :meth:`hidden` and :meth:`logits`.
+    What the strategies rely on, checked by :meth:`check_contract` whenever the harness builds
+    a model: ``encoder`` and ``head`` are modules (``head`` may hold no weights), ``n_items`` and
+    ``max_len`` (the trailing items of a history the model reads) are positive,
+    ``id_parameters`` names the parameters tied to one catalogue's item IDs (they never
+    transfer to another catalogue), and ``adapter_targets`` are name suffixes of ``nn.Linear``
+    modules inside ``encoder`` that parameter-efficient strategies (LoRA) may adapt. Subclasses
+    implement :meth:`hidden` and :meth:`logits`.
     """
 
     encoder: nn.Module
@@ -60,19 +64,37 @@ class NeuralRecommender(nn.Module):
     n_items: int
     max_len: int
     id_parameters: tuple[str, ...] = ()
-    adapter_targets: tuple[str, ...] = ()  # encoder Linear modules (name suffixes) that get LoRA adapters
+    adapter_targets: tuple[str, ...] = ()
 
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    @abstractmethod
     def hidden(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Encoder output ``[B, L, d]`` for right-padded inputs (position t sees only ≤ t)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Head: item scores ``[..., n_items]`` from hidden states ``[..., d]``."""
-        raise NotImplementedError
+
+    def check_contract(self) -> None:
+        """Raise a :class:`ConfigError` naming the class and the broken promise, if any."""
+        name = type(self).__name__
+        for attr in ("encoder", "head"):
+            if not isinstance(getattr(self, attr, None), nn.Module):
+                raise ConfigError(f"model class {name}: self.{attr} must be a torch module")
+        for attr in ("n_items", "max_len"):
+            value = getattr(self, attr, None)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"model class {name}: self.{attr} must be a positive int, not {value!r}")
+        unknown = set(self.id_parameters) - set(self.state_dict())
+        if unknown:
+            raise ConfigError(f"model class {name}: id_parameters {sorted(unknown)} are not in its state_dict")
+        linears = [n for n, m in self.encoder.named_modules() if isinstance(m, nn.Linear)]
+        for target in self.adapter_targets:
+            if not any(n == target or n.endswith("." + target) for n in linears):
+                raise ConfigError(f"model class {name}: adapter target {target!r} names no nn.Linear in its encoder")
 
     def loss(self, inputs: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor, objective: str) -> torch.Tensor:
         """Training loss of one batch under ``objective``.

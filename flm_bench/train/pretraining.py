@@ -25,8 +25,10 @@ from flm_bench.train.cost import Meter
 from flm_bench.data.table import InteractionData, fingerprint
 from flm_bench.errors import ConfigError
 from flm_bench.train.neural import NeuralRecommender
-from flm_bench.specs import ModelSpec
+from flm_bench.train.build import build_model
 from flm_bench.data.splits import leave_one_out, random_holdout
+from flm_bench.params import ModelParams
+from flm_bench.specs import ModelSpec
 from flm_bench.suite import PretrainConfig
 from flm_bench.train.loop import Progress, fit
 
@@ -61,7 +63,7 @@ def _atomic_write(path: Path, write: Any) -> None:
 
 def pretrain(
     spec: ModelSpec,
-    params: dict[str, Any],
+    params: ModelParams,
     corpus: InteractionData,
     *,
     excluded: list[str],
@@ -76,7 +78,7 @@ def pretrain(
     came from the cache (True) or was trained now (False)."""
     if not spec.pretrainable:
         raise ConfigError(f"model {spec.name!r} is not pretrainable")
-    key = fingerprint(corpus.fingerprint, spec.name, {**spec.defaults, **params}, cfg.model_dump(exclude={"device"}), seed)[:20]
+    key = fingerprint(corpus.fingerprint, spec.name, params.model_dump(), cfg.model_dump(exclude={"device"}), seed)[:20]
     stem = f"{corpus.name}__{spec.name}__{cfg.objective}__seed{seed}__{key}"
     meta_path = directory / f"{stem}.json"
     pt_path = directory / f"{stem}.pt"
@@ -94,10 +96,8 @@ def pretrain(
     # validation (early stopping only): the last item per user, or a random one when the corpus
     # holds unordered data (e.g. product holdings)
     split = leave_one_out(corpus) if corpus.ordered else random_holdout(corpus, seed)
-    torch.manual_seed(seed)
-    model = spec.build(n_items=corpus.n_items, item_features=corpus.item_features, params=params, side=corpus.side)
+    model = build_model(spec, params, corpus, seed=seed, device=device)
     assert isinstance(model, NeuralRecommender), f"pretrainable model {spec.name!r} must be a NeuralRecommender"
-    model.to(device)
     with Meter(device) as meter:
         result = fit(model, model.parameters(), split.train, split.valid, cfg,
                      seed=seed, objective=cfg.objective, progress=progress)

@@ -1,46 +1,75 @@
 """Adaptation strategies: how a (possibly pretrained) encoder meets the target domain.
 
-A strategy decides *what* is loaded and *what* is trained; the harness (this module's
-:class:`AdaptContext`) owns *how*: building the model, the training loop, seeds, device,
-early stopping on validation and the record of what transferred.
+A strategy decides *what* is loaded and *what* is trained; the harness, through
+:class:`AdaptContext`, owns *how*: building the model, the training loop, seeds, device,
+early stopping on validation. A strategy returns a :class:`StrategyResult`: the model ready
+to score, what training did, what transferred, and any metrics of its own (recorded as the
+record's ``strategy_metrics``), so the harness needs to know nothing about any one strategy.
+
+Importing this module does not import torch (plugins register strategies cheaply).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from flm_bench.errors import ConfigError
-from flm_bench.train.model import FittableRecommender, Recommender
+from flm_bench.recommender import CountsParameters, FittableRecommender, Recommender
 from flm_bench.suite import EvalConfig
 
 if TYPE_CHECKING:
     import torch
 
-    from flm_bench.data.table import InteractionData
-    from flm_bench.train.online import StreamResult
-    from flm_bench.train.pretraining import Checkpoint
-    from flm_bench.specs import ModelSpec
     from flm_bench.data.splits import Split
+    from flm_bench.data.table import InteractionData
+    from flm_bench.params import ModelParams
+    from flm_bench.specs import ModelSpec
     from flm_bench.suite import TrainConfig
     from flm_bench.train.loop import FitResult, Progress
+    from flm_bench.train.neural import NeuralRecommender
+    from flm_bench.train.pretraining import Checkpoint
+
+#: What a strategy may add to its record: name -> number or short text (e.g. "stream.ndcg@10").
+StrategyMetrics = dict[str, float | int | str]
+
+
+@dataclass
+class StrategyResult:
+    """What :meth:`Strategy.adapt` returns."""
+
+    model: Recommender  # ready to score the test users
+    fit: FitResult | None = None  # the training run (None for a model fitted in one call)
+    trainable_parameters: int = 0
+    transfer: dict[str, list[str]] = field(default_factory=dict)  # "loaded" / "reinitialised" weights
+    metrics: StrategyMetrics = field(default_factory=dict)
 
 
 class Strategy(Protocol):
     """Turns a checkpoint (or none) and the target's training data into a ranking model."""
 
-    def adapt(self, ctx: AdaptContext) -> Recommender:
-        """Build, load and fit a model through ``ctx``; return it ready to score."""
+    def adapt(self, ctx: AdaptContext) -> StrategyResult:
+        """Build, load and fit a model through ``ctx``; return it with what happened."""
         ...
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """An adaptation strategy: how a (possibly pretrained) encoder meets the target."""
+
+    name: str
+    build: Callable[[], Strategy]
+    needs_pretraining: bool
+    description: str = ""
 
 
 @dataclass
 class AdaptContext:
-    """Everything a strategy may use, and the harness services it must go through."""
+    """What a strategy may use, and the harness services it goes through."""
 
     spec: ModelSpec
-    params: dict[str, Any]
+    params: ModelParams
     data: InteractionData
     split: Split
     checkpoint: Checkpoint | None
@@ -48,33 +77,32 @@ class AdaptContext:
     seed: int
     device: str
     progress: Progress | None = None
-    transfer: dict[str, list[str]] = field(default_factory=dict)
-    fit_result: FitResult | None = None
-    trainable_parameters: int = 0
     #: the suite's evaluation metrics (ranx names) and history rule, for strategies that
-    #: measure as they adapt (``online``); the defaults are those of a suite's ``[evaluation]``
+    #: measure as they adapt; the defaults are those of a suite's ``[evaluation]``
     metrics: list[str] = field(default_factory=lambda: EvalConfig().names)
     exclude_history: bool = True
-    #: what a prequential strategy measured on its stream (:class:`flm_bench.train.online.StreamResult`)
-    stream: StreamResult | None = None
 
     def build(self) -> Recommender:
-        """A fresh, seeded model for the target catalogue."""
-        import torch
+        """A fresh, seeded model for the target catalogue (a neural one's contract is checked)."""
+        from flm_bench.train.build import build_model
 
-        torch.manual_seed(self.seed)
-        model = self.spec.build(n_items=self.data.n_items, item_features=self.data.item_features,
-                                params=self.params, side=self.data.side)
-        if hasattr(model, "to"):
-            model.to(self.device)
+        return build_model(self.spec, self.params, self.data, seed=self.seed, device=self.device)
+
+    def build_neural(self) -> NeuralRecommender:
+        """:meth:`build`, for strategies that need a neural (pretrainable) model."""
+        from flm_bench.train.neural import NeuralRecommender
+
+        model = self.build()
+        if not isinstance(model, NeuralRecommender):
+            raise ConfigError(f"model {self.spec.name!r} is not neural, so it cannot load a pretrained encoder")
         return model
 
-    def load_pretrained(self, model: torch.nn.Module, skip: tuple[str, ...] = ()) -> None:
+    def load_pretrained(self, model: torch.nn.Module, skip: tuple[str, ...] = ()) -> dict[str, list[str]]:
         """Copy the checkpoint's transferable weights into ``model``, except names starting
-        with a prefix in ``skip`` (e.g. ``("head.",)`` for a fresh head).
+        with a prefix in ``skip`` (e.g. ``("head.",)`` for a fresh head); return what was
+        ``loaded`` and what stayed freshly ``reinitialised``.
 
-        Item-ID parameters never transfer (the corpus never shares the target's catalogue);
-        what was loaded and what stayed freshly initialised is recorded in ``transfer``.
+        Item-ID parameters never transfer (the corpus never shares the target's catalogue).
         """
         if self.checkpoint is None:
             raise ConfigError("this strategy needs a pretraining corpus, but the cell has none")
@@ -83,20 +111,23 @@ class AdaptContext:
         loaded = [k for k, v in state.items()
                   if k in own and own[k].shape == v.shape and not k.startswith(skip)]
         model.load_state_dict({k: state[k] for k in loaded}, strict=False)
-        self.transfer = {"loaded": sorted(loaded), "reinitialised": sorted(set(own) - set(loaded))}
+        return {"loaded": sorted(loaded), "reinitialised": sorted(set(own) - set(loaded))}
 
-    def fit(self, model: Recommender, parameters: Iterable[torch.nn.Parameter] | None = None) -> Recommender:
-        """Train ``parameters`` (default: all) with the harness loop, or fit a non-neural model."""
-        from flm_bench.train.neural import NeuralRecommender
+    def fit(self, model: Recommender, parameters: Iterable[torch.nn.Parameter] | None = None, *,
+            transfer: dict[str, list[str]] | None = None) -> StrategyResult:
+        """Train ``parameters`` (default: all trainable ones) with the harness loop, or fit a
+        non-neural model in one call; ``transfer`` is passed through to the result."""
         from flm_bench.train.loop import fit
+        from flm_bench.train.neural import NeuralRecommender
 
         if isinstance(model, NeuralRecommender):
             params = [p for p in (parameters if parameters is not None else model.parameters()) if p.requires_grad]
-            self.trainable_parameters = sum(p.numel() for p in params)
-            self.fit_result = fit(model, params, self.split.train, self.split.valid, self.train_cfg,
-                                  seed=self.seed, progress=self.progress)
-        elif isinstance(model, FittableRecommender):
+            result = fit(model, params, self.split.train, self.split.valid, self.train_cfg,
+                         seed=self.seed, progress=self.progress)
+            return StrategyResult(model, result, sum(p.numel() for p in params), transfer or {})
+        if isinstance(model, FittableRecommender):
             model.fit(self.split.train)
-        else:
-            raise ConfigError(f"model {self.spec.name!r} is neither neural nor fittable")
-        return model
+            count = model.parameter_count() if isinstance(model, CountsParameters) else 0
+            return StrategyResult(model, None, int(count), transfer or {})
+        raise ConfigError(f"model {self.spec.name!r} is neither neural nor fittable")
+

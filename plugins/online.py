@@ -1,4 +1,7 @@
-"""Prequential ("test-then-train") adaptation: the seed document's "adaptive learning".
+"""The pass behind the ``online`` strategy (registered in :mod:`flm_bench_plugins.strategies`): prequential ("test-then-train") adaptation, the "adaptive learning"
+stage of the Pretraining-FLM design.
+
+It starts from the pretrained encoder (minus item-ID weights) as ``finetune`` does; then
 
 The target's training interactions (``split.train`` only: validation and test targets never
 enter the stream, neither as targets nor as inputs) are replayed once, in global time order,
@@ -28,7 +31,10 @@ and the model predicts each interaction *before* it learns from it:
 
 One pass, no early stopping; the final weights are what the runner evaluates on the test
 split, like any other strategy's. The validation metric of the final weights is reported as
-a one-epoch fit.
+a one-epoch fit. The stream's measurements go to the record's ``strategy_metrics``:
+``stream.order``, ``stream.events`` (training interactions minus each user's first),
+``stream.updates`` (gradient steps), ``stream.chunk`` (events per step) and
+``stream.<metric>`` (the mean over scored events of each evaluation metric).
 """
 
 from __future__ import annotations
@@ -40,18 +46,13 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import torch
 
-from flm_bench.errors import ConfigError
-from flm_bench.evaluation import evaluate, per_user_metrics, rank_batch
-from flm_bench.train.neural import NeuralRecommender
-from flm_bench.data.splits import Sequences
-from flm_bench.train.loop import FitResult, Progress, seed_everything, subsample
+from flm_bench.api import (
+    AdaptContext, FitResult, InteractionData, NeuralRecommender, Sequences, StrategyResult, TrainConfig, evaluate,
+    per_user_metrics, rank_batch, seed_everything, subsample,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
-
-    from flm_bench.data.table import InteractionData
-    from flm_bench.train.strategy import AdaptContext
-    from flm_bench.suite import TrainConfig
+    from collections.abc import Callable, Iterable, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -128,10 +129,10 @@ class StreamResult:
         """Mean of each metric over the scored events (empty when nothing was scored)."""
         return {n: float(v.mean()) for n, v in self.per_event.items()} if self.events else {}
 
-    def info(self) -> dict:
-        """The fields of the record's :class:`flm_bench.results.records.StreamInfo`."""
-        return {"order": self.order, "events": self.events, "updates": self.updates,
-                "chunk": self.chunk, "metrics": self.metrics}
+    def record_metrics(self) -> dict[str, float | int | str]:
+        """What the record keeps of the pass (its ``strategy_metrics``)."""
+        return {"stream.order": self.order, "stream.events": self.events, "stream.updates": self.updates,
+                "stream.chunk": self.chunk, **{f"stream.{n}": v for n, v in self.metrics.items()}}
 
 
 def replay(
@@ -144,7 +145,7 @@ def replay(
     names: Sequence[str],
     exclude_history: bool = True,
     seed: int,
-    progress: Progress | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> StreamResult:
     """One prequential pass of ``model`` over ``stream`` (see the module doc); trains in place."""
     seed_everything(seed, cfg.deterministic)
@@ -211,28 +212,28 @@ def replay(
     return result
 
 
-def prequential(ctx: AdaptContext, model: NeuralRecommender,
-                parameters: Iterable[torch.nn.Parameter] | None = None) -> NeuralRecommender:
-    """Adapt ``model`` by one prequential pass over ``ctx.split.train``; fill ``ctx``'s
-    ``stream``, ``trainable_parameters`` and ``fit_result`` (one epoch, validation of the
-    final weights); return the model ready to score."""
-    if not isinstance(model, NeuralRecommender):
-        raise ConfigError(f"the online strategy needs a neural model; {ctx.spec.name!r} is not one")
-    params = [p for p in (parameters if parameters is not None else model.parameters()) if p.requires_grad]
-    ctx.trainable_parameters = sum(p.numel() for p in params)
-    stream = build_stream(ctx.split.train, ctx.data)
-    ctx.stream = replay(model, params, ctx.split.train, stream, ctx.train_cfg, names=ctx.metrics,
-                        exclude_history=ctx.exclude_history, seed=ctx.seed, progress=ctx.progress)
+def replay_training(ctx: AdaptContext, model: NeuralRecommender) -> StreamResult:
+    """One prequential pass of ``model`` over ``ctx.split.train`` in stream order; trains in place."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return replay(model, params, ctx.split.train, build_stream(ctx.split.train, ctx.data), ctx.train_cfg,
+                  names=ctx.metrics, exclude_history=ctx.exclude_history, seed=ctx.seed, progress=ctx.progress)
+
+
+def prequential(ctx: AdaptContext, model: NeuralRecommender, transfer: dict[str, list[str]]) -> StrategyResult:
+    """Adapt ``model`` by one prequential pass over ``ctx.split.train``; the fit is reported as
+    one epoch whose validation value is that of the final weights."""
+    stream = replay_training(ctx, model)
+    params = [p for p in model.parameters() if p.requires_grad]
     cfg = ctx.train_cfg
     valid = subsample(ctx.split.valid, cfg.max_valid_users, ctx.seed)
     if len(valid):
         _, scores = evaluate(model.score, valid, [cfg.valid_metric])
         value = float(scores[cfg.valid_metric].mean())
     else:  # as the training loop does without validation users
-        value = -ctx.stream.loss if ctx.stream.updates else 0.0
-    ctx.fit_result = FitResult(epochs=1, best_epoch=1, best_valid=value, valid_metric=cfg.valid_metric,
-                               valid_curve=[value])
+        value = -stream.loss if stream.updates else 0.0
+    fit = FitResult(epochs=1, best_epoch=1, best_valid=value, valid_metric=cfg.valid_metric, valid_curve=[value])
     if ctx.progress:
-        ctx.progress(f"online {cfg.valid_metric}: stream {ctx.stream.metrics.get(cfg.valid_metric, float('nan')):.4f}, "
+        ctx.progress(f"online {cfg.valid_metric}: stream {stream.metrics.get(cfg.valid_metric, float('nan')):.4f}, "
                      f"valid {value:.4f}")
-    return model
+    return StrategyResult(model, fit, sum(p.numel() for p in params), transfer, stream.record_metrics())
+

@@ -1,0 +1,53 @@
+"""The ``sasrec`` network (imports torch; :mod:`flm_bench_plugins.sasrec` registers it)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from flm_bench.api import ItemTable, NeuralRecommender, QueryHead
+from flm_bench_plugins.sasrec import SASRecParams
+
+
+class Encoder(nn.Module):
+    """Item table + learned positions + causal post-norm Transformer blocks: ``[B, L] -> [B, L, d]``."""
+
+    def __init__(self, n_items: int, p: SASRecParams, features: np.ndarray | None) -> None:
+        super().__init__()
+        self.items = ItemTable(n_items, p.dim, p.use_ids, features)
+        self.positions = nn.Embedding(p.max_len, p.dim)
+        nn.init.normal_(self.positions.weight, std=0.02)
+        block = nn.TransformerEncoderLayer(p.dim, p.heads, dim_feedforward=p.dim, dropout=p.dropout,
+                                           batch_first=True, norm_first=False)
+        self.blocks = nn.TransformerEncoder(block, p.layers, enable_nested_tensor=False)
+        self.dropout = nn.Dropout(p.dropout)
+        self.norm = nn.LayerNorm(p.dim)
+
+    def forward(self, inputs: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        _, length = inputs.shape  # [B, L] item + 1, right-padded
+        x = table[inputs] + self.positions(torch.arange(length, device=inputs.device))  # [B, L, d]
+        causal = nn.Transformer.generate_square_subsequent_mask(length, device=inputs.device)
+        return self.norm(self.blocks(self.dropout(x), mask=causal, is_causal=True))
+
+
+class SASRec(NeuralRecommender):
+    """Encoder over the item table; the head turns each hidden state into a query scored by dot
+    product against every item's representation."""
+
+    def __init__(self, n_items: int, p: SASRecParams, item_features: np.ndarray | None) -> None:
+        super().__init__()
+        features = item_features if p.use_features else None
+        self.n_items, self.max_len = n_items, p.max_len
+        self.encoder = Encoder(n_items, p, features)
+        self.head = QueryHead(p.dim) if p.head == "mlp" else nn.Identity()
+        self.id_parameters = ("encoder.items.ids.weight",) if p.use_ids else ()
+        # not out_proj: nn.MultiheadAttention reads out_proj.weight directly, so LoRA there gets no gradient
+        self.adapter_targets = ("linear1", "linear2")
+
+    def hidden(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.encoder(inputs, self.encoder.items())  # [B, L, d]
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        table = self.encoder.items()[1:]  # [n_items, d]
+        return self.head(hidden) @ table.T  # [..., n_items]
