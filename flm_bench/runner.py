@@ -145,9 +145,9 @@ class Runner:
     def data(self, name: str) -> InteractionData:
         if name not in self._data:
             self.progress.message(f"loading {name}")
-            from flm_bench.data.preprocess import apply
+            from flm_bench.data.preprocess import prepare_data
 
-            self._data[name] = apply(self.plugins.datasets.get(name).load(), self.suite.preprocess)
+            self._data[name] = prepare_data(self.plugins.datasets.get(name).load(), self.suite.preprocess)
         return self._data[name]
 
     def split(self, name: str) -> Split:

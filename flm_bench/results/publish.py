@@ -243,10 +243,8 @@ class Validator:
     def _recompute(self, record: Record) -> _Reference:
         import inspect
 
-        from pydantic import ValidationError
-
         from flm_bench.data import splits
-        from flm_bench.data.preprocess import Preprocess, apply
+        from flm_bench.data.preprocess import prepare_data, preprocess_options
 
         ds, sp = record.dataset, record.split
         try:
@@ -254,11 +252,11 @@ class Validator:
         except FlmBenchError as exc:
             raise _Rejected(f"unknown dataset {ds.name!r}: {exc}") from None
         try:
-            options = Preprocess(**ds.preprocess)
-        except (ValidationError, TypeError) as exc:
-            raise _Rejected(f"dataset.preprocess {ds.preprocess} is not a valid preprocessing: {exc}") from None
+            options = preprocess_options(ds.preprocess)
+        except FlmBenchError as exc:
+            raise _Rejected(f"dataset.preprocess {exc}") from None
         try:
-            data = apply(spec.load(), options)
+            data = prepare_data(spec.load(), options)
         except Exception as exc:  # a plugin's loader may raise anything
             raise _Rejected(f"cannot load dataset {ds.name!r} to check its fingerprint: "
                             f"{type(exc).__name__}: {exc}") from None
