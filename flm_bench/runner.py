@@ -18,7 +18,7 @@ from flm_bench.results.records import (
     ARTIFACTS, Artifacts, Cost, DatasetInfo, EvaluationInfo, ModelInfo, Record, SplitInfo, StrategyInfo,
     TrainingInfo, clean_partial, is_complete, record_path, write_record,
 )
-from flm_bench.data.splits import Split, make_split
+from flm_bench.data.splits import Split, prepare_split
 from flm_bench.suite import Suite
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ class Runner:
     def split(self, name: str) -> Split:
         if name not in self._splits:
             config = self.suite.split_for(name)
-            self._splits[name] = make_split(self.data(name), config.protocol, **config.params)
+            self._splits[name] = prepare_split(self.data(name), config.protocol, config.params)
         return self._splits[name]
 
     def pretraining_corpus(self, corpus_name: str, target: str) -> tuple[str, list[str], list[str]]:
@@ -226,7 +226,8 @@ class Runner:
                                 synthetic=data.synthetic, users=data.n_users, items=data.n_items,
                                 interactions=data.n_interactions,
                                 preprocess=self.suite.preprocess.model_dump(exclude_defaults=True)),
-            split=SplitInfo(protocol=split.protocol, params=split.params, fingerprint=split.fingerprint),
+            split=SplitInfo(protocol=split.protocol, params=split.params, derived=split.derived,
+                            fingerprint=split.fingerprint),
             model=ModelInfo(name=cell.model, plugin=mentry.plugin, parameters=params,
                             item_representation=mentry.spec.item_representation),
             strategy=StrategyInfo(name=cell.strategy, plugin=sentry.plugin, corpus=cell.corpus,

@@ -20,11 +20,15 @@ record file and the reason, on one line):
    every stored metric from the run and qrels (gzipped TREC, ``run.trec.gz`` and
    ``qrels.trec.gz``; plain ``.trec`` is read too) within 1e-9, and ``per_user.npz``
    holds the same users and, for each metric, the same per-user scores.
-4. The dataset, loaded through the plugins with the record's ``dataset.preprocess``, has the
-   recorded fingerprint and counts; the split recomputed with the record's protocol and
-   parameters has the recorded fingerprint; the qrels hold exactly that split's test
-   targets, and (when history is excluded) the run ranks no item of a user's history.
-   Datasets and splits are computed once per (dataset, preprocess, protocol, params) and call.
+4. The dataset, loaded through the plugins and prepared as the runner prepares it
+   (:func:`flm_bench.data.preprocess.prepare_data` with the record's ``dataset.preprocess``),
+   has the recorded fingerprint and counts; the split recomputed with
+   :func:`flm_bench.data.splits.prepare_split` from the record's protocol and input parameters
+   has the recorded fingerprint, inputs and derived values (older records kept derived values,
+   e.g. the temporal cutoffs, inside ``params``: those keys count as derived); the qrels hold
+   exactly that split's test targets, and (when history is excluded) the run ranks no item of
+   a user's history. Datasets and splits are computed once per (dataset, preprocess,
+   protocol, inputs) and call.
 5. No two records of the call are the same cell (suite, dataset, split fingerprint, model,
    strategy, corpus, seed), and no record's cell (or record id) is already published, unless
    ``replace``: then the published record(s) of that cell are replaced.
@@ -150,9 +154,21 @@ class _Reference:
     data_fingerprint: str
     counts: tuple[int, int, int]  # users, items, interactions
     split_fingerprint: str
-    split_params: dict[str, Any]
+    split_params: dict[str, Any]  # the inputs, defaults filled in
+    split_derived: dict[str, Any]  # values derived from the data
     qrels: dict[str, set[str]]  # user -> relevant items (test targets)
     history: dict[str, set[str]]  # user -> items in the test history
+
+
+def _recorded_split(record: Record) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The record's split inputs and derived values (older records kept the latter in params)."""
+    from flm_bench.data.splits import protocol
+
+    try:
+        inputs, derived = protocol(record.split.protocol).separate(record.split.params)
+    except FlmBenchError as exc:
+        raise _Rejected(str(exc)) from None
+    return inputs, {**derived, **record.split.derived}
 
 
 class Validator:
@@ -229,10 +245,11 @@ class Validator:
 
     def _reference(self, record: Record) -> _Reference:
         ds, sp = record.dataset, record.split
-        key = (ds.name, _canonical(ds.preprocess), sp.protocol, _canonical(sp.params))
+        inputs, _ = _recorded_split(record)
+        key = (ds.name, _canonical(ds.preprocess), sp.protocol, _canonical(inputs))
         if key not in self._references:
             try:
-                self._references[key] = self._recompute(record)
+                self._references[key] = self._recompute(record, inputs)
             except _Rejected as exc:
                 self._references[key] = str(exc)
         ref = self._references[key]
@@ -240,11 +257,10 @@ class Validator:
             raise _Rejected(ref)
         return ref
 
-    def _recompute(self, record: Record) -> _Reference:
-        import inspect
-
-        from flm_bench.data import splits
+    def _recompute(self, record: Record, inputs: dict[str, Any]) -> _Reference:
+        """The record's dataset and split, prepared exactly as the runner prepares them."""
         from flm_bench.data.preprocess import prepare_data, preprocess_options
+        from flm_bench.data.splits import prepare_split
 
         ds, sp = record.dataset, record.split
         try:
@@ -260,17 +276,12 @@ class Validator:
         except Exception as exc:  # a plugin's loader may raise anything
             raise _Rejected(f"cannot load dataset {ds.name!r} to check its fingerprint: "
                             f"{type(exc).__name__}: {exc}") from None
-        # recorded params may include derived values (e.g. temporal cutoffs): pass the inputs
-        maker = getattr(splits, sp.protocol.replace("-", "_"), None)
-        if sp.protocol not in splits.PROTOCOLS or maker is None:
-            raise _Rejected(f"unknown split protocol {sp.protocol!r}; expected one of {list(splits.PROTOCOLS)}")
-        accepted = set(inspect.signature(maker).parameters) - {"data"}
         try:
-            split = splits.make_split(data, sp.protocol, **{k: v for k, v in sp.params.items() if k in accepted})
+            split = prepare_split(data, sp.protocol, inputs)
         except FlmBenchError as exc:
             raise _Rejected(f"cannot recompute split {sp.protocol} {sp.params}: {exc}") from None
         return _Reference(data.fingerprint, (data.n_users, data.n_items, data.n_interactions),
-                          split.fingerprint, split.params, *_test_sets(split))
+                          split.fingerprint, split.params, split.derived, *_test_sets(split))
 
     def _check_data(self, record: Record, run: dict[str, set[str]], qrels: dict[str, dict[str, int]]) -> None:
         ds, sp = record.dataset, record.split
@@ -284,8 +295,11 @@ class Validator:
         if sp.fingerprint != ref.split_fingerprint:
             raise _Rejected(f"unknown split fingerprint {sp.fingerprint[:16]}… for {ds.name!r} "
                             f"{sp.protocol} {sp.params}: recomputing the split gives {ref.split_fingerprint[:16]}…")
-        if _canonical(sp.params) != _canonical(ref.split_params):
+        inputs, derived = _recorded_split(record)
+        if _canonical(inputs) != _canonical(ref.split_params):
             raise _Rejected(f"split params {sp.params} differ from the recomputed {ref.split_params}")
+        if _canonical(derived) != _canonical(ref.split_derived):
+            raise _Rejected(f"split derived values {derived} differ from the recomputed {ref.split_derived}")
         got = {q: {d for d, rel in docs.items() if rel > 0} for q, docs in qrels.items()}
         if got != ref.qrels or any(rel != 1 for docs in qrels.values() for rel in docs.values()):
             missing = len(ref.qrels.keys() - got.keys())

@@ -93,7 +93,7 @@ def pretrain(
         directory.mkdir(parents=True, exist_ok=True)
     # validation (early stopping only): the last item per user, or a random one when the corpus
     # holds unordered data (e.g. product holdings)
-    split = leave_one_out(corpus) if corpus.ordered else random_holdout(corpus, seed)
+    split = leave_one_out(corpus) if corpus.ordered else random_holdout(corpus, seed=seed)
     torch.manual_seed(seed)
     model = spec.build(n_items=corpus.n_items, item_features=corpus.item_features, params=params, side=corpus.side)
     assert isinstance(model, NeuralRecommender), f"pretrainable model {spec.name!r} must be a NeuralRecommender"
