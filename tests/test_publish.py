@@ -413,7 +413,7 @@ def test_publish_to_a_bare_remote_clones_commits_and_pushes(tmp_path: Path, git_
 def test_push_is_retried_when_the_remote_moved(tmp_path: Path, git_env, record_folders, plugins,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """Another publisher pushes between our clone and our push: we publish on top of theirs."""
-    import flm_bench.results.publish as pub
+    import flm_bench.results.publish.remote as pub
 
     remote = tmp_path / "remote.git"
     git("init", "-q", "--bare", str(remote), cwd=tmp_path)
