@@ -20,7 +20,7 @@ from flm_bench.results.records import (
     ARTIFACTS, Artifacts, Cost, DatasetInfo, EvaluationInfo, ModelInfo, Record, SplitInfo, StrategyInfo,
     TrainingInfo, clean_partial, is_complete, record_path, write_record,
 )
-from flm_bench.data.splits import make_split
+from flm_bench.data.splits import prepare_split
 from flm_bench.suite import Suite
 
 if TYPE_CHECKING:
@@ -156,15 +156,16 @@ class Runner:
     def data(self, name: str) -> InteractionData:
         if name not in self._data:
             self.progress.message(f"loading {name}")
-            from flm_bench.data.preprocess import apply
+            from flm_bench.data.preprocess import prepare_data
 
-            self._data[name] = apply(self.plugins.datasets.get(name).load_data(self.location), self.suite.preprocess)
+            self._data[name] = prepare_data(self.plugins.datasets.get(name).load_data(self.location),
+                                            self.suite.preprocess)
         return self._data[name]
 
     def split(self, name: str) -> Split:
         if name not in self._splits:
             config = self.suite.split_for(name)
-            self._splits[name] = make_split(self.data(name), config.protocol, **config.params)
+            self._splits[name] = prepare_split(self.data(name), config.protocol, config.params)
         return self._splits[name]
 
     def pretraining_corpus(self, corpus_name: str, target: str) -> tuple[str, list[str], list[str]]:
@@ -248,7 +249,8 @@ class Runner:
                                 synthetic=data.synthetic, users=data.n_users, items=data.n_items,
                                 interactions=data.n_interactions,
                                 preprocess=self.suite.preprocess.model_dump(exclude_defaults=True)),
-            split=SplitInfo(protocol=split.protocol, params=split.params, fingerprint=split.fingerprint),
+            split=SplitInfo(protocol=split.protocol, params=split.params, derived=split.derived,
+                            fingerprint=split.fingerprint),
             model=ModelInfo(name=cell.model, plugin=mentry.plugin, parameters=params.model_dump(),
                             item_representation=mentry.spec.item_representation),
             strategy=StrategyInfo(name=cell.strategy, plugin=sentry.plugin, corpus=cell.corpus,

@@ -9,14 +9,15 @@ from __future__ import annotations
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-from flm_bench.errors import ConfigError
+from flm_bench.errors import ConfigError, DataError
 from flm_bench.evaluation import metric_names
 from flm_bench.data.preprocess import Preprocess
-from flm_bench.data.splits import PROTOCOLS
+from flm_bench.data import splits
 
 
 class _Strict(BaseModel):
@@ -24,10 +25,22 @@ class _Strict(BaseModel):
 
 
 class SplitConfig(_Strict):
-    """Which split protocol, with its parameters (see :mod:`flm_bench.data.splits`)."""
+    """Which split protocol, with its parameters (see :mod:`flm_bench.data.splits`).
 
-    protocol: Literal["leave-one-out", "temporal", "cold-start", "random-holdout", "predefined"] = "leave-one-out"
+    ``params`` is kept as written (it shapes record ids); it must validate through the
+    protocol's parameter model.
+    """
+
+    protocol: str = "leave-one-out"
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _registered(self) -> SplitConfig:
+        try:
+            splits.protocol(self.protocol).inputs(self.params)
+        except DataError as exc:
+            raise PydanticCustomError("split", "{reason}", {"reason": str(exc)}) from None
+        return self
 
 
 class EvalConfig(_Strict):
@@ -88,12 +101,6 @@ class Suite(_Strict):
         default_factory=dict,
         description="per-target split, for targets the suite-wide protocol does not suit "
                     "(e.g. unordered product holdings need random-holdout)")
-
-    @field_validator("split")
-    @classmethod
-    def _protocol(cls, v: SplitConfig) -> SplitConfig:
-        assert v.protocol in PROTOCOLS
-        return v
 
     @model_validator(mode="after")
     def _overrides_name_targets(self) -> Suite:

@@ -173,7 +173,7 @@ def test_stream_holds_training_interactions_only() -> None:
     data = ctx.data
     cut = temporal(data)
     stream = build_stream(cut.train, data)
-    assert stream.time.max() < cut.params["valid_cutoff"]
+    assert stream.time.max() < cut.derived["valid_cutoff"]
     assert not np.isin(stream.rows, np.concatenate([cut.valid.targets.rows, cut.test.targets.rows])).any()
 
 

@@ -413,7 +413,7 @@ def test_publish_to_a_bare_remote_clones_commits_and_pushes(tmp_path: Path, git_
 def test_push_is_retried_when_the_remote_moved(tmp_path: Path, git_env, record_folders, plugins,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """Another publisher pushes between our clone and our push: we publish on top of theirs."""
-    import flm_bench.results.publish as pub
+    import flm_bench.results.publish.remote as pub
 
     remote = tmp_path / "remote.git"
     git("init", "-q", "--bare", str(remote), cwd=tmp_path)
@@ -433,6 +433,49 @@ def test_push_is_retried_when_the_remote_moved(tmp_path: Path, git_env, record_f
     assert [s.rsplit("seed", 1)[1][0] for s in subjects] == ["2", "1", "0"]
     files = git("ls-tree", "-r", "--name-only", "main", cwd=remote).split()
     assert len(files) == 12
+
+
+TEMPORAL_SUITE = """
+name = "pub-temporal"
+targets = ["synthetic-finance"]
+models = ["popularity"]
+
+[split]
+protocol = "temporal"
+params = { test_fraction = 0.2 }
+
+[evaluation]
+metrics = ["ndcg"]
+cutoffs = [10]
+
+[training]
+device = "cpu"
+"""
+
+
+def test_old_record_with_derived_values_in_params_still_validates(tmp_path: Path, run_suite, plugins) -> None:
+    """Records written before ``split.derived`` existed kept the temporal cutoffs inside
+    ``split.params``: they stay valid, and a wrong cutoff is caught wherever it is."""
+    ((path, record),) = load_records(run_suite(TEMPORAL_SUITE, plugins))
+    assert record.split.params == {"valid_fraction": 0.1, "test_fraction": 0.2}
+    assert set(record.split.derived) == {"valid_cutoff", "test_cutoff"}
+    assert [v.record for v in validate([path], plugins=plugins)] == [record]
+
+    def to_old_style(doc: dict) -> None:
+        doc["split"]["params"].update(doc["split"].pop("derived"))
+
+    old = copy_record(path.parent, tmp_path, "old")
+    edit_json(old, to_old_style)
+    (valid,) = validate([old], plugins=plugins)
+    assert valid.record.split.derived == {}
+    assert valid.record.split.params == {**record.split.params, **record.split.derived}
+    assert valid.record.split.fingerprint == record.split.fingerprint
+
+    for source, where in ((old, "params"), (path.parent, "derived")):
+        wrong = copy_record(source, tmp_path, f"wrong-{where}")
+        _set("split", where, "test_cutoff", value=lambda v: v + 1)(wrong)
+        with pytest.raises(RecordError, match=r"split derived values .* differ from the recomputed"):
+            validate([wrong], plugins=plugins)
 
 
 WORKER = textwrap.dedent('''

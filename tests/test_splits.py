@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -12,10 +13,11 @@ import pytest
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
-from flm_bench.data.table import InteractionData
+from flm_bench.data.table import InteractionData, fingerprint
 from flm_bench.errors import DataError
 from flm_bench.data.splits import (
-    EvalSet, Sequences, Split, cold_start, leave_one_out, make_split, predefined, random_holdout, temporal,
+    PROTOCOLS, EvalSet, Sequences, Split, cold_start, leave_one_out, make_split, predefined, prepare_split,
+    random_holdout, temporal,
 )
 
 SETTINGS = settings(max_examples=150, deadline=None)
@@ -203,16 +205,16 @@ def test_temporal_no_leakage(tiny_data, table, vf, tf):
     if t_valid >= t_test:
         event("too few distinct times")
         with pytest.raises(DataError, match="too few distinct times"):
-            temporal(data, vf, tf)
+            temporal(data, valid_fraction=vf, test_fraction=tf)
         return
     if not any(o >= t_test and u in pre_test_users for u, o in zip(user.tolist(), order.tolist())):
         event("no test users")
         with pytest.raises(DataError, match="no test users"):
-            temporal(data, vf, tf)
+            temporal(data, valid_fraction=vf, test_fraction=tf)
         return
 
     split = temporal(data, valid_fraction=vf, test_fraction=tf)
-    assert split.params["valid_cutoff"] == t_valid and split.params["test_cutoff"] == t_test
+    assert split.derived == {"valid_cutoff": t_valid, "test_cutoff": t_test}
     train = check_sequences(split.train, data)
     v_hist, v_tgt = check_eval_set(split.valid, data)
     t_hist, t_tgt = check_eval_set(split.test, data)
@@ -244,7 +246,7 @@ def test_temporal_no_leakage(tiny_data, table, vf, tf):
     # no test or validation target leaks into train
     assert not all_rows(train) & (all_rows(v_tgt) | all_rows(t_tgt))
     # deterministic
-    assert temporal(rebuild(tiny_data, data), vf, tf).fingerprint == split.fingerprint
+    assert temporal(rebuild(tiny_data, data), valid_fraction=vf, test_fraction=tf).fingerprint == split.fingerprint
 
 
 def test_temporal_needs_timestamps(tiny_data):
@@ -284,7 +286,7 @@ def test_cold_start_no_leakage(tiny_data, table, vf, tf, context, seed):
     if n_test == 0:
         event("no test users")
         with pytest.raises(DataError, match="no test users"):
-            cold_start(data, vf, tf, context=context, seed=seed)
+            cold_start(data, valid_fraction=vf, test_fraction=tf, context=context, seed=seed)
         return
 
     split = cold_start(data, valid_fraction=vf, test_fraction=tf, context=context, seed=seed)
@@ -309,7 +311,8 @@ def test_cold_start_no_leakage(tiny_data, table, vf, tf, context, seed):
     assert sum(map(len, parts)) == data.n_interactions
     assert set().union(*parts) == set(range(data.n_interactions))
     # deterministic for a seed
-    again = cold_start(rebuild(tiny_data, data), vf, tf, context=context, seed=seed)
+    again = cold_start(rebuild(tiny_data, data), valid_fraction=vf, test_fraction=tf, context=context,
+                       seed=seed)
     assert again.fingerprint == split.fingerprint
     np.testing.assert_array_equal(again.test.users, split.test.users)
     np.testing.assert_array_equal(again.valid.users, split.valid.users)
@@ -318,9 +321,10 @@ def test_cold_start_no_leakage(tiny_data, table, vf, tf, context, seed):
 def test_cold_start_seed_changes_users(tiny_data):
     users = [u for u in range(40) for _ in range(3)]
     data = tiny_data(users, list(range(len(users))), [i % 3 for i in range(len(users))])
-    picks = {tuple(cold_start(data, 0.25, 0.25, seed=s).test.users.tolist()) for s in range(5)}
+    quarter = {"valid_fraction": 0.25, "test_fraction": 0.25}
+    picks = {tuple(cold_start(data, **quarter, seed=s).test.users.tolist()) for s in range(5)}
     assert len(picks) > 1
-    assert cold_start(data, 0.25, 0.25, seed=3).fingerprint == cold_start(data, 0.25, 0.25, seed=3).fingerprint
+    assert cold_start(data, **quarter, seed=3).fingerprint == cold_start(data, **quarter, seed=3).fingerprint
 
 
 def test_cold_start_negative_context(tiny_data):
@@ -332,7 +336,7 @@ def test_make_split_errors(tiny_data):
     data = tiny_data([0, 0, 0], [0, 1, 2], [0, 1, 2])
     with pytest.raises(DataError, match="unknown split protocol"):
         make_split(data, "random")
-    with pytest.raises(DataError, match="bad parameters"):
+    with pytest.raises(DataError, match="split 'leave-one-out': unknown parameter 'seed'; it takes no parameters"):
         make_split(data, "leave-one-out", seed=1)
 
 
@@ -374,7 +378,7 @@ def test_movielens_temporal(tiny_data):
     movielens = load_movielens(tiny_data)
     split = temporal(movielens, valid_fraction=0.1, test_fraction=0.1)
     order = np.asarray(movielens.column("order"))
-    t_valid, t_test = split.params["valid_cutoff"], split.params["test_cutoff"]
+    t_valid, t_test = split.derived["valid_cutoff"], split.derived["test_cutoff"]
     assert (t_valid, t_test) == expected_cutoffs(order, 0.1, 0.1)
     assert np.all(order[split.train.rows] < t_valid)
     assert len(split.train.rows) == int(np.sum(order < t_valid))
@@ -453,3 +457,116 @@ def test_predefined_split_follows_the_fold_column(tiny_data):
     assert split.test.targets.items.tolist() == [8, 3]
     with pytest.raises(DataError, match="no published split"):
         predefined(tiny_data([0], [0], [0]))
+
+
+# --------------------------------------------------------------------------- the protocol registry
+
+
+def registry_fixture() -> InteractionData:
+    """Ten users with six interactions each, distinct times, and a published fold column."""
+    import datasets
+
+    from flm_bench.data.table import from_table
+
+    users = [u for u in range(10) for _ in range(6)]
+    step = [j for _ in range(10) for j in range(6)]
+    table = datasets.Dataset.from_dict({
+        "user": np.array(users, dtype=np.int64),
+        "item": np.array([(u * 7 + j * 3) % 13 for u, j in zip(users, step)], dtype=np.int64),
+        "order": np.array([j * 10 + u for u, j in zip(users, step)], dtype=np.int64),
+        "fold": np.array([0 if j < 4 else j - 3 for j in step], dtype=np.int8)})
+    return from_table("fixture", "test", table, timestamped=True, ordered=True)
+
+
+# computed with the protocols as they were before the registry (make_split of commit 99d0aef):
+# published records keep their split fingerprints
+FINGERPRINTS = [
+    ("leave-one-out", {}, "3f866b30535f3a34ce341c4a044c34950a09f784c37b9cbd0c3f793151fd1938"),
+    ("temporal", {}, "280fc12c3d37c245c4341b94f3ef965fea4091e695ba02c70c951b7e72fd1603"),
+    ("temporal", {"valid_fraction": 0.2, "test_fraction": 0.3},
+     "feebf09b1a7580397e3e72b89b465e592e016ea9286453f20eb491a86beec240"),
+    ("cold-start", {}, "3518535b100dc827545effca497966826bf9ebe03c00e2cba778617fba27ec60"),
+    ("cold-start", {"valid_fraction": 0.2, "test_fraction": 0.3, "context": 2, "seed": 3},
+     "a9d36a4f4da9f02edfc8e82ff85b07052c0cf8e296cfabc28ba37ebd9314a9e1"),
+    ("random-holdout", {}, "45107ce653b0df659c398c1b89f5ab5b200e98747b3a02e2f6106a8b5d95835f"),
+    ("random-holdout", {"seed": 5}, "ddb697d2366930bb263e6549e67c5a9f7e426303e9fff96e49490d52d29f76a6"),
+    ("predefined", {}, "95ac70dbadbeff07bcaf2d455351248f12f42ed793530313318d29df04e56a31"),
+]
+
+
+@pytest.mark.parametrize(("protocol", "params", "expected"), FINGERPRINTS)
+def test_every_protocol_keeps_its_fingerprint(protocol, params, expected):
+    data = registry_fixture()
+    assert data.fingerprint == "d70c6ccfa0daefd628db65f6847e40565bdb5422a7e53a61e54b28460a9129ee"
+    assert prepare_split(data, protocol, params).fingerprint == expected
+    assert make_split(data, protocol, **params).fingerprint == expected
+
+
+def test_every_protocol_is_covered_by_the_fingerprints():
+    assert set(PROTOCOLS) == {protocol for protocol, _, _ in FINGERPRINTS}
+
+
+def test_derived_values_are_kept_apart_from_the_inputs():
+    data = registry_fixture()
+    split = prepare_split(data, "temporal", {"valid_fraction": 0.2, "test_fraction": 0.3})
+    assert split.params == {"valid_fraction": 0.2, "test_fraction": 0.3}
+    assert split.derived == {"valid_cutoff": 30, "test_cutoff": 42}
+    # the fingerprint hashes inputs and derived values together, as before the split of the two
+    assert split.fingerprint == fingerprint("temporal", {**split.params, **split.derived}, data.fingerprint,
+                                            split.train.rows, split.valid.targets.rows, split.test.targets.rows)
+    # defaults are filled in; protocols without derived values derive nothing
+    cold = prepare_split(data, "cold-start", {"seed": 1})
+    assert cold.params == {"valid_fraction": 0.1, "test_fraction": 0.1, "context": 1, "seed": 1}
+    assert cold.derived == {}
+    # older records kept the cutoffs inside params: they separate into inputs and derived values
+    legacy = {**split.params, **split.derived}
+    assert PROTOCOLS["temporal"].separate(legacy) == (split.params, split.derived)
+    assert PROTOCOLS["random-holdout"].separate({"seed": 3}) == ({"seed": 3}, {})
+
+
+SPLIT_ERRORS = [
+    ("random", {}, r"unknown split protocol 'random'; expected one of \['leave-one-out', 'temporal', "
+                   r"'cold-start', 'random-holdout', 'predefined'\]"),
+    ("leave-one-out", {"seed": 1}, r"split 'leave-one-out': unknown parameter 'seed'; it takes no parameters"),
+    ("random-holdout", {"sed": 1}, r"split 'random-holdout': unknown parameter 'sed'; expected one of \['seed'\]"),
+    ("temporal", {"valid_fraction": 1.5},
+     r"split 'temporal': parameter valid_fraction must be a number in \(0, 1\), got 1\.5"),
+    ("temporal", {"test_fraction": 0.0},
+     r"split 'temporal': parameter test_fraction must be a number in \(0, 1\), got 0\.0"),
+    ("temporal", {"valid_fraction": 0.5, "test_fraction": 0.5},
+     r"split 'temporal': valid_fraction \+ test_fraction must be < 1, got 0\.5 \+ 0\.5"),
+    ("cold-start", {"context": -1}, r"split 'cold-start': parameter context must be an integer >= 0, got -1"),
+    ("cold-start", {"context": 1.5}, r"split 'cold-start': parameter context must be an integer >= 0, got 1\.5"),
+    ("random-holdout", {"seed": True}, r"split 'random-holdout': parameter seed must be an integer >= 0, got True"),
+]
+
+
+@pytest.mark.parametrize(("protocol", "params", "reason"), SPLIT_ERRORS)
+def test_bad_split_config_is_one_line_naming_the_field(protocol, params, reason, tmp_path):
+    from flm_bench.errors import ConfigError
+    from flm_bench.suite import load_suite
+
+    with pytest.raises(DataError, match=f"^{reason}$"):
+        prepare_split(registry_fixture(), protocol, params)
+    # the suite validates against the same registry, before anything runs
+    suite = tmp_path / "suite.toml"
+    rows = "".join(f"{k} = {str(v).lower() if isinstance(v, bool) else v}\n" for k, v in params.items())
+    suite.write_text(f'name = "s"\ntargets = ["t"]\nmodels = ["m"]\n\n[split_overrides.t]\nprotocol = "{protocol}"\n'
+                     + (f"\n[split_overrides.t.params]\n{rows}" if params else ""))
+    with pytest.raises(ConfigError) as info:
+        load_suite(suite)
+    message = str(info.value)
+    assert "\n" not in message
+    assert re.fullmatch(f"{re.escape(str(suite))}: field split_overrides.t: {reason}", message), message
+
+
+def test_a_suite_accepts_every_registered_protocol_and_keeps_params_as_written(tmp_path):
+    from flm_bench.suite import load_suite
+
+    for name in PROTOCOLS:
+        suite = tmp_path / f"{name}.toml"
+        suite.write_text(f'name = "s"\ntargets = ["t"]\nmodels = ["m"]\n\n[split]\nprotocol = "{name}"\n')
+        assert load_suite(suite).split.protocol == name
+    suite.write_text('name = "s"\ntargets = ["t"]\nmodels = ["m"]\n\n[split]\nprotocol = "temporal"\n'
+                     "params = { test_fraction = 0.2 }\n")
+    assert load_suite(suite).split.params == {"test_fraction": 0.2}  # record ids hash what was written

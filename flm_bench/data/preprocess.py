@@ -6,10 +6,11 @@ Every option is recorded in each record and changes the dataset's fingerprint. T
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from flm_bench.data.table import InteractionData, fingerprint, from_table
 from flm_bench.errors import DataError
@@ -30,6 +31,23 @@ class Preprocess(BaseModel):
     @property
     def is_identity(self) -> bool:
         return self == Preprocess()
+
+
+def preprocess_options(options: Preprocess | Mapping[str, Any]) -> Preprocess:
+    """``options`` as a :class:`Preprocess` (e.g. a record's ``dataset.preprocess``)."""
+    if isinstance(options, Preprocess):
+        return options
+    try:
+        return Preprocess.model_validate(dict(options))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"]) or "(top level)"
+        raise DataError(f"{dict(options)} is not a valid preprocessing: field {where}: {error['msg']}") from None
+
+
+def prepare_data(loaded: InteractionData, options: Preprocess | Mapping[str, Any]) -> InteractionData:
+    """A loaded dataset made ready to split: the one preparation ``run`` and ``publish`` share."""
+    return apply(loaded, preprocess_options(options))
 
 
 def _k_core(user: np.ndarray, item: np.ndarray, keep: np.ndarray, min_user: int, min_item: int) -> np.ndarray:

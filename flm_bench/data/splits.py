@@ -23,20 +23,26 @@ the same table always gives the same split, on any machine.
   (0 train, 1 valid, 2 test); histories are the user's earlier folds in order.
 
 ``leave-one-out`` and ``cold-start`` need an ordered dataset; ``temporal`` a timestamped one.
+
+Every protocol is declared once, in :data:`PROTOCOLS`: its function, the pydantic model of its
+input parameters (defaults and allowed ranges) and what it needs from the data.
+:func:`prepare_split` is the one way a split is made (``flm-bench run`` and ``publish`` both
+call it). A :class:`Split` keeps its inputs (``params``, defaults filled in) apart from the
+values it derived from the data (``derived``, e.g. the temporal cutoffs); its fingerprint
+hashes both together, as it always has.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from flm_bench.data.table import InteractionData, fingerprint
 from flm_bench.errors import DataError
-
-Protocol = Literal["leave-one-out", "temporal", "cold-start", "random-holdout", "predefined"]
-PROTOCOLS: tuple[str, ...] = ("leave-one-out", "temporal", "cold-start", "random-holdout", "predefined")
 
 
 @dataclass(frozen=True)
@@ -84,13 +90,24 @@ class Split:
     """Training sequences plus validation and test sets of one dataset."""
 
     protocol: str
-    params: dict[str, Any]
+    params: dict[str, Any]  # the protocol's inputs, defaults filled in
     dataset_fingerprint: str
     n_items: int
     train: Sequences
     valid: EvalSet
     test: EvalSet
     fingerprint: str = field(default="")
+    derived: dict[str, Any] = field(default_factory=dict)  # computed from the data, e.g. temporal cutoffs
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """What a protocol's function computes; :func:`prepare_split` makes the :class:`Split`."""
+
+    train: Sequences
+    valid: EvalSet
+    test: EvalSet
+    derived: dict[str, Any] = field(default_factory=dict)
 
 
 def _csr(users: np.ndarray, items: np.ndarray, rows: np.ndarray) -> Sequences:
@@ -126,14 +143,75 @@ def _eval_set(user, item, rows, in_history, in_target) -> EvalSet:
     return EvalSet(history, _csr(user[tmask], item[tmask], rows[tmask]))
 
 
-def _require_order(data: InteractionData, protocol: str) -> None:
-    if not data.ordered:
-        raise DataError(f"dataset {data.name!r} has no interaction order, so the {protocol} split "
-                        "is meaningless; use the random-holdout protocol")
+
+# --------------------------------------------------------------------------------------------
+# input parameters
 
 
-def _last_two_out(protocol: str, params: dict[str, Any], data: InteractionData,
-                  user: np.ndarray, item: np.ndarray, rows: np.ndarray) -> Split:
+class SplitParams(BaseModel):
+    """A protocol's input parameters: none here; unknown fields and loose types are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class SeedParams(SplitParams):
+    seed: int = Field(0, ge=0, description="seed of the random draw")
+
+
+class FractionParams(SplitParams):
+    valid_fraction: float = Field(0.1, gt=0, lt=1, description="share held out for validation")
+    test_fraction: float = Field(0.1, gt=0, lt=1, description="share held out for testing")
+
+    @model_validator(mode="after")
+    def _sum_below_one(self) -> FractionParams:
+        if not self.valid_fraction + self.test_fraction < 1:
+            raise ValueError(f"valid_fraction + test_fraction must be < 1, got "
+                             f"{self.valid_fraction} + {self.test_fraction}")
+        return self
+
+
+class TemporalParams(FractionParams):
+    """Shares of interactions (by time) after the validation and test cutoffs."""
+
+
+class ColdStartParams(FractionParams):
+    """Shares of users held out, and how many interactions each reveals as history."""
+
+    context: int = Field(1, ge=0, description="interactions a held-out user reveals as history")
+    seed: int = Field(0, ge=0, description="seed of the random draw of users")
+
+
+_BOUNDS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+
+
+def _allowed(info: Any) -> str:
+    """What a parameter field accepts, in words: ``a number in (0, 1)``, ``an integer >= 0``."""
+    kind = {int: "an integer", float: "a number"}.get(info.annotation, str(info.annotation))
+    bounds = {b: getattr(m, b) for m in info.metadata for b in _BOUNDS if hasattr(m, b)}
+    if bounds.keys() == {"gt", "lt"}:
+        return f"{kind} in ({bounds['gt']}, {bounds['lt']})"
+    return " ".join([kind] + [f"{_BOUNDS[b]} {v}" for b, v in bounds.items()])
+
+
+def _describe(protocol: str, model: type[SplitParams], exc: ValidationError) -> str:
+    """The first error of a parameter model, on one line, naming the field and what is allowed."""
+    error = exc.errors()[0]
+    name = ".".join(str(p) for p in error["loc"])
+    known = list(model.model_fields)
+    if error["type"] == "extra_forbidden":
+        expected = f"expected one of {known}" if known else "it takes no parameters"
+        return f"split {protocol!r}: unknown parameter {name!r}; {expected}"
+    if name in model.model_fields:
+        return (f"split {protocol!r}: parameter {name} must be {_allowed(model.model_fields[name])}, "
+                f"got {error['input']!r}")
+    return f"split {protocol!r}: {error['msg'].removeprefix('Value error, ')}"
+
+
+# --------------------------------------------------------------------------------------------
+# the protocols
+
+
+def _last_two_out(user: np.ndarray, item: np.ndarray, rows: np.ndarray) -> _Parts:
     """Per user (arrays grouped by user, in sequence order): last is test, second last valid."""
     uniq, starts, counts = np.unique(user, return_index=True, return_counts=True)
     pos = np.arange(len(user)) - np.repeat(starts, counts)  # position in the user's sequence
@@ -142,125 +220,176 @@ def _last_two_out(protocol: str, params: dict[str, Any], data: InteractionData,
     is_test = evaluated & (pos == n - 1)
     is_valid = evaluated & (pos == n - 2)
     is_train = ~(is_test | is_valid)
-    return _finish(
-        protocol,
-        params,
-        data,
+    return _Parts(
         train=_csr(user[is_train], item[is_train], rows[is_train]),
         valid=_eval_set(user, item, rows, is_train, is_valid),
         test=_eval_set(user, item, rows, is_train | is_valid, is_test),
     )
 
 
-def leave_one_out(data: InteractionData) -> Split:
-    """Last interaction per user is test, second last validation; see the module doc."""
-    _require_order(data, "leave-one-out")
+def _leave_one_out(data: InteractionData, p: SplitParams) -> _Parts:
     user, item, _, rows = _sorted(data)
-    return _last_two_out("leave-one-out", {}, data, user, item, rows)
+    return _last_two_out(user, item, rows)
 
 
-def random_holdout(data: InteractionData, seed: int = 0) -> Split:
-    """One seeded random interaction per user is test, another validation; see the module doc."""
+def _random_holdout(data: InteractionData, p: SeedParams) -> _Parts:
     user, item, _, rows = _sorted(data)
-    shuffled = np.lexsort((np.random.default_rng(seed).random(len(user)), user))
-    return _last_two_out("random-holdout", {"seed": seed}, data, user[shuffled], item[shuffled], rows[shuffled])
+    shuffled = np.lexsort((np.random.default_rng(p.seed).random(len(user)), user))
+    return _last_two_out(user[shuffled], item[shuffled], rows[shuffled])
 
 
-def predefined(data: InteractionData) -> Split:
-    """The dataset's own split, from its ``fold`` column (0 train, 1 valid, 2 test)."""
-    if not data.has_column("fold"):
-        raise DataError(f"dataset {data.name!r} has no published split (no 'fold' column)")
+def _predefined(data: InteractionData, p: SplitParams) -> _Parts:
     user, item, _, rows = _sorted(data)
     fold = np.asarray(data.column("fold"))[rows]
     if not np.isin(fold, (0, 1, 2)).all():
         raise DataError(f"dataset {data.name!r}: fold values must be 0 (train), 1 (valid) or 2 (test)")
-    return _finish(
-        "predefined",
-        {},
-        data,
+    return _Parts(
         train=_csr(user[fold == 0], item[fold == 0], rows[fold == 0]),
         valid=_eval_set(user, item, rows, fold == 0, fold == 1),
         test=_eval_set(user, item, rows, fold <= 1, fold == 2),
     )
 
 
-def temporal(data: InteractionData, valid_fraction: float = 0.1, test_fraction: float = 0.1) -> Split:
-    """Global time cutoffs at the given trailing fractions of interactions."""
-    if not data.timestamped:
-        raise DataError(f"dataset {data.name!r} has no timestamps; the temporal split needs them")
-    if not (0 < valid_fraction and 0 < test_fraction and valid_fraction + test_fraction < 1):
-        raise DataError("temporal split: valid_fraction and test_fraction must be > 0 and sum < 1")
+def _temporal(data: InteractionData, p: TemporalParams) -> _Parts:
     user, item, order, rows = _sorted(data)
-    t_valid = int(np.quantile(order, 1 - valid_fraction - test_fraction, method="higher"))
-    t_test = int(np.quantile(order, 1 - test_fraction, method="higher"))
+    t_valid = int(np.quantile(order, 1 - p.valid_fraction - p.test_fraction, method="higher"))
+    t_test = int(np.quantile(order, 1 - p.test_fraction, method="higher"))
     if not t_valid < t_test:
         raise DataError(f"dataset {data.name!r}: too few distinct times for a temporal split")
     before_valid, before_test = order < t_valid, order < t_test
     # a user is evaluated only if they have history before the cutoff
     has_train = np.isin(user, np.unique(user[before_valid]))
     has_pre_test = np.isin(user, np.unique(user[before_test]))
-    return _finish(
-        "temporal",
-        {"valid_fraction": valid_fraction, "test_fraction": test_fraction,
-         "valid_cutoff": t_valid, "test_cutoff": t_test},
-        data,
+    return _Parts(
         train=_csr(user[before_valid], item[before_valid], rows[before_valid]),
         valid=_eval_set(user, item, rows, before_valid, ~before_valid & before_test & has_train),
         test=_eval_set(user, item, rows, before_test, ~before_test & has_pre_test),
+        derived={"valid_cutoff": t_valid, "test_cutoff": t_test},
     )
 
 
-def cold_start(
-    data: InteractionData,
-    valid_fraction: float = 0.1,
-    test_fraction: float = 0.1,
-    context: int = 1,
-    seed: int = 0,
-) -> Split:
-    """Held-out users reveal their first ``context`` interactions; the rest are targets."""
-    _require_order(data, "cold-start")
-    if context < 0:
-        raise DataError("cold-start split: context must be >= 0")
+def _cold_start(data: InteractionData, p: ColdStartParams) -> _Parts:
     user, item, _, rows = _sorted(data)
     uniq, starts, counts = np.unique(user, return_index=True, return_counts=True)
-    eligible = uniq[counts > context]
-    shuffled = np.random.default_rng(seed).permutation(eligible)
-    n_valid = int(round(valid_fraction * len(uniq)))
-    n_test = int(round(test_fraction * len(uniq)))
+    eligible = uniq[counts > p.context]
+    shuffled = np.random.default_rng(p.seed).permutation(eligible)
+    n_valid = int(round(p.valid_fraction * len(uniq)))
+    n_test = int(round(p.test_fraction * len(uniq)))
     valid_users = shuffled[:n_valid]
     test_users = shuffled[n_valid : n_valid + n_test]
     pos = np.arange(len(user)) - np.repeat(starts, counts)
     in_valid, in_test = np.isin(user, valid_users), np.isin(user, test_users)
     train = ~(in_valid | in_test)
-    ctx = pos < context
-    return _finish(
-        "cold-start",
-        {"valid_fraction": valid_fraction, "test_fraction": test_fraction,
-         "context": context, "seed": seed},
-        data,
+    ctx = pos < p.context
+    return _Parts(
         train=_csr(user[train], item[train], rows[train]),
         valid=_eval_set(user, item, rows, in_valid & ctx, in_valid & ~ctx),
         test=_eval_set(user, item, rows, in_test & ctx, in_test & ~ctx),
     )
 
 
-def _finish(protocol: str, params: dict[str, Any], data: InteractionData, **parts: Any) -> Split:
-    train, valid, test = parts["train"], parts["valid"], parts["test"]
-    if len(test) == 0:
-        raise DataError(f"dataset {data.name!r}: the {protocol} split has no test users")
-    digest = fingerprint(
-        protocol, params, data.fingerprint, train.rows, valid.targets.rows, test.targets.rows
-    )
-    return Split(protocol, params, data.fingerprint, data.n_items, train, valid, test, digest)
+# --------------------------------------------------------------------------------------------
+# the registry
 
 
-def make_split(data: InteractionData, protocol: str, **params: Any) -> Split:
-    """Split ``data`` with the named protocol and its parameters."""
-    makers = {"leave-one-out": leave_one_out, "temporal": temporal, "cold-start": cold_start,
-              "random-holdout": random_holdout, "predefined": predefined}
-    if protocol not in makers:
-        raise DataError(f"unknown split protocol {protocol!r}; expected one of {list(makers)}")
-    try:
-        return makers[protocol](data, **params)
-    except TypeError as exc:
-        raise DataError(f"split {protocol!r}: bad parameters {params}: {exc}") from exc
+#: What a protocol may need from the data: how to tell, and the error when it is missing.
+NEEDS: dict[str, tuple[Callable[[InteractionData], bool], str]] = {
+    "order": (lambda d: d.ordered, "dataset {name!r} has no interaction order, so the {protocol} split "
+                                   "is meaningless; use the random-holdout protocol"),
+    "timestamps": (lambda d: d.timestamped, "dataset {name!r} has no timestamps; the {protocol} split needs them"),
+    "fold": (lambda d: d.has_column("fold"), "dataset {name!r} has no published split (no 'fold' column)"),
+}
+
+
+@dataclass(frozen=True)
+class SplitProtocol:
+    """One split protocol: its function, its input parameters, what it needs from the data, and
+    the names of the values it derives from the data (recorded apart from the inputs)."""
+
+    name: str
+    make: Callable[[InteractionData, Any], _Parts]
+    params: type[SplitParams] = SplitParams
+    needs: tuple[str, ...] = ()
+    derived: tuple[str, ...] = ()
+
+    def inputs(self, params: Mapping[str, Any] | None = None) -> SplitParams:
+        """``params`` validated (defaults filled in); a :class:`DataError` naming the field if not."""
+        try:
+            return self.params.model_validate(dict(params or {}))
+        except ValidationError as exc:
+            raise DataError(_describe(self.name, self.params, exc)) from None
+
+    def separate(self, recorded: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Recorded params as ``(inputs, derived)``: older records kept derived values in params."""
+        return ({k: v for k, v in recorded.items() if k not in self.derived},
+                {k: v for k, v in recorded.items() if k in self.derived})
+
+    def require(self, data: InteractionData) -> None:
+        for need in self.needs:
+            present, message = NEEDS[need]
+            if not present(data):
+                raise DataError(message.format(name=data.name, protocol=self.name))
+
+
+#: Every split protocol, by name: the one list the suite, the runner and publish all use.
+PROTOCOLS: dict[str, SplitProtocol] = {p.name: p for p in (
+    SplitProtocol("leave-one-out", _leave_one_out, needs=("order",)),
+    SplitProtocol("temporal", _temporal, TemporalParams, needs=("timestamps",),
+                  derived=("valid_cutoff", "test_cutoff")),
+    SplitProtocol("cold-start", _cold_start, ColdStartParams, needs=("order",)),
+    SplitProtocol("random-holdout", _random_holdout, SeedParams),
+    SplitProtocol("predefined", _predefined, needs=("fold",)),
+)}
+
+
+def protocol(name: str) -> SplitProtocol:
+    """The registered protocol called ``name``; a :class:`DataError` listing them if none is."""
+    if name not in PROTOCOLS:
+        raise DataError(f"unknown split protocol {name!r}; expected one of {list(PROTOCOLS)}")
+    return PROTOCOLS[name]
+
+
+def prepare_split(data: InteractionData, name: str, params: Mapping[str, Any] | None = None) -> Split:
+    """Split ``data`` with the protocol ``name`` and its input ``params``: the one way to split."""
+    spec = protocol(name)
+    typed = spec.inputs(params)
+    spec.require(data)
+    parts = spec.make(data, typed)
+    assert parts.derived.keys() == set(spec.derived), f"{spec.name} derives {spec.derived}"
+    inputs = typed.model_dump()
+    if len(parts.test) == 0:
+        raise DataError(f"dataset {data.name!r}: the {spec.name} split has no test users")
+    digest = fingerprint(spec.name, {**inputs, **parts.derived}, data.fingerprint,
+                         parts.train.rows, parts.valid.targets.rows, parts.test.targets.rows)
+    return Split(spec.name, inputs, data.fingerprint, data.n_items, parts.train, parts.valid, parts.test,
+                 digest, parts.derived)
+
+
+def make_split(data: InteractionData, name: str, **params: Any) -> Split:
+    """:func:`prepare_split` with the parameters as keywords."""
+    return prepare_split(data, name, params)
+
+
+def leave_one_out(data: InteractionData) -> Split:
+    """Last interaction per user is test, second last validation; see the module doc."""
+    return prepare_split(data, "leave-one-out")
+
+
+def random_holdout(data: InteractionData, **params: Any) -> Split:
+    """One seeded random interaction per user is test, another validation (:class:`SeedParams`)."""
+    return prepare_split(data, "random-holdout", params)
+
+
+def predefined(data: InteractionData) -> Split:
+    """The dataset's own split, from its ``fold`` column (0 train, 1 valid, 2 test)."""
+    return prepare_split(data, "predefined")
+
+
+def temporal(data: InteractionData, **params: Any) -> Split:
+    """Global time cutoffs at trailing fractions of interactions (:class:`TemporalParams`)."""
+    return prepare_split(data, "temporal", params)
+
+
+def cold_start(data: InteractionData, **params: Any) -> Split:
+    """Held-out users reveal their first ``context`` interactions (:class:`ColdStartParams`)."""
+    return prepare_split(data, "cold-start", params)

@@ -52,6 +52,8 @@ class DatasetInfo(_Model):
 class SplitInfo(_Model):
     protocol: str
     params: dict[str, Any]
+    derived: dict[str, Any] = Field(default_factory=dict,
+                                    description="values the split derived from the data, e.g. temporal cutoffs")
     fingerprint: str
 
 

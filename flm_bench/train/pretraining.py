@@ -95,7 +95,7 @@ def pretrain(
         directory.mkdir(parents=True, exist_ok=True)
     # validation (early stopping only): the last item per user, or a random one when the corpus
     # holds unordered data (e.g. product holdings)
-    split = leave_one_out(corpus) if corpus.ordered else random_holdout(corpus, seed)
+    split = leave_one_out(corpus) if corpus.ordered else random_holdout(corpus, seed=seed)
     model = build_model(spec, params, corpus, seed=seed, device=device)
     assert isinstance(model, NeuralRecommender), f"pretrainable model {spec.name!r} must be a NeuralRecommender"
     with Meter(device) as meter:

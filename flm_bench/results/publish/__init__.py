@@ -1,0 +1,62 @@
+"""Publishing: validate result records and merge them into a leaderboard folder (or git repository).
+
+``publish(paths, to)`` takes record files, record folders or folders of records and, only if
+*every* record passes every check, copies them to ``<to>/records/<record_id>/`` (the layout the
+runner writes, so boards render from it with :func:`flm_bench.results.records.load_records`).
+
+- :mod:`.validate`: the checks (schema, provenance, artifacts, ranx recomputation of the
+  metrics and per-user scores, dataset and split fingerprints recomputed through the plugins).
+- :mod:`.place`: staging, conflicts with already-published cells, the atomic swap under a
+  file lock, recovery of a killed publisher's leftovers.
+- :mod:`.git`: running git, work trees, remotes, committing only the record folders.
+- :mod:`.remote`: publishing into a git remote (clone, install, push, retry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from flm_bench.results.publish.errors import GitError, PublishError
+from flm_bench.results.publish.git import is_remote, work_tree
+from flm_bench.results.publish.place import DEFAULT_BOARD, LOCK_NAME, PublishReport, install
+from flm_bench.results.publish.remote import publish_remote
+from flm_bench.results.publish.validate import ValidRecord, Validator, validate
+
+if TYPE_CHECKING:
+    from flm_bench.plugins import Plugins
+
+__all__ = ["DEFAULT_BOARD", "LOCK_NAME", "GitError", "PublishError", "PublishReport", "ValidRecord", "Validator",
+           "install", "is_remote", "publish", "publish_report", "validate", "work_tree"]
+
+
+def publish_report(paths: Sequence[Path | str], to: Path | str = DEFAULT_BOARD, *, replace: bool = False,
+                   plugins: Plugins | None = None, commit: bool | None = None,
+                   subdir: str = str(DEFAULT_BOARD), message: str | None = None) -> PublishReport:
+    """Like :func:`publish`, returning what was replaced and the commit as well."""
+    valid = validate(paths, plugins=plugins)
+    if is_remote(to):
+        return publish_remote(valid, str(to), replace=replace, commit=commit, subdir=subdir, message=message)
+    return install(valid, Path(to), replace=replace, commit=commit, message=message)
+
+
+def publish(paths: Sequence[Path | str], to: Path | str = DEFAULT_BOARD, *, replace: bool = False,
+            plugins: Plugins | None = None, commit: bool | None = None,
+            subdir: str = str(DEFAULT_BOARD), message: str | None = None) -> list[Path]:
+    """Validate every record at ``paths``, then publish them all into ``to`` (or none).
+
+    :param paths: record files, record folders or folders of records.
+    :param to: the leaderboard folder (committed to git when inside a work tree), or a git
+        remote (URL or bare repository), which is cloned, published into, committed and pushed.
+    :param replace: replace already published records of the same cells.
+    :param plugins: the plugins that load the datasets (default: a fresh :func:`load_plugins`).
+    :param commit: force (``True``) or prevent (``False``) the git commit of a local folder.
+    :param subdir: for a remote: the leaderboard folder inside the repository.
+    :param message: commit message (default: one naming every record).
+    :returns: the published ``record.json`` files (for a remote: paths inside the repository).
+    :raises RecordError: a record failed a check; nothing was written.
+    :raises GitError: cloning, committing or pushing failed; nothing was published.
+    """
+    return publish_report(paths, to, replace=replace, plugins=plugins, commit=commit, subdir=subdir,
+                          message=message).published
