@@ -23,6 +23,10 @@ class UnknownNameError(FlmBenchError, KeyError):
 class DuplicateNameError(FlmBenchError):
     """Two plugins registered the same name in one registry."""
 
+    def __init__(self, message: str, first: str = "", second: str = "") -> None:
+        super().__init__(message)
+        self.first, self.second = first, second  # the origins of both registrations
+
 
 class RecordError(FlmBenchError):
     """A record is invalid or cannot be written."""

@@ -1,4 +1,5 @@
-"""Datasets read from declared files: the helper behind every real dataset plugin.
+"""Datasets read from files: declared, checksummed files (the helper behind every real dataset
+plugin), and a user's own CSV file (a suite's ``[csv.NAME]`` table or ``run --csv``).
 
 A plugin declares its files (:class:`~flm_bench.data.sources.SourceFile`: where they come
 from, with sha256 and size) and a ``parse`` function turning the fetched files into canonical
@@ -22,9 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-from flm_bench.data.sources import DataLocation, SourceFile, fetch
-from flm_bench.data.table import InteractionData, build_table, from_table
+from flm_bench.data.sources import DataLocation, SourceFile, fetch, sha256_of
+from flm_bench.data.table import InteractionData, build_table, canonical, from_table
+from flm_bench.errors import DataError
 from flm_bench.specs import DatasetSpec
+from flm_bench.suite import CsvDataset
+
+CSV_READER_VERSION = 1  # bump when read_csv changes what it produces
 
 #: parse(files) -> (columns, side data); ``files`` maps each declared file's name to a local
 #: path, which may hold the stored (gzipped) or the original bytes: read it with
@@ -49,3 +54,51 @@ def files_dataset(name: str, domain: str, files: Sequence[SourceFile], parse: Pa
 
     return DatasetSpec(name=name, domain=domain, load=load, description=description, files=files,
                        license=license, citation=citation, source=source)
+
+
+def read_csv(cfg: CsvDataset) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Canonical columns from a CSV file of interactions (see :class:`~flm_bench.suite.CsvDataset`)."""
+    import pandas as pd
+
+    wanted = [c for c in (cfg.user, cfg.item, cfg.timestamp, cfg.rating) if c]
+    try:
+        frame = pd.read_csv(cfg.path, sep=cfg.sep, dtype=str, keep_default_na=False)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{cfg.path}: not a readable CSV file: {exc}") from None
+    missing = [c for c in wanted if c not in frame.columns]
+    if missing:
+        raise DataError(f"{cfg.path}: no column(s) {missing}; the header has {list(frame.columns)}")
+    if frame.empty:
+        raise DataError(f"{cfg.path}: holds no interactions")
+    if cfg.timestamp:
+        times = pd.to_numeric(frame[cfg.timestamp], errors="coerce")
+        if times.isna().any():  # not numbers: dates
+            parsed = pd.to_datetime(frame[cfg.timestamp], errors="coerce", utc=True)
+            if parsed.isna().any():
+                raise DataError(f"{cfg.path}: column {cfg.timestamp!r} holds values that are neither numbers nor "
+                                f"dates (row {int(parsed.isna().to_numpy().argmax()) + 2})")
+            times = parsed.astype("int64") // 10**9
+        order = times.to_numpy().astype(np.int64)
+    else:  # a position per user (the file's row order) or nothing
+        order = frame.groupby(cfg.user).cumcount().to_numpy() if cfg.ordered else np.zeros(len(frame), np.int64)
+    rating = None
+    if cfg.rating:
+        rating = pd.to_numeric(frame[cfg.rating], errors="coerce").to_numpy(dtype=np.float32)
+        if np.isnan(rating).any():
+            raise DataError(f"{cfg.path}: column {cfg.rating!r} holds values that are not numbers")
+    return canonical(frame[cfg.user].to_numpy(), frame[cfg.item].to_numpy(), order, rating=rating)
+
+
+def csv_dataset(name: str, cfg: CsvDataset) -> DatasetSpec:
+    """A :class:`DatasetSpec` reading ``cfg.path``; its parsed table is cached under the file's sha256."""
+
+    def load(location: DataLocation) -> InteractionData:
+        if not cfg.path.is_file():
+            raise DataError(f"dataset {name!r}: no CSV file at {cfg.path}")
+        key = {"csv": name, "reader": CSV_READER_VERSION, "sha256": sha256_of(cfg.path),
+               **cfg.model_dump(mode="json", exclude={"path"})}
+        table, side = build_table(key, lambda: read_csv(cfg))
+        return from_table(name, cfg.domain, table, timestamped=cfg.timestamp is not None,
+                          ordered=cfg.timestamp is not None or cfg.ordered, side=side)
+
+    return DatasetSpec(name=name, domain=cfg.domain, load=load, description=f"read from {cfg.path}")

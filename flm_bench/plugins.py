@@ -16,6 +16,7 @@ import functools
 import importlib.metadata as md
 import logging
 import os
+import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +43,7 @@ class PluginInfo:
     name: str  # entry-point name
     distribution: str
     version: str
+    module: str = ""  # the module (or object's module) the plugin's hooks are defined in
     hooks: list[str] = field(default_factory=list)
     error: str | None = None
 
@@ -72,6 +74,13 @@ class Plugins:
     def distributions(self) -> dict[str, str]:
         """Distribution -> version of every plugin that loaded (recorded in each record)."""
         return {p.distribution: p.version for p in self.loaded}
+
+    def modules(self) -> dict[str, list[str]]:
+        """Distribution -> the modules its loaded plugins are defined in."""
+        out: dict[str, list[str]] = {}
+        for p in self.loaded:
+            out.setdefault(p.distribution, []).append(p.module)
+        return out
 
     def register_commands(self, app: Any) -> None:
         """Let plugins add CLI commands; a failing hook is recorded, not raised."""
@@ -143,10 +152,12 @@ def load_plugins(
     candidates: list[tuple[PluginInfo, Callable[[], object]]] = []
     for ep in sorted(entry_points, key=lambda e: e.name):
         dist = ep.dist
-        info = PluginInfo(ep.name, dist.name if dist else "?", dist.version if dist else "?")
+        info = PluginInfo(ep.name, dist.name if dist else "?", dist.version if dist else "?",
+                          module=ep.value.partition(":")[0].strip())
         candidates.append((info, ep.load))
     for name, obj in extra:
-        candidates.append((PluginInfo(name, name, "0"), lambda obj=obj: obj))
+        module = obj.__name__ if isinstance(obj, types.ModuleType) else type(obj).__module__
+        candidates.append((PluginInfo(name, name, "0", module=module), lambda obj=obj: obj))
 
     for info, load in candidates:
         if not _selected(info, allow, block):

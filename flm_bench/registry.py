@@ -10,6 +10,10 @@ from typing import Generic, Protocol, TypeVar
 from flm_bench.errors import DuplicateNameError, UnknownNameError
 
 
+#: The "plugin" of specs registered from outside any plugin (see :meth:`Registry.register_local`).
+LOCAL = "(suite)"
+
+
 class _Named(Protocol):
     @property
     def name(self) -> str: ...
@@ -48,7 +52,7 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.kind} registered by plugin {origin!r} has no name")
         previous = self._entries.get(name)
         if previous is not None or name in self._conflicts:
-            first = previous.origin if previous else self._conflicts[name].args[1]
+            first = previous.origin if previous else self._conflicts[name].first
             error = DuplicateNameError(
                 f"{self.kind} {name!r} is registered by both plugin {first!r} and plugin {origin!r}",
                 first,
@@ -58,6 +62,14 @@ class Registry(Generic[T]):
             self._conflicts[name] = error
             raise error
         self._entries[name] = Entry(spec, plugin, origin)
+
+    def register_local(self, spec: T, origin: str) -> None:
+        """Add ``spec`` from outside any plugin (a suite's own datasets); it replaces an earlier
+        local spec of the same name, but a name a plugin registered is an error naming both."""
+        previous = self._entries.get(spec.name)
+        if previous is not None and previous.plugin == LOCAL:
+            del self._entries[spec.name]
+        self.register(spec, LOCAL, origin)
 
     def get(self, name: str) -> T:
         """The spec registered as ``name``."""

@@ -71,6 +71,14 @@ class _Silent:
     def message(self, text: str) -> None: pass
 
 
+def add_csv_datasets(suite: Suite, plugins: Plugins) -> None:
+    """Register the suite's own CSV datasets (``[csv.NAME]``) beside the plugins' datasets."""
+    from flm_bench.file_datasets import csv_dataset
+
+    for name, cfg in suite.csv.items():
+        plugins.datasets.register_local(csv_dataset(name, cfg), f"suite {suite.name!r}")
+
+
 def plan(suite: Suite, plugins: Plugins) -> list[Cell]:
     """All cells of ``suite``; every name is resolved first, so typos fail before any work."""
     for name in suite.targets:
@@ -124,6 +132,7 @@ class Runner:
         from flm_bench.train.loop import resolve_device
 
         self.suite, self.plugins, self.output = suite, plugins, Path(output)
+        add_csv_datasets(suite, plugins)
         self.location = location or DataLocation.from_env()
         self.device = resolve_device(device or suite.training.device)
         self.progress = progress or _Silent()
@@ -266,6 +275,6 @@ class Runner:
                                   valid_metric=fit.valid_metric, best_valid=fit.best_valid) if fit else None,
             strategy_metrics=result.metrics,
             cost=cost,
-            provenance=provenance(self.plugins.distributions()),
+            provenance=provenance(self.plugins.distributions(), self.plugins.modules()),
             artifacts=Artifacts(**ARTIFACTS),
         )

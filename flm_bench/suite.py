@@ -82,6 +82,19 @@ class PretrainConfig(TrainConfig):
     objective: str = "next-item"
 
 
+class CsvDataset(_Strict):
+    """A dataset read from a CSV file of your own (no plugin needed): one interaction per row."""
+
+    path: Path = Field(description="the CSV file; relative paths are relative to the suite file")
+    domain: str = "custom"
+    user: str = Field("user", description="column of user ids (any strings)")
+    item: str = Field("item", description="column of item ids (any strings)")
+    timestamp: str | None = Field("timestamp", description="column of times (numbers or dates); null if none")
+    rating: str | None = Field(None, description="column of ratings, kept as the rating column; null if none")
+    sep: str = ","
+    ordered: bool = Field(False, description="without timestamps: whether each user's rows are in sequence order")
+
+
 class Suite(_Strict):
     """One benchmark suite."""
 
@@ -101,6 +114,8 @@ class Suite(_Strict):
         default_factory=dict,
         description="per-target split, for targets the suite-wide protocol does not suit "
                     "(e.g. unordered product holdings need random-holdout)")
+    csv: dict[str, CsvDataset] = Field(default_factory=dict, description="datasets read from your own CSV files, "
+                                                                         "by the name targets and corpora use")
 
     @model_validator(mode="after")
     def _overrides_name_targets(self) -> Suite:
@@ -133,6 +148,9 @@ def load_suite(path: Path) -> Suite:
         raise ConfigError(f"suite file {str(path)!r} does not exist") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"suite file {str(path)!r} is not valid TOML: {exc}") from exc
+    for entry in (data.get("csv") or {}).values():  # paths are relative to the suite file
+        if isinstance(entry, dict) and isinstance(entry.get("path"), str):
+            entry["path"] = str(Path(path).parent / Path(entry["path"]).expanduser())
     return _validated(data, str(path))
 
 
@@ -151,4 +169,46 @@ def single_cell(base: Suite, **overrides: Any) -> Suite:
     if overrides.get("split"):
         data["split"] = {"protocol": overrides["split"], "params": {}}
         data["split_overrides"] = {}
+    return _validated(data, "command-line options")
+
+
+def parse_param(text: str) -> tuple[str, str, Any]:
+    """``MODEL.FIELD=VALUE`` -> (model, field, value); the value is read as TOML (``128``,
+    ``0.5``, ``true``, ``"dot"``), or taken as a plain string when it is not TOML."""
+    key, eq, raw = text.partition("=")
+    model, dot, name = key.strip().rpartition(".")
+    if not eq or not dot or not model or not name:
+        raise ConfigError(f"--param {text!r}: expected MODEL.FIELD=VALUE, e.g. sasrec.dim=128")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return model, name, value
+
+
+def with_csv(base: Suite, files: list[str]) -> Suite:
+    """``base`` with datasets read from CSV files (``NAME=PATH`` each, default columns
+    user,item,timestamp; see :class:`CsvDataset`)."""
+    if not files:
+        return base
+    data = base.model_dump()
+    for text in files:
+        name, eq, path = text.partition("=")
+        if not eq or not name.strip() or not path.strip():
+            raise ConfigError(f"--csv {text!r}: expected NAME=PATH, e.g. mydata=ratings.csv")
+        data["csv"][name.strip()] = {"path": path.strip()}
+    return _validated(data, "command-line options")
+
+
+def with_params(base: Suite, params: list[str]) -> Suite:
+    """``base`` with model parameters overridden (``MODEL.FIELD=VALUE`` each, see :func:`parse_param`);
+    the model must be one of the suite's models."""
+    if not params:
+        return base
+    data = base.model_dump()
+    for text in params:
+        model, name, value = parse_param(text)
+        if model not in data["models"]:
+            raise ConfigError(f"--param {text!r}: model {model!r} is not among the suite's models {data['models']}")
+        data["model_params"].setdefault(model, {})[name] = value
     return _validated(data, "command-line options")

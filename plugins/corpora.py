@@ -6,8 +6,7 @@ what it removed (``strategy.excluded`` in the record).
 
 from __future__ import annotations
 
-from flm_bench import hookimpl
-from flm_bench.specs import CorpusSpec
+from flm_bench.api import CorpusSpec, hookimpl
 
 AMAZON_2014 = ("amazon-beauty", "amazon-sports", "amazon-toys", "amazon-videogames", "amazon-office", "amazon-tools")
 

@@ -20,9 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flm_bench import hookimpl
-from flm_bench.errors import DataError
-from flm_bench.specs import DatasetSpec
+from flm_bench.api import DataError, DatasetSpec, hookimpl
 from flm_bench_plugins.realdata import (S3REC_COMMIT, Columns, SideData, canonical, explode, read_json, read_table,
                                         real_dataset, s3rec_parser)
 
@@ -193,17 +191,8 @@ def _amazon2014_lines(name: str, category: str, users: str, items: str, inters: 
     )
 
 
-@hookimpl
-def flm_bench_register_datasets(register):
-    for name, category, users, items, inters, max_seq, s3rec in (
-        ("amazon-beauty", "Beauty", "22,363", "12,101", "198,502", 204, True),
-        ("amazon-sports", "Sports_and_Outdoors", "35,598", "18,357", "296,337", 296, True),
-        ("amazon-toys", "Toys_and_Games", "19,412", "11,924", "167,597", 550, True),
-        ("amazon-office", "Office_Products", "4,905", "2,420", "53,258", 94, False),
-        ("amazon-tools", "Tools_and_Home_Improvement", "16,638", "10,217", "134,476", 142, False),
-    ):
-        register(_amazon2014_lines(name, category, users, items, inters, max_seq, s3rec=s3rec))
-    register(real_dataset(
+def _amazon_videogames() -> DatasetSpec:
+    return real_dataset(
         "amazon-videogames", DOMAIN, (f"{VIDEO}/Video.txt.gz",), _parse_video, timestamped=False, ordered=True,
         description=("Amazon 2014 Video Games (SASRec preprocessing): 31,013 users, 23,715 items, 287,107 "
                      "interactions; 'user item' rows grouped by user, oldest first; no timestamps, order = "
@@ -213,8 +202,11 @@ def flm_bench_register_datasets(register):
         citation="W.-C. Kang, J. McAuley. Self-Attentive Sequential Recommendation. ICDM 2018; data: " + MCAULEY_2014,
         source=("github:kang205/SASRec@e3738967fddab206d6eeb4fda433e7a7034dd8b1 data/Video.txt (reviews as "
                 "implicit feedback, users and items with < 5 interactions removed, sorted by review time)"),
-    ))
-    register(real_dataset(
+    )
+
+
+def _amazon_scientific() -> DatasetSpec:
+    return real_dataset(
         "amazon-scientific", DOMAIN,
         tuple(f"{SCIENTIFIC}/Scientific.{s}" for s in
               ("train.inter.gz", "valid.inter.gz", "test.inter.gz", "text.gz", "item2index", "user2index")),
@@ -231,8 +223,11 @@ def flm_bench_register_datasets(register):
         source=("github:ysh-1998/CoWPiRec@db47560c2364650d22afc77080717287daec5079 dataset/Scientific/ "
                 "(UniSRec downstream preprocessing of Amazon 2018: 5-core, chronological, RecBole atomic "
                 "files with leave-one-out split, max history 50)"),
-    ))
-    register(real_dataset(
+    )
+
+
+def _amazon_instruments() -> DatasetSpec:
+    return real_dataset(
         "amazon-instruments", DOMAIN,
         tuple(f"{INSTRUMENTS}/Instruments.{s}" for s in ("inter.json.gz", "item2id", "user2id.gz")),
         _parse_instruments, timestamped=False, ordered=True,
@@ -245,8 +240,11 @@ def flm_bench_register_datasets(register):
                   "Recommendation (LC-Rec). ICDE 2024; data: " + NI_2018),
         source=("github:zhaodong-liu/MQL4GRec@dcd9456994d3c2f96e87a57a7eafc9db69bdd9f5 data/Instruments/ "
                 "(LC-Rec-style 5-core preprocessing of Amazon 2018 Musical_Instruments)"),
-    ))
-    register(real_dataset(
+    )
+
+
+def _diginetica_sample() -> DatasetSpec:
+    return real_dataset(
         "diginetica-sample", DOMAIN, (f"{DIGINETICA}/sample_train-item-views.csv.gz",), _parse_diginetica,
         timestamped=True, ordered=True,
         description=("DIGINETICA (CIKM Cup 2016) item views, the sample shipped with SR-GNN: 2,986 sessions "
@@ -258,4 +256,18 @@ def flm_bench_register_datasets(register):
                   "Neural Networks. AAAI 2019; data: CIKM Cup 2016 Track 2 (DIGINETICA)"),
         source=("github:CRIPAC-DIG/SR-GNN@e21cfa431f74c25ae6e4ae9261deefe11d1cb488 "
                 "datasets/sample_train-item-views.csv (raw sample, before SR-GNN's session filtering)"),
-    ))
+    )
+
+
+@hookimpl
+def flm_bench_register_datasets(register):
+    for name, category, users, items, inters, max_seq, s3rec in (
+        ("amazon-beauty", "Beauty", "22,363", "12,101", "198,502", 204, True),
+        ("amazon-sports", "Sports_and_Outdoors", "35,598", "18,357", "296,337", 296, True),
+        ("amazon-toys", "Toys_and_Games", "19,412", "11,924", "167,597", 550, True),
+        ("amazon-office", "Office_Products", "4,905", "2,420", "53,258", 94, False),
+        ("amazon-tools", "Tools_and_Home_Improvement", "16,638", "10,217", "134,476", 142, False),
+    ):
+        register(_amazon2014_lines(name, category, users, items, inters, max_seq, s3rec=s3rec))
+    for make in (_amazon_videogames, _amazon_scientific, _amazon_instruments, _diginetica_sample):
+        register(make())

@@ -22,8 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flm_bench import hookimpl
-from flm_bench.errors import DataError
+from flm_bench.api import DataError, DatasetSpec, hookimpl
 from flm_bench_plugins.realdata import Columns, SideData, align, canonical, minmax, one_hot, real_dataset
 
 DOMAIN = "finance"
@@ -136,9 +135,8 @@ def parse_coil2000(files: Mapping[str, Path]) -> tuple[Columns, SideData]:
 
 # ---------------------------------------------------------------------------------- registration
 
-@hookimpl
-def flm_bench_register_datasets(register):
-    register(real_dataset(
+def _zimnat() -> DatasetSpec:
+    return real_dataset(
         "zimnat", DOMAIN, (f"{ZIMNAT}/Train.csv.gz",), parse_zimnat, timestamped=False, ordered=False,
         description=("Zimnat (Zimbabwe insurer) customer x product holdings, Train.csv of the Zindi 2020 "
                      "challenge: 29,132 customers, 21 products, 66,353 owned (customer, product) pairs (every "
@@ -156,8 +154,11 @@ def flm_bench_register_datasets(register):
         source=("github:Tixonmavrin/Zindi-Zimnat-Insurance-Recommendation-Challenge Train.csv @ "
                 "af842e2f58c6c7b04e800eb13fefb2330fd35fe9 (the competition file as published; gzipped in "
                 "the mirror); no preprocessing"),
-    ))
-    register(real_dataset(
+    )
+
+
+def _coil2000() -> DatasetSpec:
+    return real_dataset(
         "coil2000", DOMAIN, (f"{COIL}/Caravan.csv.gz",), parse_coil2000, timestamped=False, ordered=False,
         description=("COIL 2000 Insurance Company Benchmark (Caravan, 5,822 Dutch customers) read as customer x "
                      "policy-type holdings: an interaction = a policy type the customer holds, i.e. one of "
@@ -177,4 +178,10 @@ def flm_bench_register_datasets(register):
         source=("PyPI wheel ISLP 0.6.0 (sha256 ca772cecca1747a2f84ee799a5503ddddbdf0e98f90c235494790c1d036c694b), "
                 "ISLP/data/Caravan.csv (the COIL 2000 training set ticdata2000 with named columns and "
                 "CARAVAN as Purchase Yes/No; gzipped in the mirror)"),
-    ))
+    )
+
+
+@hookimpl
+def flm_bench_register_datasets(register):
+    for make in (_zimnat, _coil2000):
+        register(make())

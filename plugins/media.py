@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flm_bench import hookimpl
-from flm_bench.errors import DataError
+from flm_bench.api import DataError, DatasetSpec, hookimpl
 from flm_bench_plugins.realdata import (S3REC_COMMIT, S3REC_PAPER, Columns, SideData, align, canonical, flags_csr,
                                         minmax, one_hot, read_table, read_text, real_dataset, s3rec_parser)
 
@@ -85,9 +84,8 @@ def parse_bookcrossing(files: Mapping[str, Path]) -> tuple[Columns, SideData]:
 
 # -------------------------------------------------------------------------------- registration
 
-@hookimpl
-def flm_bench_register_datasets(register):
-    register(real_dataset(
+def _movielens_100k() -> DatasetSpec:
+    return real_dataset(
         "movielens-100k", DOMAIN,
         (f"{ML}/u.data.gz", f"{ML}/u.item", f"{ML}/u.user", f"{ML}/u.occupation"),
         parse_movielens, timestamped=True, ordered=True,
@@ -105,8 +103,11 @@ def flm_bench_register_datasets(register):
         source=("GroupLens ml-100k original files, copied from github:yushundong/Graph-Mining-Fairness-Data "
                 "dataset/ml-100k/ @ 2bd4b5cd9a09d87e93c8efc490773cbfa0a7984e (u.data gzipped in the mirror); "
                 "no preprocessing"),
-    ))
-    register(real_dataset(
+    )
+
+
+def _lastfm_s3rec() -> DatasetSpec:
+    return real_dataset(
         "lastfm-s3rec", DOMAIN,
         (f"{LASTFM}/LastFM.txt", f"{LASTFM}/LastFM_item2attributes.json.gz"),
         parse_lastfm, timestamped=False, ordered=True,
@@ -118,8 +119,11 @@ def flm_bench_register_datasets(register):
         citation=S3REC_PAPER + " (Data: Cantador, Brusilovsky, Kuflik, HetRec 2011 workshop, RecSys 2011.)",
         source=(f"github:RUCAIBox/CIKM2020-S3Rec data/LastFM.txt and data/LastFM_item2attributes.json @ {S3REC_COMMIT} "
                 "(S3-Rec preprocessing of hetrec2011-lastfm-2k; the JSON gzipped in the mirror)"),
-    ))
-    register(real_dataset(
+    )
+
+
+def _bookcrossing() -> DatasetSpec:
+    return real_dataset(
         "bookcrossing", DOMAIN,
         (f"{BX}/ratings_final.txt.gz",),
         parse_bookcrossing, timestamped=False, ordered=False,
@@ -137,4 +141,10 @@ def flm_bench_register_datasets(register):
         source=("github:Hank-Kuo/CKAN data/book/ratings_final.txt @ 479bbea5b8dfccda7cd884c0b076e6e3a8cfbb97 "
                 "(RippleNet/KGCN preprocessing of the BX-Book-Ratings CSV; gzipped in the mirror); label-0 "
                 "sampled negatives dropped here"),
-    ))
+    )
+
+
+@hookimpl
+def flm_bench_register_datasets(register):
+    for make in (_movielens_100k, _lastfm_s3rec, _bookcrossing):
+        register(make())

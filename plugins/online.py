@@ -135,6 +135,52 @@ class StreamResult:
                 "stream.chunk": self.chunk, **{f"stream.{n}": v for n, v in self.metrics.items()}}
 
 
+class _EventMetrics:
+    """Per-event metrics of ranked chunks, handed to ranx in blocks of ``METRIC_BLOCK`` events."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = list(names)
+        self.values: dict[str, list[np.ndarray]] = {n: [] for n in names}
+        self.ranked: list[np.ndarray] = []
+        self.targets: list[np.ndarray] = []
+
+    def add(self, ranked: np.ndarray, targets: np.ndarray) -> None:
+        self.ranked.append(ranked)
+        self.targets.append(targets)
+        if sum(len(t) for t in self.targets) >= METRIC_BLOCK:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.ranked:
+            return
+        targets = np.concatenate(self.targets)
+        n = len(targets)
+        ones = Sequences(np.arange(n), np.arange(n + 1, dtype=np.int64), targets, np.zeros(n, np.int64))
+        for name, values in per_user_metrics(np.concatenate(self.ranked), ones, self.names).items():
+            self.values[name].append(values)
+        self.ranked.clear()
+        self.targets.clear()
+
+    def result(self) -> dict[str, np.ndarray]:
+        self.flush()
+        return {n: np.concatenate(v) if v else np.zeros(0) for n, v in self.values.items()}
+
+
+def _chunk(train: Sequences, stream: Stream, events: np.ndarray, exclude_history: bool,
+           ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, Sequences | None]:
+    """The inputs of a chunk of events: each event's history (its user's items before it), user,
+    true item, and the histories as ``Sequences`` to exclude from the ranking (or None)."""
+    user, position = stream.user[events], stream.position[events]
+    base = train.indptr[user]
+    histories = [train.items[b : b + p] for b, p in zip(base.tolist(), position.tolist())]
+    exclude = None
+    if exclude_history:
+        indptr = np.concatenate([[0], np.cumsum(position)]).astype(np.int64)
+        exclude = Sequences(np.arange(len(events)), indptr, np.concatenate([train.items[:0], *histories]),
+                            np.zeros(int(indptr[-1]), np.int64))
+    return histories, train.users[user], train.items[base + position], exclude
+
+
 def replay(
     model: NeuralRecommender,
     parameters: Iterable[torch.nn.Parameter],
@@ -154,43 +200,18 @@ def replay(
     k = max(int(n.split("@")[1]) for n in names)
     scored = stream.scored
     result = StreamResult(stream.order, cfg.batch_size, 0, stream.rows[scored])
-    per_event: dict[str, list[np.ndarray]] = {n: [] for n in names}
-    ranked_block: list[np.ndarray] = []
-    target_block: list[np.ndarray] = []
+    metrics = _EventMetrics(names)
     total_loss = 0.0
-
-    def flush() -> None:
-        if not ranked_block:
-            return
-        targets = np.concatenate(target_block)
-        n = len(targets)
-        ones = Sequences(np.arange(n), np.arange(n + 1, dtype=np.int64), targets, np.zeros(n, np.int64))
-        for name, values in per_user_metrics(np.concatenate(ranked_block), ones, names).items():
-            per_event[name].append(values)
-        ranked_block.clear()
-        target_block.clear()
-
     model.eval()  # the prediction is what the deployed model would say: no dropout
     n_chunks = (len(scored) + cfg.batch_size - 1) // cfg.batch_size
     for c, start in enumerate(range(0, len(scored), cfg.batch_size)):
         events = scored[start : start + cfg.batch_size]
-        user, position = stream.user[events], stream.position[events]
-        base = train.indptr[user]
-        histories = [train.items[b : b + p] for b, p in zip(base.tolist(), position.tolist())]
-        targets = train.items[base + position]
+        histories, users, targets, exclude = _chunk(train, stream, events, exclude_history)
         # --- test: one forward, rank the true item before any update on it
-        logits = model.score(histories, train.users[user])  # [B, n_items], with its graph
+        logits = model.score(histories, users)  # [B, n_items], with its graph
         assert logits.shape == (len(events), model.n_items), (
             f"online: scores {tuple(logits.shape)}, expected {(len(events), model.n_items)}")
-        history = None
-        if exclude_history:
-            indptr = np.concatenate([[0], np.cumsum(position)]).astype(np.int64)
-            history = Sequences(np.arange(len(events)), indptr,
-                                np.concatenate([train.items[:0], *histories]), np.zeros(int(indptr[-1]), np.int64))
-        ranked_block.append(rank_batch(logits.detach().float().clone(), k, history))
-        target_block.append(targets)
-        if sum(len(t) for t in target_block) >= METRIC_BLOCK:
-            flush()
+        metrics.add(rank_batch(logits.detach().float().clone(), k, exclude), targets)
         # --- then train: cross-entropy of the same logits, one step
         loss = torch.nn.functional.cross_entropy(logits.float(), torch.from_numpy(targets).to(logits.device))
         optimizer.zero_grad(set_to_none=True)
@@ -200,8 +221,7 @@ def replay(
         total_loss += loss.item()
         if progress and (c + 1) % max(n_chunks // 10, 1) == 0:
             progress(f"online {start + len(events)}/{len(scored)} events")
-    flush()
-    result.per_event = {n: np.concatenate(v) if v else np.zeros(0) for n, v in per_event.items()}
+    result.per_event = metrics.result()
     result.loss = total_loss / result.updates if result.updates else float("nan")
     model.eval()
     if not result.events:

@@ -25,8 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from flm_bench import hookimpl
-from flm_bench.errors import DataError
+from flm_bench.api import DataError, DatasetSpec, hookimpl
 from flm_bench_plugins.realdata import (S3REC_COMMIT, S3REC_PAPER, Columns, SideData, attribute_csr, canonical,
                                         index_of, read_table, real_dataset, s3rec_parser, social_edges)
 
@@ -182,9 +181,8 @@ parse_yelp = s3rec_parser("Yelp.txt.gz", "Yelp_item2attributes.json.gz", distinc
 
 # -------------------------------------------------------------------------------- registration
 
-@hookimpl
-def flm_bench_register_datasets(register):
-    register(real_dataset(
+def _ciao() -> DatasetSpec:
+    return real_dataset(
         "ciao", DOMAIN,
         (f"{CIAO}/rating_with_timestamp.tsv.gz", f"{CIAO}/trust.tsv.gz"),
         parse_ciao, timestamped=True, ordered=True,
@@ -203,8 +201,11 @@ def flm_bench_register_datasets(register):
                 "rating_with_timestamp.mat and trust.mat @ 2bd4b5cd9a09d87e93c8efc490773cbfa0a7984e; "
                 "the mirror stores lossless gzipped TSV conversions (variables `rating` [N x 6], "
                 "`trust` [M x 2], original row order); no preprocessing"),
-    ))
-    register(real_dataset(
+    )
+
+
+def _ciaodvd() -> DatasetSpec:
+    return real_dataset(
         "ciaodvd", DOMAIN,
         (f"{CIAODVD}/movie-ratings.txt.gz", f"{CIAODVD}/trusts.txt.gz"),
         parse_ciaodvd, timestamped=True, ordered=True,
@@ -221,8 +222,11 @@ def flm_bench_register_datasets(register):
         source=("github:npxiaoying/Social-Recommendation dataset/CiaoDVD/movie-ratings.txt and trusts.txt @ "
                 "7bc4ebcc7c04a1a29bf3d016fa3dc1d01b7c3e93 (gzipped in the mirror); no preprocessing "
                 "(review-ratings.txt not included)"),
-    ))
-    register(real_dataset(
+    )
+
+
+def _filmtrust() -> DatasetSpec:
+    return real_dataset(
         "filmtrust", DOMAIN,
         (f"{FILMTRUST}/ratings.txt.gz", f"{FILMTRUST}/trust.txt"),
         parse_filmtrust, timestamped=False, ordered=False,
@@ -235,8 +239,11 @@ def flm_bench_register_datasets(register):
                   "Recommender Systems. IJCAI 2013, 2619-2625."),
         source=("github:Coder-Yu/QRec dataset/FilmTrust/ratings.txt and trust.txt @ "
                 "a141bb37cb7706b2f53b2eed5843de3269f9f37f (ratings gzipped in the mirror); no preprocessing"),
-    ))
-    register(real_dataset(
+    )
+
+
+def _lastfm_hetrec() -> DatasetSpec:
+    return real_dataset(
         "lastfm-hetrec", DOMAIN,
         (f"{LASTFM}/user_artists.dat.gz", f"{LASTFM}/user_friends.dat", f"{LASTFM}/artists.dat.gz",
          f"{LASTFM}/user_taggedartists.dat.gz", f"{LASTFM}/tags.dat"),
@@ -256,8 +263,11 @@ def flm_bench_register_datasets(register):
         source=("github:Coder-Yu/QRec dataset/lastfm-2k/ @ 734bcdb59796020fa0f0825ef8ae85703c774967 "
                 "(original hetrec2011-lastfm-2k files; user_artists, artists and user_taggedartists "
                 "gzipped in the mirror); no preprocessing"),
-    ))
-    register(real_dataset(
+    )
+
+
+def _yelp() -> DatasetSpec:
+    return real_dataset(
         "yelp", DOMAIN,
         (f"{YELP}/Yelp.txt.gz", f"{YELP}/Yelp_item2attributes.json.gz"),
         parse_yelp, timestamped=False, ordered=True,
@@ -271,4 +281,10 @@ def flm_bench_register_datasets(register):
         citation=S3REC_PAPER + " (Data: Yelp Open Dataset.)",
         source=(f"github:RUCAIBox/CIKM2020-S3Rec data/Yelp.txt and data/Yelp_item2attributes.json @ {S3REC_COMMIT} "
                 "(S3-Rec data_process.py over yelp_academic_dataset_review.json; gzipped in the mirror)"),
-    ))
+    )
+
+
+@hookimpl
+def flm_bench_register_datasets(register):
+    for make in (_ciao, _ciaodvd, _filmtrust, _lastfm_hetrec, _yelp):
+        register(make())

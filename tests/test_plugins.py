@@ -81,10 +81,11 @@ class RaisingHookPlugin:
 
 
 class FakeEntryPoint:
-    """Just what load_plugins uses of an entry point: name, dist, load()."""
+    """Just what load_plugins uses of an entry point: name, value, dist, load()."""
 
     def __init__(self, name: str, load, dist_name: str = "fake-dist", version: str = "9.9") -> None:
         self.name = name
+        self.value = f"{name}_module:plugin"
         self.dist = types.SimpleNamespace(name=dist_name, version=version)
         self._load = load
 

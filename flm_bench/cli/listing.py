@@ -18,7 +18,7 @@ class Kind(str, Enum):
     strategies = "strategies"
 
 
-def _rows(kind: Kind) -> list[dict[str, Any]]:
+def _rows(kind: Kind, as_json: bool) -> list[dict[str, Any]]:
     registry = getattr(plugins(), kind.value)
     rows = []
     for entry in registry:
@@ -30,6 +30,8 @@ def _rows(kind: Kind) -> list[dict[str, Any]]:
             row["datasets"] = list(spec.datasets)
         elif kind is Kind.models:
             row |= {"pretrainable": spec.pretrainable, "item_representation": spec.item_representation}
+            row["params"] = (spec.params.model_json_schema().get("properties", {}) if as_json
+                             else ", ".join(f"{k}={v}" for k, v in spec.defaults.items()))
         else:
             row["needs_pretraining"] = spec.needs_pretraining
         row["description"] = spec.description
@@ -41,8 +43,11 @@ def list_command(
     kind: Annotated[Kind, typer.Argument(help="What to list.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array on stdout.")] = False,
 ) -> None:
-    """List the registered datasets, corpora, models or strategies (and the plugin of each)."""
-    rows = _rows(kind)
+    """List the registered datasets, corpora, models or strategies (and the plugin of each).
+
+    Models show their parameters' defaults; with --json, each parameter's type, default, range and search space.
+    """
+    rows = _rows(kind, as_json)
     if as_json:
         print_json(rows)
         return

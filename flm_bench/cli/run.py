@@ -77,7 +77,14 @@ def run_command(
     split: Annotated[Optional[str], typer.Option("--split", help="Split protocol (replaces the suite's split).")] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:N or auto (overrides the suite).")] = None,
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Local dataset folder (sets FLM_BENCH_DATA_DIR).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the board as JSON on stdout.")] = False,
+    csv: Annotated[Optional[list[str]], typer.Option(
+        "--csv", metavar="NAME=PATH",
+        help="Add a dataset read from your own CSV file (columns user,item,timestamp); run it with --dataset NAME.",
+    )] = None,
+    param: Annotated[Optional[list[str]], typer.Option(
+        "--param", "-p", metavar="MODEL.FIELD=VALUE",
+        help="Override a model parameter, e.g. sasrec.dim=128 (repeatable; see `flm-bench list models --json`).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the board as JSON on stdout (format flm-bench.board/1).")] = False,
 ) -> None:
     """Run a suite: pretrain, adapt, evaluate, write one record per cell, print the board.
 
@@ -87,16 +94,20 @@ def run_command(
     from flm_bench.results.records import load_record
     from flm_bench.results.render.base import build_board
     from flm_bench.results.render.json import board_json
-    from flm_bench.runner import Runner
-    from flm_bench.suite import builtin_suite, load_suite, single_cell
+    from flm_bench.runner import Runner, add_csv_datasets, plan
+    from flm_bench.suite import builtin_suite, load_suite, single_cell, with_csv, with_params
 
     use_locations(data_dir)
     suite = load_suite(suite_file) if suite_file else builtin_suite()
     suite = single_cell(suite, targets=dataset, corpora=corpus, models=model, strategies=strategy, seeds=seed,
                         split=split)
+    suite = with_params(with_csv(suite, csv or []), param or [])
+    loaded = plugins()
+    add_csv_datasets(suite, loaded)
+    plan(suite, loaded)  # every name and parameter is checked before the progress display starts
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True) as bar:
-        result = Runner(suite, plugins(), output, device=device, progress=_RichProgress(bar)).run()
+        result = Runner(suite, loaded, output, device=device, progress=_RichProgress(bar)).run()
     err.print(f"{len(result.written)} record(s) written, {len(result.skipped)} already complete, in {output / 'records'}")
     board = build_board([(p, load_record(p)) for p in result.records])
     if as_json:

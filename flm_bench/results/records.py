@@ -100,9 +100,17 @@ class Cost(_Model):
     device: str
 
 
+class PluginCode(_Model):
+    sha256: str = Field(description="digest of the source files of the packages the plugin's entry points are in")
+    git_sha: str | None = Field(None, description="commit of the git work tree those files are in (editable installs)")
+
+
 class Provenance(_Model):
     flm_bench_version: str
     plugins: dict[str, str] = Field(description="distribution -> version of every loaded plugin")
+    plugin_code: dict[str, PluginCode] = Field(
+        default_factory=dict, description="distribution -> what identifies its code, so that records made "
+                                          "before and after a change of a plugin's code differ")
     python: str
     torch: str
     platform: str

@@ -105,43 +105,22 @@ def fit(
     """
     seed_everything(seed, cfg.deterministic)
     rng = np.random.default_rng(seed)
-    rank, world_size = distributed.world()
     params = [p for p in parameters if p.requires_grad]
     if not params:
         raise ConfigError(f"{type(model).__name__}: no trainable parameters (the strategy froze every weight "
                           "and the model has none left fresh, e.g. probe on a head without weights)")
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     valid = subsample(valid, cfg.max_valid_users, seed)
-    my_valid = valid
-    if world_size > 1:
-        distributed.broadcast_module(model)  # the same start on every rank, whatever came before
-        if rank:  # own dropout / sampling stream per rank; rank 0 keeps the single-process one
-            torch.manual_seed(int(np.random.SeedSequence([seed, rank]).generate_state(1)[0]))
-        my_valid = take_users(valid, np.arange(len(valid))[distributed.shard(len(valid), rank, world_size)])
+    my_valid = _join_ranks(model, valid, seed)
     result = FitResult(valid_metric=cfg.valid_metric)
     best_state = copy.deepcopy(model.state_dict())
     bad_epochs = 0
     for epoch in range(1, cfg.epochs + 1):
-        model.train()
-        total, n = 0.0, 0
-        for inputs, lengths, targets in training_batches(train, cfg.batch_size, model.max_len, rng, model.device):
-            if world_size > 1:
-                step = distributed.train_step(model, params, optimizer, (inputs, lengths, targets), objective)
-                total, n = total + step, n + 1
-                continue
-            loss = model.loss(inputs, lengths, targets, objective)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total, n = total + loss.item(), n + 1
-        model.eval()
-        _, scores = evaluate(model.score, my_valid, [cfg.valid_metric])
-        if world_size > 1:  # every rank gets all per-user scores in user order: the same mean everywhere
-            scores = {cfg.valid_metric: distributed.gather_arrays(scores[cfg.valid_metric])}
-        value = float(scores[cfg.valid_metric].mean()) if len(valid) else -float(total / max(n, 1))
+        loss = _train_epoch(model, params, optimizer, train, cfg, rng, objective)
+        value = _validate(model, my_valid, cfg.valid_metric) if len(valid) else -loss
         result.valid_curve.append(value)
         result.epochs = epoch
-        log.info("epoch %d loss %.4f valid %s %.4f", epoch, total / max(n, 1), cfg.valid_metric, value)
+        log.info("epoch %d loss %.4f valid %s %.4f", epoch, loss, cfg.valid_metric, value)
         if progress:
             progress(f"epoch {epoch} {cfg.valid_metric}={value:.4f}")
         if not value <= result.best_valid:  # also true for the first epoch (best is nan)
@@ -152,7 +131,48 @@ def fit(
             if bad_epochs >= cfg.patience:
                 break
     model.load_state_dict(best_state)
-    if world_size > 1:
+    if distributed.world()[1] > 1:
         distributed.broadcast_module(model)  # ranks agree already; this makes it exact
     model.eval()
     return result
+
+
+def _join_ranks(model: NeuralRecommender, valid: EvalSet, seed: int) -> EvalSet:
+    """Under several ranks: the same start everywhere, a random stream per rank, and this rank's
+    share of the validation users (returned); one process: ``valid`` itself."""
+    rank, world_size = distributed.world()
+    if world_size == 1:
+        return valid
+    distributed.broadcast_module(model)  # the same start on every rank, whatever came before
+    if rank:  # own dropout / sampling stream per rank; rank 0 keeps the single-process one
+        torch.manual_seed(int(np.random.SeedSequence([seed, rank]).generate_state(1)[0]))
+    return take_users(valid, np.arange(len(valid))[distributed.shard(len(valid), rank, world_size)])
+
+
+def _train_epoch(model: NeuralRecommender, params: list[torch.nn.Parameter], optimizer: torch.optim.Optimizer,
+                 train: Sequences, cfg: TrainConfig, rng: np.random.Generator, objective: str) -> float:
+    """One pass over shuffled training batches; the mean batch loss."""
+    world_size = distributed.world()[1]
+    model.train()
+    total, n = 0.0, 0
+    for inputs, lengths, targets in training_batches(train, cfg.batch_size, model.max_len, rng, model.device):
+        if world_size > 1:
+            total, n = total + distributed.train_step(model, params, optimizer, (inputs, lengths, targets),
+                                                      objective), n + 1
+            continue
+        loss = model.loss(inputs, lengths, targets, objective)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total, n = total + loss.item(), n + 1
+    return float(total / max(n, 1))
+
+
+def _validate(model: NeuralRecommender, my_valid: EvalSet, metric: str) -> float:
+    """The mean of ``metric`` over the validation users (gathered from every rank)."""
+    model.eval()
+    _, scores = evaluate(model.score, my_valid, [metric])
+    values = scores[metric]
+    if distributed.world()[1] > 1:  # every rank gets all per-user scores in user order: the same mean everywhere
+        values = distributed.gather_arrays(values)
+    return float(values.mean())
