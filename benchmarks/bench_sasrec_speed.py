@@ -23,11 +23,11 @@ numpy < 2 (it uses ``np.float_``). Set it up once with
 "numpy<2" "pandas<2.2" "scipy<1.14"``. The benchmark then runs ``benchmarks/recbole_sasrec.py``
 (RecBole's SASRec with its defaults, history NOT excluded, on the same ``u.data``) in the same
 invocation after flm-bench, for ``--recbole-epochs`` epochs (default 2: enough for seconds per
-epoch), and prints both side by side. RecBole is slow to reach the level: the issue's run
+epoch), and prints both side by side. RecBole is slow to reach the level: the reference run
 needed 8 epochs; one of 10 epochs here (29 November 2026, 126 s per epoch) peaked at 0.0594.
 
-Without it, the MovieLens-100K ratios use the reference numbers stated in flm-bench issue 4,
-measured on this 2-core machine type: 225 s per epoch; best validation NDCG@10 0.0642 within
+Without it, the MovieLens-100K ratios use reference numbers of RecBole 1.2.1 measured earlier on
+this 2-core machine type: 225 s per epoch; best validation NDCG@10 0.0642 within
 12 epochs, reached after 8 epochs (about 1,800 s); test NDCG@10 0.0581, Recall@10 0.1188,
 MRR@10 0.0400. For Beauty the level is the published full-ranking SASRec NDCG@10 on the
 S3-Rec data (0.0318, TIGER, Rajput et al. 2023, Table 1; see docs/reproduction.md).
@@ -134,13 +134,13 @@ def main() -> None:
     if args.recbole_python:
         ref = measure_recbole(args.recbole_python, args.data_dir, args.recbole_epochs)
         print(f"\nMovieLens-100K against RecBole 1.2.1 SASRec measured in this run ({ref['epochs']} epochs;"
-              f" {ref['recbole_config']}). RecBole ranks history items, flm-bench excludes them:"
-              " no repeats in ML-100K, so equal here")
+              f" {ref['recbole_config']}). RecBole ranks history items, flm-bench excludes them: the quality"
+              " numbers below come from different evaluation rules, so their ratio is not like for like")
     else:
         ref = {**RECBOLE_ML100K, "epochs": 12}
-        print("\nMovieLens-100K against RecBole 1.2.1 SASRec (reference numbers from issue 4, same machine type,"
-              " not re-run: pass --recbole-python). RecBole ranks history items, flm-bench excludes them:"
-              " no repeats in ML-100K, so equal here")
+        print("\nMovieLens-100K against RecBole 1.2.1 SASRec (reference numbers measured earlier, same machine type,"
+              " not re-run: pass --recbole-python). RecBole ranks history items, flm-bench excludes them: the"
+              " quality numbers below come from different evaluation rules, so their ratio is not like for like")
     print(f"  seconds per epoch      RecBole {ref['s_per_epoch']:7.1f}  flm-bench {ml['s_per_epoch']:6.2f}"
           f"  -> {ref['s_per_epoch'] / ml['s_per_epoch']:.0f}x faster")
     if ml["s_to_level"] is None:

@@ -89,10 +89,15 @@ class CsvDataset(_Strict):
     domain: str = "custom"
     user: str = Field("user", description="column of user ids (any strings)")
     item: str = Field("item", description="column of item ids (any strings)")
-    timestamp: str | None = Field("timestamp", description="column of times (numbers or dates); null if none")
-    rating: str | None = Field(None, description="column of ratings, kept as the rating column; null if none")
+    timestamp: str | None = Field("timestamp", description='column of times (numbers or dates); "" if none')
+    rating: str | None = Field(None, description="column of ratings, kept as the rating column; none by default")
     sep: str = ","
     ordered: bool = Field(False, description="without timestamps: whether each user's rows are in sequence order")
+
+    @field_validator("timestamp", "rating")
+    @classmethod
+    def _empty_is_none(cls, v: str | None) -> str | None:
+        return v or None  # TOML has no null: an empty name means no such column
 
 
 class Suite(_Strict):

@@ -1,4 +1,4 @@
-"""``flm-cnn``: the seed document's "Pretraining-FLM" model done properly — a convolutional
+"""``flm-cnn``: the "Pretraining-FLM" design's model done properly — a convolutional
 sequence encoder in the style of Caser (Tang & Wang, "Personalized Top-N Sequential
 Recommendation via Convolutional Sequence Embedding", WSDM 2018) with an MLP head.
 
@@ -89,6 +89,6 @@ def flm_bench_register_models(register):
     register(ModelSpec(
         name="flm-cnn", build=build, pretrainable=True, item_representation="ids+features", params=FlmCNNParams,
         objectives=("next-item",),
-        description="Caser-style CNN over the last L items (the seed document's f(X; θ)) with an MLP head; "
+        description="Caser-style CNN over the last L items (Pretraining-FLM's f(X; θ)) with an MLP head; "
                     "encoder transfers, ID embeddings do not",
     ))

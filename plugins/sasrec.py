@@ -33,7 +33,7 @@ class SASRecParams(ModelParams):
                            search=Search(choices=(20, 50, 100)))
     use_ids: bool = True  # item-ID embeddings (never transfer across catalogues)
     use_features: bool = True  # projection of dense item features, when the dataset has them
-    head: Literal["dot", "mlp"] = "dot"  # dot: the hidden state is the query; mlp: the seed design's MLP head
+    head: Literal["dot", "mlp"] = "dot"  # dot: the hidden state is the query; mlp: the Pretraining-FLM design's MLP head g(H; W)
 
     @model_validator(mode="after")
     def _heads_divide_dim(self) -> SASRecParams:

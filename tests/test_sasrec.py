@@ -1,4 +1,4 @@
-"""The ``sasrec`` model's heads: the original SASRec's dot product and the seed design's MLP head."""
+"""The ``sasrec`` model's heads: the original SASRec's dot product and the Pretraining-FLM design's MLP head."""
 
 from __future__ import annotations
 
