@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from flm_bench.errors import ConfigError
 from flm_bench.data.splits import EvalSet, Sequences
+from flm_bench.errors import ConfigError
 
 if TYPE_CHECKING:
     import torch
@@ -62,7 +62,10 @@ def top_k(scores: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def _resolve_straddling(
-    scores: torch.Tensor, values: torch.Tensor, idx: torch.Tensor, rows: torch.Tensor,
+    scores: torch.Tensor,
+    values: torch.Tensor,
+    idx: torch.Tensor,
+    rows: torch.Tensor,
     chunk: int = 512,
 ) -> None:
     """Exact top k (in place) for ``rows`` whose k-th score ties with items outside the top k.
@@ -97,9 +100,7 @@ def _exclude_range(scores: torch.Tensor, history: Sequences, start: int, stop: i
         return
     rows = np.repeat(np.arange(stop - start), np.diff(history.indptr[start : stop + 1]))
     cols = history.items[lo:hi]
-    scores[torch.from_numpy(rows).to(scores.device), torch.from_numpy(cols).to(scores.device)] = (
-        float("-inf")
-    )
+    scores[torch.from_numpy(rows).to(scores.device), torch.from_numpy(cols).to(scores.device)] = float("-inf")
 
 
 def rank_batch(scores: torch.Tensor, k: int, history: Sequences | None = None, start: int = 0) -> np.ndarray:

@@ -37,9 +37,20 @@ CSV_READER_VERSION = 1  # bump when read_csv changes what it produces
 Parser = Callable[[Mapping[str, Path]], tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]
 
 
-def files_dataset(name: str, domain: str, files: Sequence[SourceFile], parse: Parser, *, timestamped: bool,
-                  ordered: bool, description: str, license: str, citation: str, source: str,
-                  version: int = 1) -> DatasetSpec:
+def files_dataset(
+    name: str,
+    domain: str,
+    files: Sequence[SourceFile],
+    parse: Parser,
+    *,
+    timestamped: bool,
+    ordered: bool,
+    description: str,
+    license: str,
+    citation: str,
+    source: str,
+    version: int = 1,
+) -> DatasetSpec:
     """A :class:`DatasetSpec` whose ``load`` fetches, verifies, parses and caches ``files``.
 
     The parsed table is cached under the files' digests, the parser ``version`` (bump it
@@ -52,8 +63,16 @@ def files_dataset(name: str, domain: str, files: Sequence[SourceFile], parse: Pa
         table, side = build_table(key, lambda: parse({f.name: fetch(f, location) for f in files}))
         return from_table(name, domain, table, timestamped=timestamped, ordered=ordered, side=side)
 
-    return DatasetSpec(name=name, domain=domain, load=load, description=description, files=files,
-                       license=license, citation=citation, source=source)
+    return DatasetSpec(
+        name=name,
+        domain=domain,
+        load=load,
+        description=description,
+        files=files,
+        license=license,
+        citation=citation,
+        source=source,
+    )
 
 
 def read_csv(cfg: CsvDataset) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -75,8 +94,10 @@ def read_csv(cfg: CsvDataset) -> tuple[dict[str, np.ndarray], dict[str, np.ndarr
         if times.isna().any():  # not numbers: dates
             parsed = pd.to_datetime(frame[cfg.timestamp], errors="coerce", utc=True)
             if parsed.isna().any():
-                raise DataError(f"{cfg.path}: column {cfg.timestamp!r} holds values that are neither numbers nor "
-                                f"dates (row {int(parsed.isna().to_numpy().argmax()) + 2})")
+                raise DataError(
+                    f"{cfg.path}: column {cfg.timestamp!r} holds values that are neither numbers nor "
+                    f"dates (row {int(parsed.isna().to_numpy().argmax()) + 2})"
+                )
             times = parsed.astype("int64") // 10**9
         order = times.to_numpy().astype(np.int64)
     else:  # a position per user (the file's row order) or nothing
@@ -95,10 +116,20 @@ def csv_dataset(name: str, cfg: CsvDataset) -> DatasetSpec:
     def load(location: DataLocation) -> InteractionData:
         if not cfg.path.is_file():
             raise DataError(f"dataset {name!r}: no CSV file at {cfg.path}")
-        key = {"csv": name, "reader": CSV_READER_VERSION, "sha256": sha256_of(cfg.path),
-               **cfg.model_dump(mode="json", exclude={"path"})}
+        key = {
+            "csv": name,
+            "reader": CSV_READER_VERSION,
+            "sha256": sha256_of(cfg.path),
+            **cfg.model_dump(mode="json", exclude={"path"}),
+        }
         table, side = build_table(key, lambda: read_csv(cfg))
-        return from_table(name, cfg.domain, table, timestamped=cfg.timestamp is not None,
-                          ordered=cfg.timestamp is not None or cfg.ordered, side=side)
+        return from_table(
+            name,
+            cfg.domain,
+            table,
+            timestamped=cfg.timestamp is not None,
+            ordered=cfg.timestamp is not None or cfg.ordered,
+            side=side,
+        )
 
     return DatasetSpec(name=name, domain=cfg.domain, load=load, description=f"read from {cfg.path}")

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, get_args, get_origin
+from typing import Any
 
-import annotated_types as at
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from flm_bench.errors import ConfigError
+from flm_bench.validation import problem
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,9 @@ class ModelParams(BaseModel):
         out = {}
         for name, info in cls.model_fields.items():
             extra = info.json_schema_extra
-            if isinstance(extra, dict) and isinstance(extra.get("search"), dict):
-                spec = dict(extra["search"])
+            search = extra.get("search") if isinstance(extra, dict) else None
+            if isinstance(search, dict):
+                spec: dict[str, Any] = dict(search)
                 if spec.get("choices") is not None:
                     spec["choices"] = tuple(spec["choices"])
                 out[name] = Search(**spec)
@@ -65,30 +66,9 @@ class NoParams(ModelParams):
     """A model without parameters."""
 
 
-def allowed(cls: type[ModelParams], name: str) -> str:
-    """What field ``name`` accepts, in words: its type, choices and range."""
-    info = cls.model_fields[name]
-    annotation = info.annotation
-    if get_origin(annotation) is Literal:
-        return "one of " + ", ".join(repr(v) for v in get_args(annotation))
-    kind = getattr(annotation, "__name__", str(annotation))
-    bounds = []
-    for m in info.metadata:
-        for attr, sign in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
-            if isinstance(m, getattr(at, attr.capitalize())):
-                bounds.append(f"{sign} {getattr(m, attr)}")
-    return f"{kind}" + (f" {' and '.join(bounds)}" if bounds else "")
-
-
 def parse_params(model: str, cls: type[ModelParams], raw: Mapping[str, Any]) -> ModelParams:
     """``raw`` validated as ``cls``; the first problem is a one-line :class:`ConfigError`."""
     try:
         return cls.model_validate(dict(raw))
     except ValidationError as exc:
-        error = exc.errors()[0]
-        field = str(error["loc"][0]) if error["loc"] else "(all)"
-        if error["type"] == "extra_forbidden":
-            raise ConfigError(f"model {model!r}: unknown parameter {field!r}; "
-                              f"expected one of {sorted(cls.model_fields)}") from None
-        what = f"; allowed: {allowed(cls, field)}" if field in cls.model_fields else ""
-        raise ConfigError(f"model {model!r}: parameter {field!r} = {error.get('input')!r}: {error['msg']}{what}") from None
+        raise ConfigError(problem(f"model {model!r}", cls, exc)) from None

@@ -105,6 +105,10 @@ class Plugins:
                 log.warning("plugin %s failed: %s", info.origin, info.error)
 
 
+def _same(obj: object) -> object:
+    return obj
+
+
 def _names(environ: Mapping[str, str], key: str) -> set[str] | None:
     value = environ.get(key)
     if value is None:
@@ -152,12 +156,16 @@ def load_plugins(
     candidates: list[tuple[PluginInfo, Callable[[], object]]] = []
     for ep in sorted(entry_points, key=lambda e: e.name):
         dist = ep.dist
-        info = PluginInfo(ep.name, dist.name if dist else "?", dist.version if dist else "?",
-                          module=ep.value.partition(":")[0].strip())
+        info = PluginInfo(
+            ep.name,
+            dist.name if dist else "?",
+            dist.version if dist else "?",
+            module=ep.value.partition(":")[0].strip(),
+        )
         candidates.append((info, ep.load))
     for name, obj in extra:
         module = obj.__name__ if isinstance(obj, types.ModuleType) else type(obj).__module__
-        candidates.append((PluginInfo(name, name, "0", module=module), lambda obj=obj: obj))
+        candidates.append((PluginInfo(name, name, "0", module=module), functools.partial(_same, obj)))
 
     for info, load in candidates:
         if not _selected(info, allow, block):
@@ -171,13 +179,9 @@ def load_plugins(
             info.error = f"import failed: {type(exc).__name__}: {exc}"
             log.warning("plugin %s failed: %s", info.origin, info.error)
             continue
-        info.hooks = sorted(
-            h.name for h in manager.get_hookcallers(plugin) or [] if h.name.startswith("flm_bench_")
-        )
+        info.hooks = sorted(h.name for h in manager.get_hookcallers(plugin) or [] if h.name.startswith("flm_bench_"))
 
-    registries: dict[str, Registry[Any]] = {
-        attr: Registry(kind) for _, attr, kind, _ in _REGISTER_HOOKS
-    }
+    registries: dict[str, Registry[Any]] = {attr: Registry(kind) for _, attr, kind, _ in _REGISTER_HOOKS}
     plugins = Plugins(manager, infos=infos, **registries)
     for hook, attr, _, spec_type in _REGISTER_HOOKS:
         _fill(plugins, hook, registries[attr], spec_type)

@@ -9,7 +9,6 @@ from typing import Generic, Protocol, TypeVar
 
 from flm_bench.errors import DuplicateNameError, UnknownNameError
 
-
 #: The "plugin" of specs registered from outside any plugin (see :meth:`Registry.register_local`).
 LOCAL = "(suite)"
 

@@ -12,19 +12,32 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from flm_bench.data.sources import DataLocation
+from flm_bench.data.splits import prepare_split
 from flm_bench.data.table import InteractionData, fingerprint, merge
 from flm_bench.errors import ConfigError
 from flm_bench.params import ModelParams, parse_params
 from flm_bench.plugins import Plugins
 from flm_bench.results.records import (
-    ARTIFACTS, Artifacts, Cost, DatasetInfo, EvaluationInfo, ModelInfo, Record, SplitInfo, StrategyInfo,
-    TrainingInfo, clean_partial, is_complete, record_path, write_record,
+    ARTIFACTS,
+    Artifacts,
+    Cost,
+    DatasetInfo,
+    EvaluationInfo,
+    ModelInfo,
+    Record,
+    SplitInfo,
+    StrategyInfo,
+    TrainingInfo,
+    clean_partial,
+    is_complete,
+    record_path,
+    write_record,
 )
-from flm_bench.data.splits import prepare_split
 from flm_bench.suite import Suite
 
 if TYPE_CHECKING:
     from flm_bench.data.splits import Split
+    from flm_bench.train.loop import FitResult
     from flm_bench.train.pretraining import Checkpoint
     from flm_bench.train.strategy import StrategyResult
 
@@ -48,7 +61,8 @@ class Cell:
         merged parameters (a plugin changing its defaults must not reuse old records)."""
         config = fingerprint(
             suite.preprocess.model_dump(exclude_defaults=True) or None,
-            suite.split_for(self.dataset).model_dump(), suite.evaluation.model_dump(),
+            suite.split_for(self.dataset).model_dump(),
+            suite.evaluation.model_dump(),
             suite.training.model_dump(exclude={"device"}),
             suite.pretraining.model_dump(exclude={"device"}) if self.corpus else None,
             params,
@@ -66,9 +80,14 @@ class Progress(Protocol):
 
 
 class _Silent:
-    def cell_started(self, cell: Cell, index: int, total: int) -> None: pass
-    def cell_finished(self, cell: Cell, record: Record | None) -> None: pass
-    def message(self, text: str) -> None: pass
+    def cell_started(self, cell: Cell, index: int, total: int) -> None:
+        pass
+
+    def cell_finished(self, cell: Cell, record: Record | None) -> None:
+        pass
+
+    def message(self, text: str) -> None:
+        pass
 
 
 def add_csv_datasets(suite: Suite, plugins: Plugins) -> None:
@@ -96,12 +115,14 @@ def plan(suite: Suite, plugins: Plugins) -> list[Cell]:
     objective = suite.pretraining.objective
     for m, spec in models.items():
         if spec.pretrainable and objective not in spec.objectives:
-            raise ConfigError(f"pretraining.objective: model {m!r} has no objective {objective!r}; "
-                              f"expected one of {list(spec.objectives)}")
+            raise ConfigError(
+                f"pretraining.objective: model {m!r} has no objective {objective!r}; "
+                f"expected one of {list(spec.objectives)}"
+            )
     needs_corpus = [s for s, spec in strategies.items() if spec.needs_pretraining]
     if needs_corpus and not suite.corpora and any(m.pretrainable for m in models.values()):
         raise ConfigError(f"strategies {needs_corpus} need pretraining, but the suite lists no corpora")
-    cells = []
+    cells: list[Cell] = []
     for target in suite.targets:
         for m, mspec in models.items():
             for s, sspec in strategies.items():
@@ -127,8 +148,16 @@ class RunResult:
 class Runner:
     """Executes one suite into ``output``; reuses data, splits and checkpoints across cells."""
 
-    def __init__(self, suite: Suite, plugins: Plugins, output: Path, *, device: str | None = None,
-                 progress: Progress | None = None, location: DataLocation | None = None) -> None:
+    def __init__(
+        self,
+        suite: Suite,
+        plugins: Plugins,
+        output: Path,
+        *,
+        device: str | None = None,
+        progress: Progress | None = None,
+        location: DataLocation | None = None,
+    ) -> None:
         from flm_bench.train.loop import resolve_device
 
         self.suite, self.plugins, self.output = suite, plugins, Path(output)
@@ -167,8 +196,9 @@ class Runner:
             self.progress.message(f"loading {name}")
             from flm_bench.data.preprocess import prepare_data
 
-            self._data[name] = prepare_data(self.plugins.datasets.get(name).load_data(self.location),
-                                            self.suite.preprocess)
+            self._data[name] = prepare_data(
+                self.plugins.datasets.get(name).load_data(self.location), self.suite.preprocess
+            )
         return self._data[name]
 
     def split(self, name: str) -> Split:
@@ -201,10 +231,16 @@ class Runner:
             self._corpora[name] = merge(name, [self.data(d) for d in members])
         self.progress.message(f"pretraining {cell.model} on {name} (seed {cell.seed})")
         return pretrain(
-            self.plugins.models.get(cell.model), self.params(cell.model) if params is None else params,
-            self._corpora[name], excluded=excluded, datasets=members, cfg=self.suite.pretraining, seed=cell.seed,
+            self.plugins.models.get(cell.model),
+            self.params(cell.model) if params is None else params,
+            self._corpora[name],
+            excluded=excluded,
+            datasets=members,
+            cfg=self.suite.pretraining,
+            seed=cell.seed,
             device=self.device,
-            directory=self.output / "checkpoints", progress=self.progress.message,
+            directory=self.output / "checkpoints",
+            progress=self.progress.message,
         )
 
     def pretraining_cells(self) -> list[Cell]:
@@ -224,57 +260,123 @@ class Runner:
 
         data, split = self.data(cell.dataset), self.split(cell.dataset)
         params = self.params(cell.model)
-        ckpt, reused = (self.checkpoint(cell, params) if cell.corpus else (None, False))
+        ckpt, reused = self.checkpoint(cell, params) if cell.corpus else (None, False)
         seed_everything(cell.seed, self.suite.training.deterministic)
-        ctx = AdaptContext(self.plugins.models.get(cell.model), params, data, split, ckpt, self.suite.training,
-                           cell.seed, self.device, progress=self.progress.message,
-                           metrics=self.suite.evaluation.names, exclude_history=self.suite.evaluation.exclude_history)
+        ctx = AdaptContext(
+            self.plugins.models.get(cell.model),
+            params,
+            data,
+            split,
+            ckpt,
+            self.suite.training,
+            cell.seed,
+            self.device,
+            progress=self.progress.message,
+            metrics=self.suite.evaluation.names,
+            exclude_history=self.suite.evaluation.exclude_history,
+        )
         with Meter(self.device) as adapt:
             result = self.plugins.strategies.get(cell.strategy).build().adapt(ctx)
         with Meter(self.device) as ev:
-            ranked, per_user = evaluate(result.model.score, split.test, self.suite.evaluation.names,
-                                        exclude_history=self.suite.evaluation.exclude_history)
-        cost = Cost(pretrain_seconds=ckpt.seconds if ckpt else 0.0, pretrain_reused=reused,
-                    adapt_seconds=adapt.seconds, eval_seconds=ev.seconds,
-                    trainable_parameters=result.trainable_parameters,
-                    peak_memory_mb=max(adapt.peak_mb, ev.peak_mb), memory_kind=adapt.memory_kind, device=self.device)
-        record = self._record(cell, rid, data, split, params, ckpt, result, cost,
-                              {n: float(v.mean()) for n, v in per_user.items()})
+            ranked, per_user = evaluate(
+                result.model.score,
+                split.test,
+                self.suite.evaluation.names,
+                exclude_history=self.suite.evaluation.exclude_history,
+            )
+        cost = Cost(
+            pretrain_seconds=ckpt.seconds if ckpt else 0.0,
+            pretrain_reused=reused,
+            adapt_seconds=adapt.seconds,
+            eval_seconds=ev.seconds,
+            trainable_parameters=result.trainable_parameters,
+            peak_memory_mb=max(adapt.peak_mb, ev.peak_mb),
+            memory_kind=adapt.memory_kind,
+            device=self.device,
+        )
+        record = self._record(
+            cell, rid, data, split, params, ckpt, result, cost, {n: float(v.mean()) for n, v in per_user.items()}
+        )
         targets = [split.test.targets.get(i) for i in range(len(split.test))]
-        path = write_record(self.output, record, users=split.test.users, ranked=ranked,
-                            targets=targets, per_user=per_user)
+        path = write_record(
+            self.output, record, users=split.test.users, ranked=ranked, targets=targets, per_user=per_user
+        )
         return path, record
 
-    def _record(self, cell: Cell, rid: str, data: InteractionData, split: Split, params: ModelParams,
-                ckpt: Checkpoint | None, result: StrategyResult, cost: Cost, metrics: dict[str, float]) -> Record:
+    def _record(
+        self,
+        cell: Cell,
+        rid: str,
+        data: InteractionData,
+        split: Split,
+        params: ModelParams,
+        ckpt: Checkpoint | None,
+        result: StrategyResult,
+        cost: Cost,
+        metrics: dict[str, float],
+    ) -> Record:
         from flm_bench.results.provenance import provenance
 
         mentry, sentry = self.plugins.models.entry(cell.model), self.plugins.strategies.entry(cell.strategy)
-        fit = result.fit
+        evaluation = self.suite.evaluation
         return Record(
             record_id=rid,
             suite=self.suite.name,
-            dataset=DatasetInfo(name=data.name, domain=data.domain, fingerprint=data.fingerprint,
-                                synthetic=data.synthetic, users=data.n_users, items=data.n_items,
-                                interactions=data.n_interactions,
-                                preprocess=self.suite.preprocess.model_dump(exclude_defaults=True)),
-            split=SplitInfo(protocol=split.protocol, params=split.params, derived=split.derived,
-                            fingerprint=split.fingerprint),
-            model=ModelInfo(name=cell.model, plugin=mentry.plugin, parameters=params.model_dump(),
-                            item_representation=mentry.spec.item_representation),
-            strategy=StrategyInfo(name=cell.strategy, plugin=sentry.plugin, corpus=cell.corpus,
-                                  corpus_datasets=ckpt.datasets if ckpt else [],
-                                  excluded=ckpt.excluded if ckpt else [],
-                                  checkpoint=Path(ckpt.path).name if ckpt else None,
-                                  transfer=result.transfer),
+            dataset=_dataset_info(data, self.suite.preprocess.model_dump(exclude_defaults=True)),
+            split=SplitInfo(
+                protocol=split.protocol, params=split.params, derived=split.derived, fingerprint=split.fingerprint
+            ),
+            model=ModelInfo(
+                name=cell.model,
+                plugin=mentry.plugin,
+                parameters=params.model_dump(),
+                item_representation=mentry.spec.item_representation,
+            ),
+            strategy=_strategy_info(cell, sentry.plugin, ckpt, result.transfer),
             seed=cell.seed,
-            evaluation=EvaluationInfo(exclude_history=self.suite.evaluation.exclude_history,
-                                      tie_rule=TIE_RULE, users=len(split.test), metrics=self.suite.evaluation.names),
+            evaluation=EvaluationInfo(
+                exclude_history=evaluation.exclude_history,
+                tie_rule=TIE_RULE,
+                users=len(split.test),
+                metrics=evaluation.names,
+            ),
             metrics=metrics,
-            training=TrainingInfo(epochs=fit.epochs, best_epoch=fit.best_epoch,
-                                  valid_metric=fit.valid_metric, best_valid=fit.best_valid) if fit else None,
+            training=_training_info(result.fit),
             strategy_metrics=result.metrics,
             cost=cost,
             provenance=provenance(self.plugins.distributions(), self.plugins.modules()),
             artifacts=Artifacts(**ARTIFACTS),
         )
+
+
+def _dataset_info(data: InteractionData, preprocess: dict[str, Any]) -> DatasetInfo:
+    return DatasetInfo(
+        name=data.name,
+        domain=data.domain,
+        fingerprint=data.fingerprint,
+        synthetic=data.synthetic,
+        users=data.n_users,
+        items=data.n_items,
+        interactions=data.n_interactions,
+        preprocess=preprocess,
+    )
+
+
+def _strategy_info(cell: Cell, plugin: str, ckpt: Checkpoint | None, transfer: dict[str, list[str]]) -> StrategyInfo:
+    return StrategyInfo(
+        name=cell.strategy,
+        plugin=plugin,
+        corpus=cell.corpus,
+        corpus_datasets=ckpt.datasets if ckpt else [],
+        excluded=ckpt.excluded if ckpt else [],
+        checkpoint=Path(ckpt.path).name if ckpt else None,
+        transfer=transfer,
+    )
+
+
+def _training_info(fit: FitResult | None) -> TrainingInfo | None:
+    if fit is None:
+        return None
+    return TrainingInfo(
+        epochs=fit.epochs, best_epoch=fit.best_epoch, valid_metric=fit.valid_metric, best_valid=fit.best_valid
+    )

@@ -14,10 +14,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from flm_bench.data import splits
+from flm_bench.data.preprocess import Preprocess
 from flm_bench.errors import ConfigError, DataError
 from flm_bench.evaluation import metric_names
-from flm_bench.data.preprocess import Preprocess
-from flm_bench.data import splits
 
 
 class _Strict(BaseModel):
@@ -118,9 +118,11 @@ class Suite(_Strict):
     split_overrides: dict[str, SplitConfig] = Field(
         default_factory=dict,
         description="per-target split, for targets the suite-wide protocol does not suit "
-                    "(e.g. unordered product holdings need random-holdout)")
-    csv: dict[str, CsvDataset] = Field(default_factory=dict, description="datasets read from your own CSV files, "
-                                                                         "by the name targets and corpora use")
+        "(e.g. unordered product holdings need random-holdout)",
+    )
+    csv: dict[str, CsvDataset] = Field(
+        default_factory=dict, description="datasets read from your own CSV files, by the name targets and corpora use"
+    )
 
     @model_validator(mode="after")
     def _overrides_name_targets(self) -> Suite:

@@ -48,8 +48,7 @@ class ItemKNN:
         import scipy.sparse as sp
 
         rows = np.repeat(np.arange(len(train)), train.lengths())
-        x = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, train.items)),
-                          shape=(len(train), self.n_items))
+        x = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, train.items)), shape=(len(train), self.n_items))
         x.data[:] = 1.0  # repeated items count once
         co = (x.T @ x).tocsr()
         co.setdiag(0)
@@ -57,8 +56,7 @@ class ItemKNN:
         co = co.tocoo()
         sim = co.data / (norms[co.row] * norms[co.col] + self.shrink)
         keep = self._top_per_row(co.row, sim)
-        self.similarity = sp.csr_matrix((sim[keep], (co.row[keep], co.col[keep])),
-                                        shape=(self.n_items, self.n_items))
+        self.similarity = sp.csr_matrix((sim[keep], (co.row[keep], co.col[keep])), shape=(self.n_items, self.n_items))
 
     def parameter_count(self) -> int:
         return 0 if self.similarity is None else int(self.similarity.nnz)  # the kept similarities
@@ -76,16 +74,17 @@ class ItemKNN:
         lengths = [len(h) for h in histories]
         rows = np.repeat(np.arange(len(histories)), lengths)
         cols = np.concatenate(histories) if rows.size else np.zeros(0, dtype=np.int64)
-        h = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)),
-                          shape=(len(histories), self.n_items))
+        h = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(histories), self.n_items))
         return torch.from_numpy(np.asarray((h @ self.similarity).todense(), dtype=np.float32))
 
 
 class ItemKNNParams(ModelParams):
-    neighbours: int = tunable(100, "most similar items kept per item", ge=1,
-                              search=Search(choices=(20, 50, 100, 200, 500)))
-    shrink: float = tunable(10.0, "added to the cosine's denominator (damps rare pairs)", ge=0,
-                            search=Search(low=0.0, high=100.0))
+    neighbours: int = tunable(
+        100, "most similar items kept per item", ge=1, search=Search(choices=(20, 50, 100, 200, 500))
+    )
+    shrink: float = tunable(
+        10.0, "added to the cosine's denominator (damps rare pairs)", ge=0, search=Search(low=0.0, high=100.0)
+    )
 
 
 def _popularity(inputs: BuildInputs[Any]) -> Popularity:
@@ -98,11 +97,22 @@ def _itemknn(inputs: BuildInputs[ItemKNNParams]) -> ItemKNN:
 
 @hookimpl
 def flm_bench_register_models(register):
-    register(ModelSpec(
-        name="popularity", build=_popularity, pretrainable=False, item_representation="ids",
-        description="most-interacted items first (non-personalised reference)",
-    ))
-    register(ModelSpec(
-        name="itemknn", build=_itemknn, pretrainable=False, item_representation="ids", params=ItemKNNParams,
-        description="item-based k-nearest neighbours over training co-occurrence (cosine)",
-    ))
+    register(
+        ModelSpec(
+            name="popularity",
+            build=_popularity,
+            pretrainable=False,
+            item_representation="ids",
+            description="most-interacted items first (non-personalised reference)",
+        )
+    )
+    register(
+        ModelSpec(
+            name="itemknn",
+            build=_itemknn,
+            pretrainable=False,
+            item_representation="ids",
+            params=ItemKNNParams,
+            description="item-based k-nearest neighbours over training co-occurrence (cosine)",
+        )
+    )

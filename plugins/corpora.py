@@ -15,20 +15,36 @@ MIXED_SMALL = ("amazon-office", "lastfm-s3rec", "diginetica-sample", "zimnat")
 
 @hookimpl
 def flm_bench_register_corpora(register):
-    register(CorpusSpec(
-        name="amazon-2014",
-        datasets=AMAZON_2014,
-        description="the six Amazon 2014 5-core categories (separate item catalogues)",
-    ))
-    register(CorpusSpec(
-        name="mixed-small",
-        datasets=MIXED_SMALL,
-        description="four small catalogues from three domains (office supplies, music, shop sessions, "
-                    "insurance), cheap enough to pretrain on two CPU cores",
-    ))
-    register(CorpusSpec(
-        name="all-domains",
-        datasets=(*AMAZON_2014, "amazon-instruments", "yelp", "ciao", "ciaodvd", "lastfm-hetrec",
-                  "movielens-100k", "lastfm-s3rec", "bookcrossing", "zimnat"),
-        description="a mix of every domain: e-commerce, social, media and finance",
-    ))
+    register(
+        CorpusSpec(
+            name="amazon-2014",
+            datasets=AMAZON_2014,
+            description="the six Amazon 2014 5-core categories (separate item catalogues)",
+        )
+    )
+    register(
+        CorpusSpec(
+            name="mixed-small",
+            datasets=MIXED_SMALL,
+            description="four small catalogues from three domains (office supplies, music, shop sessions, "
+            "insurance), cheap enough to pretrain on two CPU cores",
+        )
+    )
+    register(
+        CorpusSpec(
+            name="all-domains",
+            datasets=(
+                *AMAZON_2014,
+                "amazon-instruments",
+                "yelp",
+                "ciao",
+                "ciaodvd",
+                "lastfm-hetrec",
+                "movielens-100k",
+                "lastfm-s3rec",
+                "bookcrossing",
+                "zimnat",
+            ),
+            description="a mix of every domain: e-commerce, social, media and finance",
+        )
+    )

@@ -29,10 +29,39 @@ DOMAIN = "finance"
 ZIMNAT = "finance/zimnat-insurance-zindi"
 COIL = "finance/coil2000-caravan-islp"
 
-ZIMNAT_PROFILE = ("ID", "join_date", "sex", "marital_status", "birth_year", "branch_code", "occupation_code",
-                  "occupation_category_code")
-ZIMNAT_PRODUCTS = ("P5DA", "RIBP", "8NN1", "7POT", "66FJ", "GYSR", "SOP4", "RVSZ", "PYUQ", "LJR9", "N2MW",
-                   "AHXO", "BSTQ", "FM3X", "K6QO", "QBOL", "JWFN", "JZ9D", "J9JW", "GHYX", "ECY3")
+ZIMNAT_PROFILE = (
+    "ID",
+    "join_date",
+    "sex",
+    "marital_status",
+    "birth_year",
+    "branch_code",
+    "occupation_code",
+    "occupation_category_code",
+)
+ZIMNAT_PRODUCTS = (
+    "P5DA",
+    "RIBP",
+    "8NN1",
+    "7POT",
+    "66FJ",
+    "GYSR",
+    "SOP4",
+    "RVSZ",
+    "PYUQ",
+    "LJR9",
+    "N2MW",
+    "AHXO",
+    "BSTQ",
+    "FM3X",
+    "K6QO",
+    "QBOL",
+    "JWFN",
+    "JZ9D",
+    "J9JW",
+    "GHYX",
+    "ECY3",
+)
 #: Categorical profile columns one-hot encoded (vocabulary: sorted distinct values of Train.csv).
 ZIMNAT_CATEGORICAL = ("sex", "marital_status", "branch_code", "occupation_category_code", "occupation_code")
 
@@ -49,6 +78,7 @@ def _holdings(ids: np.ndarray, owned: np.ndarray, products: tuple[str, ...]) -> 
 
 # ---------------------------------------------------------------------------------------- zimnat
 
+
 def zimnat_user_features(profile) -> tuple[np.ndarray, list[str]]:
     """Dense float32 features of the Zimnat profile columns, and the name of each column.
 
@@ -62,8 +92,11 @@ def zimnat_user_features(profile) -> tuple[np.ndarray, list[str]]:
     joined = pd.to_datetime(profile["join_date"], format="%d/%m/%Y", errors="raise")
     days = (joined - pd.Timestamp("1970-01-01")).dt.days.to_numpy(dtype=np.float64, na_value=np.nan)
     missing = np.isnan(days)
-    parts = [np.nan_to_num(minmax(days), nan=0.0)[:, None], missing.astype(np.float32)[:, None],
-             minmax(profile["birth_year"].to_numpy(np.float64))[:, None]]
+    parts = [
+        np.nan_to_num(minmax(days), nan=0.0)[:, None],
+        missing.astype(np.float32)[:, None],
+        minmax(profile["birth_year"].to_numpy(np.float64))[:, None],
+    ]
     names = ["join_date_scaled", "join_date_missing", "birth_year_scaled"]
     for col in ZIMNAT_CATEGORICAL:
         values = profile[col].to_numpy().astype(str)
@@ -96,6 +129,7 @@ def parse_zimnat(files: Mapping[str, Path]) -> tuple[Columns, SideData]:
 
 
 # -------------------------------------------------------------------------------------- coil2000
+
 
 def coil_user_features(table) -> tuple[np.ndarray, list[str]]:
     """The 43 "M..." columns: MOSTYPE / MOSHOOFD one-hot, the other 41 (ordinal levels) min-max scaled."""
@@ -135,49 +169,76 @@ def parse_coil2000(files: Mapping[str, Path]) -> tuple[Columns, SideData]:
 
 # ---------------------------------------------------------------------------------- registration
 
+
 def _zimnat() -> DatasetSpec:
     return real_dataset(
-        "zimnat", DOMAIN, (f"{ZIMNAT}/Train.csv.gz",), parse_zimnat, timestamped=False, ordered=False,
-        description=("Zimnat (Zimbabwe insurer) customer x product holdings, Train.csv of the Zindi 2020 "
-                     "challenge: 29,132 customers, 21 products, 66,353 owned (customer, product) pairs (every "
-                     "customer owns >= 2); no per-product time (order = 0: use the random-holdout split, "
-                     "= the challenge's hold-one-owned-product-out ranking). Test.csv is left out: its "
-                     "10,000 customers each had one owned product removed by the organisers (the removed "
-                     "products are in neither file), so their holdings are incomplete. user_features [29132, 267] "
-                     "float32: join_date (d/m/Y; 2 empty) as scaled days + missing flag, scaled birth_year, "
-                     "one-hot sex (2), marital_status (8, incl. the file's lower-case 'f'), branch_code (15), "
-                     "occupation_category_code (6), occupation_code (233)"),
-        license=("Not stated in the source repository (its MIT license covers code only); Zindi competition "
-                 "data, Zindi rules apply: research / non-commercial use, do not publish"),
-        citation=("Zindi. 2020. Zimnat Insurance Recommendation Challenge. "
-                  "https://zindi.africa/competitions/zimnat-insurance-recommendation-challenge"),
-        source=("github:Tixonmavrin/Zindi-Zimnat-Insurance-Recommendation-Challenge Train.csv @ "
-                "af842e2f58c6c7b04e800eb13fefb2330fd35fe9 (the competition file as published; gzipped in "
-                "the mirror); no preprocessing"),
+        "zimnat",
+        DOMAIN,
+        (f"{ZIMNAT}/Train.csv.gz",),
+        parse_zimnat,
+        timestamped=False,
+        ordered=False,
+        description=(
+            "Zimnat (Zimbabwe insurer) customer x product holdings, Train.csv of the Zindi 2020 "
+            "challenge: 29,132 customers, 21 products, 66,353 owned (customer, product) pairs (every "
+            "customer owns >= 2); no per-product time (order = 0: use the random-holdout split, "
+            "= the challenge's hold-one-owned-product-out ranking). Test.csv is left out: its "
+            "10,000 customers each had one owned product removed by the organisers (the removed "
+            "products are in neither file), so their holdings are incomplete. user_features [29132, 267] "
+            "float32: join_date (d/m/Y; 2 empty) as scaled days + missing flag, scaled birth_year, "
+            "one-hot sex (2), marital_status (8, incl. the file's lower-case 'f'), branch_code (15), "
+            "occupation_category_code (6), occupation_code (233)"
+        ),
+        license=(
+            "Not stated in the source repository (its MIT license covers code only); Zindi competition "
+            "data, Zindi rules apply: research / non-commercial use, do not publish"
+        ),
+        citation=(
+            "Zindi. 2020. Zimnat Insurance Recommendation Challenge. "
+            "https://zindi.africa/competitions/zimnat-insurance-recommendation-challenge"
+        ),
+        source=(
+            "github:Tixonmavrin/Zindi-Zimnat-Insurance-Recommendation-Challenge Train.csv @ "
+            "af842e2f58c6c7b04e800eb13fefb2330fd35fe9 (the competition file as published; gzipped in "
+            "the mirror); no preprocessing"
+        ),
     )
 
 
 def _coil2000() -> DatasetSpec:
     return real_dataset(
-        "coil2000", DOMAIN, (f"{COIL}/Caravan.csv.gz",), parse_coil2000, timestamped=False, ordered=False,
-        description=("COIL 2000 Insurance Company Benchmark (Caravan, 5,822 Dutch customers) read as customer x "
-                     "policy-type holdings: an interaction = a policy type the customer holds, i.e. one of "
-                     "the 21 'A...' number-of-policies columns > 0, or Purchase == 'Yes' (the caravan policy, "
-                     "item 'CARAVAN'); 22 items, 10,622 interactions, 5,213 users (609 customers hold no "
-                     "policy and drop out; raw user id = 1-based CSV row, as there is no ID column; 602 "
-                     "rows are exact duplicates of others but are distinct customers and are kept). The "
-                     "'P...' contribution columns repeat the A... ones (P > 0 iff A > 0) and are not used. "
-                     "No time (order = 0: use the random-holdout split). user_features [5213, 92] float32: "
-                     "MOSTYPE (41) and MOSHOOFD (10) one-hot, the other 41 'M...' zip-code-level "
-                     "sociodemographic levels min-max scaled"),
-        license=("Sentient Machine Research dataset: non-commercial research and education use only "
-                 "(ISLP package itself: BSD)"),
-        citation=("Peter van der Putten and Maarten van Someren (eds.). 2000. CoIL Challenge 2000: The "
-                  "Insurance Company Case. Sentient Machine Research, Amsterdam / Leiden Institute of "
-                  "Advanced Computer Science, Technical Report 2000-09."),
-        source=("PyPI wheel ISLP 0.6.0 (sha256 ca772cecca1747a2f84ee799a5503ddddbdf0e98f90c235494790c1d036c694b), "
-                "ISLP/data/Caravan.csv (the COIL 2000 training set ticdata2000 with named columns and "
-                "CARAVAN as Purchase Yes/No; gzipped in the mirror)"),
+        "coil2000",
+        DOMAIN,
+        (f"{COIL}/Caravan.csv.gz",),
+        parse_coil2000,
+        timestamped=False,
+        ordered=False,
+        description=(
+            "COIL 2000 Insurance Company Benchmark (Caravan, 5,822 Dutch customers) read as customer x "
+            "policy-type holdings: an interaction = a policy type the customer holds, i.e. one of "
+            "the 21 'A...' number-of-policies columns > 0, or Purchase == 'Yes' (the caravan policy, "
+            "item 'CARAVAN'); 22 items, 10,622 interactions, 5,213 users (609 customers hold no "
+            "policy and drop out; raw user id = 1-based CSV row, as there is no ID column; 602 "
+            "rows are exact duplicates of others but are distinct customers and are kept). The "
+            "'P...' contribution columns repeat the A... ones (P > 0 iff A > 0) and are not used. "
+            "No time (order = 0: use the random-holdout split). user_features [5213, 92] float32: "
+            "MOSTYPE (41) and MOSHOOFD (10) one-hot, the other 41 'M...' zip-code-level "
+            "sociodemographic levels min-max scaled"
+        ),
+        license=(
+            "Sentient Machine Research dataset: non-commercial research and education use only "
+            "(ISLP package itself: BSD)"
+        ),
+        citation=(
+            "Peter van der Putten and Maarten van Someren (eds.). 2000. CoIL Challenge 2000: The "
+            "Insurance Company Case. Sentient Machine Research, Amsterdam / Leiden Institute of "
+            "Advanced Computer Science, Technical Report 2000-09."
+        ),
+        source=(
+            "PyPI wheel ISLP 0.6.0 (sha256 ca772cecca1747a2f84ee799a5503ddddbdf0e98f90c235494790c1d036c694b), "
+            "ISLP/data/Caravan.csv (the COIL 2000 training set ticdata2000 with named columns and "
+            "CARAVAN as Purchase Yes/No; gzipped in the mirror)"
+        ),
     )
 
 

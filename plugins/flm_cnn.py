@@ -14,10 +14,10 @@ A convolution whose kernel spans the full embedding width is a Linear layer on t
 h × d patch, and a vertical filter is a Linear layer over the L rows, so every filter is an
 ``nn.Linear`` (same function and parameter count as Caser's ``Conv2d``). ``adapter_targets``
 (LoRA under the ``adapter`` strategy) are the horizontal filters and the Linear after the
-concatenation; the vertical Linear (L inputs, n_v outputs) is smaller than a rank-8 adapter. Head ``Y = g(H; W)``: a residual MLP turning H into a query,
-scored by dot product against every item's representation (the full catalogue). Caser's
-user embedding is left out: user IDs are tied to one dataset and the harness scores
-histories, not user IDs.
+concatenation; the vertical Linear (L inputs, n_v outputs) is smaller than a rank-8 adapter.
+Head ``Y = g(H; W)``: a residual MLP turning H into a query, scored by dot product against
+every item's representation (the full catalogue). Caser's user embedding is left out: user
+IDs are tied to one dataset and the harness scores histories, not user IDs.
 
 Why a window at *every* position: the harness trains on ``[B, T]`` sequences with a target
 after every position, and ``hidden`` must let position t see only items ≤ t. Here position t
@@ -62,19 +62,28 @@ if TYPE_CHECKING:
 
 class FlmCNNParams(ModelParams):
     dim: int = tunable(64, "item and hidden dimension d", ge=1, search=Search(choices=(32, 64, 128)))
-    max_len: int = tunable(5, "window L: the last L items the CNN sees (Caser: 5)", ge=1,
-                           search=Search(choices=(3, 5, 8)))
-    train_len: int = tunable(20, "trailing items of each training history trained on, one window per position",
-                             ge=1, search=Search(choices=(20, 50)))
-    n_h: int = tunable(16, "horizontal filters per height h = 1..L (Caser: 16)", ge=1, search=Search(choices=(8, 16, 32)))
+    max_len: int = tunable(
+        5, "window L: the last L items the CNN sees (Caser: 5)", ge=1, search=Search(choices=(3, 5, 8))
+    )
+    train_len: int = tunable(
+        20,
+        "trailing items of each training history trained on, one window per position",
+        ge=1,
+        search=Search(choices=(20, 50)),
+    )
+    n_h: int = tunable(
+        16, "horizontal filters per height h = 1..L (Caser: 16)", ge=1, search=Search(choices=(8, 16, 32))
+    )
     n_v: int = tunable(4, "vertical filters (Caser: 4)", ge=1, search=Search(choices=(2, 4, 8)))
-    dropout: float = tunable(0.5, "on the concatenated filter outputs (Caser: 0.5)", ge=0, lt=1,
-                             search=Search(low=0.0, high=0.6))
+    dropout: float = tunable(
+        0.5, "on the concatenated filter outputs (Caser: 0.5)", ge=0, lt=1, search=Search(low=0.0, high=0.6)
+    )
     use_ids: bool = True  # item-ID embeddings (never transfer across catalogues)
     use_features: bool = True  # projection of item side features, when the dataset has them
     loss: Literal["ce", "bce", "mse"] = "ce"
-    negatives: int = tunable(1, "sampled negatives per positive for bce and mse", ge=1,
-                             search=Search(choices=(1, 5, 20)))
+    negatives: int = tunable(
+        1, "sampled negatives per positive for bce and mse", ge=1, search=Search(choices=(1, 5, 20))
+    )
 
 
 def build(inputs: BuildInputs[FlmCNNParams]) -> FlmCNN:
@@ -86,9 +95,15 @@ def build(inputs: BuildInputs[FlmCNNParams]) -> FlmCNN:
 
 @hookimpl
 def flm_bench_register_models(register):
-    register(ModelSpec(
-        name="flm-cnn", build=build, pretrainable=True, item_representation="ids+features", params=FlmCNNParams,
-        objectives=("next-item",),
-        description="Caser-style CNN over the last L items (Pretraining-FLM's f(X; θ)) with an MLP head; "
-                    "encoder transfers, ID embeddings do not",
-    ))
+    register(
+        ModelSpec(
+            name="flm-cnn",
+            build=build,
+            pretrainable=True,
+            item_representation="ids+features",
+            params=FlmCNNParams,
+            objectives=("next-item",),
+            description="Caser-style CNN over the last L items (Pretraining-FLM's f(X; θ)) with an MLP head; "
+            "encoder transfers, ID embeddings do not",
+        )
+    )

@@ -15,8 +15,17 @@ from flm_bench_plugins.flm_cnn import FlmCNNParams
 class Encoder(nn.Module):
     """Caser's convolutions over the causal window of L items of every position: ``[B, T, d]``."""
 
-    def __init__(self, n_items: int, dim: int, window: int, n_h: int, n_v: int, dropout: float,
-                 use_ids: bool, features: np.ndarray | None) -> None:
+    def __init__(
+        self,
+        n_items: int,
+        dim: int,
+        window: int,
+        n_h: int,
+        n_v: int,
+        dropout: float,
+        use_ids: bool,
+        features: np.ndarray | None,
+    ) -> None:
         super().__init__()
         self.dim, self.window = dim, window
         self.items = ItemTable(n_items, dim, use_ids, features)
@@ -29,30 +38,36 @@ class Encoder(nn.Module):
 
     def forward(self, inputs: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
         b, t = inputs.shape  # [B, T] item + 1, right-padded
-        l, d = self.window, self.dim
+        w, d = self.window, self.dim
         x = table[inputs]  # [B, T, d]; padding rows are zero
-        x = F.pad(x, (0, 0, l - 1, 0))  # [B, T + L - 1, d]: zeros before the first item
+        x = F.pad(x, (0, 0, w - 1, 0))  # [B, T + L - 1, d]: zeros before the first item
         outs = []
         for h, conv in enumerate(self.horizontal, start=1):
             # each h-row patch of the sequence once (not once per window that contains it)
-            patches = x.unfold(1, h, 1).transpose(-1, -2).reshape(b, t + l - h, h * d)  # [B, T+L-h, h·d]
+            patches = x.unfold(1, h, 1).transpose(-1, -2).reshape(b, t + w - h, h * d)  # [B, T+L-h, h·d]
             c = F.relu(conv(patches))  # [B, T+L-h, n_h]
             # position t's window holds the L-h+1 patches c[t .. t+L-h]: max-pool over them
-            outs.append(c.unfold(1, l - h + 1, 1).amax(dim=-1))  # [B, T, n_h]
-        w = x.unfold(1, l, 1)  # [B, T, d, L]: position t's window, oldest row first
-        outs.append(self.vertical(w).flatten(2))  # [B, T, d, n_v] -> [B, T, d·n_v]
+            outs.append(c.unfold(1, w - h + 1, 1).amax(dim=-1))  # [B, T, n_h]
+        windows = x.unfold(1, w, 1)  # [B, T, d, L]: position t's window, oldest row first
+        outs.append(self.vertical(windows).flatten(2))  # [B, T, d, n_v] -> [B, T, d·n_v]
         z = self.fc(self.dropout(torch.cat(outs, dim=-1)))  # [B, T, d]
         assert z.shape == (b, t, d), f"flm-cnn: hidden {tuple(z.shape)}, expected {(b, t, d)}"
         return F.relu(z)
 
 
 class FlmCNN(NeuralRecommender):
+    """Caser's encoder over item IDs and features, the MLP head, and its three losses."""
+
+    encoder: Encoder
+
     def __init__(self, n_items: int, p: FlmCNNParams, item_features: np.ndarray | None) -> None:
         super().__init__()
         features = item_features if p.use_features else None
         if not p.use_ids and features is None:
-            raise ConfigError("model 'flm-cnn': use_ids is false and the dataset has no item features "
-                              "(or use_features is false): items would have no representation")
+            raise ConfigError(
+                "model 'flm-cnn': use_ids is false and the dataset has no item features "
+                "(or use_features is false): items would have no representation"
+            )
         self.n_items, self.window = n_items, p.max_len
         self.max_len = max(p.train_len, p.max_len)  # the harness batches the last max_len items
         self.loss_kind, self.negatives = p.loss, p.negatives
@@ -69,8 +84,7 @@ class FlmCNN(NeuralRecommender):
         table = self.encoder.items()[1:]  # [n_items, d]
         return self.head(hidden) @ table.T  # [..., n_items]
 
-    def loss(self, inputs: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor,
-             objective: str) -> torch.Tensor:
+    def loss(self, inputs: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor, objective: str) -> torch.Tensor:
         if objective != "next-item" or self.loss_kind == "ce":
             return super().loss(inputs, lengths, targets, objective)  # full-catalogue CE
         table = self.encoder.items()  # [n_items + 1, d]

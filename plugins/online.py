@@ -1,5 +1,6 @@
-"""The pass behind the ``online`` strategy (registered in :mod:`flm_bench_plugins.strategies`): prequential ("test-then-train") adaptation, the "adaptive learning"
-stage of the Pretraining-FLM design.
+"""The pass behind the ``online`` strategy (registered in :mod:`flm_bench_plugins.strategies`):
+prequential ("test-then-train") adaptation, the "adaptive learning" stage of the
+Pretraining-FLM design.
 
 It starts from the pretrained encoder (minus item-ID weights) as ``finetune`` does; then
 
@@ -47,8 +48,18 @@ import numpy as np
 import torch
 
 from flm_bench.api import (
-    AdaptContext, FitResult, InteractionData, NeuralRecommender, Sequences, StrategyResult, TrainConfig, evaluate,
-    per_user_metrics, rank_batch, seed_everything, subsample,
+    AdaptContext,
+    FitResult,
+    InteractionData,
+    NeuralRecommender,
+    Sequences,
+    StrategyResult,
+    TrainConfig,
+    evaluate,
+    per_user_metrics,
+    rank_batch,
+    seed_everything,
+    subsample,
 )
 
 if TYPE_CHECKING:
@@ -131,8 +142,13 @@ class StreamResult:
 
     def record_metrics(self) -> dict[str, float | int | str]:
         """What the record keeps of the pass (its ``strategy_metrics``)."""
-        return {"stream.order": self.order, "stream.events": self.events, "stream.updates": self.updates,
-                "stream.chunk": self.chunk, **{f"stream.{n}": v for n, v in self.metrics.items()}}
+        return {
+            "stream.order": self.order,
+            "stream.events": self.events,
+            "stream.updates": self.updates,
+            "stream.chunk": self.chunk,
+            **{f"stream.{n}": v for n, v in self.metrics.items()},
+        }
 
 
 class _EventMetrics:
@@ -166,8 +182,12 @@ class _EventMetrics:
         return {n: np.concatenate(v) if v else np.zeros(0) for n, v in self.values.items()}
 
 
-def _chunk(train: Sequences, stream: Stream, events: np.ndarray, exclude_history: bool,
-           ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, Sequences | None]:
+def _chunk(
+    train: Sequences,
+    stream: Stream,
+    events: np.ndarray,
+    exclude_history: bool,
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, Sequences | None]:
     """The inputs of a chunk of events: each event's history (its user's items before it), user,
     true item, and the histories as ``Sequences`` to exclude from the ranking (or None)."""
     user, position = stream.user[events], stream.position[events]
@@ -176,8 +196,12 @@ def _chunk(train: Sequences, stream: Stream, events: np.ndarray, exclude_history
     exclude = None
     if exclude_history:
         indptr = np.concatenate([[0], np.cumsum(position)]).astype(np.int64)
-        exclude = Sequences(np.arange(len(events)), indptr, np.concatenate([train.items[:0], *histories]),
-                            np.zeros(int(indptr[-1]), np.int64))
+        exclude = Sequences(
+            np.arange(len(events)),
+            indptr,
+            np.concatenate([train.items[:0], *histories]),
+            np.zeros(int(indptr[-1]), np.int64),
+        )
     return histories, train.users[user], train.items[base + position], exclude
 
 
@@ -210,7 +234,8 @@ def replay(
         # --- test: one forward, rank the true item before any update on it
         logits = model.score(histories, users)  # [B, n_items], with its graph
         assert logits.shape == (len(events), model.n_items), (
-            f"online: scores {tuple(logits.shape)}, expected {(len(events), model.n_items)}")
+            f"online: scores {tuple(logits.shape)}, expected {(len(events), model.n_items)}"
+        )
         metrics.add(rank_batch(logits.detach().float().clone(), k, exclude), targets)
         # --- then train: cross-entropy of the same logits, one step
         loss = torch.nn.functional.cross_entropy(logits.float(), torch.from_numpy(targets).to(logits.device))
@@ -227,16 +252,30 @@ def replay(
     if not result.events:
         log.warning("online: no training user has two interactions; nothing was scored or trained")
     else:
-        log.info("online (%s order): %d events, %d updates, %s", stream.order, result.events, result.updates,
-                 " ".join(f"{n}={v:.4f}" for n, v in result.metrics.items()))
+        log.info(
+            "online (%s order): %d events, %d updates, %s",
+            stream.order,
+            result.events,
+            result.updates,
+            " ".join(f"{n}={v:.4f}" for n, v in result.metrics.items()),
+        )
     return result
 
 
 def replay_training(ctx: AdaptContext, model: NeuralRecommender) -> StreamResult:
     """One prequential pass of ``model`` over ``ctx.split.train`` in stream order; trains in place."""
     params = [p for p in model.parameters() if p.requires_grad]
-    return replay(model, params, ctx.split.train, build_stream(ctx.split.train, ctx.data), ctx.train_cfg,
-                  names=ctx.metrics, exclude_history=ctx.exclude_history, seed=ctx.seed, progress=ctx.progress)
+    return replay(
+        model,
+        params,
+        ctx.split.train,
+        build_stream(ctx.split.train, ctx.data),
+        ctx.train_cfg,
+        names=ctx.metrics,
+        exclude_history=ctx.exclude_history,
+        seed=ctx.seed,
+        progress=ctx.progress,
+    )
 
 
 def prequential(ctx: AdaptContext, model: NeuralRecommender, transfer: dict[str, list[str]]) -> StrategyResult:
@@ -253,7 +292,8 @@ def prequential(ctx: AdaptContext, model: NeuralRecommender, transfer: dict[str,
         value = -stream.loss if stream.updates else 0.0
     fit = FitResult(epochs=1, best_epoch=1, best_valid=value, valid_metric=cfg.valid_metric, valid_curve=[value])
     if ctx.progress:
-        ctx.progress(f"online {cfg.valid_metric}: stream {stream.metrics.get(cfg.valid_metric, float('nan')):.4f}, "
-                     f"valid {value:.4f}")
+        ctx.progress(
+            f"online {cfg.valid_metric}: stream {stream.metrics.get(cfg.valid_metric, float('nan')):.4f}, "
+            f"valid {value:.4f}"
+        )
     return StrategyResult(model, fit, sum(p.numel() for p in params), transfer, stream.record_metrics())
-

@@ -16,14 +16,14 @@ from __future__ import annotations
 import csv
 import functools
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from flm_bench.api import DatasetSpec, DataError, Parser, SourceFile, canonical, files_dataset, open_text
+from flm_bench.api import DataError, DatasetSpec, Parser, SourceFile, canonical, files_dataset, open_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,9 +34,11 @@ SideData = dict[str, np.ndarray]
 CSR = tuple[np.ndarray, np.ndarray]
 
 #: S3-Rec (Zhou et al., CIKM 2020), whose preprocessed sequence files several plugins read.
-S3REC_PAPER = ("Kun Zhou, Hui Wang, Wayne Xin Zhao, Yutao Zhu, Sirui Wang, Fuzheng Zhang, Zhongyuan Wang, "
-               "Ji-Rong Wen. 2020. S3-Rec: Self-Supervised Learning for Sequential Recommendation with "
-               "Mutual Information Maximization. CIKM 2020.")
+S3REC_PAPER = (
+    "Kun Zhou, Hui Wang, Wayne Xin Zhao, Yutao Zhu, Sirui Wang, Fuzheng Zhang, Zhongyuan Wang, "
+    "Ji-Rong Wen. 2020. S3-Rec: Self-Supervised Learning for Sequential Recommendation with "
+    "Mutual Information Maximization. CIKM 2020."
+)
 #: The commit of github:RUCAIBox/CIKM2020-S3Rec the S3-Rec files were taken from.
 S3REC_COMMIT = "2a81540ae18615d88ef88227b0c066e5b74781e5"
 
@@ -74,8 +76,15 @@ def read_json(path: Path) -> Any:
         return json.load(f)
 
 
-def read_table(path: Path, sep: str, names: Sequence[str], *, header: bool | Sequence[str] = False,
-               dtype: Any = str, encoding: str = "utf-8") -> pd.DataFrame:
+def read_table(
+    path: Path,
+    sep: str,
+    names: Sequence[str],
+    *,
+    header: bool | Sequence[str] = False,
+    dtype: Any = str,
+    encoding: str = "utf-8",
+) -> pd.DataFrame:
     """A delimited file (gzipped or not) as a DataFrame whose columns are ``names``.
 
     ``header``: False, the file has no header line; True, its header line must be ``names``;
@@ -92,8 +101,16 @@ def read_table(path: Path, sep: str, names: Sequence[str], *, header: bool | Seq
         labels = expected if expected is not None else list(range(len(names)))
         dtype = {labels[names.index(k)]: v for k, v in dtype.items()}
     with open_text(path, encoding=encoding) as f:
-        frame = pd.read_csv(f, sep=sep, header=None if expected is None else 0, dtype=dtype, engine="c",
-                            quoting=csv.QUOTE_NONE, keep_default_na=False, na_filter=False)
+        frame = pd.read_csv(
+            f,
+            sep=sep,
+            header=None if expected is None else 0,
+            dtype=dtype,
+            engine="c",
+            quoting=csv.QUOTE_NONE,
+            keep_default_na=False,
+            na_filter=False,
+        )
     if expected is not None and list(frame.columns) != expected:
         raise DataError(f"{path.name}: header {list(frame.columns)}, expected {expected}")
     if frame.shape[1] != len(names):
@@ -166,8 +183,7 @@ def attribute_map_csr(item2attr: Mapping[str, Sequence[int]], item_ids: np.ndarr
     """CSR of an ``{raw item id: [attribute id, ...]}`` map (e.g. ``item2attributes.json``),
     rows aligned to the canonical items; see :func:`attribute_csr`."""
     keys, attrs, _ = explode(item2attr)
-    return attribute_csr(index_of(item_ids, keys), np.asarray(attrs, dtype=np.int64), len(item_ids),
-                         distinct=distinct)
+    return attribute_csr(index_of(item_ids, keys), np.asarray(attrs, dtype=np.int64), len(item_ids), distinct=distinct)
 
 
 def flags_csr(flags: np.ndarray) -> CSR:
@@ -244,7 +260,8 @@ def s3rec_parser(sequences: str, attributes: str | None = None, *, distinct: boo
         columns, side = canonical(user, item, position)
         if attributes is not None:
             side["item_attr_indptr"], side["item_attr_ids"] = attribute_map_csr(
-                read_json(files[attributes]), side["item_ids"], distinct=distinct)
+                read_json(files[attributes]), side["item_ids"], distinct=distinct
+            )
         return columns, side
 
     return parse

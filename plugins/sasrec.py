@@ -27,13 +27,17 @@ class SASRecParams(ModelParams):
     dim: int = tunable(64, "item and hidden dimension d", ge=1, search=Search(choices=(32, 64, 128, 256)))
     layers: int = tunable(2, "Transformer blocks", ge=1, search=Search(choices=(1, 2, 3)))
     heads: int = tunable(2, "attention heads (dim % heads == 0)", ge=1, search=Search(choices=(1, 2, 4)))
-    dropout: float = tunable(0.2, "embedding, attention and residual dropout", ge=0, lt=1,
-                             search=Search(low=0.0, high=0.5))
-    max_len: int = tunable(20, "positions: the last max_len items of a history", ge=1,
-                           search=Search(choices=(20, 50, 100)))
+    dropout: float = tunable(
+        0.2, "embedding, attention and residual dropout", ge=0, lt=1, search=Search(low=0.0, high=0.5)
+    )
+    max_len: int = tunable(
+        20, "positions: the last max_len items of a history", ge=1, search=Search(choices=(20, 50, 100))
+    )
     use_ids: bool = True  # item-ID embeddings (never transfer across catalogues)
     use_features: bool = True  # projection of dense item features, when the dataset has them
-    head: Literal["dot", "mlp"] = "dot"  # dot: the hidden state is the query; mlp: the Pretraining-FLM design's MLP head g(H; W)
+    head: Literal["dot", "mlp"] = (
+        "dot"  # dot: the hidden state is the query; mlp: the Pretraining-FLM design's MLP head g(H; W)
+    )
 
     @model_validator(mode="after")
     def _heads_divide_dim(self) -> SASRecParams:
@@ -51,7 +55,14 @@ def build(inputs: BuildInputs[SASRecParams]) -> SASRec:
 
 @hookimpl
 def flm_bench_register_models(register):
-    register(ModelSpec(
-        name="sasrec", build=build, pretrainable=True, item_representation="ids+features", params=SASRecParams,
-        description="causal self-attention over item IDs and item features; encoder transfers, ID embeddings do not",
-    ))
+    register(
+        ModelSpec(
+            name="sasrec",
+            build=build,
+            pretrainable=True,
+            item_representation="ids+features",
+            params=SASRecParams,
+            description="causal self-attention over item IDs and item features; "
+            "encoder transfers, ID embeddings do not",
+        )
+    )

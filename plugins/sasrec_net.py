@@ -18,8 +18,9 @@ class Encoder(nn.Module):
         self.items = ItemTable(n_items, p.dim, p.use_ids, features)
         self.positions = nn.Embedding(p.max_len, p.dim)
         nn.init.normal_(self.positions.weight, std=0.02)
-        block = nn.TransformerEncoderLayer(p.dim, p.heads, dim_feedforward=p.dim, dropout=p.dropout,
-                                           batch_first=True, norm_first=False)
+        block = nn.TransformerEncoderLayer(
+            p.dim, p.heads, dim_feedforward=p.dim, dropout=p.dropout, batch_first=True, norm_first=False
+        )
         self.blocks = nn.TransformerEncoder(block, p.layers, enable_nested_tensor=False)
         self.dropout = nn.Dropout(p.dropout)
         self.norm = nn.LayerNorm(p.dim)
@@ -34,6 +35,8 @@ class Encoder(nn.Module):
 class SASRec(NeuralRecommender):
     """Encoder over the item table; the head turns each hidden state into a query scored by dot
     product against every item's representation."""
+
+    encoder: Encoder
 
     def __init__(self, n_items: int, p: SASRecParams, item_features: np.ndarray | None) -> None:
         super().__init__()

@@ -85,15 +85,45 @@ class Online:
 
 @hookimpl
 def flm_bench_register_strategies(register):
-    register(StrategySpec("scratch", Scratch, needs_pretraining=False,
-                          description="train from random initialisation on the target (control)"))
-    register(StrategySpec("finetune", Finetune, needs_pretraining=True,
-                          description="start from the pretrained encoder, train all weights"))
-    register(StrategySpec("probe", Probe, needs_pretraining=True,
-                          description="frozen pretrained encoder, new head (plus the target's item IDs)"))
-    register(StrategySpec("adapter", Adapter, needs_pretraining=True,
-                          description=f"LoRA r={Adapter.RANK} on the frozen encoder's Linear layers (peft), "
-                                      "head and item IDs trained"))
-    register(StrategySpec("online", Online, needs_pretraining=True,
-                          description="start from the pretrained encoder, one prequential (test-then-train) "
-                                      "pass over the training interactions in time order"))
+    register(
+        StrategySpec(
+            "scratch",
+            Scratch,
+            needs_pretraining=False,
+            description="train from random initialisation on the target (control)",
+        )
+    )
+    register(
+        StrategySpec(
+            "finetune",
+            Finetune,
+            needs_pretraining=True,
+            description="start from the pretrained encoder, train all weights",
+        )
+    )
+    register(
+        StrategySpec(
+            "probe",
+            Probe,
+            needs_pretraining=True,
+            description="frozen pretrained encoder, new head (plus the target's item IDs)",
+        )
+    )
+    register(
+        StrategySpec(
+            "adapter",
+            Adapter,
+            needs_pretraining=True,
+            description=f"LoRA r={Adapter.RANK} on the frozen encoder's Linear layers (peft), "
+            "head and item IDs trained",
+        )
+    )
+    register(
+        StrategySpec(
+            "online",
+            Online,
+            needs_pretraining=True,
+            description="start from the pretrained encoder, one prequential (test-then-train) "
+            "pass over the training interactions in time order",
+        )
+    )

@@ -14,7 +14,9 @@ permutation, so they carry no order information. ``order`` is a timestamp.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
+
 import numpy as np
 
 from flm_bench.api import CorpusSpec, DataLocation, DatasetSpec, InteractionData, build_table, from_table, hookimpl
@@ -80,8 +82,11 @@ def generate(cfg: DomainConfig) -> tuple[dict[str, np.ndarray], np.ndarray]:
     relabel = rng.permutation(cfg.n_items)  # item index carries no order information
     inverse = np.empty_like(relabel)
     inverse[relabel] = np.arange(cfg.n_items)
-    columns = {"user": user.astype(np.int64), "item": relabel[item_latent].astype(np.int64),
-               "order": order.astype(np.int64)}
+    columns = {
+        "user": user.astype(np.int64),
+        "item": relabel[item_latent].astype(np.int64),
+        "order": order.astype(np.int64),
+    }
     return columns, features[inverse]
 
 
@@ -89,6 +94,7 @@ def load(name: str) -> InteractionData:
     """Generate (or read from the cache) the synthetic dataset ``synthetic-<domain>``."""
     cfg = DOMAINS[name.removeprefix("synthetic-")]
     key = {"name": name, "generator": GENERATOR_VERSION, **asdict(cfg)}
+
     def make() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         columns, features = generate(cfg)
         return columns, {"item_features": features}
@@ -97,27 +103,38 @@ def load(name: str) -> InteractionData:
     return from_table(name, cfg.domain, table, timestamped=True, side=side, synthetic=True)
 
 
+def _generated(name: str, location: DataLocation) -> InteractionData:
+    """``load`` of a synthetic dataset: generated, so there are no files to look for."""
+    return load(name)
+
+
 @hookimpl
 def flm_bench_register_datasets(register):
     for domain, cfg in DOMAINS.items():
-        register(DatasetSpec(
-            name=f"synthetic-{domain}",
-            domain=domain,
-            load=lambda _location, name=f"synthetic-{domain}": load(name),  # generated: no files to find
-            description=f"SYNTHETIC {domain}: {cfg.n_users} users, {cfg.n_items} items (generated, not real data)",
-            synthetic=True,
-        ))
+        register(
+            DatasetSpec(
+                name=f"synthetic-{domain}",
+                domain=domain,
+                load=functools.partial(_generated, f"synthetic-{domain}"),
+                description=f"SYNTHETIC {domain}: {cfg.n_users} users, {cfg.n_items} items (generated, not real data)",
+                synthetic=True,
+            )
+        )
 
 
 @hookimpl
 def flm_bench_register_corpora(register):
-    register(CorpusSpec(
-        name="synthetic-general",
-        datasets=("synthetic-ecommerce", "synthetic-social"),
-        description="SYNTHETIC general data: the two large synthetic domains",
-    ))
-    register(CorpusSpec(
-        name="synthetic-all",
-        datasets=tuple(f"synthetic-{d}" for d in DOMAINS),
-        description="SYNTHETIC: every synthetic domain (a target is excluded automatically)",
-    ))
+    register(
+        CorpusSpec(
+            name="synthetic-general",
+            datasets=("synthetic-ecommerce", "synthetic-social"),
+            description="SYNTHETIC general data: the two large synthetic domains",
+        )
+    )
+    register(
+        CorpusSpec(
+            name="synthetic-all",
+            datasets=tuple(f"synthetic-{d}" for d in DOMAINS),
+            description="SYNTHETIC: every synthetic domain (a target is excluded automatically)",
+        )
+    )

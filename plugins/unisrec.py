@@ -59,26 +59,46 @@ class UniSRecParams(ModelParams):
     dim: int = tunable(64, "item and hidden dimension d", ge=1, search=Search(choices=(32, 64, 128)))
     layers: int = tunable(2, "Transformer blocks", ge=1, search=Search(choices=(1, 2, 3)))
     heads: int = tunable(2, "attention heads (dim % heads == 0)", ge=1, search=Search(choices=(1, 2, 4)))
-    dropout: float = tunable(0.2, "embedding, attention, residual and adaptor-input dropout", ge=0, lt=1,
-                             search=Search(low=0.0, high=0.5))
-    max_len: int = tunable(20, "positions: the last max_len items of a history", ge=1,
-                           search=Search(choices=(20, 50)))
-    buckets: int = tunable(2**15, "hashed n-gram / attribute buckets shared by every catalogue", ge=1,
-                           search=Search(choices=(2**14, 2**15, 2**16)))
-    text_dim: int = tunable(128, "width of the hashed-bucket embeddings (the adaptor's input)", ge=1,
-                            search=Search(choices=(64, 128, 256)))
+    dropout: float = tunable(
+        0.2, "embedding, attention, residual and adaptor-input dropout", ge=0, lt=1, search=Search(low=0.0, high=0.5)
+    )
+    max_len: int = tunable(20, "positions: the last max_len items of a history", ge=1, search=Search(choices=(20, 50)))
+    buckets: int = tunable(
+        2**15,
+        "hashed n-gram / attribute buckets shared by every catalogue",
+        ge=1,
+        search=Search(choices=(2**14, 2**15, 2**16)),
+    )
+    text_dim: int = tunable(
+        128, "width of the hashed-bucket embeddings (the adaptor's input)", ge=1, search=Search(choices=(64, 128, 256))
+    )
     experts: int = tunable(8, "MoE adaptor experts (UniSRec: 8)", ge=1, search=Search(choices=(4, 8)))
     max_words: int = tunable(64, "words of item_text kept per item", ge=1, search=Search(choices=(32, 64)))
-    temperature: float = tunable(0.07, "cosine-score temperature (UniSRec: 0.07)", gt=0,
-                                 search=Search(low=0.03, high=0.2, log=True))
-    ss_weight: float = tunable(1e-3, "weight of the sequence-sequence term in contrastive (UniSRec: 1e-3)", ge=0,
-                               search=Search(low=1e-4, high=1e-1, log=True))
-    negatives: int = tunable(2048, "uniform catalogue samples added to the in-batch candidates "
-                                   "(0: UniSRec's in-batch only)", ge=0, search=Search(choices=(0, 512, 2048)))
-    item_drop: float = tunable(0.2, "items dropped from a sequence for the contrastive views", ge=0, lt=1,
-                               search=Search(low=0.0, high=0.5))
-    token_drop: float = tunable(0.2, "hashed tokens dropped from item bags for the contrastive views", ge=0, lt=1,
-                                search=Search(low=0.0, high=0.5))
+    temperature: float = tunable(
+        0.07, "cosine-score temperature (UniSRec: 0.07)", gt=0, search=Search(low=0.03, high=0.2, log=True)
+    )
+    ss_weight: float = tunable(
+        1e-3,
+        "weight of the sequence-sequence term in contrastive (UniSRec: 1e-3)",
+        ge=0,
+        search=Search(low=1e-4, high=1e-1, log=True),
+    )
+    negatives: int = tunable(
+        2048,
+        "uniform catalogue samples added to the in-batch candidates (0: UniSRec's in-batch only)",
+        ge=0,
+        search=Search(choices=(0, 512, 2048)),
+    )
+    item_drop: float = tunable(
+        0.2, "items dropped from a sequence for the contrastive views", ge=0, lt=1, search=Search(low=0.0, high=0.5)
+    )
+    token_drop: float = tunable(
+        0.2,
+        "hashed tokens dropped from item bags for the contrastive views",
+        ge=0,
+        lt=1,
+        search=Search(low=0.0, high=0.5),
+    )
     use_text: bool = True  # hash item_text
     use_attrs: bool = True  # hash item attributes (item_attr_indptr / item_attr_ids)
     use_features: bool = True  # project dense item_features into the bag space
@@ -93,11 +113,12 @@ class UniSRecParams(ModelParams):
 
 # ---------------------------------------------------------------------------- hashing (numpy)
 
+
 def text_tokens(text: str, max_words: int) -> tuple[list[str], list[str]]:
     """Word uni+bigrams and char trigrams (of ``<word>``) of NFKC-normalised, case-folded text."""
     words = _WORD.findall(unicodedata.normalize("NFKC", text).casefold())[:max_words]
     grams = [f"w:{w}" for w in words] + [f"b:{a} {b}" for a, b in zip(words, words[1:])]
-    chars = [f"c:{p[i:i + 3]}" for p in (f"<{w}>" for w in words) for i in range(len(p) - 2)]
+    chars = [f"c:{p[i : i + 3]}" for p in (f"<{w}>" for w in words) for i in range(len(p) - 2)]
     return grams, chars
 
 
@@ -106,8 +127,15 @@ def bucket_of(token: str, buckets: int) -> int:
     return zlib.crc32(token.encode("utf-8")) % buckets
 
 
-def hashed_bags(n_items: int, side: Mapping[str, np.ndarray], *, buckets: int, max_words: int,
-                use_text: bool = True, use_attrs: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def hashed_bags(
+    n_items: int,
+    side: Mapping[str, np.ndarray],
+    *,
+    buckets: int,
+    max_words: int,
+    use_text: bool = True,
+    use_attrs: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every item's bag of hashed tokens, as CSR: ``indptr [n_items + 1]``, bucket ``ids [nnz]``
     and pooling ``weights [nnz]`` (each present group weighs 1 / groups, spread evenly on its tokens).
 
@@ -151,6 +179,7 @@ def hashed_bags(n_items: int, side: Mapping[str, np.ndarray], *, buckets: int, m
 
 # ---------------------------------------------------------------------------- registration
 
+
 def build(inputs: BuildInputs[UniSRecParams]) -> UniSRec:
     """A :class:`~flm_bench_plugins.unisrec_net.UniSRec` for the catalogue and its side data (imports torch)."""
     from flm_bench_plugins.unisrec_net import UniSRec
@@ -160,9 +189,17 @@ def build(inputs: BuildInputs[UniSRecParams]) -> UniSRec:
 
 @hookimpl
 def flm_bench_register_models(register):
-    register(ModelSpec(
-        name="unisrec", build=build, pretrainable=True, item_representation="features", params=UniSRecParams,
-        objectives=OBJECTIVES,
-        description=("UniSRec-like: hashed text/attribute n-grams + MoE whitening adaptor, causal Transformer; "
-                     "ID-agnostic, transfers across catalogues (optional item IDs never transfer)"),
-    ))
+    register(
+        ModelSpec(
+            name="unisrec",
+            build=build,
+            pretrainable=True,
+            item_representation="features",
+            params=UniSRecParams,
+            objectives=OBJECTIVES,
+            description=(
+                "UniSRec-like: hashed text/attribute n-grams + MoE whitening adaptor, causal Transformer; "
+                "ID-agnostic, transfers across catalogues (optional item IDs never transfer)"
+            ),
+        )
+    )

@@ -49,8 +49,18 @@ class MoEAdaptor(nn.Module):
 class ItemEncoder(nn.Module):
     """Item vectors ``[.., d]`` for 1-based item indices (0 = padding -> zero vector)."""
 
-    def __init__(self, n_items: int, p: UniSRecParams, bags: tuple[np.ndarray, np.ndarray, np.ndarray],
-                 features: np.ndarray | None) -> None:
+    indptr: torch.Tensor  # per-catalogue CSR bags: buffers
+    bag_ids: torch.Tensor
+    bag_weights: torch.Tensor
+    features: torch.Tensor
+
+    def __init__(
+        self,
+        n_items: int,
+        p: UniSRecParams,
+        bags: tuple[np.ndarray, np.ndarray, np.ndarray],
+        features: np.ndarray | None,
+    ) -> None:
         super().__init__()
         self.n_items = n_items
         indptr, bag_ids, bag_weights = bags
@@ -64,8 +74,9 @@ class ItemEncoder(nn.Module):
         self.project = None
         if features is not None:
             f = torch.as_tensor(np.asarray(features), dtype=torch.float32)
-            assert f.ndim == 2 and len(f) == n_items, \
+            assert f.ndim == 2 and len(f) == n_items, (
                 f"unisrec: item_features {tuple(f.shape)}, expected [{n_items}, d]"
+            )
             f = (f - f.mean(0)) / (f.std(0, unbiased=False) + 1e-6)
             self.register_buffer("features", f, persistent=False)  # [n_items, f]
             self.project = nn.Linear(f.shape[1], p.text_dim)
@@ -79,15 +90,17 @@ class ItemEncoder(nn.Module):
         if items is None:  # the whole catalogue, padding row included
             items = torch.arange(self.n_items + 1, device=self.indptr.device)
         flat = items.reshape(-1)  # [N] item + 1
-        assert flat.numel() == 0 or (0 <= int(flat.min()) and int(flat.max()) <= self.n_items), \
+        assert flat.numel() == 0 or (0 <= int(flat.min()) and int(flat.max()) <= self.n_items), (
             f"unisrec: item index outside 0..{self.n_items}"
+        )
         row = (flat - 1).clamp(min=0)
         starts = self.indptr[row]
         counts = torch.where(flat > 0, self.indptr[row + 1] - starts, 0)  # [N] tokens per bag
         offsets = counts.cumsum(0) - counts  # [N] where each bag starts in the gathered tokens
         total = int(counts.sum())
-        take = torch.repeat_interleave(starts - offsets, counts, output_size=total) \
-            + torch.arange(total, device=flat.device)  # [T] positions in bag_ids
+        take = torch.repeat_interleave(starts - offsets, counts, output_size=total) + torch.arange(
+            total, device=flat.device
+        )  # [T] positions in bag_ids
         weights = self.bag_weights[take]
         if token_drop > 0:
             weights = weights * (torch.rand_like(weights) >= token_drop) / (1 - token_drop)
@@ -109,11 +122,12 @@ class Attention(nn.Module):
         self.out = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, l, d = x.shape
-        q, k, v = (t.view(b, l, self.heads, d // self.heads).transpose(1, 2)
-                   for t in self.qkv(x).split(d, dim=2))  # [B, h, L, d / h] each
+        b, n, d = x.shape
+        q, k, v = (
+            t.view(b, n, self.heads, d // self.heads).transpose(1, 2) for t in self.qkv(x).split(d, dim=2)
+        )  # [B, h, L, d / h] each
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.p if self.training else 0.0)
-        return self.out(y.transpose(1, 2).reshape(b, l, d))  # [B, L, d]
+        return self.out(y.transpose(1, 2).reshape(b, n, d))  # [B, L, d]
 
 
 class Block(nn.Module):
@@ -134,8 +148,13 @@ class Block(nn.Module):
 class Encoder(nn.Module):
     """Item vectors + learned positions + causal pre-norm Transformer blocks: ``[B, L] -> [B, L, d]``."""
 
-    def __init__(self, n_items: int, p: UniSRecParams, bags: tuple[np.ndarray, np.ndarray, np.ndarray],
-                 features: np.ndarray | None) -> None:
+    def __init__(
+        self,
+        n_items: int,
+        p: UniSRecParams,
+        bags: tuple[np.ndarray, np.ndarray, np.ndarray],
+        features: np.ndarray | None,
+    ) -> None:
         super().__init__()
         self.max_len = p.max_len
         self.items = ItemEncoder(n_items, p, bags, features)
@@ -147,11 +166,11 @@ class Encoder(nn.Module):
         self.ln_out = nn.LayerNorm(p.dim)
 
     def forward(self, inputs: torch.Tensor, token_drop: float = 0.0) -> torch.Tensor:
-        b, l = inputs.shape  # [B, L] item + 1, right-padded
-        assert l <= self.max_len, f"unisrec: inputs of width {l} exceed max_len {self.max_len}"
+        b, n = inputs.shape  # [B, L] item + 1, right-padded
+        assert n <= self.max_len, f"unisrec: inputs of width {n} exceed max_len {self.max_len}"
         uniq, inverse = torch.unique(inputs, return_inverse=True)  # encode each distinct item once
         x = self.items(uniq, token_drop)[inverse]  # [B, L, d]
-        x = self.dropout(self.ln_in(x + self.positions(torch.arange(l, device=inputs.device))))
+        x = self.dropout(self.ln_in(x + self.positions(torch.arange(n, device=inputs.device))))
         for block in self.blocks:
             x = block(x)
         return self.ln_out(x)  # [B, L, d]; position t saw only positions <= t
@@ -160,18 +179,24 @@ class Encoder(nn.Module):
 class UniSRec(NeuralRecommender):
     """Sequence encoder over ID-agnostic item vectors; cosine scores of the head's query."""
 
-    def __init__(self, n_items: int, p: UniSRecParams, item_features: np.ndarray | None,
-                 side: Mapping[str, np.ndarray]) -> None:
+    encoder: Encoder
+
+    def __init__(
+        self, n_items: int, p: UniSRecParams, item_features: np.ndarray | None, side: Mapping[str, np.ndarray]
+    ) -> None:
         super().__init__()
         side = dict(side)
         if item_features is not None:
             side.setdefault("item_features", item_features)
         features = side.get("item_features") if p.use_features else None
-        bags = hashed_bags(n_items, side, buckets=p.buckets, max_words=p.max_words, use_text=p.use_text,
-                           use_attrs=p.use_attrs)
+        bags = hashed_bags(
+            n_items, side, buckets=p.buckets, max_words=p.max_words, use_text=p.use_text, use_attrs=p.use_attrs
+        )
         if len(bags[1]) == 0 and features is None and not p.use_ids:
-            raise ConfigError("model 'unisrec' needs item side data (item_text, item attributes or item_features, "
-                              "with use_text / use_attrs / use_features) or use_ids=true; this catalogue has none")
+            raise ConfigError(
+                "model 'unisrec' needs item side data (item_text, item attributes or item_features, "
+                "with use_text / use_attrs / use_features) or use_ids=true; this catalogue has none"
+            )
         self.n_items, self.max_len, self.p = n_items, p.max_len, p
         self.encoder = Encoder(n_items, p, bags, features)
         self.head = QueryHead(p.dim)
@@ -194,8 +219,7 @@ class UniSRec(NeuralRecommender):
         q = self.head(hidden)
         return self._cosine(q.reshape(-1, q.shape[-1]), table).reshape(*q.shape[:-1], self.n_items)
 
-    def loss(self, inputs: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor,
-             objective: str) -> torch.Tensor:
+    def loss(self, inputs: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor, objective: str) -> torch.Tensor:
         if objective == "next-item":
             return super().loss(inputs, lengths, targets, objective)
         if objective != "contrastive":

@@ -171,7 +171,7 @@ def test_parameters_and_side_data_are_checked() -> None:
         make(10, heads_typo=3)
     with pytest.raises(ConfigError, match="divisible"):
         make(10, dim=10, heads=3)
-    with pytest.raises(ConfigError, match="parameter 'temperature' = 0: .* allowed: float > 0"):
+    with pytest.raises(ConfigError, match="parameter 'temperature' = 0: .* allowed: a number > 0"):
         make(10, temperature=0)
     with pytest.raises(ConfigError, match="needs item side data"):
         build_model("unisrec", 10, **SMALL)

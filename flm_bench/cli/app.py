@@ -8,7 +8,14 @@ import sys
 import typer
 
 from flm_bench.cli import (
-    compare_cmd, data_cmd, leaderboard_cmd, listing, plugins_cmd, pretrain_cmd, publish_cmd, run,
+    compare_cmd,
+    data_cmd,
+    leaderboard_cmd,
+    listing,
+    plugins_cmd,
+    pretrain_cmd,
+    publish_cmd,
+    run,
 )
 from flm_bench.cli.common import err
 from flm_bench.errors import FlmBenchError
@@ -31,8 +38,11 @@ app.add_typer(leaderboard_cmd.app, name="leaderboard")
 
 @app.callback()
 def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details on stderr.")) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
 
 
 def main() -> None:

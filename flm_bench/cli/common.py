@@ -23,8 +23,9 @@ def plugins() -> Plugins:
     """
     loaded = default_plugins()
     for info in loaded.failed:
-        err.print(f"warning: plugin {info.origin} ({info.distribution} {info.version}) failed: {info.error}",
-                  markup=False)
+        err.print(
+            f"warning: plugin {info.origin} ({info.distribution} {info.version}) failed: {info.error}", markup=False
+        )
     return loaded
 
 

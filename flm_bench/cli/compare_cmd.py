@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from flm_bench.results.compare import CompareResult, Comparison
 
 
-class Test(str, Enum):
+class Test(StrEnum):
     student = "student"
     fisher = "fisher"
 
@@ -56,14 +56,21 @@ def compare_table(result: CompareResult) -> RenderableType:
 
 
 def compare_command(
-    sets: Annotated[list[Path], typer.Argument(
-        metavar="RECORD_SET", help="Two or more record sets: record files, record folders or folders holding "
-                                   "the seeds of one cell. The first is the control.")],
+    sets: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="RECORD_SET",
+            help="Two or more record sets: record files, record folders or folders holding "
+            "the seeds of one cell. The first is the control.",
+        ),
+    ],
     metric: Annotated[str, typer.Option("--metric", help="ranx metric name stored per user.")] = "ndcg@10",
-    test: Annotated[Test, typer.Option("--test", help="Paired test (ranx): Student t-test or Fisher randomization.")]
-        = Test.student,
-    all_pairs: Annotated[bool, typer.Option(
-        "--all-pairs", help="Test every pair, not just each set against the first.")] = False,
+    test: Annotated[
+        Test, typer.Option("--test", help="Paired test (ranx): Student t-test or Fisher randomization.")
+    ] = Test.student,
+    all_pairs: Annotated[
+        bool, typer.Option("--all-pairs", help="Test every pair, not just each set against the first.")
+    ] = False,
     alpha: Annotated[float, typer.Option("--alpha", min=0.0, max=1.0, help="Significance level (adjusted p).")] = 0.05,
     permutations: Annotated[int, typer.Option("--permutations", min=1, help="Permutations of the Fisher test.")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed of the Fisher test.")] = 42,
@@ -75,13 +82,14 @@ def compare_command(
 
     Sets must share their test users: the same split fingerprint, seeds and user arrays.
     """
-    from flm_bench.results.compare import compare
     from flm_bench.errors import ConfigError
+    from flm_bench.results.compare import compare
 
     if len(sets) < 2:
         raise ConfigError("compare needs at least two record sets (the first is the control)")
-    result = compare(sets, metric=metric, test=test.value, all_pairs=all_pairs, alpha=alpha,
-                     n_permutations=permutations, seed=seed)
+    result = compare(
+        sets, metric=metric, test=test.value, all_pairs=all_pairs, alpha=alpha, n_permutations=permutations, seed=seed
+    )
     if as_json:
         print_json(result.to_json())
         return

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from flm_bench.cli.common import err, out, plugins, print_json
+from flm_bench.cli.options import DataDir, Mirror
 
 app = typer.Typer(no_args_is_help=True, help="Inspect, verify and prepare datasets.")
-
-DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Local folder laid out like the mirror (sets FLM_BENCH_DATA_DIR).")]
-Mirror = Annotated[Optional[str], typer.Option("--mirror", help="Mirror base URL (sets FLM_BENCH_MIRROR).")]
 
 
 def use_locations(data_dir: Path | None, mirror: str | None = None) -> None:
@@ -37,8 +35,9 @@ def _download_bar():
 
     @contextmanager
     def bar():
-        with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=err,
-                      transient=True) as progress:
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=err, transient=True
+        ) as progress:
             tasks: dict[str, Any] = {}
 
             def update(what: str, done: int, total: int) -> None:
@@ -64,14 +63,24 @@ def dataset_info(name: str) -> dict[str, Any]:
     side = {k: int(len(v)) for k, v in data.side.items() if k not in ("item_attr_indptr",)}
     order = data.column("order")
     return {
-        "name": spec.name, "domain": spec.domain, "plugin": entry.plugin, "synthetic": spec.synthetic,
-        "users": data.n_users, "items": data.n_items, "interactions": data.n_interactions,
-        "timestamped": data.timestamped, "ordered": data.ordered,
+        "name": spec.name,
+        "domain": spec.domain,
+        "plugin": entry.plugin,
+        "synthetic": spec.synthetic,
+        "users": data.n_users,
+        "items": data.n_items,
+        "interactions": data.n_interactions,
+        "timestamped": data.timestamped,
+        "ordered": data.ordered,
         "order_range": [int(order.min()), int(order.max())],
-        "columns": data.table.column_names, "side_data": side,
-        "license": spec.license, "citation": spec.citation, "source": spec.source,
+        "columns": data.table.column_names,
+        "side_data": side,
+        "license": spec.license,
+        "citation": spec.citation,
+        "source": spec.source,
         "files": [{"path": f.path, "sha256": f.sha256, "size": f.size, "url": f.url} for f in spec.files],
-        "fingerprint": data.fingerprint, "description": spec.description,
+        "fingerprint": data.fingerprint,
+        "description": spec.description,
     }
 
 
@@ -102,13 +111,13 @@ def info(
 
 @app.command("verify")
 def verify(
-    name: Annotated[Optional[str], typer.Argument(help="Dataset name; default: every dataset with files.")] = None,
+    name: Annotated[str | None, typer.Argument(help="Dataset name; default: every dataset with files.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Check size and sha256 of every file present (data folder or cache); download nothing."""
-    from flm_bench.errors import DataError
     from flm_bench.data.sources import DataLocation, local_copy
+    from flm_bench.errors import DataError
 
     use_locations(data_dir)
     registry = plugins().datasets
@@ -152,5 +161,7 @@ def prepare(
         start = time.perf_counter()
         with _download_bar():
             data = spec.load_data()
-        out.print(f"{spec.name}: {data.n_users:,} users, {data.n_items:,} items, "
-                  f"{data.n_interactions:,} interactions ready in {time.perf_counter() - start:.1f} s")
+        out.print(
+            f"{spec.name}: {data.n_users:,} users, {data.n_items:,} items, "
+            f"{data.n_interactions:,} interactions ready in {time.perf_counter() - start:.1f} s"
+        )

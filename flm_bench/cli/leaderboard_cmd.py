@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -14,16 +14,24 @@ app = typer.Typer(no_args_is_help=True, help="Render the leaderboard boards from
 
 @app.command("render")
 def render_command(
-    records: Annotated[Path, typer.Option("--from", help="Records folder (one <record_id>/record.json per record).")]
-    = Path("leaderboards/records"),
+    records: Annotated[
+        Path, typer.Option("--from", help="Records folder (one <record_id>/record.json per record).")
+    ] = Path("leaderboards/records"),
     target: Annotated[Path, typer.Option("--to", help="Folder the boards are written to.")] = Path("leaderboards"),
-    references: Annotated[Optional[Path], typer.Option(
-        "--references", help="Published (external) results, JSON (default: references.json beside the records folder).",
-    )] = None,
-    check: Annotated[bool, typer.Option(
-        "--check",
-        help="Write nothing; exit 1 and list the files that are missing or differ from what the records produce.",
-    )] = False,
+    references: Annotated[
+        Path | None,
+        typer.Option(
+            "--references",
+            help="Published (external) results, JSON (default: references.json beside the records folder).",
+        ),
+    ] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Write nothing; exit 1 and list the files that are missing or differ from what the records produce.",
+        ),
+    ] = False,
 ) -> None:
     """Render <domain>.md, overall.md, leaderboard.json and index.html from the records.
 
@@ -37,8 +45,11 @@ def render_command(
         for line in problems:
             print(line)  # plain lines on stdout (never wrapped): a script may read them
         if problems:
-            err.print(f"{len(problems)} file(s) out of date; run `flm-bench leaderboard render` "
-                      f"--from {records} --to {target}", markup=False)
+            err.print(
+                f"{len(problems)} file(s) out of date; run `flm-bench leaderboard render` "
+                f"--from {records} --to {target}",
+                markup=False,
+            )
             raise typer.Exit(1)
         err.print(f"{target}: up to date with {records}", markup=False)
         return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -11,7 +11,7 @@ from rich.table import Table
 from flm_bench.cli.common import out, plugins, print_json
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     datasets = "datasets"
     corpora = "corpora"
     models = "models"
@@ -30,8 +30,11 @@ def _rows(kind: Kind, as_json: bool) -> list[dict[str, Any]]:
             row["datasets"] = list(spec.datasets)
         elif kind is Kind.models:
             row |= {"pretrainable": spec.pretrainable, "item_representation": spec.item_representation}
-            row["params"] = (spec.params.model_json_schema().get("properties", {}) if as_json
-                             else ", ".join(f"{k}={v}" for k, v in spec.defaults.items()))
+            row["params"] = (
+                spec.params.model_json_schema().get("properties", {})
+                if as_json
+                else ", ".join(f"{k}={v}" for k, v in spec.defaults.items())
+            )
         else:
             row["needs_pretraining"] = spec.needs_pretraining
         row["description"] = spec.description

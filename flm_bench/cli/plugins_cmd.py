@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from flm_bench.cli.common import out, plugins, print_json
 
-app = typer.Typer(invoke_without_command=True, no_args_is_help=False,
-                  help="Show loaded and failed plugins, or write a new plugin package.")
+app = typer.Typer(
+    invoke_without_command=True,
+    no_args_is_help=False,
+    help="Show loaded and failed plugins, or write a new plugin package.",
+)
 
 
 @app.callback()
@@ -23,9 +26,17 @@ def show(
     if ctx.invoked_subcommand is not None:
         return
     infos = plugins().infos
-    rows = [{"name": p.name, "distribution": p.distribution, "version": p.version,
-             "hooks": p.hooks, "status": "failed" if p.error else "loaded", "error": p.error}
-            for p in infos]
+    rows: list[dict[str, Any]] = [
+        {
+            "name": p.name,
+            "distribution": p.distribution,
+            "version": p.version,
+            "hooks": p.hooks,
+            "status": "failed" if p.error else "loaded",
+            "error": p.error,
+        }
+        for p in infos
+    ]
     if as_json:
         print_json(rows)
         return

@@ -2,28 +2,48 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
+from flm_bench.cli.board import board_table, headline_metrics
 from flm_bench.cli.common import err, plugins, print_json
+
+Paths = Annotated[
+    list[str],
+    typer.Argument(
+        metavar="RECORD_OR_DIR", help="Record files, record folders or folders of records (e.g. a run's output)."
+    ),
+]
+To = Annotated[
+    str,
+    typer.Option(
+        "--to",
+        help="Leaderboard folder (committed when inside a git work tree), or a git remote "
+        "(URL, user@host:path or bare repository) to clone, commit to and push.",
+    ),
+]
+Commit = Annotated[
+    bool | None,
+    typer.Option(
+        "--commit/--no-commit", help="Commit to git (default: when --to is inside a git work tree).", show_default=False
+    ),
+]
+Subdir = Annotated[
+    str, typer.Option("--subdir", help="For a git remote: the leaderboard folder inside the repository.")
+]
+Message = Annotated[
+    str | None, typer.Option("--message", "-m", help="Commit message (default: one naming every record).")
+]
 
 
 def publish_command(
-    paths: Annotated[list[str], typer.Argument(
-        metavar="RECORD_OR_DIR", help="Record files, record folders or folders of records (e.g. a run's output).")],
-    to: Annotated[str, typer.Option(
-        "--to", help="Leaderboard folder (committed when inside a git work tree), or a git remote "
-                     "(URL, user@host:path or bare repository) to clone, commit to and push.")] = "leaderboards",
-    replace: Annotated[bool, typer.Option(
-        "--replace", help="Replace already published records of the same cells.")] = False,
-    commit: Annotated[Optional[bool], typer.Option(
-        "--commit/--no-commit", help="Commit to git (default: when --to is inside a git work tree).",
-        show_default=False)] = None,
-    subdir: Annotated[str, typer.Option(
-        "--subdir", help="For a git remote: the leaderboard folder inside the repository.")] = "leaderboards",
-    message: Annotated[Optional[str], typer.Option(
-        "--message", "-m", help="Commit message (default: one naming every record).")] = None,
+    paths: Paths,
+    to: To = "leaderboards",
+    replace: Annotated[bool, typer.Option(help="Replace already published records of the same cells.")] = False,
+    commit: Commit = None,
+    subdir: Subdir = "leaderboards",
+    message: Message = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print what was published as JSON on stdout.")] = False,
 ) -> None:
     """Validate records and publish them into the leaderboard, all or none.
@@ -37,16 +57,29 @@ def publish_command(
     A cell already published is rejected unless --replace. If one record is rejected, nothing is published.
     """
     from flm_bench.results.publish import publish_report
+    from flm_bench.results.records import load_records
+    from flm_bench.results.summary import summarize
 
-    report = publish_report(paths, to, replace=replace, plugins=plugins(), commit=commit, subdir=subdir,
-                            message=message)
+    report = publish_report(
+        paths, to, replace=replace, plugins=plugins(), commit=commit, subdir=subdir, message=message
+    )
+    rows = summarize([r for p in paths for r in load_records(p)]) if report.published else []
     if as_json:
-        print_json({"target": report.target, "published": [str(p) for p in report.published],
-                    "replaced": report.replaced, "commit": report.commit})
+        print_json(
+            {
+                "target": report.target,
+                "published": [str(p) for p in report.published],
+                "replaced": report.replaced,
+                "commit": report.commit,
+                "rows": [r.to_json() for r in rows],
+            }
+        )
         return
     for path in report.published:
         print(path)
+    if rows:
+        metrics = headline_metrics(rows)
+        err.print(board_table(rows, metrics, metrics[0]))
     replaced = f", replacing {len(report.replaced)}" if report.replaced else ""
     commit_text = f"; commit {report.commit[:12]}" if report.commit else ""
-    err.print(f"published {len(report.published)} record(s) into {report.target}{replaced}{commit_text}",
-              markup=False)
+    err.print(f"published {len(report.published)} record(s) into {report.target}{replaced}{commit_text}", markup=False)

@@ -22,9 +22,11 @@ class Preprocess(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     duplicates: Literal["keep", "first", "last"] = Field(
-        "keep", description="repeated (user, item) pairs: keep all, or only the first / last by order")
+        "keep", description="repeated (user, item) pairs: keep all, or only the first / last by order"
+    )
     rating_threshold: float | None = Field(
-        None, description="implicit feedback: keep interactions with rating >= this value")
+        None, description="implicit feedback: keep interactions with rating >= this value"
+    )
     min_user_interactions: int = Field(0, ge=0, description="k-core: users need at least this many")
     min_item_interactions: int = Field(0, ge=0, description="k-core: items need at least this many")
 
@@ -88,8 +90,10 @@ def apply(data: InteractionData, options: Preprocess) -> InteractionData:
         keep[sort[drop]] = False
     keep = _k_core(user, item, keep, options.min_user_interactions, options.min_item_interactions)
     if not keep.any():
-        raise DataError(f"dataset {data.name!r}: preprocessing {options.model_dump(exclude_defaults=True)} "
-                        "removed every interaction")
+        raise DataError(
+            f"dataset {data.name!r}: preprocessing {options.model_dump(exclude_defaults=True)} "
+            "removed every interaction"
+        )
     user_map, users_kept = _compact(user[keep], data.n_users)
     item_map, items_kept = _compact(item[keep], data.n_items)
     columns = {c: np.asarray(data.column(c))[keep] for c in data.table.column_names}
@@ -98,13 +102,21 @@ def apply(data: InteractionData, options: Preprocess) -> InteractionData:
 
     table = datasets.Dataset.from_dict(columns)
     side = _subset_side(data, users_kept, items_kept, user_map)
-    out = from_table(data.name, data.domain, table, timestamped=data.timestamped, ordered=data.ordered,
-                     side=side, synthetic=data.synthetic)
+    out = from_table(
+        data.name,
+        data.domain,
+        table,
+        timestamped=data.timestamped,
+        ordered=data.ordered,
+        side=side,
+        synthetic=data.synthetic,
+    )
     return InteractionData(**{**out.__dict__, "fingerprint": fingerprint(out.fingerprint, options.model_dump())})
 
 
-def _subset_side(data: InteractionData, users: np.ndarray, items: np.ndarray,
-                 user_map: np.ndarray) -> dict[str, np.ndarray]:
+def _subset_side(
+    data: InteractionData, users: np.ndarray, items: np.ndarray, user_map: np.ndarray
+) -> dict[str, np.ndarray]:
     side: dict[str, np.ndarray] = {}
     for key, array in data.side.items():
         if key in ("item_features", "item_text", "item_ids"):
@@ -116,7 +128,7 @@ def _subset_side(data: InteractionData, users: np.ndarray, items: np.ndarray,
             side[key] = mapped[(mapped >= 0).all(axis=1)] if len(array) else array
         elif key == "item_attr_indptr":
             ids = data.side["item_attr_ids"]
-            parts = [ids[array[i]:array[i + 1]] for i in items]
+            parts = [ids[array[i] : array[i + 1]] for i in items]
             side["item_attr_indptr"] = np.r_[0, np.cumsum([len(p) for p in parts])].astype(np.int64)
             side["item_attr_ids"] = np.concatenate(parts) if parts else ids[:0]
     return side

@@ -105,8 +105,8 @@ def verify(path: Path, sha256: str, size: int | None, what: str) -> None:
 
 def _candidates(file: SourceFile, root: Path) -> list[tuple[Path, str, int | None]]:
     """The stored copy, and the original (e.g. uncompressed) bytes under the same folder."""
-    found = [(root / file.path, file.sha256, file.size)]
-    if file.original_path:
+    found: list[tuple[Path, str, int | None]] = [(root / file.path, file.sha256, file.size)]
+    if file.original_path and file.url_sha256:  # original_path implies a different url_sha256
         found.append((root / file.original_path, file.url_sha256, file.url_size))
     return found
 
@@ -122,16 +122,16 @@ def local_copy(file: SourceFile, data_dir: Path | None = None) -> Path | None:
     return None
 
 
-def _download(url: str, target: Path, digest: str, size: int | None, what: str,
-              progress: DownloadProgress | None) -> Path:
+def _download(
+    url: str, target: Path, digest: str, size: int | None, what: str, progress: DownloadProgress | None
+) -> Path:
     import pooch
 
     pooch.get_logger().setLevel(logging.WARNING)  # the CLI reports downloads itself
     target.parent.mkdir(parents=True, exist_ok=True)
     downloader = pooch.HTTPDownloader(progressbar=_PoochBar(what, progress) if progress else False, timeout=60)
     try:
-        pooch.retrieve(url, known_hash=f"sha256:{digest}", fname=target.name, path=target.parent,
-                       downloader=downloader)
+        pooch.retrieve(url, known_hash=f"sha256:{digest}", fname=target.name, path=target.parent, downloader=downloader)
     except ValueError as exc:  # pooch: digest mismatch; the temporary file is already removed
         if " but got " not in str(exc):  # a bad URL (requests' MissingSchema, InvalidURL, ... are ValueErrors)
             raise DataError(f"{what}: download from {url} failed: {type(exc).__name__}: {exc}") from exc
@@ -145,8 +145,7 @@ def _download(url: str, target: Path, digest: str, size: int | None, what: str,
     return target
 
 
-def fetch(file: SourceFile, location: DataLocation | None = None, *,
-          progress: DownloadProgress | None = None) -> Path:
+def fetch(file: SourceFile, location: DataLocation | None = None, *, progress: DownloadProgress | None = None) -> Path:
     """A verified local path for ``file``, downloading it if needed (see the module doc);
     ``location`` defaults to :meth:`DataLocation.from_env`."""
     location = location or DataLocation.from_env()
@@ -160,8 +159,9 @@ def fetch(file: SourceFile, location: DataLocation | None = None, *,
     errors = []
     if mirror:
         try:
-            return _download(f"{mirror.rstrip('/')}/{file.path}", downloads / file.path, file.sha256,
-                             file.size, what, progress)
+            return _download(
+                f"{mirror.rstrip('/')}/{file.path}", downloads / file.path, file.sha256, file.size, what, progress
+            )
         except ChecksumError:
             raise
         except DataError as exc:
@@ -175,8 +175,10 @@ def fetch(file: SourceFile, location: DataLocation | None = None, *,
         except DataError as exc:
             errors.append(str(exc))
     where = f"{DATA_DIR_ENV} / --data-dir" + ("" if mirror else f", {MIRROR_ENV}")
-    raise DataError(f"{what} is not available: not in the data folder or cache (set {where})"
-                    + (f"; {'; '.join(errors)}" if errors else ""))
+    raise DataError(
+        f"{what} is not available: not in the data folder or cache (set {where})"
+        + (f"; {'; '.join(errors)}" if errors else "")
+    )
 
 
 def open_text(path: Path, encoding: str = "utf-8") -> IO[str]:

@@ -43,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from flm_bench.data.table import InteractionData, fingerprint
 from flm_bench.errors import DataError
+from flm_bench.validation import problem
 
 
 @dataclass(frozen=True)
@@ -136,12 +137,9 @@ def _eval_set(user, item, rows, in_history, in_target) -> EvalSet:
         counts = np.zeros(len(target_users), dtype=np.int64)
         pos = np.searchsorted(target_users, history.users)
         counts[pos] = history.lengths()
-        history = Sequences(
-            target_users, np.concatenate([[0], np.cumsum(counts)]), history.items, history.rows
-        )
+        history = Sequences(target_users, np.concatenate([[0], np.cumsum(counts)]), history.items, history.rows)
     tmask = in_target
     return EvalSet(history, _csr(user[tmask], item[tmask], rows[tmask]))
-
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,8 +163,9 @@ class FractionParams(SplitParams):
     @model_validator(mode="after")
     def _sum_below_one(self) -> FractionParams:
         if not self.valid_fraction + self.test_fraction < 1:
-            raise ValueError(f"valid_fraction + test_fraction must be < 1, got "
-                             f"{self.valid_fraction} + {self.test_fraction}")
+            raise ValueError(
+                f"valid_fraction + test_fraction must be < 1, got {self.valid_fraction} + {self.test_fraction}"
+            )
         return self
 
 
@@ -179,32 +178,6 @@ class ColdStartParams(FractionParams):
 
     context: int = Field(1, ge=0, description="interactions a held-out user reveals as history")
     seed: int = Field(0, ge=0, description="seed of the random draw of users")
-
-
-_BOUNDS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
-
-
-def _allowed(info: Any) -> str:
-    """What a parameter field accepts, in words: ``a number in (0, 1)``, ``an integer >= 0``."""
-    kind = {int: "an integer", float: "a number"}.get(info.annotation, str(info.annotation))
-    bounds = {b: getattr(m, b) for m in info.metadata for b in _BOUNDS if hasattr(m, b)}
-    if bounds.keys() == {"gt", "lt"}:
-        return f"{kind} in ({bounds['gt']}, {bounds['lt']})"
-    return " ".join([kind] + [f"{_BOUNDS[b]} {v}" for b, v in bounds.items()])
-
-
-def _describe(protocol: str, model: type[SplitParams], exc: ValidationError) -> str:
-    """The first error of a parameter model, on one line, naming the field and what is allowed."""
-    error = exc.errors()[0]
-    name = ".".join(str(p) for p in error["loc"])
-    known = list(model.model_fields)
-    if error["type"] == "extra_forbidden":
-        expected = f"expected one of {known}" if known else "it takes no parameters"
-        return f"split {protocol!r}: unknown parameter {name!r}; {expected}"
-    if name in model.model_fields:
-        return (f"split {protocol!r}: parameter {name} must be {_allowed(model.model_fields[name])}, "
-                f"got {error['input']!r}")
-    return f"split {protocol!r}: {error['msg'].removeprefix('Value error, ')}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -294,8 +267,11 @@ def _cold_start(data: InteractionData, p: ColdStartParams) -> _Parts:
 
 #: What a protocol may need from the data: how to tell, and the error when it is missing.
 NEEDS: dict[str, tuple[Callable[[InteractionData], bool], str]] = {
-    "order": (lambda d: d.ordered, "dataset {name!r} has no interaction order, so the {protocol} split "
-                                   "is meaningless; use the random-holdout protocol"),
+    "order": (
+        lambda d: d.ordered,
+        "dataset {name!r} has no interaction order, so the {protocol} split "
+        "is meaningless; use the random-holdout protocol",
+    ),
     "timestamps": (lambda d: d.timestamped, "dataset {name!r} has no timestamps; the {protocol} split needs them"),
     "fold": (lambda d: d.has_column("fold"), "dataset {name!r} has no published split (no 'fold' column)"),
 }
@@ -317,12 +293,14 @@ class SplitProtocol:
         try:
             return self.params.model_validate(dict(params or {}))
         except ValidationError as exc:
-            raise DataError(_describe(self.name, self.params, exc)) from None
+            raise DataError(problem(f"split {self.name!r}", self.params, exc)) from None
 
     def separate(self, recorded: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """Recorded params as ``(inputs, derived)``: older records kept derived values in params."""
-        return ({k: v for k, v in recorded.items() if k not in self.derived},
-                {k: v for k, v in recorded.items() if k in self.derived})
+        return (
+            {k: v for k, v in recorded.items() if k not in self.derived},
+            {k: v for k, v in recorded.items() if k in self.derived},
+        )
 
     def require(self, data: InteractionData) -> None:
         for need in self.needs:
@@ -332,14 +310,18 @@ class SplitProtocol:
 
 
 #: Every split protocol, by name: the one list the suite, the runner and publish all use.
-PROTOCOLS: dict[str, SplitProtocol] = {p.name: p for p in (
-    SplitProtocol("leave-one-out", _leave_one_out, needs=("order",)),
-    SplitProtocol("temporal", _temporal, TemporalParams, needs=("timestamps",),
-                  derived=("valid_cutoff", "test_cutoff")),
-    SplitProtocol("cold-start", _cold_start, ColdStartParams, needs=("order",)),
-    SplitProtocol("random-holdout", _random_holdout, SeedParams),
-    SplitProtocol("predefined", _predefined, needs=("fold",)),
-)}
+PROTOCOLS: dict[str, SplitProtocol] = {
+    p.name: p
+    for p in (
+        SplitProtocol("leave-one-out", _leave_one_out, needs=("order",)),
+        SplitProtocol(
+            "temporal", _temporal, TemporalParams, needs=("timestamps",), derived=("valid_cutoff", "test_cutoff")
+        ),
+        SplitProtocol("cold-start", _cold_start, ColdStartParams, needs=("order",)),
+        SplitProtocol("random-holdout", _random_holdout, SeedParams),
+        SplitProtocol("predefined", _predefined, needs=("fold",)),
+    )
+}
 
 
 def protocol(name: str) -> SplitProtocol:
@@ -359,10 +341,17 @@ def prepare_split(data: InteractionData, name: str, params: Mapping[str, Any] | 
     inputs = typed.model_dump()
     if len(parts.test) == 0:
         raise DataError(f"dataset {data.name!r}: the {spec.name} split has no test users")
-    digest = fingerprint(spec.name, {**inputs, **parts.derived}, data.fingerprint,
-                         parts.train.rows, parts.valid.targets.rows, parts.test.targets.rows)
-    return Split(spec.name, inputs, data.fingerprint, data.n_items, parts.train, parts.valid, parts.test,
-                 digest, parts.derived)
+    digest = fingerprint(
+        spec.name,
+        {**inputs, **parts.derived},
+        data.fingerprint,
+        parts.train.rows,
+        parts.valid.targets.rows,
+        parts.test.targets.rows,
+    )
+    return Split(
+        spec.name, inputs, data.fingerprint, data.n_items, parts.train, parts.valid, parts.test, digest, parts.derived
+    )
 
 
 def make_split(data: InteractionData, name: str, **params: Any) -> Split:

@@ -76,8 +76,7 @@ def index_ids(raw: np.ndarray, *, hashed: bool) -> tuple[np.ndarray, np.ndarray]
     """
     vocab, codes = np.unique(np.asarray(raw).astype(str), return_inverse=True)
     if hashed:
-        keys = np.array([hashlib.blake2b(v.encode(), digest_size=8).digest() for v in vocab.tolist()],
-                        dtype="S8")
+        keys = np.array([hashlib.blake2b(v.encode(), digest_size=8).digest() for v in vocab.tolist()], dtype="S8")
         perm = np.argsort(keys, kind="stable")
         rank = np.empty_like(perm)
         rank[perm] = np.arange(len(perm))
@@ -198,7 +197,9 @@ def merge(name: str, parts: list[InteractionData]) -> InteractionData:
         u_off += part.n_users
         i_off += part.n_items
     widths = {f.shape[1] if f is not None else None for f in feats}
-    side = {"item_features": np.concatenate(feats)} if len(widths) == 1 and None not in widths else {}
+    side: dict[str, np.ndarray] = {}
+    if len(widths) == 1 and None not in widths:
+        side["item_features"] = np.concatenate([f for f in feats if f is not None])
     if any("item_text" in p.side for p in parts):
         side["item_text"] = np.concatenate(texts)
     if any("item_attr_indptr" in p.side for p in parts):
@@ -256,8 +257,14 @@ def from_table(
 
 
 def _check_side(name: str, side: Side, n_users: int, n_items: int) -> None:
-    rows = {"item_features": n_items, "item_text": n_items, "item_ids": n_items,
-            "item_attr_indptr": n_items + 1, "user_ids": n_users, "user_features": n_users}
+    rows = {
+        "item_features": n_items,
+        "item_text": n_items,
+        "item_ids": n_items,
+        "item_attr_indptr": n_items + 1,
+        "user_ids": n_users,
+        "user_features": n_users,
+    }
     for key, array in side.items():
         if key not in SIDE_KEYS:
             raise DataError(f"dataset {name!r}: unknown side data {key!r}; expected one of {list(SIDE_KEYS)}")
@@ -268,9 +275,14 @@ def _check_side(name: str, side: Side, n_users: int, n_items: int) -> None:
         raise DataError(f"dataset {name!r}: social_edges must be [n, 2] user indices below {n_users}")
 
 
-def canonical(users: Sequence[Any] | np.ndarray, items: Sequence[Any] | np.ndarray,
-              order: Sequence[Any] | np.ndarray, *, rating: np.ndarray | None = None,
-              fold: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def canonical(
+    users: Sequence[Any] | np.ndarray,
+    items: Sequence[Any] | np.ndarray,
+    order: Sequence[Any] | np.ndarray,
+    *,
+    rating: np.ndarray | None = None,
+    fold: np.ndarray | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Canonical columns (``user``, ``item``, ``order`` [, ``rating``, ``fold``]) from raw ids, plus
     side data with the ``user_ids`` / ``item_ids`` vocabularies (raw id of each index).
 

@@ -22,7 +22,15 @@ import numpy as np
 from flm_bench.errors import IncomparableError, RecordError
 from flm_bench.results.records import CellKey, Record, load_records, per_user_scores
 from flm_bench.results.stats import (
-    ALPHA, DEFAULT_PERMUTATIONS, DEFAULT_TEST_SEED, TESTS, SeedScores, StatTest, holm, pair_scores, paired_test,
+    ALPHA,
+    DEFAULT_PERMUTATIONS,
+    DEFAULT_TEST_SEED,
+    TESTS,
+    SeedScores,
+    StatTest,
+    holm,
+    pair_scores,
+    paired_test,
 )
 from flm_bench.results.summary import Row, summarize
 
@@ -55,8 +63,10 @@ class RecordSet:
         for path, record in self.records:
             arrays = per_user_scores(path, record)
             if metric not in arrays or "users" not in arrays:
-                raise RecordError(f"{path}: per-user scores hold no {metric!r} "
-                                  f"(available: {sorted(k for k in arrays if k != 'users')})")
+                raise RecordError(
+                    f"{path}: per-user scores hold no {metric!r} "
+                    f"(available: {sorted(k for k in arrays if k != 'users')})"
+                )
             out[record.seed] = (arrays["users"], arrays[metric])
         return out
 
@@ -70,8 +80,10 @@ def load_set(path: Path | str, label: str | None = None) -> RecordSet:
     cells = {CellKey.of(r) for _, r in records}
     if len(cells) > 1:
         names = sorted(f"{c.label()} on {c.dataset}" for c in cells)
-        raise RecordError(f"{path}: holds records of {len(cells)} different cells ({', '.join(names)}); "
-                          "a record set is the seeds of one cell, so pass one folder or record per cell")
+        raise RecordError(
+            f"{path}: holds records of {len(cells)} different cells ({', '.join(names)}); "
+            "a record set is the seeds of one cell, so pass one folder or record per cell"
+        )
     seeds = [r.seed for _, r in records]
     if len(set(seeds)) != len(seeds):
         dup = sorted({s for s in seeds if seeds.count(s) > 1})
@@ -89,13 +101,17 @@ def check_comparable(sets: Sequence[RecordSet], metric: str) -> None:
             raise IncomparableError(
                 f"{where} were evaluated on different test users: split fingerprints "
                 f"{a.split.fingerprint[:12]}… ({a.dataset.name}, {a.split.protocol}) and "
-                f"{b.split.fingerprint[:12]}… ({b.dataset.name}, {b.split.protocol}) differ")
+                f"{b.split.fingerprint[:12]}… ({b.dataset.name}, {b.split.protocol}) differ"
+            )
         if a.evaluation.exclude_history != b.evaluation.exclude_history:
-            raise IncomparableError(f"{where} differ in exclude_history "
-                                    f"({a.evaluation.exclude_history} vs {b.evaluation.exclude_history})")
+            raise IncomparableError(
+                f"{where} differ in exclude_history ({a.evaluation.exclude_history} vs {b.evaluation.exclude_history})"
+            )
         if first.seeds != other.seeds:
-            raise IncomparableError(f"{where} hold different seeds ({first.seeds} vs {other.seeds}); "
-                                    "pairs are (seed, user), so both sets need the same seeds")
+            raise IncomparableError(
+                f"{where} hold different seeds ({first.seeds} vs {other.seeds}); "
+                "pairs are (seed, user), so both sets need the same seeds"
+            )
     for s in sets:
         for path, record in s.records:
             if metric not in record.metrics:
@@ -117,8 +133,13 @@ class SetSummary:
         return self.row.seeds
 
     def to_json(self) -> dict[str, Any]:
-        return {"label": self.label, "source": self.source, "pairs": self.pairs, "mean": self.mean,
-                "row": self.row.to_json()}
+        return {
+            "label": self.label,
+            "source": self.source,
+            "pairs": self.pairs,
+            "mean": self.mean,
+            "row": self.row.to_json(),
+        }
 
 
 @dataclass
@@ -148,9 +169,15 @@ class CompareResult:
     comparisons: list[Comparison] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"metric": self.metric, "test": self.test, "alpha": self.alpha, "correction": self.correction,
-                "all_pairs": self.all_pairs, "sets": [s.to_json() for s in self.sets],
-                "comparisons": [vars(c) for c in self.comparisons]}
+        return {
+            "metric": self.metric,
+            "test": self.test,
+            "alpha": self.alpha,
+            "correction": self.correction,
+            "all_pairs": self.all_pairs,
+            "sets": [s.to_json() for s in self.sets],
+            "comparisons": [vars(c) for c in self.comparisons],
+        }
 
 
 def _unique_labels(sets: Sequence[RecordSet]) -> list[str]:
@@ -163,9 +190,16 @@ def _unique_labels(sets: Sequence[RecordSet]) -> list[str]:
     return labels
 
 
-def compare_sets(sets: Sequence[RecordSet], *, metric: str = DEFAULT_METRIC, test: StatTest = "student",
-                 all_pairs: bool = False, alpha: float = ALPHA,
-                 n_permutations: int = DEFAULT_PERMUTATIONS, seed: int = DEFAULT_TEST_SEED) -> CompareResult:
+def compare_sets(
+    sets: Sequence[RecordSet],
+    *,
+    metric: str = DEFAULT_METRIC,
+    test: StatTest = "student",
+    all_pairs: bool = False,
+    alpha: float = ALPHA,
+    n_permutations: int = DEFAULT_PERMUTATIONS,
+    seed: int = DEFAULT_TEST_SEED,
+) -> CompareResult:
     """Compare each later set against the first (or every pair), Holm-adjusted when several."""
     if len(sets) < 2:
         raise RecordError("compare needs at least two record sets")
@@ -178,8 +212,9 @@ def compare_sets(sets: Sequence[RecordSet], *, metric: str = DEFAULT_METRIC, tes
     for s, sc, label in zip(sets, scores, labels):
         pooled = np.concatenate([sc[seed_][1] for seed_ in s.seeds])
         (row,) = summarize(s.records, [metric])
-        summaries.append(SetSummary(label, s.source, row, len(pooled),
-                                    float(pooled.mean()) if len(pooled) else float("nan")))
+        summaries.append(
+            SetSummary(label, s.source, row, len(pooled), float(pooled.mean()) if len(pooled) else float("nan"))
+        )
     pairs = list(combinations(range(len(sets)), 2)) if all_pairs else [(0, j) for j in range(1, len(sets))]
     raw: list[tuple[int, int, float]] = []
     for i, j in pairs:
@@ -189,14 +224,22 @@ def compare_sets(sets: Sequence[RecordSet], *, metric: str = DEFAULT_METRIC, tes
     result = CompareResult(metric, test, alpha, "holm" if len(raw) > 1 else "none", all_pairs, summaries)
     for (i, j, p), p_adj in zip(raw, adjusted):
         a, b = summaries[i], summaries[j]
-        result.comparisons.append(Comparison(a.label, b.label, a.mean, b.mean, b.mean - a.mean, p, p_adj,
-                                             bool(p_adj < alpha)))
+        result.comparisons.append(
+            Comparison(a.label, b.label, a.mean, b.mean, b.mean - a.mean, p, p_adj, bool(p_adj < alpha))
+        )
     return result
 
 
-def compare(paths: Sequence[Path | str], *, metric: str = DEFAULT_METRIC, test: StatTest = "student",
-            all_pairs: bool = False, alpha: float = ALPHA,
-            n_permutations: int = DEFAULT_PERMUTATIONS, seed: int = DEFAULT_TEST_SEED) -> CompareResult:
+def compare(
+    paths: Sequence[Path | str],
+    *,
+    metric: str = DEFAULT_METRIC,
+    test: StatTest = "student",
+    all_pairs: bool = False,
+    alpha: float = ALPHA,
+    n_permutations: int = DEFAULT_PERMUTATIONS,
+    seed: int = DEFAULT_TEST_SEED,
+) -> CompareResult:
     """Load one record set per path and compare them (the first is the control).
 
     :param paths: record files, record folders or folders holding the seeds of one cell.
@@ -207,5 +250,12 @@ def compare(paths: Sequence[Path | str], *, metric: str = DEFAULT_METRIC, test: 
     :param n_permutations: permutations of the randomization test.
     :param seed: random seed of the randomization test.
     """
-    return compare_sets([load_set(p) for p in paths], metric=metric, test=test, all_pairs=all_pairs,
-                        alpha=alpha, n_permutations=n_permutations, seed=seed)
+    return compare_sets(
+        [load_set(p) for p in paths],
+        metric=metric,
+        test=test,
+        all_pairs=all_pairs,
+        alpha=alpha,
+        n_permutations=n_permutations,
+        seed=seed,
+    )

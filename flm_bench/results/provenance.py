@@ -74,5 +74,5 @@ def provenance(plugins: Mapping[str, str], modules: Mapping[str, Sequence[str]])
         torch=torch.__version__,
         platform=platform.platform(),
         git_sha=git_sha(),
-        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )

@@ -14,13 +14,12 @@ import gzip
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, cast
 
 import numpy as np
-from dataclasses import dataclass
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from flm_bench.errors import RecordError
@@ -46,14 +45,17 @@ class DatasetInfo(_Model):
     users: int
     items: int
     interactions: int
-    preprocess: dict[str, Any] = Field(default_factory=dict, description="preprocessing options that differ from the raw data")
+    preprocess: dict[str, Any] = Field(
+        default_factory=dict, description="preprocessing options that differ from the raw data"
+    )
 
 
 class SplitInfo(_Model):
     protocol: str
     params: dict[str, Any]
-    derived: dict[str, Any] = Field(default_factory=dict,
-                                    description="values the split derived from the data, e.g. temporal cutoffs")
+    derived: dict[str, Any] = Field(
+        default_factory=dict, description="values the split derived from the data, e.g. temporal cutoffs"
+    )
     fingerprint: str
 
 
@@ -69,7 +71,9 @@ class StrategyInfo(_Model):
     plugin: str
     corpus: str | None = Field(description="pretraining corpus, null for controls")
     corpus_datasets: list[str] = Field(default_factory=list)
-    excluded: list[str] = Field(default_factory=list, description="corpus datasets excluded because they are the target")
+    excluded: list[str] = Field(
+        default_factory=list, description="corpus datasets excluded because they are the target"
+    )
     checkpoint: str | None = None
     transfer: dict[str, list[str]] = Field(default_factory=dict, description="weights loaded / re-initialised")
 
@@ -109,8 +113,10 @@ class Provenance(_Model):
     flm_bench_version: str
     plugins: dict[str, str] = Field(description="distribution -> version of every loaded plugin")
     plugin_code: dict[str, PluginCode] = Field(
-        default_factory=dict, description="distribution -> what identifies its code, so that records made "
-                                          "before and after a change of a plugin's code differ")
+        default_factory=dict,
+        description="distribution -> what identifies its code, so that records made "
+        "before and after a change of a plugin's code differ",
+    )
     python: str
     torch: str
     platform: str
@@ -127,7 +133,7 @@ class Artifacts(_Model):
 class Record(_Model):
     """One result cell: (suite, dataset, split, model, strategy, seed)."""
 
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: Literal[2] = 2  # SCHEMA_VERSION
     record_id: str
     suite: str
     dataset: DatasetInfo
@@ -139,8 +145,10 @@ class Record(_Model):
     metrics: dict[str, float] = Field(description="ranx metric name -> mean over users")
     training: TrainingInfo | None = None
     strategy_metrics: dict[str, float | int | str] = Field(
-        default_factory=dict, description="what the strategy measured or decided while adapting, by name "
-                                          "(e.g. the online strategy's stream.ndcg@10); empty for most")
+        default_factory=dict,
+        description="what the strategy measured or decided while adapting, by name "
+        "(e.g. the online strategy's stream.ndcg@10); empty for most",
+    )
     cost: Cost
     provenance: Provenance
     artifacts: Artifacts
@@ -182,13 +190,21 @@ def trec_kind(name: str) -> str:
 def write_trec_run(path: Path, users: np.ndarray, ranked: np.ndarray, tag: str) -> None:
     """TREC run lines ``user Q0 item rank score tag``; score = k - rank + 1 (strictly decreasing)."""
     k = ranked.shape[1]
-    write_text(path, "".join(f"{u} Q0 {it} {r + 1} {k - r} {tag}\n"
-                             for u, items in zip(users.tolist(), ranked.tolist()) for r, it in enumerate(items)))
+    write_text(
+        path,
+        "".join(
+            f"{u} Q0 {it} {r + 1} {k - r} {tag}\n"
+            for u, items in zip(users.tolist(), ranked.tolist())
+            for r, it in enumerate(items)
+        ),
+    )
 
 
 def write_trec_qrels(path: Path, users: np.ndarray, targets: list[np.ndarray]) -> None:
     """TREC qrels lines ``user 0 item 1`` for each distinct relevant item."""
-    write_text(path, "".join(f"{u} 0 {it} 1\n" for u, t in zip(users.tolist(), targets) for it in np.unique(t).tolist()))
+    write_text(
+        path, "".join(f"{u} 0 {it} 1\n" for u, t in zip(users.tolist(), targets) for it in np.unique(t).tolist())
+    )
 
 
 def records_dir(output: Path) -> Path:
@@ -231,7 +247,7 @@ def write_record(
     try:
         write_trec_run(tmp / record.artifacts.run, users, ranked, record.model.name)
         write_trec_qrels(tmp / record.artifacts.qrels, users, targets)
-        np.savez_compressed(tmp / record.artifacts.per_user, users=users, **per_user)
+        np.savez_compressed(tmp / record.artifacts.per_user, users=users, **cast(dict[str, Any], per_user))
         (tmp / RECORD_FILE).write_text(record.model_dump_json(indent=2))
         os.replace(tmp, final)
     finally:
@@ -310,8 +326,14 @@ class CellKey:
 
     @classmethod
     def of(cls, record: Record) -> CellKey:
-        return cls(record.suite, record.dataset.name, record.split.fingerprint, record.model.name,
-                   record.strategy.name, record.strategy.corpus)
+        return cls(
+            record.suite,
+            record.dataset.name,
+            record.split.fingerprint,
+            record.model.name,
+            record.strategy.name,
+            record.strategy.corpus,
+        )
 
     def control(self) -> CellKey:
         """The cell of this cell's control: same suite, dataset, split and model, trained from scratch."""

@@ -41,9 +41,13 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return adjusted.tolist()
 
 
-def pair_scores(control: Mapping[int, SeedScores], treatment: Mapping[int, SeedScores],
-                seeds: Sequence[int] | None = None, *, names: tuple[str, str] = ("control", "treatment"),
-                ) -> tuple[np.ndarray, np.ndarray]:
+def pair_scores(
+    control: Mapping[int, SeedScores],
+    treatment: Mapping[int, SeedScores],
+    seeds: Sequence[int] | None = None,
+    *,
+    names: tuple[str, str] = ("control", "treatment"),
+) -> tuple[np.ndarray, np.ndarray]:
     """Scores of both sides aligned on ``(seed, user)``, concatenated over ``seeds``.
 
     :param control: seed -> (users, scores) of the control.
@@ -65,7 +69,8 @@ def pair_scores(control: Mapping[int, SeedScores], treatment: Mapping[int, SeedS
             only_t = np.setdiff1d(tu, cu)
             raise IncomparableError(
                 f"seed {seed}: the test users differ ({len(cu)} vs {len(tu)} users; "
-                f"{len(only_c)} only in {names[0]}, {len(only_t)} only in {names[1]})")
+                f"{len(only_c)} only in {names[0]}, {len(only_t)} only in {names[1]})"
+            )
         xs.append(np.asarray(cs, dtype=np.float64)[c_order])
         ys.append(np.asarray(ts, dtype=np.float64)[t_order])
     if not xs:
@@ -73,8 +78,14 @@ def pair_scores(control: Mapping[int, SeedScores], treatment: Mapping[int, SeedS
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def paired_test(control: np.ndarray, treatment: np.ndarray, test: StatTest = "student", *,
-                n_permutations: int = DEFAULT_PERMUTATIONS, seed: int = DEFAULT_TEST_SEED) -> float:
+def paired_test(
+    control: np.ndarray,
+    treatment: np.ndarray,
+    test: StatTest = "student",
+    *,
+    n_permutations: int = DEFAULT_PERMUTATIONS,
+    seed: int = DEFAULT_TEST_SEED,
+) -> float:
     """Two-sided p-value of a paired test (ranx) that ``control`` and ``treatment`` have equal means.
 
     Identical scores (or fewer than two pairs) give 1.0; scores that differ by the same

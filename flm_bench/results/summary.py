@@ -100,19 +100,36 @@ class Row:
         """The row as JSON data: the shape of ``leaderboard.json``, ``run --json`` and ``compare --json``."""
         return {
             "kind": "measured",
-            "domain": self.domain, "suite": self.suite, "dataset": self.dataset, "synthetic": self.synthetic,
-            "split": self.split_protocol, "split_fingerprint": self.split_fingerprint,
-            "model": self.model, "model_plugin": self.model_plugin,
-            "strategy": self.strategy, "strategy_plugin": self.strategy_plugin, "corpus": self.corpus,
-            "seeds": self.seeds, "exclude_history": self.exclude_history,
-            "metrics": {m: {"mean": json_number(s.mean), "std": json_number(s.std)}
-                        for m, s in sorted(self.metrics.items())},
-            "gain": {m: {"mean": json_number(s.mean), "std": json_number(s.std),
-                         "p_holm": json_p(self.p_value[m]) if m in self.p_value else None,
-                         "significant": self.significant(m)} for m, s in sorted(self.gain.items())},
-            "cost": {"pretrain_seconds": json_number(self.pretrain_seconds, 3),
-                     "adapt_seconds": json_number(self.adapt_seconds, 3),
-                     "trainable_parameters": self.trainable_parameters},
+            "domain": self.domain,
+            "suite": self.suite,
+            "dataset": self.dataset,
+            "synthetic": self.synthetic,
+            "split": self.split_protocol,
+            "split_fingerprint": self.split_fingerprint,
+            "model": self.model,
+            "model_plugin": self.model_plugin,
+            "strategy": self.strategy,
+            "strategy_plugin": self.strategy_plugin,
+            "corpus": self.corpus,
+            "seeds": self.seeds,
+            "exclude_history": self.exclude_history,
+            "metrics": {
+                m: {"mean": json_number(s.mean), "std": json_number(s.std)} for m, s in sorted(self.metrics.items())
+            },
+            "gain": {
+                m: {
+                    "mean": json_number(s.mean),
+                    "std": json_number(s.std),
+                    "p_holm": json_p(self.p_value[m]) if m in self.p_value else None,
+                    "significant": self.significant(m),
+                }
+                for m, s in sorted(self.gain.items())
+            },
+            "cost": {
+                "pretrain_seconds": json_number(self.pretrain_seconds, 3),
+                "adapt_seconds": json_number(self.adapt_seconds, 3),
+                "trainable_parameters": self.trainable_parameters,
+            },
             "records": self.record_ids,
         }
 
@@ -124,13 +141,20 @@ def _mean(values: list[float]) -> Stat:
 def _row(key: CellKey, recs: list[Record], names: list[str] | None) -> Row:
     for a, b in zip(recs, recs[1:]):
         if a.seed == b.seed:
-            raise RecordError(f"records {a.record_id} and {b.record_id} are the same cell (seed {a.seed}) "
-                              "with different configurations; keep one of them")
+            raise RecordError(
+                f"records {a.record_id} and {b.record_id} are the same cell (seed {a.seed}) "
+                "with different configurations; keep one of them"
+            )
     first = recs[0]
     return Row(
-        key=key, domain=first.dataset.domain, synthetic=first.dataset.synthetic,
-        split_protocol=first.split.protocol, model_plugin=first.model.plugin, strategy_plugin=first.strategy.plugin,
-        seeds=[r.seed for r in recs], record_ids=[r.record_id for r in recs],
+        key=key,
+        domain=first.dataset.domain,
+        synthetic=first.dataset.synthetic,
+        split_protocol=first.split.protocol,
+        model_plugin=first.model.plugin,
+        strategy_plugin=first.strategy.plugin,
+        seeds=[r.seed for r in recs],
+        record_ids=[r.record_id for r in recs],
         exclude_history=all(r.evaluation.exclude_history for r in recs),
         metrics={n: _mean([r.metrics[n] for r in recs]) for n in (names or list(first.metrics)) if n in first.metrics},
         pretrain_seconds=float(np.mean([r.cost.pretrain_seconds for r in recs])),
@@ -151,9 +175,12 @@ def _gains(row: Row, treated: list[RecordFile], control: list[RecordFile]) -> li
     raw = []
     for name in row.metrics:
         row.gain[name] = _mean([t_by_seed[s][1].metrics[name] - c_by_seed[s][1].metrics[name] for s in seeds])
-        x, y = pair_scores({s: (c["users"], c[name]) for s, c in c_scores.items()},
-                           {s: (t["users"], t[name]) for s, t in t_scores.items()}, seeds,
-                           names=(row.key.control().label(), row.key.label()))
+        x, y = pair_scores(
+            {s: (c["users"], c[name]) for s, c in c_scores.items()},
+            {s: (t["users"], t[name]) for s, t in t_scores.items()},
+            seeds,
+            names=(row.key.control().label(), row.key.label()),
+        )
         raw.append((name, paired_test(x, y, "student")))
     return raw
 
@@ -174,5 +201,17 @@ def summarize(records: list[RecordFile], metrics: list[str] | None = None) -> li
             raw += [(row, name, p) for name, p in _gains(row, groups[key], groups[key.control()])]
     for (row, name, _), adjusted in zip(raw, holm([p for _, _, p in raw])):
         row.p_value[name] = adjusted
-    return sorted(rows.values(), key=lambda r: (r.domain, r.dataset, r.split_protocol, r.split_fingerprint, r.suite,
-                                                r.model, not r.is_control, r.strategy, r.corpus or ""))
+    return sorted(
+        rows.values(),
+        key=lambda r: (
+            r.domain,
+            r.dataset,
+            r.split_protocol,
+            r.split_fingerprint,
+            r.suite,
+            r.model,
+            not r.is_control,
+            r.strategy,
+            r.corpus or "",
+        ),
+    )

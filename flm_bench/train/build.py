@@ -13,23 +13,34 @@ if TYPE_CHECKING:
     from flm_bench.specs import ModelSpec
 
 
-def build_model(spec: ModelSpec, params: ModelParams, data: InteractionData, *, seed: int,
-                device: str) -> Recommender:
+def build_model(spec: ModelSpec, params: ModelParams, data: InteractionData, *, seed: int, device: str) -> Recommender:
     """``spec.build`` for ``data``'s catalogue, seeded, on ``device``; checks what the model promises."""
     import torch
 
     from flm_bench.train.neural import NeuralRecommender
 
     torch.manual_seed(seed)
-    model = spec.build(BuildInputs(n_items=data.n_items, item_features=data.item_features, params=params,
-                                   seed=seed, device=device, side=data.side))
+    model = spec.build(
+        BuildInputs(
+            n_items=data.n_items,
+            item_features=data.item_features,
+            params=params,
+            seed=seed,
+            device=device,
+            side=data.side,
+        )
+    )
     if isinstance(model, NeuralRecommender):
         model.check_contract()
         model.to(device)
     elif spec.pretrainable:
-        raise ConfigError(f"model {spec.name!r} is pretrainable, so build() must return a NeuralRecommender, "
-                          f"not {type(model).__name__}")
+        raise ConfigError(
+            f"model {spec.name!r} is pretrainable, so build() must return a NeuralRecommender, "
+            f"not {type(model).__name__}"
+        )
     elif not isinstance(model, Recommender):
-        raise ConfigError(f"model {spec.name!r}: build() returned {type(model).__name__}, which has no "
-                          "n_items and score(histories, users)")
+        raise ConfigError(
+            f"model {spec.name!r}: build() returned {type(model).__name__}, which has no "
+            "n_items and score(histories, users)"
+        )
     return model

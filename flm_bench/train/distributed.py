@@ -52,8 +52,12 @@ class Launch:
         world = int(env.get("WORLD_SIZE", "1") or 1)
         if world <= 1:
             return None
-        return cls(rank=int(env.get("RANK", "0")), world_size=world, local_rank=int(env.get("LOCAL_RANK", "0")),
-                   local_world_size=int(env.get("LOCAL_WORLD_SIZE", str(world))))
+        return cls(
+            rank=int(env.get("RANK", "0")),
+            world_size=world,
+            local_rank=int(env.get("LOCAL_RANK", "0")),
+            local_world_size=int(env.get("LOCAL_WORLD_SIZE", str(world))),
+        )
 
 
 def world() -> tuple[int, int]:
@@ -106,13 +110,15 @@ def all_reduce_gradients(params: Sequence[torch.nn.Parameter]) -> None:
         groups.setdefault(p.dtype, []).append(p)
     for dtype, group in groups.items():
         device = group[0].device
-        flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in group]
-                         + [torch.tensor([float(p.grad is not None) for p in group], dtype=dtype, device=device)])
+        flat = torch.cat(
+            [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in group]
+            + [torch.tensor([float(p.grad is not None) for p in group], dtype=dtype, device=device)]
+        )
         dist.all_reduce(flat, dist.ReduceOp.SUM)
-        offset, present = 0, flat[-len(group):].tolist()
+        offset, present = 0, flat[-len(group) :].tolist()
         for p, seen in zip(group, present):
             if seen:
-                p.grad = flat[offset: offset + p.numel()].view_as(p).clone()
+                p.grad = flat[offset : offset + p.numel()].view_as(p).clone()
             offset += p.numel()
 
 
@@ -188,8 +194,13 @@ def shutdown() -> None:
         dist.destroy_process_group()
 
 
-def train_step(model: NeuralRecommender, params: Sequence[torch.nn.Parameter], optimizer: torch.optim.Optimizer,
-               batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], objective: str) -> float:
+def train_step(
+    model: NeuralRecommender,
+    params: Sequence[torch.nn.Parameter],
+    optimizer: torch.optim.Optimizer,
+    batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    objective: str,
+) -> float:
     """One optimizer step on this rank's shard of the global ``batch``; the global batch's loss.
 
     Every rank holds the whole ``(inputs, lengths, targets)`` batch (built from the same seeded

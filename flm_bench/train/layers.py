@@ -26,11 +26,10 @@ class ItemTable(nn.Module):
             self.project = nn.Linear(f.shape[1], dim)
 
     def forward(self) -> torch.Tensor:
-        out = 0
-        if self.ids is not None:
-            out = out + self.ids.weight
+        parts = [self.ids.weight] if self.ids is not None else []
         if self.project is not None:
-            out = out + self.project(self.features)
+            parts.append(self.project(self.features))
+        out = parts[0] if len(parts) == 1 else parts[0] + parts[1]
         keep = torch.ones(out.shape[0], 1, device=out.device)
         keep[0] = 0  # the projection's bias must not give padding a vector
         return out * keep  # [n_items + 1, d]

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from flm_bench.train import distributed
+from flm_bench.data.splits import EvalSet, Sequences
 from flm_bench.errors import ConfigError
 from flm_bench.evaluation import evaluate
-from flm_bench.train.neural import NeuralRecommender, training_batches
-from flm_bench.data.splits import EvalSet, Sequences
 from flm_bench.suite import TrainConfig
+from flm_bench.train import distributed
+from flm_bench.train.neural import NeuralRecommender, training_batches
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,9 @@ def take_users(eval_set: EvalSet, pos: np.ndarray) -> EvalSet:
         parts = s.take(pos)
         rows = [s.rows[s.indptr[i] : s.indptr[i + 1]] for i in pos]
         indptr = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
-        return Sequences(s.users[pos], indptr, np.concatenate([s.items[:0], *parts]),
-                         np.concatenate([s.rows[:0], *rows]))
+        return Sequences(
+            s.users[pos], indptr, np.concatenate([s.items[:0], *parts]), np.concatenate([s.rows[:0], *rows])
+        )
 
     return EvalSet(pick(eval_set.history), pick(eval_set.targets))
 
@@ -107,8 +108,10 @@ def fit(
     rng = np.random.default_rng(seed)
     params = [p for p in parameters if p.requires_grad]
     if not params:
-        raise ConfigError(f"{type(model).__name__}: no trainable parameters (the strategy froze every weight "
-                          "and the model has none left fresh, e.g. probe on a head without weights)")
+        raise ConfigError(
+            f"{type(model).__name__}: no trainable parameters (the strategy froze every weight "
+            "and the model has none left fresh, e.g. probe on a head without weights)"
+        )
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     valid = subsample(valid, cfg.max_valid_users, seed)
     my_valid = _join_ranks(model, valid, seed)
@@ -149,16 +152,25 @@ def _join_ranks(model: NeuralRecommender, valid: EvalSet, seed: int) -> EvalSet:
     return take_users(valid, np.arange(len(valid))[distributed.shard(len(valid), rank, world_size)])
 
 
-def _train_epoch(model: NeuralRecommender, params: list[torch.nn.Parameter], optimizer: torch.optim.Optimizer,
-                 train: Sequences, cfg: TrainConfig, rng: np.random.Generator, objective: str) -> float:
+def _train_epoch(
+    model: NeuralRecommender,
+    params: list[torch.nn.Parameter],
+    optimizer: torch.optim.Optimizer,
+    train: Sequences,
+    cfg: TrainConfig,
+    rng: np.random.Generator,
+    objective: str,
+) -> float:
     """One pass over shuffled training batches; the mean batch loss."""
     world_size = distributed.world()[1]
     model.train()
     total, n = 0.0, 0
     for inputs, lengths, targets in training_batches(train, cfg.batch_size, model.max_len, rng, model.device):
         if world_size > 1:
-            total, n = total + distributed.train_step(model, params, optimizer, (inputs, lengths, targets),
-                                                      objective), n + 1
+            total, n = (
+                total + distributed.train_step(model, params, optimizer, (inputs, lengths, targets), objective),
+                n + 1,
+            )
             continue
         loss = model.loss(inputs, lengths, targets, objective)
         optimizer.zero_grad(set_to_none=True)

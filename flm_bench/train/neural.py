@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from flm_bench.errors import ConfigError
 from flm_bench.data.splits import Sequences
+from flm_bench.errors import ConfigError
 
 
 def pad(sequences: list[np.ndarray], max_len: int, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -103,7 +103,9 @@ class NeuralRecommender(nn.Module, metaclass=ABCMeta):
         position); a model that declares more objectives in its ``ModelSpec`` overrides this.
         """
         if objective != "next-item":
-            raise ConfigError(f"model {type(self).__name__} implements only the 'next-item' objective, not {objective!r}")
+            raise ConfigError(
+                f"model {type(self).__name__} implements only the 'next-item' objective, not {objective!r}"
+            )
         h = self.hidden(inputs, lengths)  # [B, L, d]
         mask = targets >= 0
         return nn.functional.cross_entropy(self.logits(h[mask]), targets[mask])

@@ -20,17 +20,17 @@ from typing import Any
 
 import torch
 
-from flm_bench.train import distributed
-from flm_bench.train.cost import Meter
+from flm_bench.data.splits import leave_one_out, random_holdout
 from flm_bench.data.table import InteractionData, fingerprint
 from flm_bench.errors import ConfigError
-from flm_bench.train.neural import NeuralRecommender
-from flm_bench.train.build import build_model
-from flm_bench.data.splits import leave_one_out, random_holdout
 from flm_bench.params import ModelParams
 from flm_bench.specs import ModelSpec
 from flm_bench.suite import PretrainConfig
+from flm_bench.train import distributed
+from flm_bench.train.build import build_model
+from flm_bench.train.cost import Meter
 from flm_bench.train.loop import Progress, fit
+from flm_bench.train.neural import NeuralRecommender
 
 
 @dataclass(frozen=True)
@@ -74,41 +74,69 @@ def pretrain(
     directory: Path,
     progress: Progress | None = None,
 ) -> tuple[Checkpoint, bool]:
-    """The checkpoint for this (corpus, model, params, objective, seed, cfg), and whether it
-    came from the cache (True) or was trained now (False)."""
+    """The checkpoint for this (corpus, model, params, objective, seed, cfg), and whether it came
+    from the cache (True) or was trained now (False)."""
     if not spec.pretrainable:
         raise ConfigError(f"model {spec.name!r} is not pretrainable")
     key = fingerprint(corpus.fingerprint, spec.name, params.model_dump(), cfg.model_dump(exclude={"device"}), seed)[:20]
-    stem = f"{corpus.name}__{spec.name}__{cfg.objective}__seed{seed}__{key}"
-    meta_path = directory / f"{stem}.json"
-    pt_path = directory / f"{stem}.pt"
-    rank, world_size = distributed.world()
-    found = None
-    # the output folder may have moved since it was written: trust the location, not the JSON
-    if rank == 0 and meta_path.exists():
-        found = Checkpoint(**{**json.loads(meta_path.read_text()), "path": str(pt_path)})
-    if world_size > 1:
-        found = distributed.broadcast_object(found)  # rank 0's folder decides for every rank
+    stem = directory / f"{corpus.name}__{spec.name}__{cfg.objective}__seed{seed}__{key}"
+    found = _cached(stem)
     if found is not None:
         return found, True
+    rank, world_size = distributed.world()
     if rank == 0:
         directory.mkdir(parents=True, exist_ok=True)
-    # validation (early stopping only): the last item per user, or a random one when the corpus
-    # holds unordered data (e.g. product holdings)
+    # validation (early stopping only): the last item per user, a random one for unordered data
     split = leave_one_out(corpus) if corpus.ordered else random_holdout(corpus, seed=seed)
     model = build_model(spec, params, corpus, seed=seed, device=device)
     assert isinstance(model, NeuralRecommender), f"pretrainable model {spec.name!r} must be a NeuralRecommender"
     with Meter(device) as meter:
-        result = fit(model, model.parameters(), split.train, split.valid, cfg,
-                     seed=seed, objective=cfg.objective, progress=progress)
+        result = fit(
+            model,
+            model.parameters(),
+            split.train,
+            split.valid,
+            cfg,
+            seed=seed,
+            objective=cfg.objective,
+            progress=progress,
+        )
     ckpt = Checkpoint(
-        path=str(pt_path), key=key, corpus=corpus.name, datasets=datasets, excluded=excluded,
-        model=spec.name, objective=cfg.objective, seed=seed, seconds=meter.seconds,
-        peak_mb=meter.peak_mb, epochs=result.epochs, best_valid=result.best_valid, world_size=world_size,
+        path=str(stem.parent / f"{stem.name}.pt"),
+        key=key,
+        corpus=corpus.name,
+        datasets=datasets,
+        excluded=excluded,
+        model=spec.name,
+        objective=cfg.objective,
+        seed=seed,
+        seconds=meter.seconds,
+        peak_mb=meter.peak_mb,
+        epochs=result.epochs,
+        best_valid=result.best_valid,
+        world_size=world_size,
     )
     if rank == 0:
-        _atomic_write(pt_path, lambda p: torch.save(model.transferable_state(), p))
-        _atomic_write(meta_path, lambda p: p.write_text(json.dumps(asdict(ckpt), indent=1)))
+        _save(stem, model, ckpt)
     if world_size > 1:  # a barrier too: other ranks return once rank 0 has written both files
         ckpt = distributed.broadcast_object(ckpt)
     return ckpt, False
+
+
+def _save(stem: Path, model: NeuralRecommender, ckpt: Checkpoint) -> None:
+    """The transferable weights at ``<stem>.pt`` and the metadata at ``<stem>.json``, each atomically."""
+    _atomic_write(stem.parent / f"{stem.name}.pt", lambda p: torch.save(model.transferable_state(), p))
+    _atomic_write(stem.parent / f"{stem.name}.json", lambda p: p.write_text(json.dumps(asdict(ckpt), indent=1)))
+
+
+def _cached(stem: Path) -> Checkpoint | None:
+    """The checkpoint at ``stem`` (.json beside .pt) if rank 0 has it; every rank gets rank 0's answer."""
+    rank, world_size = distributed.world()
+    found = None
+    meta = stem.parent / f"{stem.name}.json"
+    # the output folder may have moved since it was written: trust the location, not the JSON
+    if rank == 0 and meta.exists():
+        found = Checkpoint(**{**json.loads(meta.read_text()), "path": str(stem.parent / f"{stem.name}.pt")})
+    if world_size > 1:
+        found = distributed.broadcast_object(found)  # rank 0's folder decides for every rank
+    return found

@@ -108,13 +108,17 @@ class AdaptContext:
             raise ConfigError("this strategy needs a pretraining corpus, but the cell has none")
         state = self.checkpoint.state()
         own = model.state_dict()
-        loaded = [k for k, v in state.items()
-                  if k in own and own[k].shape == v.shape and not k.startswith(skip)]
+        loaded = [k for k, v in state.items() if k in own and own[k].shape == v.shape and not k.startswith(skip)]
         model.load_state_dict({k: state[k] for k in loaded}, strict=False)
         return {"loaded": sorted(loaded), "reinitialised": sorted(set(own) - set(loaded))}
 
-    def fit(self, model: Recommender, parameters: Iterable[torch.nn.Parameter] | None = None, *,
-            transfer: dict[str, list[str]] | None = None) -> StrategyResult:
+    def fit(
+        self,
+        model: Recommender,
+        parameters: Iterable[torch.nn.Parameter] | None = None,
+        *,
+        transfer: dict[str, list[str]] | None = None,
+    ) -> StrategyResult:
         """Train ``parameters`` (default: all trainable ones) with the harness loop, or fit a
         non-neural model in one call; ``transfer`` is passed through to the result."""
         from flm_bench.train.loop import fit
@@ -122,12 +126,18 @@ class AdaptContext:
 
         if isinstance(model, NeuralRecommender):
             params = [p for p in (parameters if parameters is not None else model.parameters()) if p.requires_grad]
-            result = fit(model, params, self.split.train, self.split.valid, self.train_cfg,
-                         seed=self.seed, progress=self.progress)
+            result = fit(
+                model,
+                params,
+                self.split.train,
+                self.split.valid,
+                self.train_cfg,
+                seed=self.seed,
+                progress=self.progress,
+            )
             return StrategyResult(model, result, sum(p.numel() for p in params), transfer or {})
         if isinstance(model, FittableRecommender):
             model.fit(self.split.train)
             count = model.parameter_count() if isinstance(model, CountsParameters) else 0
             return StrategyResult(model, None, int(count), transfer or {})
         raise ConfigError(f"model {self.spec.name!r} is neither neural nor fittable")
-

@@ -22,18 +22,38 @@ from flm_bench.results.publish.errors import GitError, PublishError
 from flm_bench.results.publish.git import is_remote, work_tree
 from flm_bench.results.publish.place import DEFAULT_BOARD, LOCK_NAME, PublishReport, install
 from flm_bench.results.publish.remote import publish_remote
-from flm_bench.results.publish.validate import ValidRecord, Validator, validate
+from flm_bench.results.publish.validate import Validator, ValidRecord, validate
 
 if TYPE_CHECKING:
     from flm_bench.plugins import Plugins
 
-__all__ = ["DEFAULT_BOARD", "LOCK_NAME", "GitError", "PublishError", "PublishReport", "ValidRecord", "Validator",
-           "install", "is_remote", "publish", "publish_report", "validate", "work_tree"]
+__all__ = [
+    "DEFAULT_BOARD",
+    "LOCK_NAME",
+    "GitError",
+    "PublishError",
+    "PublishReport",
+    "ValidRecord",
+    "Validator",
+    "install",
+    "is_remote",
+    "publish",
+    "publish_report",
+    "validate",
+    "work_tree",
+]
 
 
-def publish_report(paths: Sequence[Path | str], to: Path | str = DEFAULT_BOARD, *, replace: bool = False,
-                   plugins: Plugins | None = None, commit: bool | None = None,
-                   subdir: str = str(DEFAULT_BOARD), message: str | None = None) -> PublishReport:
+def publish_report(
+    paths: Sequence[Path | str],
+    to: Path | str = DEFAULT_BOARD,
+    *,
+    replace: bool = False,
+    plugins: Plugins | None = None,
+    commit: bool | None = None,
+    subdir: str = str(DEFAULT_BOARD),
+    message: str | None = None,
+) -> PublishReport:
     """Like :func:`publish`, returning what was replaced and the commit as well."""
     valid = validate(paths, plugins=plugins)
     if is_remote(to):
@@ -41,9 +61,16 @@ def publish_report(paths: Sequence[Path | str], to: Path | str = DEFAULT_BOARD, 
     return install(valid, Path(to), replace=replace, commit=commit, message=message)
 
 
-def publish(paths: Sequence[Path | str], to: Path | str = DEFAULT_BOARD, *, replace: bool = False,
-            plugins: Plugins | None = None, commit: bool | None = None,
-            subdir: str = str(DEFAULT_BOARD), message: str | None = None) -> list[Path]:
+def publish(
+    paths: Sequence[Path | str],
+    to: Path | str = DEFAULT_BOARD,
+    *,
+    replace: bool = False,
+    plugins: Plugins | None = None,
+    commit: bool | None = None,
+    subdir: str = str(DEFAULT_BOARD),
+    message: str | None = None,
+) -> list[Path]:
     """Validate every record at ``paths``, then publish them all into ``to`` (or none).
 
     :param paths: record files, record folders or folders of records.
@@ -58,5 +85,6 @@ def publish(paths: Sequence[Path | str], to: Path | str = DEFAULT_BOARD, *, repl
     :raises RecordError: a record failed a check; nothing was written.
     :raises GitError: cloning, committing or pushing failed; nothing was published.
     """
-    return publish_report(paths, to, replace=replace, plugins=plugins, commit=commit, subdir=subdir,
-                          message=message).published
+    return publish_report(
+        paths, to, replace=replace, plugins=plugins, commit=commit, subdir=subdir, message=message
+    ).published

@@ -87,8 +87,10 @@ def check_metrics(record: Record, run, qrels) -> dict[str, dict[str, float]]:
         means = {names[0]: means}
     for name in names:
         if _differs(record.metrics[name], means[name]):
-            raise Rejected(f"metric {name} is {record.metrics[name]!r} in the record but ranx computes "
-                           f"{float(means[name])!r} from {record.artifacts.run} and {record.artifacts.qrels}")
+            raise Rejected(
+                f"metric {name} is {record.metrics[name]!r} in the record but ranx computes "
+                f"{float(means[name])!r} from {record.artifacts.run} and {record.artifacts.qrels}"
+            )
     return {name: dict(run.scores[name]) for name in names}
 
 
@@ -115,5 +117,7 @@ def check_per_user(folder: Path, record: Record, per_query: dict[str, dict[str, 
         bad = ~(np.abs(values - expected) <= TOLERANCE)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise Rejected(f"{name}: {metric} of {int(bad.sum())} user(s) differ from ranx's recomputation "
-                           f"(user {users[i]}: {values[i]!r} vs {expected[i]!r})")
+            raise Rejected(
+                f"{name}: {metric} of {int(bad.sum())} user(s) differ from ranx's recomputation "
+                f"(user {users[i]}: {values[i]!r} vs {expected[i]!r})"
+            )

@@ -66,8 +66,9 @@ def message(ids: Sequence[str], replaced: Mapping[str, Sequence[str]]) -> str:
 def commit(top: Path, paths: Sequence[Path], text: str) -> str | None:
     """Add and commit exactly ``paths`` (new, replaced and removed folders); return the commit."""
     rel = sorted({os.path.relpath(p, top) for p in paths})
-    present = [r for r in rel if (top / r).exists()
-               or run_git(["ls-files", "--", r], top).stdout.strip()]  # a removed folder git knew about
+    present = [
+        r for r in rel if (top / r).exists() or run_git(["ls-files", "--", r], top).stdout.strip()
+    ]  # a removed folder git knew about
     if not present:
         return None
     run_git(["add", "-A", "--", *present], top)

@@ -65,15 +65,18 @@ def _published(board: Path, *, strict: bool) -> tuple[dict[Cell, list[Path]], di
             record = load_record(folder / RECORD_FILE)
         except RecordError:
             if strict and folder.exists():
-                raise RecordError(f"{folder / RECORD_FILE}: the published record is unreadable; "
-                                  "repair the leaderboard before publishing into it") from None
+                raise RecordError(
+                    f"{folder / RECORD_FILE}: the published record is unreadable; "
+                    "repair the leaderboard before publishing into it"
+                ) from None
             continue
         cells.setdefault(cell_of(record), []).append(folder)
     return cells, folders
 
 
-def _conflicts(valid: Sequence[ValidRecord], board: Path, replace: bool, *,
-               strict: bool = True) -> dict[str, list[Path]]:
+def _conflicts(
+    valid: Sequence[ValidRecord], board: Path, replace: bool, *, strict: bool = True
+) -> dict[str, list[Path]]:
     """record_id -> published folders it replaces; raise on a duplicate without ``replace``."""
     cells, folders = _published(board, strict=strict)
     out: dict[str, list[Path]] = {}
@@ -83,14 +86,21 @@ def _conflicts(valid: Sequence[ValidRecord], board: Path, replace: bool, *,
         if same_id is not None and same_id not in hits:
             hits.append(same_id)
         if hits and not replace:
-            raise RecordError(f"{v.source}: already published as {hits[0]} ({cell_text(v.cell)}); "
-                              "use --replace to replace it")
+            raise RecordError(
+                f"{v.source}: already published as {hits[0]} ({cell_text(v.cell)}); use --replace to replace it"
+            )
         out[v.record.record_id] = hits
     return out
 
 
-def install(valid: Sequence[ValidRecord], to: Path | str = DEFAULT_BOARD, *, replace: bool = False,
-            commit: bool | None = None, message: str | None = None) -> PublishReport:
+def install(
+    valid: Sequence[ValidRecord],
+    to: Path | str = DEFAULT_BOARD,
+    *,
+    replace: bool = False,
+    commit: bool | None = None,
+    message: str | None = None,
+) -> PublishReport:
     """Copy validated records into the leaderboard folder ``to``, atomically and under a lock.
 
     :param valid: records from :func:`~flm_bench.results.publish.validate.validate`.
@@ -125,7 +135,7 @@ def _recover(root: Path) -> None:
     published folder it had moved aside is put back if nothing took its place."""
     for stale in sorted(root.glob(f"{TMP_PREFIX}*")):
         if stale.name.startswith(f"{TMP_PREFIX}old-"):
-            name = stale.name[len(TMP_PREFIX) + len("old-"):].rsplit("-", 2)[0]
+            name = stale.name[len(TMP_PREFIX) + len("old-") :].rsplit("-", 2)[0]
             if name and not (root / name).exists():
                 log.warning("restoring %s, moved aside by an interrupted publish", name)
                 os.rename(stale, root / name)
@@ -168,8 +178,9 @@ class _Swap:
             shutil.rmtree(backup, ignore_errors=True)
 
 
-def _install_locked(valid: Sequence[ValidRecord], board: Path, *, replace: bool, top: Path | None,
-                    message: str | None) -> PublishReport:
+def _install_locked(
+    valid: Sequence[ValidRecord], board: Path, *, replace: bool, top: Path | None, message: str | None
+) -> PublishReport:
     """Install ``valid`` into ``board``; the caller holds the board's lock."""
     root = board / RECORDS_DIR
     _recover(root)
@@ -190,8 +201,9 @@ def _install_locked(valid: Sequence[ValidRecord], board: Path, *, replace: bool,
             os.rename(tmp, final)
             swap.placed.append(final)
         if top is not None:
-            text = message or git.message([v.record.record_id for v in valid],
-                                          {rid: [p.name for p in old] for rid, old in conflicts.items()})
+            text = message or git.message(
+                [v.record.record_id for v in valid], {rid: [p.name for p in old] for rid, old in conflicts.items()}
+            )
             report.commit = git.commit(top, swap.changed, text)
             committed = True
     except BaseException:

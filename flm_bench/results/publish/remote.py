@@ -25,8 +25,9 @@ PUSH_ATTEMPTS = 5
 _MOVED = ("rejected", "fetch first", "non-fast-forward")  # what git says when the remote moved
 
 
-def publish_remote(valid: Sequence[ValidRecord], url: str, *, replace: bool, commit: bool | None, subdir: str,
-                   message: str | None) -> PublishReport:
+def publish_remote(
+    valid: Sequence[ValidRecord], url: str, *, replace: bool, commit: bool | None, subdir: str, message: str | None
+) -> PublishReport:
     """Publish ``valid`` into the leaderboard folder ``subdir`` of the git remote ``url``."""
     if commit is False:
         raise GitError(f"{url} is a git remote: publishing there always commits and pushes")
@@ -35,8 +36,7 @@ def publish_remote(valid: Sequence[ValidRecord], url: str, *, replace: bool, com
     return _push(valid, url, replace=replace, subdir=subdir, message=message)
 
 
-def _push(valid: Sequence[ValidRecord], url: str, *, replace: bool, subdir: str,
-          message: str | None) -> PublishReport:
+def _push(valid: Sequence[ValidRecord], url: str, *, replace: bool, subdir: str, message: str | None) -> PublishReport:
     with tempfile.TemporaryDirectory(prefix="flm-bench-publish-") as tmp:
         clone = Path(tmp) / "repo"
         run_git(["clone", "--quiet", url, str(clone)], Path(tmp))

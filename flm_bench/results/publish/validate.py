@@ -41,10 +41,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from flm_bench.data.sources import DataLocation
 from flm_bench.errors import FlmBenchError, RecordError
 from flm_bench.results.publish import artifacts
 from flm_bench.results.publish.errors import Rejected, one_line
-from flm_bench.data.sources import DataLocation
 from flm_bench.results.records import SCHEMA_FILE, TMP_PREFIX, CellKey, Record, find_records, migrate, shipped_schema
 
 if TYPE_CHECKING:
@@ -148,8 +148,9 @@ class Validator:
         for v in valid:
             other = cells.get(v.cell) or ids.get(v.record.record_id)
             if other is not None:
-                raise RecordError(f"{v.source}: the same cell as {other.source} "
-                                  f"({cell_text(v.cell)}) is given twice in one call")
+                raise RecordError(
+                    f"{v.source}: the same cell as {other.source} ({cell_text(v.cell)}) is given twice in one call"
+                )
             cells[v.cell], ids[v.record.record_id] = v, v
         return valid
 
@@ -220,27 +221,40 @@ class Validator:
         try:
             data = prepare_data(spec.load_data(self.location), options)
         except Exception as exc:  # a plugin's loader may raise anything
-            raise Rejected(f"cannot load dataset {ds.name!r} to check its fingerprint: "
-                           f"{type(exc).__name__}: {exc}") from None
+            raise Rejected(
+                f"cannot load dataset {ds.name!r} to check its fingerprint: {type(exc).__name__}: {exc}"
+            ) from None
         try:
             split = prepare_split(data, sp.protocol, inputs)
         except FlmBenchError as exc:
             raise Rejected(f"cannot recompute split {sp.protocol} {sp.params}: {exc}") from None
-        return _Reference(data.fingerprint, (data.n_users, data.n_items, data.n_interactions),
-                          split.fingerprint, split.params, split.derived, *_test_sets(split))
+        return _Reference(
+            data.fingerprint,
+            (data.n_users, data.n_items, data.n_interactions),
+            split.fingerprint,
+            split.params,
+            split.derived,
+            *_test_sets(split),
+        )
 
     def _check_data(self, record: Record, run: dict[str, set[str]], qrels: dict[str, dict[str, int]]) -> None:
         ds, sp = record.dataset, record.split
         ref = self._reference(record)
         if ds.fingerprint != ref.data_fingerprint:
-            raise Rejected(f"unknown dataset fingerprint {ds.fingerprint[:16]}… for {ds.name!r} with "
-                           f"preprocess {ds.preprocess}: the installed plugin gives {ref.data_fingerprint[:16]}…")
+            raise Rejected(
+                f"unknown dataset fingerprint {ds.fingerprint[:16]}… for {ds.name!r} with "
+                f"preprocess {ds.preprocess}: the installed plugin gives {ref.data_fingerprint[:16]}…"
+            )
         if (ds.users, ds.items, ds.interactions) != ref.counts:
-            raise Rejected(f"dataset counts (users, items, interactions) {(ds.users, ds.items, ds.interactions)} "
-                           f"differ from the dataset's {ref.counts}")
+            raise Rejected(
+                f"dataset counts (users, items, interactions) {(ds.users, ds.items, ds.interactions)} "
+                f"differ from the dataset's {ref.counts}"
+            )
         if sp.fingerprint != ref.split_fingerprint:
-            raise Rejected(f"unknown split fingerprint {sp.fingerprint[:16]}… for {ds.name!r} "
-                           f"{sp.protocol} {sp.params}: recomputing the split gives {ref.split_fingerprint[:16]}…")
+            raise Rejected(
+                f"unknown split fingerprint {sp.fingerprint[:16]}… for {ds.name!r} "
+                f"{sp.protocol} {sp.params}: recomputing the split gives {ref.split_fingerprint[:16]}…"
+            )
         inputs, derived = _recorded_split(record)
         if _canonical(inputs) != _canonical(ref.split_params):
             raise Rejected(f"split params {sp.params} differ from the recomputed {ref.split_params}")
@@ -251,16 +265,21 @@ class Validator:
             missing = len(ref.qrels.keys() - got.keys())
             extra = len(got.keys() - ref.qrels.keys())
             changed = sum(1 for q in got.keys() & ref.qrels.keys() if got[q] != ref.qrels[q])
-            raise Rejected(f"{record.artifacts.qrels} is not the split's test targets ({missing} test users missing, "
-                           f"{extra} extra users, {changed} users with other items or relevance)")
+            raise Rejected(
+                f"{record.artifacts.qrels} is not the split's test targets ({missing} test users missing, "
+                f"{extra} extra users, {changed} users with other items or relevance)"
+            )
         if record.evaluation.users != len(ref.qrels):
-            raise Rejected(f"evaluation.users is {record.evaluation.users} "
-                           f"but the split has {len(ref.qrels)} test users")
+            raise Rejected(
+                f"evaluation.users is {record.evaluation.users} but the split has {len(ref.qrels)} test users"
+            )
         if record.evaluation.exclude_history:
             leaked = [q for q, docs in run.items() if ref.history.get(q, set()) & docs]
             if leaked:
-                raise Rejected(f"{record.artifacts.run} ranks items from the history of {len(leaked)} user(s) "
-                               f"(e.g. user {leaked[0]}) although evaluation.exclude_history is true")
+                raise Rejected(
+                    f"{record.artifacts.run} ranks items from the history of {len(leaked)} user(s) "
+                    f"(e.g. user {leaked[0]}) although evaluation.exclude_history is true"
+                )
 
 
 def _test_sets(split: Split) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
@@ -290,12 +309,16 @@ def _check_provenance(record: Record) -> None:
         raise Rejected(f"incomplete provenance: no version for plugin distribution(s) {empty}")
     for what, plugin in (("model", record.model.plugin), ("strategy", record.strategy.plugin)):
         if plugin not in prov.plugins:
-            raise Rejected(f"incomplete provenance: the {what}'s plugin {plugin!r} is not in provenance.plugins "
-                           f"{sorted(prov.plugins)}")
+            raise Rejected(
+                f"incomplete provenance: the {what}'s plugin {plugin!r} is not in provenance.plugins "
+                f"{sorted(prov.plugins)}"
+            )
     if prov.git_sha is None:
         if version.is_devrelease or version.is_prerelease or version.local is not None:
-            raise Rejected(f"incomplete provenance: git_sha is null, but flm-bench {prov.flm_bench_version} is not "
-                           "a release, so only its commit identifies the code")
+            raise Rejected(
+                f"incomplete provenance: git_sha is null, but flm-bench {prov.flm_bench_version} is not "
+                "a release, so only its commit identifies the code"
+            )
     elif not _HEX_SHA.match(prov.git_sha):
         raise Rejected(f"provenance.git_sha {prov.git_sha!r} is not a hexadecimal commit id")
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,23 +107,31 @@ def slugs(domains: list[str]) -> dict[str, str]:
     return out
 
 
-def build_board(records: list[tuple[Path, Record]], references: list[Reference] = ()) -> Board:
+def build_board(records: list[tuple[Path, Record]], references: Sequence[Reference] = ()) -> Board:
     """Summarize ``records`` once (one Holm correction for all gains) into sorted board rows."""
     rows = summarize(records) if records else []
     metrics = sorted({m for r in rows for m in r.metrics}, key=metric_key)
     common = [m for m in metrics if all(m in r.metrics for r in rows)]
-    headline = (common or metrics or [None])[0]
+    headline = (common or metrics or [None])[0]  # type: ignore[list-item]
     domains = sorted({r.domain for r in rows} | {ref.domain for ref in references if ref.domain is not None})
     created = [rec.provenance.created for _, rec in records]
-    return Board(rows=rows, references=list(references), metrics=metrics, headline=headline, domains=domains,
-                 slugs=slugs(domains), n_records=len(records), latest=max(created) if created else None,
-                 n_gains=sum(len(r.p_value) for r in rows))
+    return Board(
+        rows=rows,
+        references=list(references),
+        metrics=metrics,
+        headline=headline,
+        domains=domains,
+        slugs=slugs(domains),
+        n_records=len(records),
+        latest=max(created) if created else None,
+        n_gains=sum(len(r.p_value) for r in rows),
+    )
 
 
 def domain_summary(board: Board, domain: str) -> dict[str, Any]:
     """Transfer in one domain: how many headline gains, how many significant either way, mean and best."""
     rows = [r for r in board.rows if r.domain == domain]
-    hl = board.headline
+    hl = board.headline or ""
     gains = [r for r in rows if hl in r.gain]
     return {
         "domain": domain,

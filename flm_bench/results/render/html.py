@@ -44,12 +44,33 @@ from flm_bench.results.summary import json_number, json_p
 
 @functools.cache
 def _environment() -> Environment:
-    env = Environment(loader=PackageLoader("flm_bench", "templates/board"), autoescape=True,
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(num=fmt_num, stat=fmt_stat, gain=fmt_gain, p=fmt_p, seconds=fmt_seconds, params=fmt_params,
-                       signed=fmt_signed, json_number=json_number, json_p=json_p)
-    env.globals.update(ALPHA=ALPHA, CONTROL=CONTROL, FORMAT=FORMAT, JSON_FILE=JSON_FILE,
-                       REFERENCES_FILE=REFERENCES_FILE, SIG_MARK=SIG_MARK)
+    env = Environment(
+        loader=PackageLoader("flm_bench", "templates/board"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(
+        num=fmt_num,
+        stat=fmt_stat,
+        gain=fmt_gain,
+        p=fmt_p,
+        seconds=fmt_seconds,
+        params=fmt_params,
+        signed=fmt_signed,
+        json_number=json_number,
+        json_p=json_p,
+    )
+    env.globals.update(
+        ALPHA=ALPHA,
+        CONTROL=CONTROL,
+        FORMAT=FORMAT,
+        JSON_FILE=JSON_FILE,
+        REFERENCES_FILE=REFERENCES_FILE,
+        SIG_MARK=SIG_MARK,
+    )
     return env
 
 
@@ -63,17 +84,21 @@ def page_html(board: Board, data: str, gains: dict[str, str], cost: str | None) 
     (inline SVG) of each domain that has one; ``cost``: the quality vs cost plot, if any."""
     script = _static("board.js")
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
-    return _environment().get_template("page.html").render(
-        board=board,
-        summaries=[domain_summary(board, d) for d in board.domains],
-        reference_metrics=sorted({m for ref in board.references for m in ref.metrics}, key=metric_key),
-        marker=MARKER.replace("--", "- -"),  # inside an HTML comment
-        script_hash=f"sha256-{digest}",
-        # Already safe, so not escaped: our own CSS and script, JSON escaped for a <script> element,
-        # and SVG that _assert_inert (plots.py) checked.
-        css=Markup(_static("board.css")),
-        script=Markup(script),
-        data=Markup(data),
-        gains={domain: Markup(svg) for domain, svg in gains.items()},
-        cost=Markup(cost) if cost else None,
+    return (
+        _environment()
+        .get_template("page.html")
+        .render(
+            board=board,
+            summaries=[domain_summary(board, d) for d in board.domains],
+            reference_metrics=sorted({m for ref in board.references for m in ref.metrics}, key=metric_key),
+            marker=MARKER.replace("--", "- -"),  # inside an HTML comment
+            script_hash=f"sha256-{digest}",
+            # Already safe, so not escaped: our own CSS and script, JSON escaped for a <script> element,
+            # and SVG that _assert_inert (plots.py) checked.
+            css=Markup(_static("board.css")),
+            script=Markup(script),
+            data=Markup(data),
+            gains={domain: Markup(svg) for domain, svg in gains.items()},
+            cost=Markup(cost) if cost else None,
+        )
     )

@@ -14,15 +14,26 @@ def board_json(board: Board) -> dict[str, Any]:
     """The machine-readable leaderboard (format ``flm-bench.board/1``)."""
     hl = board.headline
     rows = [r.to_json() for r in board.rows]
-    refs = [{"kind": "external", "domain": board.reference_domain(ref), **ref.model_dump(exclude={"domain"}),
-             "metrics": {m: json_number(v) for m, v in sorted(ref.metrics.items())}} for ref in board.references]
+    refs = [
+        {
+            "kind": "external",
+            "domain": board.reference_domain(ref),
+            **ref.model_dump(exclude={"domain"}),
+            "metrics": {m: json_number(v) for m, v in sorted(ref.metrics.items())},
+        }
+        for ref in board.references
+    ]
     return {
         "format": FORMAT,
         "generated_by": "flm-bench leaderboard render",
         "headline_metric": hl,
-        "significance": {"test": "paired Student t-test over per-user scores, users paired within seeds (ranx)",
-                         "correction": "holm", "scope": "all gains on this leaderboard", "gains": board.n_gains,
-                         "alpha": ALPHA},
+        "significance": {
+            "test": "paired Student t-test over per-user scores, users paired within seeds (ranx)",
+            "correction": "holm",
+            "scope": "all gains on this leaderboard",
+            "gains": board.n_gains,
+            "alpha": ALPHA,
+        },
         "statistics": "mean and population std (ddof=0) over seeds; gain std = std of the per-seed gains",
         "records": board.n_records,
         "latest_record": board.latest,

@@ -17,9 +17,27 @@ from flm_bench.errors import RecordError
 from flm_bench.results.records import CONTROL
 from flm_bench.results.render.base import SIG_MARK, Board, oneline
 from flm_bench.results.stats import ALPHA
+from flm_bench.results.summary import Row, Stat
 
-_SVG_ELEMENTS = {"svg", "defs", "style", "g", "path", "use", "clipPath", "rect", "line", "polyline", "polygon",
-                 "circle", "ellipse", "text", "tspan", "title", "desc"}
+_SVG_ELEMENTS = {
+    "svg",
+    "defs",
+    "style",
+    "g",
+    "path",
+    "use",
+    "clipPath",
+    "rect",
+    "line",
+    "polyline",
+    "polygon",
+    "circle",
+    "ellipse",
+    "text",
+    "tspan",
+    "title",
+    "desc",
+}
 
 
 def _plot_text(text: str, limit: int = 70) -> str:
@@ -35,7 +53,7 @@ def _svg(fig: Any, salt: str) -> str:
     with matplotlib.rc_context({"svg.hashsalt": salt}):
         fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
     text = buf.getvalue()
-    text = text[text.index("<svg"):]
+    text = text[text.index("<svg") :]
     text = re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL)  # matplotlib echoes every text as a comment
     text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, flags=re.DOTALL)  # RDF boilerplate
     text = re.sub(r"\n\s*\n", "\n", text)
@@ -51,14 +69,23 @@ def _assert_inert(svg: str) -> None:
         tag = element.tag.rpartition("}")[2]
         names = {name.rpartition("}")[2].lower(): value for name, value in element.attrib.items()}
         bad = tag not in _SVG_ELEMENTS or any(
-            name.startswith("on") or (name == "href" and not value.startswith("#")) for name, value in names.items())
+            name.startswith("on") or (name == "href" and not value.startswith("#")) for name, value in names.items()
+        )
         if bad:
             raise RecordError(f"a plot's SVG has an unexpected <{tag}> element or attribute; refusing to embed it")
 
 
-def _plot_style() -> dict[str, Any]:
-    return {"svg.fonttype": "none", "text.parse_math": False, "text.usetex": False, "font.family": "DejaVu Sans",
-            "font.size": 9, "axes.spines.top": False, "axes.spines.right": False, "figure.dpi": 72}
+def _plot_style() -> Any:  # matplotlib types rcParams keys as Literals
+    return {
+        "svg.fonttype": "none",
+        "text.parse_math": False,
+        "text.usetex": False,
+        "font.family": "DejaVu Sans",
+        "font.size": 9,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "figure.dpi": 72,
+    }
 
 
 def gain_plot(board: Board, domain: str) -> str | None:
@@ -66,7 +93,7 @@ def gain_plot(board: Board, domain: str) -> str | None:
     from matplotlib import rc_context
     from matplotlib.figure import Figure
 
-    hl = board.headline
+    hl = board.headline or ""
     rows = [r for r in board.rows if r.domain == domain and hl in r.gain]
     if not rows:
         return None
@@ -77,13 +104,27 @@ def gain_plot(board: Board, domain: str) -> str | None:
         means = [r.gain[hl].mean for r in rows]
         stds = [r.gain[hl].std for r in rows]
         colors = ["#1f6feb" if m >= 0 else "#d1242f" for m in means]
-        ax.barh(y, means, xerr=stds, color=colors, alpha=0.85, height=0.6, capsize=3,
-                error_kw={"elinewidth": 1, "ecolor": "#24292f"})
+        ax.barh(
+            y,
+            means,
+            xerr=stds,
+            color=colors,
+            alpha=0.85,
+            height=0.6,
+            capsize=3,
+            error_kw={"elinewidth": 1, "ecolor": "#24292f"},
+        )
         several_suites = len({r.suite for r in rows}) > 1
-        labels = [_plot_text(f"{r.dataset}{' [synthetic]' if r.synthetic else ''}"
-                             f"{' · suite ' + r.suite if several_suites else ''}", 50) + "\n"
-                  + _plot_text(f"{r.model} · {r.strategy}{' ← ' + r.corpus if r.corpus else ''}", 50)
-                  + (f" {SIG_MARK}" if r.significant(hl) else "") for r in rows]
+        labels = [
+            _plot_text(
+                f"{r.dataset}{' [synthetic]' if r.synthetic else ''}{' · suite ' + r.suite if several_suites else ''}",
+                50,
+            )
+            + "\n"
+            + _plot_text(f"{r.model} · {r.strategy}{' ← ' + r.corpus if r.corpus else ''}", 50)
+            + (f" {SIG_MARK}" if r.significant(hl) else "")
+            for r in rows
+        ]
         ax.set_yticks(y, labels)
         ax.invert_yaxis()
         ax.axvline(0, color="#57606a", linewidth=0.8)
@@ -95,6 +136,21 @@ def gain_plot(board: Board, domain: str) -> str | None:
         return _svg(fig, f"flm-gain-{board.slugs[domain]}")
 
 
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+
+
+def _cost_point(ax: Any, r: Row, s: Stat, marker: str, color: str) -> None:
+    """One row of the quality-vs-cost scatter: mean ± std at pretrain + adapt seconds, labelled by model."""
+    x = r.pretrain_seconds + r.adapt_seconds
+    ax.errorbar(
+        [x], [s.mean], yerr=[s.std], fmt=marker, color=color, markersize=6, capsize=2, elinewidth=0.8, alpha=0.9
+    )
+    ax.annotate(
+        _plot_text(r.model, 24), (x, s.mean), xytext=(4, 3), textcoords="offset points", fontsize=7, color="#57606a"
+    )
+
+
 def cost_plot(board: Board) -> str | None:
     """Scatter: headline metric (± std) against pretrain + adapt seconds, colour = domain, marker = strategy."""
     from matplotlib import rc_context
@@ -102,13 +158,11 @@ def cost_plot(board: Board) -> str | None:
     from matplotlib.lines import Line2D
     from matplotlib.ticker import FuncFormatter
 
-    hl = board.headline
+    hl = board.headline or ""
     rows = [r for r in board.rows if hl in r.metrics]
     if not rows:
         return None
-    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-               "#bcbd22", "#17becf"]
-    markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
+    palette, markers = PALETTE, MARKERS
     domains = sorted({r.domain for r in rows})
     strategies = sorted({r.strategy for r in rows}, key=lambda s: (s != CONTROL, s))
     color = {d: palette[i % len(palette)] for i, d in enumerate(domains)}
@@ -117,12 +171,7 @@ def cost_plot(board: Board) -> str | None:
         fig = Figure(figsize=(7.2, 4.6))
         ax = fig.add_subplot()
         for r in rows:
-            x = r.pretrain_seconds + r.adapt_seconds
-            s = r.metrics[hl]
-            ax.errorbar([x], [s.mean], yerr=[s.std], fmt=marker[r.strategy], color=color[r.domain], markersize=6,
-                        capsize=2, elinewidth=0.8, alpha=0.9)
-            ax.annotate(_plot_text(r.model, 24), (x, s.mean), xytext=(4, 3), textcoords="offset points",
-                        fontsize=7, color="#57606a")
+            _cost_point(ax, r, r.metrics[hl], marker[r.strategy], color[r.domain])
         ax.set_xscale("symlog", linthresh=0.1)
         ax.set_xlim(left=0)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # no mathtext: parse_math is off
@@ -133,7 +182,8 @@ def cost_plot(board: Board) -> str | None:
         ax.grid(color="#eaeef2", linewidth=0.8)
         ax.set_axisbelow(True)
         handles = [Line2D([], [], color=color[d], marker="o", linestyle="", label=_plot_text(d, 30)) for d in domains]
-        handles += [Line2D([], [], color="#57606a", marker=marker[s], linestyle="", label=_plot_text(s, 30))
-                    for s in strategies]
+        handles += [
+            Line2D([], [], color="#57606a", marker=marker[s], linestyle="", label=_plot_text(s, 30)) for s in strategies
+        ]
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
         return _svg(fig, "flm-cost")

@@ -1,0 +1,70 @@
+"""The board on the terminal: summary rows as a rich table (``run`` and ``publish`` print it)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from flm_bench.results.summary import Row, Stat
+
+
+def _fmt(stat: Stat, n: int) -> str:
+    return f"{stat.mean:.4f}" + (f" ± {stat.std:.4f}" if n > 1 else "")
+
+
+def board_table(rows: list[Row], metrics: list[str], headline: str) -> Table:
+    """The leaderboard as a rich table."""
+    synthetic = any(r.synthetic for r in rows)
+    table = Table(
+        title="leaderboard" + (" — SYNTHETIC data" if synthetic else ""),
+        caption=f"gain = {headline}(strategy) − {headline}(scratch), same split and seeds; "
+        "p: paired t-test over users, Holm-adjusted",
+    )
+    for col in (
+        "dataset",
+        "model",
+        "strategy",
+        "corpus",
+        "seeds",
+        *metrics,
+        f"gain {headline}",
+        "p",
+        "adapt s",
+        "pretrain s",
+        "trainable",
+    ):
+        table.add_column(
+            col, justify="left" if col in ("dataset", "model", "strategy", "corpus") else "right", no_wrap=True
+        )
+    previous = None
+    for r in rows:
+        if previous is not None and r.dataset != previous:
+            table.add_section()
+        previous = r.dataset
+        gain = f"{r.gain[headline].mean:+.4f}" if headline in r.gain else ""
+        p = f"{r.p_value[headline]:.2g}" if headline in r.p_value else ""
+        table.add_row(
+            r.dataset,
+            r.model,
+            r.strategy,
+            r.corpus or "",
+            str(len(r.seeds)),
+            *(_fmt(r.metrics[m], len(r.seeds)) if m in r.metrics else "" for m in metrics),
+            gain,
+            p,
+            f"{r.adapt_seconds:.1f}",
+            f"{r.pretrain_seconds:.1f}",
+            f"{r.trainable_parameters:,}",
+        )
+    return table
+
+
+def headline_metrics(rows: list[Row]) -> list[str]:
+    """The metrics at the smallest cutoff the rows share (the first is the headline)."""
+    from flm_bench.results.render.base import metric_key
+
+    names = sorted({m for r in rows for m in r.metrics}, key=metric_key)
+    cutoffs = sorted({int(m.split("@")[1]) for m in names if "@" in m})
+    return [m for m in names if cutoffs and m.endswith(f"@{cutoffs[0]}")] or names
