@@ -14,6 +14,15 @@ from flm_bench.data.sources import DATA_DIR_ENV, MIRROR_ENV
 
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+REAL_DATA_FIXTURES = frozenset({"shared_datasets", "real_data"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own hook deselects by ``-m``
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses the real datasets (directly or through another fixture) is ``realdata``."""
+    for item in items:
+        if REAL_DATA_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("realdata"):
+            item.add_marker(pytest.mark.realdata)
 
 
 @pytest.fixture(scope="session")
