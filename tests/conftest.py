@@ -46,8 +46,11 @@ def _isolated_env(session_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def shared_datasets() -> Path:
     """``../shared/datasets`` beside the checkout; its absence is a failure, never a skip."""
-    if not (SHARED_DATASETS / "manifest.json").exists():
-        pytest.fail(f"real datasets not found at {SHARED_DATASETS} (CI lays ../shared beside the clone)")
+    manifest = SHARED_DATASETS / "manifest.json"
+    if not manifest.is_file():
+        found = "the folder has no manifest.json" if SHARED_DATASETS.is_dir() else "the folder does not exist"
+        pytest.fail(f"real datasets missing: expected {manifest} ({found}); "
+                    "lay the shared/ checkout beside the clone, as CI does", pytrace=False)
     return SHARED_DATASETS
 
 
