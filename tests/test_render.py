@@ -332,8 +332,8 @@ def chromium_dom(page: Path, tmp_path: Path, query: str = "") -> str:
     """The DOM of ``page`` after its scripts ran, from headless Chromium (a failure if it is missing)."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
-        pytest.fail("chromium is not installed; the HTML board needs a real browser test "
-                    "(Debian/Ubuntu: apt-get install -y chromium)")
+        pytest.fail("headless Chromium not found: neither chromium nor chromium-browser is on PATH; the HTML "
+                    "board needs a real browser test (Debian/Ubuntu: apt-get install -y chromium)", pytrace=False)
     profile = tmp_path / f"chromium-profile{len(query)}"
     cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
            "--disable-background-networking", "--disable-component-update", "--disable-sync",
