@@ -149,6 +149,7 @@ def test_each_chunk_is_scored_before_the_step_that_learns_from_it() -> None:
     assert not np.array_equal(after, expected), "the check above could not tell before from after"
 
 
+@pytest.mark.slow  # builds and replays a finance model: ~10 s here under CPU contention
 def test_stream_holds_training_interactions_only() -> None:
     ctx = finance_ctx(train={"batch_size": 128}, metrics=["ndcg@10"])
     split = ctx.split
