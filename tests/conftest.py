@@ -14,6 +14,15 @@ from flm_bench.data.sources import DATA_DIR_ENV, MIRROR_ENV
 
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+REAL_DATA_FIXTURES = frozenset({"shared_datasets", "real_data"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own hook deselects by ``-m``
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses the real datasets (directly or through another fixture) is ``realdata``."""
+    for item in items:
+        if REAL_DATA_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("realdata"):
+            item.add_marker(pytest.mark.realdata)
 
 
 @pytest.fixture(scope="session")
@@ -37,8 +46,11 @@ def _isolated_env(session_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def shared_datasets() -> Path:
     """``../shared/datasets`` beside the checkout; its absence is a failure, never a skip."""
-    if not (SHARED_DATASETS / "manifest.json").exists():
-        pytest.fail(f"real datasets not found at {SHARED_DATASETS} (CI lays ../shared beside the clone)")
+    manifest = SHARED_DATASETS / "manifest.json"
+    if not manifest.is_file():
+        found = "the folder has no manifest.json" if SHARED_DATASETS.is_dir() else "the folder does not exist"
+        pytest.fail(f"real datasets missing: expected {manifest} ({found}); "
+                    "lay the shared/ checkout beside the clone, as CI does", pytrace=False)
     return SHARED_DATASETS
 
 

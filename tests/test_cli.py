@@ -95,6 +95,7 @@ def test_dataset_from_failed_plugin_says_so(use_plugins, monkeypatch, capsys, tm
     assert "plugins that failed to load: broken:broken" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_plugin_registered_dataset_runs_one_cell(use_plugins, tmp_path: Path) -> None:
     class Tiny:
         @staticmethod

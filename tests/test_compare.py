@@ -124,6 +124,7 @@ def test_several_pairs_are_holm_adjusted(sets) -> None:
     assert all(c.p_adjusted >= c.p_value for c in every.comparisons)
 
 
+@pytest.mark.slow
 def test_fisher_randomization_test(sets) -> None:
     result = compare([sets["popularity"], sets["sasrec"]], test="fisher", n_permutations=200)
     p = result.comparisons[0].p_value

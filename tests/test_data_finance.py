@@ -17,6 +17,8 @@ from datasets_helpers import check_dataset, default_split, index_of, load
 from flm_bench.data.sources import open_text
 from flm_bench.data.splits import make_split
 
+pytestmark = pytest.mark.realdata  # every test reads ../shared/datasets
+
 COUNTS = {  # users, items, interactions
     "zimnat": (29_132, 21, 66_353),  # SOURCES.md: Train.csv
     "coil2000": (5_213, 22, 10_622),  # SOURCES.md gives customers only (5,822); see the plugin
@@ -91,6 +93,7 @@ def test_zimnat(real_data: Path) -> None:
     _check_holdout(data, n_evaluated=6400)  # customers owning >= 3 products
 
 
+@pytest.mark.slow
 def test_coil2000(real_data: Path) -> None:
     data = load("coil2000")
     with open_text(real_data / "finance/coil2000-caravan-islp/Caravan.csv.gz") as f:

@@ -17,6 +17,8 @@ from datasets_helpers import (attrs, check_dataset, check_distinct_attributes, c
 from flm_bench.data.sources import open_text
 from flm_bench.data.splits import make_split
 
+pytestmark = pytest.mark.realdata  # every test reads ../shared/datasets
+
 COUNTS = {  # users, items, interactions (SOURCES.md)
     "movielens-100k": (943, 1682, 100_000),
     "lastfm-s3rec": (1090, 3646, 52_551),

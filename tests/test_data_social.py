@@ -24,6 +24,8 @@ from flm_bench.data.sources import open_text
 from flm_bench.data.splits import make_split
 from flm_bench_plugins.social import parse_ciao
 
+pytestmark = pytest.mark.realdata  # every test reads ../shared/datasets
+
 S = "social"
 COUNTS = {  # users, items, interactions (SOURCES.md)
     "ciao": (7375, 105_114, 284_086),

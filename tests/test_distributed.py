@@ -145,6 +145,7 @@ def _rank(rank: int, world: int, rendezvous: str, results: str) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_gloo_ranks_step_with_the_single_process_gradient(tmp_path: Path) -> None:
     """train_step on 2 real gloo ranks: the global loss and summed gradients of one process."""
     import torch.multiprocessing as mp
@@ -190,6 +191,7 @@ def pretrained(tmp_path_factory: pytest.TempPathFactory, session_cache: Path):
     return tmp, one, two
 
 
+@pytest.mark.slow
 def test_two_processes_pretrain_what_one_process_does(pretrained) -> None:
     _, one, two = pretrained
     assert (one["world_size"], two["world_size"]) == (1, 2)
@@ -211,6 +213,7 @@ def test_two_processes_pretrain_what_one_process_does(pretrained) -> None:
     assert key_bias <= 2 * LEARNING_RATE * steps  # two independent walks of about lr per step
 
 
+@pytest.mark.slow
 def test_run_reuses_the_checkpoint_of_two_processes(pretrained, monkeypatch: pytest.MonkeyPatch) -> None:
     tmp, _, two = pretrained
     out = tmp / "two"

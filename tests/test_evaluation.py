@@ -143,6 +143,7 @@ def test_exclusion_across_batches_matches_single_batch():
 # metric values ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_metrics_match_hand_computed_values():
     # user 0: target ranked 3rd; user 1: target not in the top 10; user 2: two targets at 1, 4
     n_items = 30
@@ -179,6 +180,7 @@ def test_single_metric_and_duplicate_targets():
     assert q[1].tolist() == [[1, 1], [9, 1]]
 
 
+@pytest.mark.slow
 def test_metrics_agree_with_ranx_dict_path():
     import ranx
 

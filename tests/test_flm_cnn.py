@@ -167,6 +167,7 @@ def run(run_suite) -> Path:
     return output
 
 
+@pytest.mark.slow
 def test_end_to_end_run_of_every_strategy(run: Path) -> None:
     records = {r.strategy.name: r for _, r in load_records(run)}
     assert set(records) == {"scratch", "finetune", "probe", "adapter"}

@@ -66,6 +66,7 @@ def online_run(run_suite):
     return run_suite(SUITE, plugins=load_plugins(extra=[("tiny-corpus", TinyCorpus())]))
 
 
+@pytest.mark.slow
 def test_suite_writes_an_online_record_with_stream_metrics(online_run) -> None:
     records = {r.strategy.name: (p, r) for p, r in load_records(online_run)}
     assert set(records) == {"scratch", "online"}
@@ -104,6 +105,7 @@ def finance_ctx(**kwargs) -> AdaptContext:
                         TrainConfig(device="cpu", **kwargs.pop("train", {})), seed=0, device="cpu", **kwargs)
 
 
+@pytest.mark.slow
 def test_each_chunk_is_scored_before_the_step_that_learns_from_it() -> None:
     n_items = 800  # synthetic-finance: ndcg over the full catalogue is a strictly monotone function of the rank
     ctx = finance_ctx(train={"batch_size": 64, "learning_rate": 0.05}, metrics=[f"ndcg@{n_items}"])
@@ -147,6 +149,7 @@ def test_each_chunk_is_scored_before_the_step_that_learns_from_it() -> None:
     assert not np.array_equal(after, expected), "the check above could not tell before from after"
 
 
+@pytest.mark.slow  # builds and replays a finance model: ~10 s here under CPU contention
 def test_stream_holds_training_interactions_only() -> None:
     ctx = finance_ctx(train={"batch_size": 128}, metrics=["ndcg@10"])
     split = ctx.split

@@ -120,6 +120,7 @@ def git(*args: str, cwd: Path) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_publish_copies_valid_records_into_the_board_layout(tmp_path: Path, run_output: Path, plugins,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     import flm_bench.data.preprocess
@@ -351,6 +352,7 @@ def test_publish_into_a_git_work_tree_commits_only_the_records(tmp_path: Path, g
     assert f"?? leaderboards/records/{record_folders['itemknn-2'].name}/" in git("status", "--porcelain", cwd=repo)
 
 
+@pytest.mark.slow
 def test_failed_commit_rolls_everything_back(tmp_path: Path, git_env, record_folders, plugins) -> None:
     repo = tmp_path / "results"
     repo.mkdir()
@@ -499,6 +501,7 @@ WORKER = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_concurrent_publishers_lose_nothing(tmp_path: Path, git_env, record_folders, plugins) -> None:
     """Six processes write into one git-tracked board at once: four distinct records, and two that
     race for the same cell. Every record arrives intact, exactly one of the racing pair wins, and

@@ -51,6 +51,9 @@ heads = 1
 max_len = 8
 """
 
+# Every test shares the ``measured`` suite run (about 15 s on two cores), so the whole module is slow.
+pytestmark = pytest.mark.slow
+
 SCRIPT = "<script>alert(1)</script>"
 DATASET = "evil|<b>bold</b>"
 DOMAIN = 'x"><img src=x onerror="document.body.dataset.pwned=1">'
@@ -332,8 +335,8 @@ def chromium_dom(page: Path, tmp_path: Path, query: str = "") -> str:
     """The DOM of ``page`` after its scripts ran, from headless Chromium (a failure if it is missing)."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
-        pytest.fail("chromium is not installed; the HTML board needs a real browser test "
-                    "(Debian/Ubuntu: apt-get install -y chromium)")
+        pytest.fail("headless Chromium not found: neither chromium nor chromium-browser is on PATH; the HTML "
+                    "board needs a real browser test (Debian/Ubuntu: apt-get install -y chromium)", pytrace=False)
     profile = tmp_path / f"chromium-profile{len(query)}"
     cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
            "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -343,6 +346,7 @@ def chromium_dom(page: Path, tmp_path: Path, query: str = "") -> str:
     return done.stdout
 
 
+@pytest.mark.browser
 def test_page_works_in_headless_chromium(hostile: tuple[Path, Path], tmp_path: Path) -> None:
     _, boards = hostile
     rows = json.loads((boards / "leaderboard.json").read_text())["rows"]

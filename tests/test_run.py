@@ -86,6 +86,7 @@ def test_plan_rejects_unknown_names_before_any_work() -> None:
         plan(suite, load_plugins())
 
 
+@pytest.mark.slow
 def test_records_match_the_shipped_schema(small_run) -> None:
     output, _ = small_run
     assert shipped_schema() == json_schema(), "regenerate flm_bench/schemas/ from records.json_schema()"
@@ -93,6 +94,7 @@ def test_records_match_the_shipped_schema(small_run) -> None:
         jsonschema.validate(json.loads(path.read_text()), shipped_schema())
 
 
+@pytest.mark.slow
 def test_ranx_alone_recomputes_the_stored_metrics(small_run) -> None:
     output, _ = small_run
     for path, record in load_records(output):
@@ -103,6 +105,7 @@ def test_ranx_alone_recomputes_the_stored_metrics(small_run) -> None:
             assert recomputed[name] == pytest.approx(value, abs=1e-9), (record.record_id, name)
 
 
+@pytest.mark.slow
 def test_record_content(small_run) -> None:
     output, _ = small_run
     records = {r.model.name + "/" + r.strategy.name: r for _, r in load_records(output)}
@@ -120,6 +123,7 @@ def test_record_content(small_run) -> None:
         assert r.evaluation.users == 1200  # every synthetic-finance user has >= 3 interactions
 
 
+@pytest.mark.slow
 def test_board_has_gain_and_p_value(small_run) -> None:
     output, _ = small_run
     rows = summarize(load_records(output))
@@ -137,6 +141,7 @@ def test_holm_adjustment() -> None:
     assert holm([0.2, 0.01]) == pytest.approx([0.2, 0.02])
 
 
+@pytest.mark.slow
 def test_rerun_skips_completed_cells(small_run) -> None:
     output, suite = small_run
     before = {p: p.read_bytes() for p, _ in load_records(output)}
@@ -145,6 +150,7 @@ def test_rerun_skips_completed_cells(small_run) -> None:
     assert {p: p.read_bytes() for p, _ in load_records(output)} == before
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_records(small_run, tmp_path: Path) -> None:
     """A second run from scratch (new output folder: pretraining again) reproduces every ranking."""
     output, suite = small_run
@@ -195,6 +201,7 @@ def _install_fake_distribution(root: Path, name: str, module: str, source: str) 
     (info / "entry_points.txt").write_text(f"[flm_bench]\n{module} = {module}\n")
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_without_loss(tmp_path: Path) -> None:
     """SIGKILL a run while it works on its second cell; the rerun completes and keeps the first."""
     site = tmp_path / "site"

@@ -104,6 +104,7 @@ CHECK = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_generated_plugin_installs_and_registers_through_its_entry_point(tmp_path):
     root = write_plugin(NAME, tmp_path / "src")
     site = tmp_path / "site"

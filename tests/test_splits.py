@@ -140,6 +140,7 @@ def check_leave_one_out(split: Split, data: InteractionData) -> None:
         assert set(t_hist[u]) == set(train[u]) | {valid_row}
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(tables())
 def test_leave_one_out_no_leakage(tiny_data, table):
@@ -154,6 +155,7 @@ def test_leave_one_out_no_leakage(tiny_data, table):
     check_leave_one_out(split, data)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(tables(min_rows=3), st.data())
 def test_leave_one_out_deterministic(tiny_data, table, draw):
@@ -195,6 +197,7 @@ def expected_cutoffs(order: np.ndarray, vf: float, tf: float) -> tuple[int, int]
 fractions = st.sampled_from([0.1, 0.2, 0.25, 0.3])
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(tables(min_span=3), fractions, fractions)
 def test_temporal_no_leakage(tiny_data, table, vf, tf):
@@ -268,6 +271,7 @@ def test_temporal_bad_fractions(tiny_data):
 # --------------------------------------------------------------------------- cold-start
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(
     tables(),
@@ -341,6 +345,7 @@ def test_make_split_errors(tiny_data):
 
 
 # --------------------------------------------------------------------------- real data
+# The tests request ``shared_datasets``: it marks them realdata and fails in one line without the data.
 
 
 @functools.cache
@@ -362,7 +367,7 @@ def load_movielens(tiny_data) -> InteractionData:
     return tiny_data(user, item, raw[:, 3], name="movielens-100k", domain="media")
 
 
-def test_movielens_leave_one_out(tiny_data):
+def test_movielens_leave_one_out(tiny_data, shared_datasets):
     movielens = load_movielens(tiny_data)
     assert movielens.n_users == 943 and movielens.n_interactions == 100_000
     assert movielens.n_items == 1682
@@ -374,7 +379,7 @@ def test_movielens_leave_one_out(tiny_data):
     assert leave_one_out(movielens).fingerprint == split.fingerprint
 
 
-def test_movielens_temporal(tiny_data):
+def test_movielens_temporal(tiny_data, shared_datasets):
     movielens = load_movielens(tiny_data)
     split = temporal(movielens, valid_fraction=0.1, test_fraction=0.1)
     order = np.asarray(movielens.column("order"))
@@ -400,6 +405,7 @@ def test_movielens_temporal(tiny_data):
 # --------------------------------------------------------------------------- random-holdout, predefined
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(tables(), st.integers(0, 3))
 def test_random_holdout_no_leakage(tiny_data, table, seed):

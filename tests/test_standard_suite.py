@@ -10,6 +10,8 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from flm_bench.results.summary import summarize
 from flm_bench.plugins import load_plugins
 from flm_bench.results.records import load_records
@@ -37,6 +39,7 @@ def test_standard_suite_covers_every_domain_variant_and_strategy() -> None:
         assert {(m, s) for m in NEURAL for s in suite.strategies} <= pairs, target
 
 
+@pytest.mark.slow
 def test_reduced_standard_suite_runs_on_real_data(real_data: Path, tmp_path: Path) -> None:
     doc = tomllib.loads(STANDARD.read_text())
     doc.update(name="standard-ci", seeds=[0])

@@ -137,6 +137,7 @@ def test_transfer_skips_only_item_ids() -> None:
             assert torch.equal(value, state[name]), name
 
 
+@pytest.mark.slow  # 25 training steps per case: 3-24 s each here under CPU contention
 @pytest.mark.parametrize(("objective", "params"), [("next-item", {}), ("contrastive", {}),
                                                    ("contrastive", {"negatives": 0})])
 def test_objectives_lower_their_loss(objective: str, params: dict) -> None:
