@@ -46,9 +46,12 @@ def build(users: int, items: int, dim: int, seed: int, max_history: int = 8):
     indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     hist_items = rng.integers(0, items, size=int(indptr[-1]), dtype=np.int64)
     history = Sequences(uid, indptr, hist_items, np.arange(len(hist_items), dtype=np.int64))
-    targets = Sequences(uid, np.arange(users + 1, dtype=np.int64),
-                        rng.integers(0, items, size=users, dtype=np.int64),
-                        np.arange(users, dtype=np.int64))
+    targets = Sequences(
+        uid,
+        np.arange(users + 1, dtype=np.int64),
+        rng.integers(0, items, size=users, dtype=np.int64),
+        np.arange(users, dtype=np.int64),
+    )
     return user_emb, item_emb, EvalSet(history, targets)
 
 
@@ -79,10 +82,11 @@ def naive_means(ranked: np.ndarray, eval_set, names) -> dict[str, float]:
 
     k = ranked.shape[1]
     targets = eval_set.targets
-    qrels = {str(u): {str(t): 1 for t in targets.get(i).tolist()}
-             for i, u in enumerate(targets.users.tolist())}
-    run = {str(u): {str(item): float(k - pos) for pos, item in enumerate(row)}
-           for u, row in zip(eval_set.users.tolist(), ranked.tolist())}
+    qrels = {str(u): {str(t): 1 for t in targets.get(i).tolist()} for i, u in enumerate(targets.users.tolist())}
+    run = {
+        str(u): {str(item): float(k - pos) for pos, item in enumerate(row)}
+        for u, row in zip(eval_set.users.tolist(), ranked.tolist())
+    }
     res = ranx.evaluate(ranx.Qrels(qrels), ranx.Run(run), list(names))
     return {n: float(res[n]) for n in names}
 
@@ -107,8 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--k", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeat", type=int, default=3, help="interleaved timed rounds of (a)/(b); best is kept")
-    p.add_argument("--batch-size", type=int, default=default_bs,
-                   help=f"users per batch for (a) and (b) (default: evaluate's, {default_bs})")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=default_bs,
+        help=f"users per batch for (a) and (b) (default: evaluate's, {default_bs})",
+    )
     p.add_argument("--quick", action="store_true", help="small sizes: 3000 users x 2000 items")
     args = p.parse_args(argv)
     if args.quick:
@@ -135,11 +143,15 @@ def main(argv: list[str] | None = None) -> int:
     naive_means(w_ranked, warm, names)
     floor(user_emb[:64], item_emb, args.k, args.batch_size)
 
-    print(f"users={args.users} items={args.items} dim={args.dim} k={args.k} "
-          f"batch={args.batch_size} metrics={','.join(names)}")
-    print(f"threads: torch {threads_before} before ranx import, {torch.get_num_threads()} after "
-          f"warm-up; numba {numba.get_num_threads()} ({numba.threading_layer()}); "
-          f"cpu_count={os.cpu_count()}; load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"users={args.users} items={args.items} dim={args.dim} k={args.k} "
+        f"batch={args.batch_size} metrics={','.join(names)}"
+    )
+    print(
+        f"threads: torch {threads_before} before ranx import, {torch.get_num_threads()} after "
+        f"warm-up; numba {numba.get_num_threads()} ({numba.threading_layer()}); "
+        f"cpu_count={os.cpu_count()}; load average {os.getloadavg()[0]:.2f}"
+    )
 
     # (a), (b) and (b)'s two stages, interleaved so that a burst of load from other processes
     # hits them alike; the best of --repeat rounds is kept for each
@@ -147,13 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.repeat):
         t, _ = timed(lambda: floor(user_emb, item_emb, args.k, args.batch_size))
         best["floor"] = min(best["floor"], t)
-        t, (ranked, per_user) = timed(
-            lambda: evaluate(score_fn, eval_set, names, batch_size=args.batch_size))
+        t, (ranked, per_user) = timed(lambda: evaluate(score_fn, eval_set, names, batch_size=args.batch_size))
         best["flm"] = min(best["flm"], t)
         # stage breakdown of (b): separate calls, not part of the timed total
         t, ranked2 = timed(lambda: rank(score_fn, eval_set, args.k, batch_size=args.batch_size))
         best["rank"] = min(best["rank"], t)
-        t, _ = timed(lambda: per_user_metrics(ranked, eval_set.targets, names))
+        t, _ = timed(lambda ranked=ranked: per_user_metrics(ranked, eval_set.targets, names))
         best["metrics"] = min(best["metrics"], t)
     t_floor, t_flm, t_rank, t_metr = best["floor"], best["flm"], best["rank"], best["metrics"]
     assert np.array_equal(ranked, ranked2)
@@ -182,9 +193,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {n:<10} flm {float(per_user[n][:n_naive].mean()):.12f}  naive {naive[n]:.12f}")
     assert worst <= 1e-9, f"flm-bench and naive ranx disagree: {worst}"
 
-    naive_label = (f"(c) naive ranx dicts, metrics only [EXTRAPOLATED x{n_all / n_naive:.2f} "
-                   f"from {n_naive} users, measured {t_naive_meas:.2f}s]" if extrapolated
-                   else "(c) naive ranx dicts, metrics only")
+    naive_label = (
+        f"(c) naive ranx dicts, metrics only [EXTRAPOLATED x{n_all / n_naive:.2f} "
+        f"from {n_naive} users, measured {t_naive_meas:.2f}s]"
+        if extrapolated
+        else "(c) naive ranx dicts, metrics only"
+    )
     rows = [
         ("(a) floor: torch matmul + topk", t_floor),
         ("(b) flm-bench evaluate()", t_flm),
@@ -203,8 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'flm / floor':<{width}}  {t_flm / t_floor:7.2f}x   (target <= 2x)")
     print(f"{'naive metrics / flm metrics':<{width}}  {t_naive / t_metr:7.1f}x")
     print(f"{'naive end-to-end / flm':<{width}}  {(t_rank + t_naive) / t_flm:7.2f}x")
-    print(f"torch threads at end: {torch.get_num_threads()}; "
-          f"load average {os.getloadavg()[0]:.2f} (wall-clock times; best of {args.repeat})")
+    print(
+        f"torch threads at end: {torch.get_num_threads()}; "
+        f"load average {os.getloadavg()[0]:.2f} (wall-clock times; best of {args.repeat})"
+    )
     return 0
 
 

@@ -66,23 +66,30 @@ def check_registered(names: list[str]) -> None:
         if name in plugins.datasets:
             continue
         if name in plugins.corpora:
-            missing += [f"{m} (member of corpus {name})" for m in plugins.corpora.get(name).datasets
-                        if m not in plugins.datasets]
+            missing += [
+                f"{m} (member of corpus {name})"
+                for m in plugins.corpora.get(name).datasets
+                if m not in plugins.datasets
+            ]
         else:
             missing.append(name)
     for info in plugins.failed:
         print(f"warning: plugin {info.origin} failed: {info.error}", file=sys.stderr)
     if missing:
-        sys.exit("bench_loading: not registered by any plugin: " + ", ".join(missing)
-                 + "\n(the dataset plugins in plugins/ must register them; no numbers were measured)")
+        sys.exit(
+            "bench_loading: not registered by any plugin: "
+            + ", ".join(missing)
+            + "\n(the dataset plugins in plugins/ must register them; no numbers were measured)"
+        )
 
 
 def run_child(name: str, env: dict[str, str]) -> dict:
     """Load ``name`` in a fresh interpreter; its result, wall time and peak RSS."""
     with tempfile.TemporaryFile() as errors:
         start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-c", CHILD, name], env=env, stdout=subprocess.PIPE,
-                                stderr=errors, cwd=REPO)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", CHILD, name], env=env, stdout=subprocess.PIPE, stderr=errors, cwd=REPO
+        )
         stdout = proc.stdout.read()
         proc.stdout.close()
         _, status, usage = os.wait4(proc.pid, 0)
@@ -90,8 +97,10 @@ def run_child(name: str, env: dict[str, str]) -> dict:
         proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0:
             errors.seek(0)
-            sys.exit(f"bench_loading: loading {name} failed (exit {proc.returncode}):\n"
-                     + errors.read().decode(errors="replace")[-4000:])
+            sys.exit(
+                f"bench_loading: loading {name} failed (exit {proc.returncode}):\n"
+                + errors.read().decode(errors="replace")[-4000:]
+            )
     result = json.loads(stdout.decode().strip().splitlines()[-1])
     result["process_s"] = wall
     result["peak_rss_mib"] = usage.ru_maxrss / 1024  # Linux: KiB
@@ -114,7 +123,10 @@ def bench(name: str, data_dir: Path) -> dict:
         if files_under(cache / "tables") != tables:
             sys.exit(f"bench_loading: the cached load of {name} wrote to the cache again")
         if (cold["interactions"], cold["users"], cold["items"]) != (
-                cached["interactions"], cached["users"], cached["items"]):
+            cached["interactions"],
+            cached["users"],
+            cached["items"],
+        ):
             sys.exit(f"bench_loading: cold and cached loads of {name} differ: {cold} vs {cached}")
     if not tables:
         sys.exit(f"bench_loading: the cold load of {name} wrote no cache entry")
@@ -123,10 +135,15 @@ def bench(name: str, data_dir: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
-                        help=f"local folder laid out like the mirror (default: {DEFAULT_DATA_DIR})")
-    parser.add_argument("--datasets", nargs="+", default=list(DEFAULT_NAMES),
-                        help="dataset or corpus names (default: %(default)s)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        help=f"local folder laid out like the mirror (default: {DEFAULT_DATA_DIR})",
+    )
+    parser.add_argument(
+        "--datasets", nargs="+", default=list(DEFAULT_NAMES), help="dataset or corpus names (default: %(default)s)"
+    )
     args = parser.parse_args()
     data_dir = args.data_dir.resolve()
     if not data_dir.is_dir():
@@ -140,17 +157,25 @@ def main() -> None:
         rows.append(bench(name, data_dir))
     sys.stderr.flush()
 
-    header = (f"{'dataset':<18} {'interactions':>12} {'run':<7} {'load s':>8} {'import s':>9} {'process s':>10} "
-              f"{'peak RSS MiB':>13} {'cold/cached load':>17} {'cold/cached process':>20}")
+    header = (
+        f"{'dataset':<18} {'interactions':>12} {'run':<7} {'load s':>8} {'import s':>9} {'process s':>10} "
+        f"{'peak RSS MiB':>13} {'cold/cached load':>17} {'cold/cached process':>20}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
         cold, cached = r["cold"], r["cached"]
         for run, m in (("cold", cold), ("cached", cached)):
-            ratio = (f"{cold['load_s'] / cached['load_s']:>17.1f} {cold['process_s'] / cached['process_s']:>20.1f}"
-                     if run == "cold" else "")
-            print(f"{r['name'] if run == 'cold' else '':<18} {m['interactions'] if run == 'cold' else '':>12} "
-                  f"{run:<7} {m['load_s']:>8.2f} {m['import_s']:>9.2f} {m['process_s']:>10.2f} {m['peak_rss_mib']:>13.0f} {ratio}")
+            ratio = (
+                f"{cold['load_s'] / cached['load_s']:>17.1f} {cold['process_s'] / cached['process_s']:>20.1f}"
+                if run == "cold"
+                else ""
+            )
+            print(
+                f"{r['name'] if run == 'cold' else '':<18} {m['interactions'] if run == 'cold' else '':>12} "
+                f"{run:<7} {m['load_s']:>8.2f} {m['import_s']:>9.2f} {m['process_s']:>10.2f} "
+                f"{m['peak_rss_mib']:>13.0f} {ratio}"
+            )
         if len(cold["members"]) > 1:
             print(f"{'':<18} members: {', '.join(cold['members'])}")
         if r["downloads"]:

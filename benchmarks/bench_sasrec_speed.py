@@ -69,7 +69,8 @@ torch.manual_seed(0)
 spec = load_plugins().models.get("sasrec")
 model = spec.build(BuildInputs(n_items=data.n_items, item_features=None, params=spec.params(**params), seed=0,
                                device="cpu", side=data.side))
-cfg = TrainConfig(epochs=int(sys.argv[4]), patience=5, batch_size=128, learning_rate=1e-3, max_valid_users=10**9, device="cpu")
+cfg = TrainConfig(epochs=int(sys.argv[4]), patience=5, batch_size=128, learning_rate=1e-3, max_valid_users=10**9,
+                  device="cpu")
 stamps = []
 fit_start = time.perf_counter()
 result = fit(model, model.parameters(), split.train, split.valid, cfg, seed=0,
@@ -91,15 +92,32 @@ def measure(name: str, data_dir: Path, max_epochs: int) -> dict:
     """Train in a fresh subprocess with an empty cache; its JSON line of measurements."""
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "FLM_BENCH_CACHE_DIR": cache, "FLM_BENCH_DATA_DIR": str(data_dir)}
-        out = subprocess.run([sys.executable, "-c", CHILD, name, str(LEVELS[name]), json.dumps(PARAMS), str(max_epochs)],
-                             env=env, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, name, str(LEVELS[name]), json.dumps(PARAMS), str(max_epochs)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def measure_recbole(python: str, data_dir: Path, epochs: int) -> dict:
     """RecBole's SASRec on MovieLens-100K in its own interpreter; its JSON line of measurements."""
-    out = subprocess.run([python, str(RECBOLE_RUNNER), "--data-dir", str(data_dir), "--epochs", str(epochs),
-                          "--level", str(LEVELS["movielens-100k"])], capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            python,
+            str(RECBOLE_RUNNER),
+            "--data-dir",
+            str(data_dir),
+            "--epochs",
+            str(epochs),
+            "--level",
+            str(LEVELS["movielens-100k"]),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if out.returncode:
         sys.exit(f"RecBole run failed ({python} {RECBOLE_RUNNER.name}): {out.stderr.strip().splitlines()[-1]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -115,45 +133,68 @@ def main() -> None:
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     p.add_argument("--max-epochs", type=int, default=40)
     p.add_argument("--recbole-python", help="an interpreter with RecBole 1.2.1: run it side by side on MovieLens-100K")
-    p.add_argument("--recbole-epochs", type=int, default=2, help="RecBole's epoch budget (at ~2 min each; it needs 8 or more to reach 0.064)")
+    p.add_argument(
+        "--recbole-epochs",
+        type=int,
+        default=2,
+        help="RecBole's epoch budget (at ~2 min each; it needs 8 or more to reach 0.064)",
+    )
     args = p.parse_args()
     import torch
 
     print(f"sasrec {PARAMS}; torch threads {torch.get_num_threads()}; data from {args.data_dir}")
-    print(f"{'dataset':16} {'load s':>7} {'s/epoch':>8} {'level':>7} {'epoch':>6} {'s to level':>10} "
-          f"{'best val':>8} {'ep':>3} {'test ndcg@10':>12} {'recall@10':>9} {'mrr@10':>7}")
+    print(
+        f"{'dataset':16} {'load s':>7} {'s/epoch':>8} {'level':>7} {'epoch':>6} {'s to level':>10} "
+        f"{'best val':>8} {'ep':>3} {'test ndcg@10':>12} {'recall@10':>9} {'mrr@10':>7}"
+    )
     results = {}
     for name in args.datasets:
         r = results[name] = measure(name, args.data_dir, args.max_epochs)
-        print(f"{name:16} {r['load_s']:7.2f} {r['s_per_epoch']:8.2f} {LEVELS[name]:7.4f} "
-              f"{_fmt(r['level_epoch'], 'd'):>6} {_fmt(r['s_to_level']):>10} {r['best_valid']:8.4f} "
-              f"{r['best_epoch']:3d} {r['ndcg@10']:12.4f} {r['recall@10']:9.4f} {r['mrr@10']:7.4f}")
+        print(
+            f"{name:16} {r['load_s']:7.2f} {r['s_per_epoch']:8.2f} {LEVELS[name]:7.4f} "
+            f"{_fmt(r['level_epoch'], 'd'):>6} {_fmt(r['s_to_level']):>10} {r['best_valid']:8.4f} "
+            f"{r['best_epoch']:3d} {r['ndcg@10']:12.4f} {r['recall@10']:9.4f} {r['mrr@10']:7.4f}"
+        )
     ml = results.get("movielens-100k")
     if not ml:
         return
     if args.recbole_python:
         ref = measure_recbole(args.recbole_python, args.data_dir, args.recbole_epochs)
-        print(f"\nMovieLens-100K against RecBole 1.2.1 SASRec measured in this run ({ref['epochs']} epochs;"
-              f" {ref['recbole_config']}). RecBole ranks history items, flm-bench excludes them: the quality"
-              " numbers below come from different evaluation rules, so their ratio is not like for like")
+        print(
+            f"\nMovieLens-100K against RecBole 1.2.1 SASRec measured in this run ({ref['epochs']} epochs;"
+            f" {ref['recbole_config']}). RecBole ranks history items, flm-bench excludes them: the quality"
+            " numbers below come from different evaluation rules, so their ratio is not like for like"
+        )
     else:
         ref = {**RECBOLE_ML100K, "epochs": 12}
-        print("\nMovieLens-100K against RecBole 1.2.1 SASRec (reference numbers measured earlier, same machine type,"
-              " not re-run: pass --recbole-python). RecBole ranks history items, flm-bench excludes them: the"
-              " quality numbers below come from different evaluation rules, so their ratio is not like for like")
-    print(f"  seconds per epoch      RecBole {ref['s_per_epoch']:7.1f}  flm-bench {ml['s_per_epoch']:6.2f}"
-          f"  -> {ref['s_per_epoch'] / ml['s_per_epoch']:.0f}x faster")
+        print(
+            "\nMovieLens-100K against RecBole 1.2.1 SASRec (reference numbers measured earlier, same machine type,"
+            " not re-run: pass --recbole-python). RecBole ranks history items, flm-bench excludes them: the"
+            " quality numbers below come from different evaluation rules, so their ratio is not like for like"
+        )
+    print(
+        f"  seconds per epoch      RecBole {ref['s_per_epoch']:7.1f}  flm-bench {ml['s_per_epoch']:6.2f}"
+        f"  -> {ref['s_per_epoch'] / ml['s_per_epoch']:.0f}x faster"
+    )
     if ml["s_to_level"] is None:
         print("  flm-bench's validation NDCG@10 never reached 0.064: target missed")
     elif ref["s_to_level"] is None:
-        print(f"  seconds to val 0.064   RecBole not within its {ref['epochs']} epochs (best {ref['best_valid']:.4f})"
-              f"  flm-bench {ml['s_to_level']:6.1f}  -> more than {ref['epochs'] * ref['s_per_epoch'] / ml['s_to_level']:.0f}x sooner")
+        print(
+            f"  seconds to val 0.064   RecBole not within its {ref['epochs']} epochs (best {ref['best_valid']:.4f})"
+            f"  flm-bench {ml['s_to_level']:6.1f}"
+            f"  -> more than {ref['epochs'] * ref['s_per_epoch'] / ml['s_to_level']:.0f}x sooner"
+        )
     else:
-        print(f"  seconds to val 0.064   RecBole {ref['s_to_level']:7.1f}  flm-bench {ml['s_to_level']:6.1f}"
-              f"  -> {ref['s_to_level'] / ml['s_to_level']:.0f}x sooner (target: >= 10x, under 180 s)")
+        print(
+            f"  seconds to val 0.064   RecBole {ref['s_to_level']:7.1f}  flm-bench {ml['s_to_level']:6.1f}"
+            f"  -> {ref['s_to_level'] / ml['s_to_level']:.0f}x sooner (target: >= 10x, under 180 s)"
+        )
     for m in ("ndcg@10", "recall@10", "mrr@10"):
-        print(f"  test {m:10}        RecBole {ref[m]:7.4f}  flm-bench {ml[m]:6.4f}  -> {ml[m] / ref[m]:.2f}x"
-              + ("  (RecBole after only its epochs above)" if args.recbole_python else ""))
+        print(
+            f"  test {m:10}        RecBole {ref[m]:7.4f}  flm-bench {ml[m]:6.4f}  -> {ml[m] / ref[m]:.2f}x"
+            + ("  (RecBole after only its epochs above)" if args.recbole_python else "")
+        )
+
 
 if __name__ == "__main__":
     main()

@@ -29,7 +29,6 @@ from recbole.config import Config  # noqa: E402
 from recbole.data import create_dataset, data_preparation  # noqa: E402
 from recbole.utils import get_model, get_trainer, init_seed  # noqa: E402
 
-
 # not "ml-100k": RecBole swaps that name for the copy bundled in its package, ignoring data_path
 DATASET = "movielens-100k"
 
@@ -56,12 +55,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         os.chdir(work)  # RecBole writes log/ and log_tensorboard/ into the working directory
         n_interactions = write_atomic(u_data, Path(work))
-        config = Config(model="SASRec", dataset=DATASET, config_dict={
-            "data_path": work, "load_col": {"inter": ["user_id", "item_id", "rating", "timestamp"]},
-            "checkpoint_dir": str(Path(work) / "saved"), "epochs": args.epochs,
-            "train_neg_sample_args": None, "valid_metric": "NDCG@10", "metrics": ["NDCG", "Recall", "MRR"],
-            "topk": [10], "show_progress": False, "use_gpu": False, "state": "WARNING",
-        })
+        config = Config(
+            model="SASRec",
+            dataset=DATASET,
+            config_dict={
+                "data_path": work,
+                "load_col": {"inter": ["user_id", "item_id", "rating", "timestamp"]},
+                "checkpoint_dir": str(Path(work) / "saved"),
+                "epochs": args.epochs,
+                "train_neg_sample_args": None,
+                "valid_metric": "NDCG@10",
+                "metrics": ["NDCG", "Recall", "MRR"],
+                "topk": [10],
+                "show_progress": False,
+                "use_gpu": False,
+                "state": "WARNING",
+            },
+        )
         init_seed(config["seed"], config["reproducibility"])
         dataset = create_dataset(config)
         if dataset.inter_num != n_interactions:
@@ -71,23 +81,48 @@ def main() -> None:
         trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
         curve: list[tuple[float, float]] = []  # (validation NDCG@10, seconds since start) per epoch
         fit_start = time.perf_counter()
-        trainer.fit(train, valid, saved=True, show_progress=False,
-                    callback_fn=lambda epoch, score: curve.append((float(score), time.perf_counter() - T0)))
+        trainer.fit(
+            train,
+            valid,
+            saved=True,
+            show_progress=False,
+            callback_fn=lambda epoch, score: curve.append((float(score), time.perf_counter() - T0)),
+        )
         fit_s = time.perf_counter() - fit_start
         # RecBole's own reload uses torch.load's old default; this file is the one it just wrote
         best = torch.load(trainer.saved_model_file, map_location="cpu", weights_only=False)
         model.load_state_dict(best["state_dict"])
         result = trainer.evaluate(test, load_best_model=False, show_progress=False)
     reached = next((i for i, (v, _) in enumerate(curve) if v >= args.level), None)
-    print(json.dumps({
-        "epochs": len(curve), "s_per_epoch": fit_s / len(curve),
-        "level_epoch": None if reached is None else reached + 1,
-        "s_to_level": None if reached is None else curve[reached][1],
-        "best_valid": max(v for v, _ in curve), "best_epoch": 1 + max(range(len(curve)), key=lambda i: curve[i][0]),
-        "ndcg@10": float(result["ndcg@10"]), "recall@10": float(result["recall@10"]), "mrr@10": float(result["mrr@10"]),
-        "recbole_config": {k: config[k] for k in ("hidden_size", "n_layers", "n_heads", "inner_size", "hidden_dropout_prob",
-                                                  "MAX_ITEM_LIST_LENGTH", "train_batch_size", "learning_rate", "loss_type")},
-    }))
+    print(
+        json.dumps(
+            {
+                "epochs": len(curve),
+                "s_per_epoch": fit_s / len(curve),
+                "level_epoch": None if reached is None else reached + 1,
+                "s_to_level": None if reached is None else curve[reached][1],
+                "best_valid": max(v for v, _ in curve),
+                "best_epoch": 1 + max(range(len(curve)), key=lambda i: curve[i][0]),
+                "ndcg@10": float(result["ndcg@10"]),
+                "recall@10": float(result["recall@10"]),
+                "mrr@10": float(result["mrr@10"]),
+                "recbole_config": {
+                    k: config[k]
+                    for k in (
+                        "hidden_size",
+                        "n_layers",
+                        "n_heads",
+                        "inner_size",
+                        "hidden_dropout_prob",
+                        "MAX_ITEM_LIST_LENGTH",
+                        "train_batch_size",
+                        "learning_rate",
+                        "loss_type",
+                    )
+                },
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

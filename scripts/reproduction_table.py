@@ -55,8 +55,10 @@ def main() -> None:
             ratio = mine / value
             spread = f" ± {np.std(values):.4f}" if len(values) > 1 else ""
             source = ref.citation.split(",")[0] + (f" ({ref.model})" if ref.model != "SASRec" else "")
-            print(f"| {ref.dataset} | {name} | {value:.4f} | {source} | {mine:.4f}{spread} ({len(recs)}) | "
-                  f"{ratio:.3f} | {'yes' if ratio >= 0.9 else 'NO'} |")
+            print(
+                f"| {ref.dataset} | {name} | {value:.4f} | {source} | {mine:.4f}{spread} ({len(recs)}) | "
+                f"{ratio:.3f} | {'yes' if ratio >= 0.9 else 'NO'} |"
+            )
     missing = sorted(set(ours) - {ref.dataset for ref in references})
     for name in missing:
         rec = ours[name][0]

@@ -29,9 +29,19 @@ def find_chromium() -> str | None:
 
 def chromium_args(browser: str, profile: str) -> list[str]:
     """Headless, sandbox-less (CI runs as root), and with every background network feature off."""
-    return [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--hide-scrollbars", f"--user-data-dir={profile}"]
+    return [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        f"--user-data-dir={profile}",
+    ]
 
 
 def screenshot(page: Path, png: Path, size: str = "1400,2000", timeout: float = 120) -> Path:
@@ -40,8 +50,11 @@ def screenshot(page: Path, png: Path, size: str = "1400,2000", timeout: float = 
         raise SystemExit("chromium not found: apt-get install -y chromium (or set CHROMIUM=/path/to/chrome)")
     png = png.resolve()
     with tempfile.TemporaryDirectory(prefix="flm-chromium-") as profile:
-        cmd = chromium_args(browser, profile) + [f"--screenshot={png}", f"--window-size={size}",
-                                                 page.resolve().as_uri()]
+        cmd = chromium_args(browser, profile) + [
+            f"--screenshot={png}",
+            f"--window-size={size}",
+            page.resolve().as_uri(),
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0 or not png.exists():
         raise SystemExit(f"chromium failed ({done.returncode}): {done.stderr.strip()[-2000:]}")

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from flm_bench.data.sources import DATA_DIR_ENV, MIRROR_ENV
 from flm_bench.data.table import CACHE_ENV, InteractionData, from_table
 from flm_bench.plugins import ALLOW_ENV, BLOCK_ENV
-from flm_bench.data.sources import DATA_DIR_ENV, MIRROR_ENV
-
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 REAL_DATA_FIXTURES = frozenset({"shared_datasets", "real_data"})
@@ -30,6 +30,19 @@ def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One cache folder for the whole test session (entries are keyed by content, so tests can
     share it, and real datasets are parsed once per session rather than once per test)."""
     return tmp_path_factory.mktemp("flm-cache")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_cache_env(session_cache: Path) -> Iterator[None]:
+    """Module- and session-scoped fixtures run before the per-test environment is set: point them
+    at the session cache too, so no test ever writes into the user's cache."""
+    previous = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(session_cache)
+    yield
+    if previous is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = previous
 
 
 @pytest.fixture(autouse=True)

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from flm_bench.data.sources import open_text
+from flm_bench.data.splits import Split, make_split
 from flm_bench.data.table import InteractionData
 from flm_bench.errors import DataError
 from flm_bench.plugins import load_plugins
-from flm_bench.data.sources import open_text
 from flm_bench.specs import DatasetSpec
-from flm_bench.data.splits import Split, make_split
 
 _STORE: dict[str, InteractionData] = {}
 
@@ -52,7 +52,7 @@ def attrs(data: InteractionData, item_raw: str) -> list[int]:
     """The attribute ids of one raw item (its row of the item attribute CSR)."""
     i = index_of(data.side["item_ids"], item_raw)
     indptr = data.side["item_attr_indptr"]
-    return data.side["item_attr_ids"][indptr[i]:indptr[i + 1]].tolist()
+    return data.side["item_attr_ids"][indptr[i] : indptr[i + 1]].tolist()
 
 
 def check_dataset(name: str, domain: str, counts: tuple[int, int, int]) -> tuple[DatasetSpec, InteractionData]:

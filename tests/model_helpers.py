@@ -18,12 +18,27 @@ def params_of(model: str, **params: Any) -> ModelParams:
     return parse_params(model, spec.params, params)
 
 
-def build_model(model: str, n_items: int, *, item_features: np.ndarray | None = None,
-                side: Mapping[str, np.ndarray] | None = None, seed: int = 0, **params: Any) -> Recommender:
+def build_model(
+    model: str,
+    n_items: int,
+    *,
+    item_features: np.ndarray | None = None,
+    side: Mapping[str, np.ndarray] | None = None,
+    seed: int = 0,
+    **params: Any,
+) -> Recommender:
     """``build`` of the registered ``model`` for a catalogue of ``n_items`` (torch seeded with ``seed``)."""
     import torch
 
     torch.manual_seed(seed)
     spec = load_plugins().models.get(model)
-    return spec.build(BuildInputs(n_items=n_items, item_features=item_features, params=params_of(model, **params),
-                                  seed=seed, device="cpu", side=side or {}))
+    return spec.build(
+        BuildInputs(
+            n_items=n_items,
+            item_features=item_features,
+            params=params_of(model, **params),
+            seed=seed,
+            device="cpu",
+            side=side or {},
+        )
+    )

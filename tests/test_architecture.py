@@ -47,7 +47,9 @@ def imports(name: str, path: Path, known: set[str]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             found |= {f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names}
     return {m for m in found if m in known and m != name}
 
@@ -69,8 +71,12 @@ def test_every_module_has_a_layer() -> None:
 
 
 def test_layers_import_only_downwards() -> None:
-    upward = [f"{a} -> {b}" for a, deps in graph().items() for b in deps
-              if layer(a) >= 0 and layer(b) >= 0 and layer(b) < layer(a)]
+    upward = [
+        f"{a} -> {b}"
+        for a, deps in graph().items()
+        for b in deps
+        if layer(a) >= 0 and layer(b) >= 0 and layer(b) < layer(a)
+    ]
     assert upward == []
 
 
@@ -83,7 +89,7 @@ def test_no_import_circles() -> None:
         state[node] = 1
         for dep in sorted(g[node]):
             if state.get(dep) == 1:
-                cycles.append(path[path.index(dep):] + [dep])
+                cycles.append(path[path.index(dep) :] + [dep])
             elif dep not in state:
                 visit(dep, path + [dep])
         state[node] = 2

@@ -49,8 +49,9 @@ def test_list_datasets_json(use_plugins) -> None:
     assert all({"name", "plugin", "domain"} <= set(r) for r in rows)
 
 
-@pytest.mark.parametrize("kind,name", [("corpora", "synthetic-general"), ("models", "sasrec"),
-                                       ("strategies", "finetune")])
+@pytest.mark.parametrize(
+    "kind,name", [("corpora", "synthetic-general"), ("models", "sasrec"), ("strategies", "finetune")]
+)
 def test_list_other_kinds(use_plugins, kind: str, name: str) -> None:
     result = runner.invoke(app, ["list", kind, "--json"])
     assert result.exit_code == 0, result.output
@@ -102,16 +103,31 @@ def test_plugin_registered_dataset_runs_one_cell(use_plugins, tmp_path: Path) ->
         @hookimpl
         def flm_bench_register_datasets(register):
             from flm_bench_plugins.synthetic import load
+
             register(DatasetSpec("tiny-media", "media", lambda location: load("synthetic-finance")))
 
     use_plugins(("tiny", Tiny()))
-    result = runner.invoke(app, ["run", "--dataset", "tiny-media", "--model", "popularity",
-                                 "--strategy", "scratch", "--output", str(tmp_path), "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "--dataset",
+            "tiny-media",
+            "--model",
+            "popularity",
+            "--strategy",
+            "scratch",
+            "--output",
+            str(tmp_path),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     board = json.loads(result.stdout)
     assert board["format"] == "flm-bench.board/1" and board["records"] == 1
     assert [(r["dataset"], r["model"], r["strategy"]) for r in board["rows"]] == [
-        ("synthetic-finance", "popularity", "scratch")]
+        ("synthetic-finance", "popularity", "scratch")
+    ]
     assert "1 record(s) written" in result.stderr
 
 

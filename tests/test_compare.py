@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 from flm_bench.cli.compare_cmd import compare_command
 from flm_bench.errors import IncomparableError, RecordError
 from flm_bench.results.compare import compare, load_set
+from flm_bench.results.records import load_record, load_records
 from flm_bench.results.stats import holm, pair_scores, paired_test
 from flm_bench.results.summary import summarize
-from flm_bench.results.records import load_record, load_records
 
 SUITE = """
 name = "cmp"
@@ -113,7 +113,9 @@ def test_several_pairs_are_holm_adjusted(sets) -> None:
     result = compare(paths, metric="recall@10")
     assert result.correction == "holm"
     assert [(c.control, c.treatment) for c in result.comparisons] == [
-        ("popularity/scratch", "itemknn/scratch"), ("popularity/scratch", "sasrec/scratch")]
+        ("popularity/scratch", "itemknn/scratch"),
+        ("popularity/scratch", "sasrec/scratch"),
+    ]
     raw = [c.p_value for c in result.comparisons]
     assert [c.p_adjusted for c in result.comparisons] == pytest.approx(holm(raw))
 
@@ -142,8 +144,9 @@ def test_paired_test_edge_cases() -> None:
     with pytest.raises(IncomparableError, match="equally many"):
         paired_test(x, x[:3])
     users = np.array([3, 1, 2])
-    x_al, y_al = pair_scores({0: (users, np.array([0.3, 0.1, 0.2]))},
-                             {0: (np.array([1, 2, 3]), np.array([1.0, 2.0, 3.0]))})
+    x_al, y_al = pair_scores(
+        {0: (users, np.array([0.3, 0.1, 0.2]))}, {0: (np.array([1, 2, 3]), np.array([1.0, 2.0, 3.0]))}
+    )
     assert x_al.tolist() == [0.1, 0.2, 0.3] and y_al.tolist() == [1.0, 2.0, 3.0]
 
 
@@ -180,8 +183,9 @@ def test_leaderboard_gain_p_values_are_compare_p_values(sets, tmp_path: Path) ->
     """The board's Holm-adjusted gain p-value is compare's raw p-values, Holm-adjusted over the board."""
     treated = copy_set(sets["itemknn"], tmp_path, "finetuned")  # pose as sasrec finetune
     edit_records(treated, lambda d: (d["model"].update(name="sasrec"), d["strategy"].update(name="finetune")))
-    records = [(p, load_record(p)) for folder in (sets["sasrec"], treated)
-               for p in sorted(folder.glob("*/record.json"))]
+    records = [
+        (p, load_record(p)) for folder in (sets["sasrec"], treated) for p in sorted(folder.glob("*/record.json"))
+    ]
     (row,) = [r for r in summarize(records) if r.strategy == "finetune"]
     raw = [compare([sets["sasrec"], treated], metric=m).comparisons[0].p_value for m in ("ndcg@10", "recall@10")]
     assert [row.p_value["ndcg@10"], row.p_value["recall@10"]] == pytest.approx(holm(raw))

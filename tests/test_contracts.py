@@ -25,8 +25,20 @@ import pytest
 
 from flm_bench import hookspecs
 from flm_bench.api import (
-    SIDE_KEYS, AdaptContext, ConfigError, CorpusSpec, DatasetSpec, InteractionData, ModelParams, ModelSpec,
-    Recommender, StrategyResult, StrategySpec, TrainConfig, from_table, hookimpl,
+    SIDE_KEYS,
+    AdaptContext,
+    ConfigError,
+    CorpusSpec,
+    DatasetSpec,
+    InteractionData,
+    ModelParams,
+    ModelSpec,
+    Recommender,
+    StrategyResult,
+    StrategySpec,
+    TrainConfig,
+    from_table,
+    hookimpl,
 )
 from flm_bench.params import parse_params
 from flm_bench.plugins import load_plugins
@@ -39,8 +51,7 @@ MODELS = [e.spec.name for e in PLUGINS.models]
 STRATEGIES = [e.spec.name for e in PLUGINS.strategies]
 DATASETS = [e.spec.name for e in PLUGINS.datasets]
 CORPORA = [e.spec.name for e in PLUGINS.corpora]
-HOOKS = sorted(name for name, f in vars(hookspecs).items()
-               if callable(f) and hasattr(f, f"{hookspecs.PROJECT}_spec"))
+HOOKS = sorted(name for name, f in vars(hookspecs).items() if callable(f) and hasattr(f, f"{hookspecs.PROJECT}_spec"))
 DOMAINS = {"ecommerce", "social", "media", "finance"}
 
 
@@ -56,8 +67,17 @@ def test_collection_sees_every_kind_of_thing() -> None:
 SMALL: dict[str, dict[str, Any]] = {
     "sasrec": {"dim": 8, "layers": 1, "heads": 1, "max_len": 8},
     "flm-cnn": {"dim": 8, "max_len": 3, "train_len": 8, "n_h": 2, "n_v": 2},
-    "unisrec": {"dim": 8, "layers": 1, "heads": 1, "max_len": 8, "buckets": 256, "text_dim": 8, "experts": 2,
-                "max_words": 16, "negatives": 8},
+    "unisrec": {
+        "dim": 8,
+        "layers": 1,
+        "heads": 1,
+        "max_len": 8,
+        "buckets": 256,
+        "text_dim": 8,
+        "experts": 2,
+        "max_words": 16,
+        "negatives": 8,
+    },
     "itemknn": {"neighbours": 10},
 }
 TRAIN = TrainConfig(epochs=1, batch_size=32, device="cpu", max_valid_users=64)
@@ -92,13 +112,15 @@ def generated(name: str, n_users: int, n_items: int, seed: int) -> InteractionDa
     side = {
         "item_ids": np.array([f"{name}-item-{i}" for i in range(n_items)]),  # fixes n_items, used or not
         "item_features": rng.normal(size=(n_items, FEATURES)).astype(np.float32),
-        "item_text": np.array(["" if i % 7 == 0 else " ".join(rng.choice(WORDS, 3)) + f" {i}"
-                               for i in range(n_items)]),
+        "item_text": np.array(["" if i % 7 == 0 else " ".join(rng.choice(WORDS, 3)) + f" {i}" for i in range(n_items)]),
         "item_attr_indptr": np.concatenate([[0], np.cumsum(n_attrs)]).astype(np.int64),
         "item_attr_ids": rng.integers(0, 10, int(n_attrs.sum())).astype(np.int64),
     }
-    columns = {"user": np.array(users, np.int64), "item": np.array(items, np.int64),
-               "order": np.array(orders, np.int64)}
+    columns = {
+        "user": np.array(users, np.int64),
+        "item": np.array(items, np.int64),
+        "order": np.array(orders, np.int64),
+    }
     return from_table(name, "ecommerce", datasets.Dataset.from_dict(columns), timestamped=True, side=side)
 
 
@@ -121,13 +143,23 @@ def checkpoint_for(tmp_path_factory: pytest.TempPathFactory):
             spec = load_plugins().models.get(model)
             objective = "next-item" if "next-item" in spec.objectives else spec.objectives[0]
             cfg = PretrainConfig(**TRAIN.model_dump(), objective=objective)
-            done[model], _ = pretrain(spec, params_for(model), corpus, excluded=[], datasets=[corpus.name],
-                                      cfg=cfg, seed=0, device="cpu", directory=directory)
+            done[model], _ = pretrain(
+                spec,
+                params_for(model),
+                corpus,
+                excluded=[],
+                datasets=[corpus.name],
+                cfg=cfg,
+                seed=0,
+                device="cpu",
+                directory=directory,
+            )
         return done[model]
 
     return get
 
 
+@pytest.mark.slow  # shares module fixtures that pretrain every model
 @pytest.mark.parametrize(("model", "strategy"), applicable(), ids=lambda v: v)
 def test_strategy_adapts_model(model: str, strategy: str, target: InteractionData, checkpoint_for) -> None:
     import torch
@@ -177,8 +209,16 @@ def test_model_build_keeps_its_promises(model: str, target: InteractionData) -> 
     from flm_bench.api import BuildInputs, NeuralRecommender
 
     spec = load_plugins().models.get(model)
-    built = spec.build(BuildInputs(n_items=target.n_items, item_features=target.item_features,
-                                   params=params_for(model), seed=0, device="cpu", side=target.side))
+    built = spec.build(
+        BuildInputs(
+            n_items=target.n_items,
+            item_features=target.item_features,
+            params=params_for(model),
+            seed=0,
+            device="cpu",
+            side=target.side,
+        )
+    )
     assert isinstance(built, Recommender) and built.n_items == target.n_items
     assert isinstance(built, NeuralRecommender) == spec.pretrainable
     if spec.pretrainable:
@@ -267,6 +307,7 @@ def _check_side(name: str, key: str, array: np.ndarray, data: InteractionData) -
         assert len(array) == 0 or (array.min() >= 0 and array.max() < data.n_users)
 
 
+@pytest.mark.slow  # loads (and for the synthetic ones generates) every dataset
 @pytest.mark.parametrize("name", DATASETS)
 def test_dataset_loads_with_invariants(name: str, request: pytest.FixtureRequest) -> None:
     from datasets_helpers import load
@@ -321,8 +362,9 @@ class FakePlugin:
         self.data = generated("contract-fake", n_users=10, n_items=12, seed=3)
         self.dataset = DatasetSpec("contract-fake-data", "media", load=lambda _location: self.data, synthetic=True)
         self.corpus = CorpusSpec("contract-fake-corpus", ("contract-fake-data",))
-        self.model = ModelSpec("contract-fake-model", build=lambda inputs: None, pretrainable=False,
-                               item_representation="ids")
+        self.model = ModelSpec(
+            "contract-fake-model", build=lambda inputs: None, pretrainable=False, item_representation="ids"
+        )
         self.strategy = StrategySpec("contract-fake-strategy", build=object, needs_pretraining=False)
 
     @hookimpl
@@ -415,14 +457,17 @@ class Wrapper:
 
 def test_hook_wrapper_runs_around_each_plugins_implementation() -> None:
     events: list[tuple[str, str]] = []
-    plugins = load_plugins(extra=[
-        ("contract-wrapper", Wrapper(events)),
-        ("contract-a", ModelPlugin("a", ("contract-a1", "contract-a2"), events)),
-        ("contract-b", ModelPlugin("b", ("contract-b1",), events)),
-    ])
+    plugins = load_plugins(
+        extra=[
+            ("contract-wrapper", Wrapper(events)),
+            ("contract-a", ModelPlugin("a", ("contract-a1", "contract-a2"), events)),
+            ("contract-b", ModelPlugin("b", ("contract-b1",), events)),
+        ]
+    )
     assert not plugins.failed, [f"{p.origin}: {p.error}" for p in plugins.failed]
-    implementing = [p for p in plugins.loaded
-                    if "flm_bench_register_models" in p.hooks and p.name != "contract-wrapper"]
+    implementing = [
+        p for p in plugins.loaded if "flm_bench_register_models" in p.hooks and p.name != "contract-wrapper"
+    ]
     builtin = {e.origin.split(":")[1] for e in PLUGINS.models}  # entry points that register models
     assert {p.name for p in implementing} == builtin | {"contract-a", "contract-b"}
 

@@ -35,17 +35,27 @@ def as_module(code: str, name: str) -> types.ModuleType:
 
 def tiny_suite(**lists) -> object:
     suite = single_cell(builtin_suite(), seeds=[0], **lists)
-    return suite.model_copy(update={"training": suite.training.model_copy(update={"epochs": 1, "device": "cpu"}),
-                                    "pretraining": suite.pretraining.model_copy(update={"epochs": 1, "device": "cpu"})})
+    return suite.model_copy(
+        update={
+            "training": suite.training.model_copy(update={"epochs": 1, "device": "cpu"}),
+            "pretraining": suite.pretraining.model_copy(update={"epochs": 1, "device": "cpu"}),
+        }
+    )
 
 
 def test_every_name_the_examples_import_is_in_the_api() -> None:
     assert len(BLOCKS) >= 4
-    imported = {n.strip() for b in BLOCKS for group in re.findall(r"from flm_bench\.api import \(?([^)]*?)\)?\n(?!\s)", b)
-                for n in group.replace("\n", " ").split(",") if n.strip()}
+    imported = {
+        n.strip()
+        for b in BLOCKS
+        for group in re.findall(r"from flm_bench\.api import \(?([^)]*?)\)?\n(?!\s)", b)
+        for n in group.replace("\n", " ").split(",")
+        if n.strip()
+    }
     assert imported and imported <= set(flm_bench.api.__all__), imported - set(flm_bench.api.__all__)
 
 
+@pytest.mark.slow
 def test_the_outside_library_model_runs_through_the_harness(tmp_path: Path) -> None:
     plugin = as_module(block("AlternatingLeastSquares"), "contributing_als")
     plugins = load_plugins(extra=[("als-example", plugin)])
@@ -57,6 +67,7 @@ def test_the_outside_library_model_runs_through_the_harness(tmp_path: Path) -> N
     assert 0.02 < record.metrics["ndcg@10"] < 1  # popularity reaches 0.028 on this data; ALS learns more
 
 
+@pytest.mark.slow
 def test_the_own_file_dataset_reads_the_data_folder(tmp_path: Path) -> None:
     plugin = as_module(block("def load_my_ratings"), "contributing_file")
     folder = tmp_path / "data" / plugin.FILE.parent
@@ -76,10 +87,12 @@ def test_the_declared_files_dataset_fetches_and_verifies(tmp_path: Path) -> None
     stored = tmp_path / "data" / "my-ratings" / "ratings.csv.gz"
     stored.parent.mkdir(parents=True)
     stored.write_bytes(gzip.compress(b"user,item,timestamp\na,x,1\na,y,2\na,z,3\nb,x,1\nb,z,5\n"))
-    plugin.FILES = (SourceFile(path="my-ratings/ratings.csv.gz", sha256=sha256_of(stored),
-                               size=stored.stat().st_size),)
-    data = load_plugins(extra=[("files-example", plugin)]).datasets.get("my-ratings").load(
-        DataLocation(data_dir=tmp_path / "data"))
+    plugin.FILES = (SourceFile(path="my-ratings/ratings.csv.gz", sha256=sha256_of(stored), size=stored.stat().st_size),)
+    data = (
+        load_plugins(extra=[("files-example", plugin)])
+        .datasets.get("my-ratings")
+        .load(DataLocation(data_dir=tmp_path / "data"))
+    )
     assert (data.n_users, data.n_items, data.n_interactions) == (2, 3, 5)
 
 
@@ -87,8 +100,9 @@ def test_the_declared_files_dataset_fetches_and_verifies(tmp_path: Path) -> None
 def test_the_strategy_example_records_its_metric(tmp_path: Path) -> None:
     plugin = as_module(block("class HeadFirst"), "contributing_strategy")
     plugins = load_plugins(extra=[("strategy-example", plugin)])
-    suite = tiny_suite(targets=["synthetic-finance"], models=["sasrec"], strategies=["head-first"],
-                       corpora=["synthetic-general"])
+    suite = tiny_suite(
+        targets=["synthetic-finance"], models=["sasrec"], strategies=["head-first"], corpora=["synthetic-general"]
+    )
     suite = suite.model_copy(update={"model_params": {"sasrec": {"dim": 16, "layers": 1, "heads": 1, "head": "mlp"}}})
     Runner(suite, plugins, tmp_path / "out", device="cpu").run()
     ((_, record),) = load_records(tmp_path / "out")

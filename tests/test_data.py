@@ -14,8 +14,12 @@ def make(name, users, items, side):
 
 
 def test_merge_offsets_indices_and_keeps_text_and_attributes():
-    a = make("a", [0, 1], [0, 1], {"item_text": np.array(["x", "y"]),
-                                   "item_attr_indptr": np.array([0, 1, 2]), "item_attr_ids": np.array([0, 3])})
+    a = make(
+        "a",
+        [0, 1],
+        [0, 1],
+        {"item_text": np.array(["x", "y"]), "item_attr_indptr": np.array([0, 1, 2]), "item_attr_ids": np.array([0, 3])},
+    )
     b = make("b", [0, 0, 1], [0, 2, 1], {})
     merged = merge("ab", [a, b])
     assert merged.n_users == 4 and merged.n_items == 5

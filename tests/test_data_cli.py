@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 from flm_bench import hookimpl
 from flm_bench.cli import common
 from flm_bench.cli.app import app
-from flm_bench.plugins import load_plugins
 from flm_bench.data.sources import DATA_DIR_ENV, MIRROR_ENV, open_text, sha256_of
+from flm_bench.plugins import load_plugins
 from flm_bench_plugins.realdata import canonical, real_dataset
 
 runner = CliRunner()
@@ -37,11 +37,20 @@ class TestRealData:
     @staticmethod
     @hookimpl
     def flm_bench_register_datasets(register):
-        register(real_dataset(
-            "test-ml100k", "media", TEST_FILES, _parse, timestamped=True, ordered=True,
-            description="movielens-100k ratings (test plugin)", license="research only",
-            citation="Harper & Konstan 2015", source="shared/datasets/media/movielens-100k",
-        ))
+        register(
+            real_dataset(
+                "test-ml100k",
+                "media",
+                TEST_FILES,
+                _parse,
+                timestamped=True,
+                ordered=True,
+                description="movielens-100k ratings (test plugin)",
+                license="research only",
+                citation="Harper & Konstan 2015",
+                source="shared/datasets/media/movielens-100k",
+            )
+        )
 
 
 @pytest.fixture
@@ -72,6 +81,7 @@ def invoke(*args: str):
 
 # ---------------------------------------------------------------------------------------- verify
 
+
 def test_verify_every_real_file_ok(cli_plugins, shared_datasets: Path, empty_cache: Path) -> None:
     result = invoke("data", "verify", "--json", "--data-dir", str(shared_datasets))
     assert result.exit_code == 0, result.output
@@ -85,8 +95,7 @@ def test_verify_every_real_file_ok(cli_plugins, shared_datasets: Path, empty_cac
     assert not empty_cache.exists() or not any(p.is_file() for p in empty_cache.rglob("*"))
 
 
-def test_verify_reports_a_corrupted_copy(cli_plugins, shared_datasets: Path, tmp_path: Path,
-                                         empty_cache: Path) -> None:
+def test_verify_reports_a_corrupted_copy(cli_plugins, shared_datasets: Path, tmp_path: Path, empty_cache: Path) -> None:
     data = tmp_path / "data"
     for path in TEST_FILES:
         (data / path).parent.mkdir(parents=True, exist_ok=True)
@@ -125,6 +134,7 @@ def test_verify_missing_files_downloads_nothing(cli_plugins, tmp_path: Path, emp
 
 # ------------------------------------------------------------------------------------------ info
 
+
 def test_info_synthetic_dataset(cli_plugins) -> None:
     result = invoke("data", "info", "synthetic-media", "--json")
     assert result.exit_code == 0, result.output
@@ -132,8 +142,7 @@ def test_info_synthetic_dataset(cli_plugins) -> None:
     data = cli_plugins.datasets.get("synthetic-media").load_data()
     assert facts["name"] == "synthetic-media" and facts["domain"] == "media"
     assert facts["synthetic"] is True and facts["files"] == []
-    assert (facts["users"], facts["items"], facts["interactions"]) == (data.n_users, data.n_items,
-                                                                        data.n_interactions)
+    assert (facts["users"], facts["items"], facts["interactions"]) == (data.n_users, data.n_items, data.n_interactions)
     assert {"user", "item", "order"} <= set(facts["columns"])
     assert facts["fingerprint"] == data.fingerprint
 
@@ -169,10 +178,13 @@ def test_info_unknown_dataset_fails(cli_plugins) -> None:
 
 # --------------------------------------------------------------------------------------- prepare
 
+
 def test_prepare_prints_counts(cli_plugins, shared_datasets: Path) -> None:
     result = invoke("data", "prepare", "synthetic-media", "test-ml100k", "--data-dir", str(shared_datasets))
     assert result.exit_code == 0, result.output
     synthetic = cli_plugins.datasets.get("synthetic-media").load_data()
-    assert (f"synthetic-media: {synthetic.n_users:,} users, {synthetic.n_items:,} items, "
-            f"{synthetic.n_interactions:,} interactions ready in") in result.stdout
+    assert (
+        f"synthetic-media: {synthetic.n_users:,} users, {synthetic.n_items:,} items, "
+        f"{synthetic.n_interactions:,} interactions ready in"
+    ) in result.stdout
     assert "test-ml100k: 943 users, 1,682 items, 100,000 interactions ready in" in result.stdout

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 from datasets_helpers import check_dataset, default_split
 
-from flm_bench.data.table import InteractionData
 from flm_bench.data.sources import open_text
 from flm_bench.data.splits import make_split
+from flm_bench.data.table import InteractionData
 
 EC = "ecommerce"
 S3REC = f"{EC}/amazon2014-s3rec"
@@ -52,6 +52,7 @@ LINES = {
     "amazon-office": (f"{MFCGODE}/Office_Products.txt.gz", None),
     "amazon-tools": (f"{MFCGODE}/Tools_and_Home_Improvement.txt.gz", None),
 }
+
 
 @pytest.fixture
 def load(real_data: Path) -> Callable[[str], InteractionData]:
@@ -116,7 +117,7 @@ def test_first_line_is_the_users_sequence_in_order(name: str, load, real_data: P
         assert indptr[0] == 0 and indptr[-1] == len(ids) == sum(map(len, raw.values()))
         for item in (items[0], items[-1]):
             i = int(np.flatnonzero(data.side["item_ids"] == item)[0])
-            assert ids[indptr[i]:indptr[i + 1]].tolist() == raw[item]
+            assert ids[indptr[i] : indptr[i + 1]].tolist() == raw[item]
 
 
 def test_beauty_first_line(load, real_data: Path) -> None:
@@ -125,7 +126,7 @@ def test_beauty_first_line(load, real_data: Path) -> None:
     assert _sequence(data, "1")[0] == ["1", "2", "3", "4", "5"]
     i = int(np.flatnonzero(data.side["item_ids"] == "4")[0])  # {"4": [1, 2, 3], ...}
     indptr = data.side["item_attr_indptr"]
-    assert data.side["item_attr_ids"][indptr[i]:indptr[i + 1]].tolist() == [1, 2, 3]
+    assert data.side["item_attr_ids"][indptr[i] : indptr[i + 1]].tolist() == [1, 2, 3]
 
 
 def test_videogames_rows_in_file_order(load, real_data: Path) -> None:
@@ -195,7 +196,7 @@ def test_diginetica_sessions_ordered_by_date_and_timeframe(load) -> None:
     data = load("diginetica-sample")
     seq, order, _ = _sequence(data, "1")  # the file lists session 1 out of time order
     assert seq == ["9654", "33043", "32118", "12352", "35077", "36118", "81766", "129055", "31331", "32627"]
-    midnight = int(dt.datetime(2016, 5, 9, tzinfo=dt.timezone.utc).timestamp()) * 1000
+    midnight = int(dt.datetime(2016, 5, 9, tzinfo=dt.UTC).timestamp()) * 1000
     assert order[0] == midnight + 75_848 and order[-1] == midnight + 1_112_408
     seq, order, _ = _sequence(data, "629")  # one session crosses midnight (2016-03-20 -> 21)
     assert (np.diff(order) > 0).all() and seq[0] == "32184" and seq[-1] == "1838"
@@ -204,10 +205,12 @@ def test_diginetica_sessions_ordered_by_date_and_timeframe(load) -> None:
 
 
 def test_registering_reads_nothing_and_imports_no_heavy_modules(tmp_path: Path) -> None:
-    code = ("import sys\nfrom flm_bench.plugins import load_plugins\n"
-            "names = [e.spec.name for e in load_plugins().datasets if e.spec.domain == 'ecommerce']\n"
-            "assert {'torch', 'pandas', 'datasets'}.isdisjoint(sys.modules)\n"
-            "print(' '.join(names))")
+    code = (
+        "import sys\nfrom flm_bench.plugins import load_plugins\n"
+        "names = [e.spec.name for e in load_plugins().datasets if e.spec.domain == 'ecommerce']\n"
+        "assert {'torch', 'pandas', 'datasets'}.isdisjoint(sys.modules)\n"
+        "print(' '.join(names))"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLM_BENCH_")}
     env["FLM_BENCH_DATA_DIR"] = str(tmp_path / "nothing")  # no files: registration must not need them
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)

@@ -101,8 +101,10 @@ def test_coil2000(real_data: Path) -> None:
     counts = [c for c in raw.columns if c.startswith("A")]
     assert sorted(data.side["item_ids"].tolist()) == sorted([*counts, "CARAVAN"])
     basket = holdings(data)
-    expected = {str(k + 1): {c for c in counts if raw[c][k] > 0} | ({"CARAVAN"} if raw["Purchase"][k] == "Yes"
-                                                                   else set()) for k in range(len(raw))}
+    expected = {
+        str(k + 1): {c for c in counts if raw[c][k] > 0} | ({"CARAVAN"} if raw["Purchase"][k] == "Yes" else set())
+        for k in range(len(raw))
+    }
     assert basket == {k: v for k, v in expected.items() if v}
     assert basket["1"] == {"APERSAUT", "ABRAND"}  # first row: one car policy, one fire policy
     caravan = index_of(data.side["item_ids"], "CARAVAN")

@@ -11,8 +11,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from datasets_helpers import (attrs, check_dataset, check_distinct_attributes, check_last_item_held_out,
-                              check_user_lines, default_split, index_of, load, rows_of)
+from datasets_helpers import (
+    attrs,
+    check_dataset,
+    check_distinct_attributes,
+    check_last_item_held_out,
+    check_user_lines,
+    default_split,
+    index_of,
+    load,
+    rows_of,
+)
 
 from flm_bench.data.sources import open_text
 from flm_bench.data.splits import make_split
@@ -75,8 +84,7 @@ def test_lastfm_s3rec(real_data: Path) -> None:
     check_user_lines(data, (lines[0], lines[-1]))  # "1 1 2 3 4 5 6 7 8", and the last user
     assert lines[0].split()[1:] == [str(i) for i in range(1, 9)]
     # attributes: the distinct tag ids of each artist in the JSON
-    check_distinct_attributes(data, real_data / "media/lastfm-s3rec/LastFM_item2attributes.json.gz",
-                              ("1", "2", "3646"))
+    check_distinct_attributes(data, real_data / "media/lastfm-s3rec/LastFM_item2attributes.json.gz", ("1", "2", "3646"))
     assert attrs(data, "1") == list(range(1, 20))
     assert len(data.side["item_attr_ids"]) == 45_399
     split = check_last_item_held_out(data, lines)  # the test target is the last item of the line

@@ -9,19 +9,26 @@ are cached reads.
 from __future__ import annotations
 
 import gzip
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from datasets_helpers import (
+    attrs,
+    check_dataset,
+    check_distinct_attributes,
+    check_last_item_held_out,
+    check_user_lines,
+    default_split,
+    index_of,
+    load,
+)
 
-from datasets_helpers import (attrs, check_dataset, check_distinct_attributes, check_last_item_held_out,
-                              check_user_lines, default_split, index_of, load)
-
-from flm_bench.errors import DataError
 from flm_bench.data.sources import open_text
 from flm_bench.data.splits import make_split
+from flm_bench.errors import DataError
 from flm_bench_plugins.social import parse_ciao
 
 pytestmark = pytest.mark.realdata  # every test reads ../shared/datasets
@@ -35,19 +42,29 @@ COUNTS = {  # users, items, interactions (SOURCES.md)
     "yelp": (30_431, 20_033, 316_354),
 }
 FLAGS = {  # timestamped, ordered
-    "ciao": (True, True), "ciaodvd": (True, True), "filmtrust": (False, False),
-    "lastfm-hetrec": (False, False), "yelp": (False, True),
+    "ciao": (True, True),
+    "ciaodvd": (True, True),
+    "filmtrust": (False, False),
+    "lastfm-hetrec": (False, False),
+    "yelp": (False, True),
 }
 #: social edges kept (both ends have interactions) of the edges in the file (SOURCES.md
 #: trust_edges / friend_pairs)
-EDGES = {"ciao": (57_544, 57_544), "ciaodvd": (22_484, 40_133), "filmtrust": (1632, 1853),
-         "lastfm-hetrec": (25_434, 25_434)}
+EDGES = {
+    "ciao": (57_544, 57_544),
+    "ciaodvd": (22_484, 40_133),
+    "filmtrust": (1632, 1853),
+    "lastfm-hetrec": (25_434, 25_434),
+}
 
 
 def raw_row(data, k: int) -> tuple[str, str, int]:
     """Raw user id, raw item id and order of table row ``k``."""
-    return (str(data.side["user_ids"][data.column("user")[k]]), str(data.side["item_ids"][data.column("item")[k]]),
-            int(data.column("order")[k]))
+    return (
+        str(data.side["user_ids"][data.column("user")[k]]),
+        str(data.side["item_ids"][data.column("item")[k]]),
+        int(data.column("order")[k]),
+    )
 
 
 def raw_edges(data) -> set[tuple[str, str]]:
@@ -97,7 +114,7 @@ def test_ciao(real_data: Path) -> None:
     last = ratings.iloc[-1]
     assert raw_row(data, len(ratings) - 1) == (last["userid"], last["productid"], int(last["timestamp"]))
     order = data.column("order")
-    as_date = [datetime.fromtimestamp(int(t), timezone.utc).date().isoformat() for t in (order.min(), order.max())]
+    as_date = [datetime.fromtimestamp(int(t), UTC).date().isoformat() for t in (order.min(), order.max())]
     assert as_date == ["2000-05-30", "2011-04-12"]
     # duplicates kept: 1,436 repeated (user, product) rows
     pairs = pd.DataFrame({"u": data.column("user"), "i": data.column("item")})
@@ -127,15 +144,19 @@ def test_ciao_reads_the_original_mat_files(real_data: Path, tmp_path: Path) -> N
         trust_head = [next(f) for _ in range(101)]
     (tmp_path / "tsv").mkdir()
     (tmp_path / "mat").mkdir()
-    tsv = {"rating_with_timestamp.tsv.gz": tmp_path / "tsv/rating_with_timestamp.tsv.gz",
-           "trust.tsv.gz": tmp_path / "tsv/trust.tsv.gz"}
+    tsv = {
+        "rating_with_timestamp.tsv.gz": tmp_path / "tsv/rating_with_timestamp.tsv.gz",
+        "trust.tsv.gz": tmp_path / "tsv/trust.tsv.gz",
+    }
     with gzip.open(tsv["rating_with_timestamp.tsv.gz"], "wt") as f:
         f.writelines(head)
     with gzip.open(tsv["trust.tsv.gz"], "wt") as f:
         f.writelines(trust_head)
     # the declared name is the key; the path's suffix says the original .mat was fetched
-    mat = {"rating_with_timestamp.tsv.gz": tmp_path / "mat/rating_with_timestamp.mat",
-           "trust.tsv.gz": tmp_path / "mat/trust.mat"}
+    mat = {
+        "rating_with_timestamp.tsv.gz": tmp_path / "mat/rating_with_timestamp.mat",
+        "trust.tsv.gz": tmp_path / "mat/trust.mat",
+    }
     rating = np.array([line.split() for line in head[1:]], dtype=np.int32)
     trust = np.array([line.split() for line in trust_head[1:]], dtype=np.int32)
     assert rating.shape == (300, 6) and trust.shape == (100, 2)
@@ -172,12 +193,12 @@ def test_ciaodvd(real_data: Path) -> None:
     with open_text(real_data / S / "ciaodvd-guo2014/movie-ratings.txt.gz") as f:
         ratings = pd.read_csv(f, header=None, names=names, dtype=str)
     assert ratings.iloc[0].tolist() == ["1", "1", "1", "1", "5", "2000-07-12"]
-    midnight = int(datetime(2000, 7, 12, tzinfo=timezone.utc).timestamp())
+    midnight = int(datetime(2000, 7, 12, tzinfo=UTC).timestamp())
     assert raw_row(data, 0) == ("1", "1", midnight)
     assert data.column("rating")[0] == 5.0
     order = data.column("order")
     assert (order % 86_400 == 0).all()  # dates: midnight UTC
-    as_date = [datetime.fromtimestamp(int(t), timezone.utc).date().isoformat() for t in (order.min(), order.max())]
+    as_date = [datetime.fromtimestamp(int(t), UTC).date().isoformat() for t in (order.min(), order.max())]
     assert as_date == ["2000-05-31", "2013-11-28"]
     pairs = pd.DataFrame({"u": data.column("user"), "i": data.column("item")})
     assert pairs.duplicated().sum() == 320
@@ -254,8 +275,7 @@ def test_yelp(real_data: Path) -> None:
     assert lines[1].split() == ["2", "57", "58", "59", "60", "61"]
     pairs = pd.DataFrame({"u": data.column("user"), "i": data.column("item")})
     assert pairs.duplicated().sum() == 11_830  # repeat visits kept as published
-    check_distinct_attributes(data, real_data / S / "yelp-s3rec/Yelp_item2attributes.json.gz",
-                              ("11394", "2769", "1"))
+    check_distinct_attributes(data, real_data / S / "yelp-s3rec/Yelp_item2attributes.json.gz", ("11394", "2769", "1"))
     assert attrs(data, "11394") == [1, 2, 3]
     assert len(data.side["item_attr_ids"]) == 97_019  # 97,020 listed, one repeated within an item
     split = check_last_item_held_out(data, lines)

@@ -24,9 +24,9 @@ import torch
 from typer.testing import CliRunner
 
 from flm_bench.cli.app import app
+from flm_bench.results.records import load_records
 from flm_bench.train.distributed import Launch, loss_weight, shard
 from flm_bench.train.neural import NeuralRecommender
-from flm_bench.results.records import load_records
 
 ATOL = 1e-6
 LEARNING_RATE = 1e-3
@@ -64,6 +64,7 @@ KEY_BIAS = "encoder.blocks.layers.0.self_attn.in_proj_bias"  # [q | k | v] biase
 
 
 # ---------------------------------------------------------------------------- pure logic
+
 
 def test_shards_partition_a_batch_in_rank_order() -> None:
     for n in range(0, 23):
@@ -166,11 +167,20 @@ def test_two_gloo_ranks_step_with_the_single_process_gradient(tmp_path: Path) ->
 
 # ---------------------------------------------------------------------------- end to end
 
+
 def _pretrain(folder: Path, env: dict[str, str], processes: int) -> tuple[dict, float]:
     flm_bench = str(Path(sys.executable).with_name("flm-bench"))
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"]
-    cmd = [*(launcher if processes > 1 else [sys.executable]), flm_bench, "pretrain",
-           "--suite", str(folder.parent / "suite.toml"), "--output", str(folder), "--json"]
+    cmd = [
+        *(launcher if processes > 1 else [sys.executable]),
+        flm_bench,
+        "pretrain",
+        "--suite",
+        str(folder.parent / "suite.toml"),
+        "--output",
+        str(folder),
+        "--json",
+    ]
     start = time.perf_counter()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     seconds = time.perf_counter() - start
@@ -203,9 +213,10 @@ def test_two_processes_pretrain_what_one_process_does(pretrained) -> None:
     assert a.keys() == b.keys()
     worst = {k: float((a[k] - b[k]).abs().max()) for k in a}
     dim = a[KEY_BIAS].shape[0] // 3
-    key_bias = float((a[KEY_BIAS][dim:2 * dim] - b[KEY_BIAS][dim:2 * dim]).abs().max())
-    worst[KEY_BIAS] = float(torch.cat([(a[KEY_BIAS] - b[KEY_BIAS])[:dim], (a[KEY_BIAS] - b[KEY_BIAS])[2 * dim:]])
-                            .abs().max())
+    key_bias = float((a[KEY_BIAS][dim : 2 * dim] - b[KEY_BIAS][dim : 2 * dim]).abs().max())
+    worst[KEY_BIAS] = float(
+        torch.cat([(a[KEY_BIAS] - b[KEY_BIAS])[:dim], (a[KEY_BIAS] - b[KEY_BIAS])[2 * dim :]]).abs().max()
+    )
     print(f"max |1 process - 2 processes|: {max(worst.values()):.2e} (key bias {key_bias:.2e})")
     assert max(worst.values()) <= ATOL, sorted(worst.items(), key=lambda kv: -kv[1])[:3]
     users = 530  # synthetic-ecommerce users with >= 24 interactions (all long enough to train on)

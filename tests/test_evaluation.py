@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from flm_bench.data.splits import EvalSet, Sequences
 from flm_bench.errors import ConfigError
 from flm_bench.evaluation import evaluate, metric_names, per_user_metrics, qrels_array, rank, top_k
-from flm_bench.data.splits import EvalSet, Sequences
 
 pytestmark = pytest.mark.filterwarnings("ignore::numba.NumbaTypeSafetyWarning")
 
@@ -27,8 +27,11 @@ def reference_top_k(scores: np.ndarray, k: int) -> np.ndarray:
 def seqs(users, lists) -> Sequences:
     lengths = [len(x) for x in lists]
     indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    items = np.concatenate([np.asarray(x, dtype=np.int64) for x in lists]) if sum(lengths) else (
-        np.zeros(0, dtype=np.int64))
+    items = (
+        np.concatenate([np.asarray(x, dtype=np.int64) for x in lists])
+        if sum(lengths)
+        else (np.zeros(0, dtype=np.int64))
+    )
     return Sequences(np.asarray(users, dtype=np.int64), indptr, items, np.arange(len(items)))
 
 
@@ -52,8 +55,7 @@ def test_top_k_orders_by_score_then_ascending_index():
 
 def test_top_k_tie_straddling_kth_position_takes_lowest_indices():
     # the 3rd place is a three-way tie (items 1, 4, 6) of which only one fits
-    scores = torch.tensor([[0.5, 0.7, 0.9, 0.1, 0.7, 0.3, 0.7],
-                           [0.7, 0.7, 0.7, 0.7, 0.9, 0.9, 0.1]])
+    scores = torch.tensor([[0.5, 0.7, 0.9, 0.1, 0.7, 0.3, 0.7], [0.7, 0.7, 0.7, 0.7, 0.9, 0.9, 0.1]])
     assert top_k(scores, 3).tolist() == [[2, 1, 4], [4, 5, 0]]
     assert top_k(scores, 2).tolist() == [[2, 1], [4, 5]]
 
@@ -187,8 +189,7 @@ def test_metrics_agree_with_ranx_dict_path():
     rng = np.random.default_rng(11)
     n_users, n_items, k = 200, 80, 20
     table = torch.from_numpy(rng.normal(size=(n_users, n_items)).astype(np.float32))
-    histories = [rng.choice(n_items, size=rng.integers(0, 6), replace=False).tolist()
-                 for _ in range(n_users)]
+    histories = [rng.choice(n_items, size=rng.integers(0, 6), replace=False).tolist() for _ in range(n_users)]
     targets = [rng.integers(0, n_items, size=rng.integers(1, 7)).tolist() for _ in range(n_users)]
     es = eval_set(histories, targets)
     names = metric_names(["ndcg", "recall", "mrr", "hit_rate", "map", "precision"], [5, 10, 20])
@@ -196,8 +197,9 @@ def test_metrics_agree_with_ranx_dict_path():
     assert ranked.shape == (n_users, k)
 
     qrels = {f"u{u}": {f"i{t}": 1 for t in ts} for u, ts in enumerate(targets)}
-    run = {f"u{u}": {f"i{item}": float(k - pos) for pos, item in enumerate(row)}
-           for u, row in enumerate(ranked.tolist())}
+    run = {
+        f"u{u}": {f"i{item}": float(k - pos) for pos, item in enumerate(row)} for u, row in enumerate(ranked.tolist())
+    }
     expected = ranx.evaluate(ranx.Qrels(qrels), ranx.Run(run), names)
     for name in names:
         assert per_user[name].shape == (n_users,)
@@ -241,16 +243,13 @@ def test_constant_scores_rank_deterministically_by_index_only():
 
 
 def test_metric_names_expands_cutoffs():
-    assert metric_names(["ndcg", "recall"], [10, 20]) == [
-        "ndcg@10", "recall@10", "ndcg@20", "recall@20"]
+    assert metric_names(["ndcg", "recall"], [10, 20]) == ["ndcg@10", "recall@10", "ndcg@20", "recall@20"]
 
 
 @pytest.mark.parametrize(
     ("metrics", "cutoffs"),
-    [(["ndcg", "auc"], [10]), (["NDCG"], [10]), (["ndcg"], []), (["ndcg"], [0]),
-     (["recall"], [10, -5])],
+    [(["ndcg", "auc"], [10]), (["NDCG"], [10]), (["ndcg"], []), (["ndcg"], [0]), (["recall"], [10, -5])],
 )
 def test_metric_names_rejects_bad_input(metrics, cutoffs):
     with pytest.raises(ConfigError):
         metric_names(metrics, cutoffs)
-

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from model_helpers import build_model
 
 from flm_bench.errors import ConfigError
 from flm_bench.plugins import load_plugins
 from flm_bench.results.records import load_records
-from model_helpers import build_model
 
 N_ITEMS, N_FEATURES = 30, 6
 SMALL = {"dim": 16, "max_len": 4, "n_h": 4, "n_v": 2, "dropout": 0.0}
@@ -60,13 +60,13 @@ def test_position_sees_only_its_window_of_earlier_items() -> None:
 def caser_reference(model, window: torch.Tensor) -> torch.Tensor:
     """H for one window ``[L]`` (item + 1), literally as Caser computes it with ``Conv2d``."""
     enc = model.encoder
-    l, d = enc.window, enc.dim
-    e = enc.items()[window].view(1, 1, l, d)  # [1, 1, L, d] "image"
+    w, d = enc.window, enc.dim
+    e = enc.items()[window].view(1, 1, w, d)  # [1, 1, L, d] "image"
     outs = []
     for h, linear in enumerate(enc.horizontal, start=1):
         conv = torch.nn.functional.conv2d(e, linear.weight.view(-1, 1, h, d), linear.bias)  # [1, n_h, L-h+1, 1]
         outs.append(torch.relu(conv).amax(dim=(2, 3)).flatten())
-    vertical = torch.nn.functional.conv2d(e, enc.vertical.weight.view(-1, 1, l, 1), enc.vertical.bias)  # [1, n_v, 1, d]
+    vertical = torch.nn.functional.conv2d(e, enc.vertical.weight.view(-1, 1, w, 1), enc.vertical.bias)  # [1, n_v, 1, d]
     outs.append(vertical[0, :, 0].T.flatten())  # d-major, as the model concatenates
     return torch.relu(enc.fc(torch.cat(outs)))
 
@@ -113,7 +113,9 @@ def test_id_parameters_and_adapter_targets() -> None:
 
     inject_adapter_in_model(LoraConfig(r=2, target_modules=list(model.adapter_targets)), model.encoder)
     adapted = {n.removeprefix("encoder.").rsplit(".lora_", 1)[0] for n, _ in model.named_parameters() if ".lora_" in n}
-    assert adapted == set(model.adapter_targets) == {"horizontal.0", "horizontal.1", "horizontal.2", "horizontal.3", "fc"}
+    assert (
+        adapted == set(model.adapter_targets) == {"horizontal.0", "horizontal.1", "horizontal.2", "horizontal.3", "fc"}
+    )
     assert build({"use_ids": False}).id_parameters == ()
     assert not any("ids" in n for n, _ in build({"use_ids": False}).named_parameters())
 

@@ -10,17 +10,17 @@ import jsonschema
 import numpy as np
 import pytest
 import torch
+from model_helpers import params_of
 
 from flm_bench.api import CorpusSpec, hookimpl
+from flm_bench.data.splits import EvalSet, Sequences, leave_one_out, temporal
 from flm_bench.data.table import from_table
-from flm_bench.evaluation import rank, per_user_metrics
+from flm_bench.evaluation import per_user_metrics, rank
 from flm_bench.plugins import load_plugins
 from flm_bench.results.records import load_record, load_records, migrate, shipped_schema
-from flm_bench.data.splits import EvalSet, Sequences, leave_one_out, temporal
-from flm_bench.train.strategy import AdaptContext
 from flm_bench.suite import TrainConfig
+from flm_bench.train.strategy import AdaptContext
 from flm_bench_plugins.online import build_stream, prequential, replay_training
-from model_helpers import params_of
 
 PARAMS = {"dim": 16, "layers": 1, "heads": 1, "max_len": 10}
 METRICS = ["stream.ndcg@10", "stream.recall@10", "stream.mrr@10", "stream.hit_rate@10"]
@@ -88,9 +88,17 @@ def test_suite_writes_an_online_record_with_stream_metrics(online_run) -> None:
     doc = json.loads(path.read_text())
     jsonschema.validate(doc, shipped_schema())
     # a schema-1 record of the online strategy (its stream object) is migrated on read
-    old = {**doc, "schema_version": 1, "stream": {"order": "timestamp", "events": stream["stream.events"],
-                                                  "updates": stream["stream.updates"], "chunk": 256,
-                                                  "metrics": {m.removeprefix("stream."): stream[m] for m in METRICS}}}
+    old = {
+        **doc,
+        "schema_version": 1,
+        "stream": {
+            "order": "timestamp",
+            "events": stream["stream.events"],
+            "updates": stream["stream.updates"],
+            "chunk": 256,
+            "metrics": {m.removeprefix("stream."): stream[m] for m in METRICS},
+        },
+    }
     del old["strategy_metrics"]
     path.write_text(json.dumps(old))
     assert load_record(path).strategy_metrics == stream
@@ -101,8 +109,17 @@ def finance_ctx(**kwargs) -> AdaptContext:
     plugins = load_plugins()
     data = plugins.datasets.get("synthetic-finance").load_data()
     split = kwargs.pop("split", None) or leave_one_out(data)
-    return AdaptContext(plugins.models.get("sasrec"), params_of("sasrec", **PARAMS), data, split, None,
-                        TrainConfig(device="cpu", **kwargs.pop("train", {})), seed=0, device="cpu", **kwargs)
+    return AdaptContext(
+        plugins.models.get("sasrec"),
+        params_of("sasrec", **PARAMS),
+        data,
+        split,
+        None,
+        TrainConfig(device="cpu", **kwargs.pop("train", {})),
+        seed=0,
+        device="cpu",
+        **kwargs,
+    )
 
 
 @pytest.mark.slow
@@ -133,13 +150,20 @@ def test_each_chunk_is_scored_before_the_step_that_learns_from_it() -> None:
     events = build_stream(ctx.split.train, ctx.data)
     first = events.scored[:64]
     train = ctx.split.train
-    hist = [train.items[train.indptr[u] : train.indptr[u] + p] for u, p in zip(events.user[first], events.position[first])]
+    hist = [
+        train.items[train.indptr[u] : train.indptr[u] + p] for u, p in zip(events.user[first], events.position[first])
+    ]
     targets = train.items[train.indptr[events.user[first]] + events.position[first]]
     ones = np.arange(65)
     eval_set = EvalSet(
-        Sequences(train.users[events.user[first]], np.concatenate([[0], np.cumsum([len(h) for h in hist])]),
-                  np.concatenate(hist), np.zeros(sum(len(h) for h in hist), np.int64)),
-        Sequences(train.users[events.user[first]], ones, targets, np.zeros(64, np.int64)))
+        Sequences(
+            train.users[events.user[first]],
+            np.concatenate([[0], np.cumsum([len(h) for h in hist])]),
+            np.concatenate(hist),
+            np.zeros(sum(len(h) for h in hist), np.int64),
+        ),
+        Sequences(train.users[events.user[first]], ones, targets, np.zeros(64, np.int64)),
+    )
     name = f"ndcg@{n_items}"
     start.eval()
     expected = per_user_metrics(rank(start.score, eval_set, n_items), eval_set.targets, [name])[name]
@@ -181,15 +205,24 @@ def test_stream_holds_training_interactions_only() -> None:
 
 
 def table(users, items, orders):
-    return datasets.Dataset.from_dict({"user": np.asarray(users, np.int64), "item": np.asarray(items, np.int64),
-                                       "order": np.asarray(orders, np.int64)})
+    return datasets.Dataset.from_dict(
+        {
+            "user": np.asarray(users, np.int64),
+            "item": np.asarray(items, np.int64),
+            "order": np.asarray(orders, np.int64),
+        }
+    )
 
 
 def test_timestamped_stream_is_in_time_order_with_row_ties(tiny_data) -> None:
     # user 0: t=5,1,9 ; user 1: t=3,5,2 ; user 2: t=7,0 (rows 0..7); every user keeps all in train
     data = tiny_data([0, 0, 0, 1, 1, 1, 2, 2], [1, 2, 3, 4, 5, 6, 7, 8], [5, 1, 9, 3, 5, 2, 7, 0])
-    train = Sequences(np.array([0, 1, 2]), np.array([0, 3, 6, 8]),
-                      np.array([2, 1, 3, 6, 4, 5, 8, 7]), np.array([1, 0, 2, 5, 3, 4, 7, 6]))
+    train = Sequences(
+        np.array([0, 1, 2]),
+        np.array([0, 3, 6, 8]),
+        np.array([2, 1, 3, 6, 4, 5, 8, 7]),
+        np.array([1, 0, 2, 5, 3, 4, 7, 6]),
+    )
     stream = build_stream(train, data)
     assert stream.order == "timestamp"
     assert stream.rows.tolist() == [7, 1, 5, 3, 0, 4, 6, 2]  # t = 0,1,2,3,5(row 0),5(row 4),7,9
@@ -206,9 +239,13 @@ def test_timestamped_stream_is_in_time_order_with_row_ties(tiny_data) -> None:
 
 def test_position_ordered_data_interleave_users_and_say_so() -> None:
     # no timestamps, ordered within users; user 1 has 4 events, user 0 three, user 2 one
-    data = from_table("pos", "test", table([1, 0, 1, 0, 2, 1, 0, 1], [5, 1, 6, 2, 9, 7, 3, 8],
-                                           [0, 0, 1, 1, 0, 2, 2, 3]),
-                      timestamped=False, ordered=True)
+    data = from_table(
+        "pos",
+        "test",
+        table([1, 0, 1, 0, 2, 1, 0, 1], [5, 1, 6, 2, 9, 7, 3, 8], [0, 0, 1, 1, 0, 2, 2, 3]),
+        timestamped=False,
+        ordered=True,
+    )
     split = leave_one_out(data)  # train: user 0 -> [1], user 1 -> [5, 6], user 2 -> [9]
     stream = build_stream(split.train, data)
     assert stream.order == "position"
@@ -216,11 +253,24 @@ def test_position_ordered_data_interleave_users_and_say_so() -> None:
     assert stream.rows.tolist() == [0, 1, 4, 2]  # position 0 by row, then position 1
     assert stream.rows[stream.scored].tolist() == [2]
 
-    longer = from_table("pos2", "test", table(np.repeat([0, 1, 2], 6), np.arange(18), np.tile(np.arange(6), 3)),
-                        timestamped=False, ordered=True)
-    ctx = AdaptContext(load_plugins().models.get("sasrec"), params_of("sasrec", **PARAMS, use_features=False), longer,
-                       leave_one_out(longer), None, TrainConfig(device="cpu", batch_size=2), seed=0, device="cpu",
-                       metrics=["ndcg@5"])
+    longer = from_table(
+        "pos2",
+        "test",
+        table(np.repeat([0, 1, 2], 6), np.arange(18), np.tile(np.arange(6), 3)),
+        timestamped=False,
+        ordered=True,
+    )
+    ctx = AdaptContext(
+        load_plugins().models.get("sasrec"),
+        params_of("sasrec", **PARAMS, use_features=False),
+        longer,
+        leave_one_out(longer),
+        None,
+        TrainConfig(device="cpu", batch_size=2),
+        seed=0,
+        device="cpu",
+        metrics=["ndcg@5"],
+    )
     model = ctx.build_neural()
     stream = replay_training(ctx, model)
     assert stream.order == "position" and stream.events == 3 * 3 and stream.updates == 5

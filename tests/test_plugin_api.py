@@ -14,8 +14,16 @@ import torch
 from torch import nn
 
 from flm_bench.api import (
-    BuildInputs, ConfigError, DataLocation, DatasetSpec, ModelParams, ModelSpec, NeuralRecommender, Search,
-    hookimpl, tunable,
+    BuildInputs,
+    ConfigError,
+    DataLocation,
+    DatasetSpec,
+    ModelParams,
+    ModelSpec,
+    NeuralRecommender,
+    Search,
+    hookimpl,
+    tunable,
 )
 from flm_bench.errors import DuplicateNameError
 from flm_bench.params import parse_params
@@ -34,7 +42,9 @@ class Knobs(ModelParams):
 
 def test_params_are_validated_with_one_line_naming_model_field_and_range() -> None:
     assert parse_params("knobs", Knobs, {"width": 16}).width == 16
-    with pytest.raises(ConfigError, match=r"^model 'knobs': unknown parameter 'depth'; expected one of \['rate', 'width'\]$"):
+    with pytest.raises(
+        ConfigError, match=r"^model 'knobs': unknown parameter 'depth'; expected one of \['rate', 'width'\]$"
+    ):
         parse_params("knobs", Knobs, {"depth": 3})
     with pytest.raises(ConfigError) as info:
         parse_params("knobs", Knobs, {"width": 1})
@@ -65,15 +75,22 @@ class Tiny(NeuralRecommender):
         return hidden @ self.encoder[0].weight[1:].T
 
 
-@pytest.mark.parametrize("broken, message", [
-    ({"adapter_targets": ("linear9",)}, "adapter target 'linear9' names no nn.Linear in its encoder"),
-    ({"id_parameters": ("encoder.ids.weight",)}, r"id_parameters \['encoder.ids.weight'\] are not in its state_dict"),
-    ({"max_len": 0}, "self.max_len must be a positive int, not 0"),
-])
+@pytest.mark.parametrize(
+    "broken, message",
+    [
+        ({"adapter_targets": ("linear9",)}, "adapter target 'linear9' names no nn.Linear in its encoder"),
+        (
+            {"id_parameters": ("encoder.ids.weight",)},
+            r"id_parameters \['encoder.ids.weight'\] are not in its state_dict",
+        ),
+        ({"max_len": 0}, "self.max_len must be a positive int, not 0"),
+    ],
+)
 def test_a_broken_model_contract_is_named_when_the_model_is_built(tiny_data, broken, message) -> None:
     data = tiny_data([0, 0, 1, 1], [0, 1, 2, 1], [0, 1, 0, 1])
-    spec = ModelSpec("tiny", build=lambda inputs: Tiny(inputs.n_items, **broken), pretrainable=True,
-                     item_representation="ids")
+    spec = ModelSpec(
+        "tiny", build=lambda inputs: Tiny(inputs.n_items, **broken), pretrainable=True, item_representation="ids"
+    )
     with pytest.raises(ConfigError, match=f"model class Tiny: {message}"):
         build_model(spec, spec.params(), data, seed=0, device="cpu")
     good = ModelSpec("tiny", build=lambda inputs: Tiny(inputs.n_items), pretrainable=True, item_representation="ids")
@@ -98,6 +115,7 @@ def test_build_gets_the_cells_seed_and_device(tiny_data) -> None:
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
 
+@pytest.mark.slow
 def test_datasets_are_told_where_the_data_folder_is(tmp_path: Path) -> None:
     seen: list[DataLocation] = []
 
@@ -107,7 +125,9 @@ def test_datasets_are_told_where_the_data_folder_is(tmp_path: Path) -> None:
         def flm_bench_register_datasets(register):
             from flm_bench_plugins.synthetic import load
 
-            register(DatasetSpec("where", "finance", lambda location: seen.append(location) or load("synthetic-finance")))
+            register(
+                DatasetSpec("where", "finance", lambda location: seen.append(location) or load("synthetic-finance"))
+            )
 
     plugins = load_plugins(extra=[("recorder", Recorder())])
     suite = single_cell(builtin_suite(), targets=["where"], models=["popularity"], strategies=["scratch"], seeds=[0])
@@ -125,16 +145,30 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def write_csv(path: Path, users: int = 40, header: str = "user,item,timestamp") -> Path:
     rng = np.random.default_rng(0)
-    rows = [header] + [f"u{u},i{int(rng.integers(0, 25))},{1000 * u + t}"
-                       for u in range(users) for t in range(int(rng.integers(4, 9)))]
+    rows = [header] + [
+        f"u{u},i{int(rng.integers(0, 25))},{1000 * u + t}" for u in range(users) for t in range(int(rng.integers(4, 9)))
+    ]
     path.write_text("\n".join(rows) + "\n")
     return path
 
 
+@pytest.mark.slow  # four runs of the installed console script
 def test_own_csv_and_param_overrides_through_the_console_script(tmp_path: Path) -> None:
     write_csv(tmp_path / "ratings.csv")
-    done = cli("run", "--csv", "mine=ratings.csv", "--dataset", "mine", "--model", "itemknn",
-               "--param", "itemknn.neighbours=5", "--output", "out", cwd=tmp_path)
+    done = cli(
+        "run",
+        "--csv",
+        "mine=ratings.csv",
+        "--dataset",
+        "mine",
+        "--model",
+        "itemknn",
+        "--param",
+        "itemknn.neighbours=5",
+        "--output",
+        "out",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     ((_, record),) = load_records(tmp_path / "out")
     assert record.dataset.name == "mine" and record.dataset.users == 40 and record.dataset.domain == "custom"
@@ -146,23 +180,37 @@ def test_own_csv_and_param_overrides_through_the_console_script(tmp_path: Path) 
         (["--param", "neighbours=5"], "error: --param 'neighbours=5': expected MODEL.FIELD=VALUE"),
         (["--param", "sasrec.dim=8"], "error: --param 'sasrec.dim=8': model 'sasrec' is not among the suite's models"),
     ]:
-        bad = cli("run", "--csv", "mine=ratings.csv", "--dataset", "mine", "--model", "itemknn", *args,
-                  "--output", "out2", cwd=tmp_path)
+        bad = cli(
+            "run",
+            "--csv",
+            "mine=ratings.csv",
+            "--dataset",
+            "mine",
+            "--model",
+            "itemknn",
+            *args,
+            "--output",
+            "out2",
+            cwd=tmp_path,
+        )
         assert bad.returncode == 2 and bad.stderr.startswith(line) and bad.stderr.count("\n") == 1, bad.stderr
 
     write_csv(tmp_path / "odd.csv", header="person,thing,when")
-    bad = cli("run", "--csv", "odd=odd.csv", "--dataset", "odd", "--model", "popularity", "--output", "out3",
-              cwd=tmp_path)
+    bad = cli(
+        "run", "--csv", "odd=odd.csv", "--dataset", "odd", "--model", "popularity", "--output", "out3", cwd=tmp_path
+    )
     assert bad.returncode == 2 and "no column(s) ['user', 'item', 'timestamp']" in bad.stderr, bad.stderr
 
 
+@pytest.mark.slow
 def test_suite_csv_tables_resolve_paths_and_never_shadow_a_plugin_dataset(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     write_csv(tmp_path / "data" / "ratings.csv")
     (tmp_path / "suite.toml").write_text(
         'name = "own"\ntargets = ["mine"]\nmodels = ["popularity"]\n'
         '[csv.mine]\npath = "data/ratings.csv"\ndomain = "media"\n'
-        '[training]\ndevice = "cpu"\n')
+        '[training]\ndevice = "cpu"\n'
+    )
     suite = load_suite(tmp_path / "suite.toml")
     assert suite.csv["mine"].path == tmp_path / "data" / "ratings.csv"
     plugins = load_plugins()
@@ -170,7 +218,9 @@ def test_suite_csv_tables_resolve_paths_and_never_shadow_a_plugin_dataset(tmp_pa
     Runner(suite, plugins, tmp_path / "out")  # registering the same suite twice is fine
     assert plugins.datasets.get("mine").domain == "media"
     clash = with_params(suite, []).model_copy(update={"csv": {"synthetic-media": suite.csv["mine"]}})
-    with pytest.raises(DuplicateNameError, match="'synthetic-media' is registered by both plugin 'flm-bench:synthetic'"):
+    with pytest.raises(
+        DuplicateNameError, match="'synthetic-media' is registered by both plugin 'flm-bench:synthetic'"
+    ):
         Runner(clash, load_plugins(), tmp_path / "out")
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 import flm_bench
+from flm_bench.api import CorpusSpec, DatasetSpec, ModelSpec, StrategySpec
 from flm_bench.errors import DuplicateNameError, UnknownNameError
 from flm_bench.plugins import ALLOW_ENV, BLOCK_ENV, ENTRY_POINT_GROUP, load_plugins
-from flm_bench.api import CorpusSpec, DatasetSpec, ModelSpec, StrategySpec
 
 BUILTIN_ENTRY_POINTS = ("baselines", "sasrec", "strategies", "synthetic")
 
@@ -58,8 +58,7 @@ class ClassPlugin:
 
     @flm_bench.hookimpl
     def flm_bench_register_models(self, register):
-        register(ModelSpec("class-model", build=lambda *a: None, pretrainable=False,
-                           item_representation="ids"))
+        register(ModelSpec("class-model", build=lambda *a: None, pretrainable=False, item_representation="ids"))
 
     @flm_bench.hookimpl
     def flm_bench_register_strategies(self, register):
@@ -76,8 +75,7 @@ class RaisingHookPlugin:
 
     @flm_bench.hookimpl
     def flm_bench_register_models(self, register):
-        register(ModelSpec("never-model", build=lambda *a: None, pretrainable=False,
-                           item_representation="ids"))
+        register(ModelSpec("never-model", build=lambda *a: None, pretrainable=False, item_representation="ids"))
 
 
 class FakeEntryPoint:
@@ -145,7 +143,8 @@ def test_each_load_is_fresh():
 
 def test_fake_module_and_class_plugins():
     plugins = load_plugins(
-        entry_points=[], environ={},
+        entry_points=[],
+        environ={},
         extra=[("mod", fake_module("mod", "mod-a", "mod-b")), ("cls", ClassPlugin())],
     )
     assert not plugins.failed
@@ -155,9 +154,7 @@ def test_fake_module_and_class_plugins():
     assert plugins.corpora.get("class-corpus").datasets == ("class-data",)
     assert "class-model" in plugins.models and "class-strategy" in plugins.strategies
     cls_info = next(p for p in plugins.infos if p.name == "cls")
-    assert cls_info.hooks == sorted(
-        f"flm_bench_register_{k}" for k in ("datasets", "corpora", "models", "strategies")
-    )
+    assert cls_info.hooks == sorted(f"flm_bench_register_{k}" for k in ("datasets", "corpora", "models", "strategies"))
     assert plugins.distributions() == {"mod": "0", "cls": "0"}
 
 
@@ -173,8 +170,7 @@ def test_wrong_spec_type_fails_only_that_plugin():
         def flm_bench_register_datasets(self, register):
             register(CorpusSpec("not-a-dataset", datasets=()))
 
-    plugins = load_plugins(entry_points=builtin_entry_points(), environ={},
-                           extra=[("wrong", WrongType())])
+    plugins = load_plugins(entry_points=builtin_entry_points(), environ={}, extra=[("wrong", WrongType())])
     (failed,) = plugins.failed
     assert failed.name == "wrong" and "TypeError" in failed.error and "DatasetSpec" in failed.error
     assert "not-a-dataset" not in plugins.corpora and "not-a-dataset" not in plugins.datasets
@@ -187,7 +183,8 @@ def test_wrong_spec_type_fails_only_that_plugin():
 def test_failing_import_and_hook_do_not_take_others_down():
     eps = [*builtin_entry_points(), FakeEntryPoint("broken", broken_import, "broken-dist", "1.2")]
     plugins = load_plugins(
-        entry_points=eps, environ={},
+        entry_points=eps,
+        environ={},
         extra=[("raiser", RaisingHookPlugin()), ("good", fake_module("good", "good-data"))],
     )
     failed = {p.name: p for p in plugins.failed}
@@ -235,17 +232,16 @@ def test_hook_rejected_by_pluggy_is_recorded():
         def flm_bench_register_datasets(self, register, unexpected):
             register(dataset("bad-sig"))
 
-    plugins = load_plugins(entry_points=builtin_entry_points(), environ={},
-                           extra=[("bad", BadSignature())])
+    plugins = load_plugins(entry_points=builtin_entry_points(), environ={}, extra=[("bad", BadSignature())])
     (failed,) = plugins.failed
     assert failed.name == "bad" and "import failed" in failed.error
     assert "bad-sig" not in plugins.datasets and "synthetic-media" in plugins.datasets
 
 
 def test_plugin_name_registered_twice():
-    plugins = load_plugins(entry_points=[], environ={},
-                           extra=[("same", fake_module("a", "a-data")),
-                                  ("same", fake_module("b", "b-data"))])
+    plugins = load_plugins(
+        entry_points=[], environ={}, extra=[("same", fake_module("a", "a-data")), ("same", fake_module("b", "b-data"))]
+    )
     assert [p.error is None for p in plugins.infos] == [True, False]
     assert "a-data" in plugins.datasets and "b-data" not in plugins.datasets
 
@@ -263,8 +259,7 @@ def test_register_commands_failure_is_recorded():
         def flm_bench_register_commands(self, app):
             raise ValueError("no commands today")
 
-    plugins = load_plugins(entry_points=[], environ={},
-                           extra=[("bad", BadCommands()), ("ok", Commands())])
+    plugins = load_plugins(entry_points=[], environ={}, extra=[("bad", BadCommands()), ("ok", Commands())])
     app = object()
     plugins.register_commands(app)
     assert seen == [app]
@@ -277,9 +272,12 @@ def test_register_commands_failure_is_recorded():
 
 def test_duplicate_name_across_plugins():
     plugins = load_plugins(
-        entry_points=[], environ={},
-        extra=[("first", fake_module("first", "shared-name", "first-only")),
-               ("second", fake_module("second", "shared-name", "second-only"))],
+        entry_points=[],
+        environ={},
+        extra=[
+            ("first", fake_module("first", "shared-name", "first-only")),
+            ("second", fake_module("second", "shared-name", "second-only")),
+        ],
     )
     with pytest.raises(DuplicateNameError) as exc:
         plugins.datasets.get("shared-name")
@@ -298,11 +296,9 @@ def test_duplicate_of_builtin_name():
 
         @flm_bench.hookimpl
         def flm_bench_register_models(self, register):  # a later hook must not crash loading
-            register(ModelSpec("clash-model", build=lambda *a: None, pretrainable=False,
-                               item_representation="ids"))
+            register(ModelSpec("clash-model", build=lambda *a: None, pretrainable=False, item_representation="ids"))
 
-    plugins = load_plugins(entry_points=builtin_entry_points(), environ={},
-                           extra=[("clash", Clash())])
+    plugins = load_plugins(entry_points=builtin_entry_points(), environ={}, extra=[("clash", Clash())])
     with pytest.raises(DuplicateNameError) as exc:
         plugins.datasets.get("synthetic-media")
     assert "flm-bench:synthetic" in str(exc.value) and "clash:clash" in str(exc.value)
@@ -369,7 +365,7 @@ def test_environment_read_from_os_environ(monkeypatch):
 # --------------------------------------------------------------------------- real entry point
 
 
-FAKE_PLUGIN = '''
+FAKE_PLUGIN = """
 import flm_bench
 from flm_bench.api import DatasetSpec, hookimpl
 
@@ -378,7 +374,7 @@ from flm_bench.api import DatasetSpec, hookimpl
 def flm_bench_register_datasets(register):
     register(DatasetSpec(name="fake-data", domain="test", load=lambda location: None,
                          description="from a real entry point"))
-'''
+"""
 
 
 def write_fake_distribution(root: Path) -> None:
@@ -411,8 +407,7 @@ def test_real_entry_point(tmp_path, monkeypatch):
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **env}
-    return subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True, text=True, timeout=120)
 
 
 def test_real_entry_point_fresh_interpreter(tmp_path):
@@ -430,8 +425,10 @@ def test_real_entry_point_fresh_interpreter(tmp_path):
 
 
 def test_loading_plugins_does_not_import_torch():
-    code = ("import sys; from flm_bench.plugins import load_plugins; p = load_plugins(); "
-            "assert not p.failed, p.failed; assert len(p.models) >= 3; "
-            "assert 'torch' not in sys.modules, 'torch was imported'")
+    code = (
+        "import sys; from flm_bench.plugins import load_plugins; p = load_plugins(); "
+        "assert not p.failed, p.failed; assert len(p.models) >= 3; "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
     result = run_python(code)
     assert result.returncode == 0, result.stderr

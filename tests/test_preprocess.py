@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from flm_bench.data.preprocess import Preprocess, apply
 from flm_bench.data.table import from_table
 from flm_bench.errors import DataError
-from flm_bench.data.preprocess import Preprocess, apply
 
 
 def make(users, items, orders, ratings=None, side=None):
@@ -47,8 +47,11 @@ def test_rating_threshold_needs_ratings():
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 15), st.integers(0, 15)), min_size=1, max_size=120),
-       st.integers(0, 4), st.integers(0, 4))
+@given(
+    st.lists(st.tuples(st.integers(0, 15), st.integers(0, 15)), min_size=1, max_size=120),
+    st.integers(0, 4),
+    st.integers(0, 4),
+)
 def test_k_core_is_a_fixed_point(pairs, min_user, min_item):
     users, items = zip(*pairs)
     data = make(users, items, list(range(len(pairs))))
@@ -63,12 +66,18 @@ def test_k_core_is_a_fixed_point(pairs, min_user, min_item):
 
 
 def test_side_data_follows_reindexing():
-    data = make([0, 0, 1, 2, 2], [0, 1, 1, 2, 1], [0, 1, 2, 3, 4], side={
-        "item_text": np.array(["a", "b", "c"]),
-        "user_ids": np.array(["u0", "u1", "u2"]),
-        "social_edges": np.array([[0, 1], [1, 2], [2, 0]]),
-        "item_attr_indptr": np.array([0, 1, 3, 3]), "item_attr_ids": np.array([7, 8, 9]),
-    })
+    data = make(
+        [0, 0, 1, 2, 2],
+        [0, 1, 1, 2, 1],
+        [0, 1, 2, 3, 4],
+        side={
+            "item_text": np.array(["a", "b", "c"]),
+            "user_ids": np.array(["u0", "u1", "u2"]),
+            "social_edges": np.array([[0, 1], [1, 2], [2, 0]]),
+            "item_attr_indptr": np.array([0, 1, 3, 3]),
+            "item_attr_ids": np.array([7, 8, 9]),
+        },
+    )
     out = apply(data, Preprocess(min_user_interactions=2))  # drops user 1 (one interaction)
     assert out.side["user_ids"].tolist() == ["u0", "u2"]
     assert out.side["social_edges"].tolist() == [[1, 0]]  # only 2 -> 0 survives, renumbered

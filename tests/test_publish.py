@@ -21,7 +21,6 @@ from typer.testing import CliRunner
 
 from flm_bench.cli.publish_cmd import publish_command
 from flm_bench.errors import RecordError
-from flm_bench.results.summary import summarize
 from flm_bench.plugins import load_plugins
 from flm_bench.results.publish import (
     LOCK_NAME,
@@ -31,7 +30,16 @@ from flm_bench.results.publish import (
     publish_report,
     validate,
 )
-from flm_bench.results.records import ARTIFACTS, find_records, TMP_PREFIX, load_records, open_text, records_dir, write_text
+from flm_bench.results.records import (
+    ARTIFACTS,
+    TMP_PREFIX,
+    find_records,
+    load_records,
+    open_text,
+    records_dir,
+    write_text,
+)
+from flm_bench.results.summary import summarize
 
 SUITE = """
 name = "pub"
@@ -105,9 +113,14 @@ def git_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """A git identity and configuration of the test's own (never the user's)."""
     config = tmp_path / "gitconfig"
     config.write_text("[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n")
-    env = {"GIT_AUTHOR_NAME": "Test Publisher", "GIT_AUTHOR_EMAIL": "publisher@example.org",
-           "GIT_COMMITTER_NAME": "Test Publisher", "GIT_COMMITTER_EMAIL": "publisher@example.org",
-           "GIT_CONFIG_GLOBAL": str(config), "GIT_CONFIG_NOSYSTEM": "1"}
+    env = {
+        "GIT_AUTHOR_NAME": "Test Publisher",
+        "GIT_AUTHOR_EMAIL": "publisher@example.org",
+        "GIT_COMMITTER_NAME": "Test Publisher",
+        "GIT_COMMITTER_EMAIL": "publisher@example.org",
+        "GIT_CONFIG_GLOBAL": str(config),
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env
@@ -121,14 +134,16 @@ def git(*args: str, cwd: Path) -> str:
 
 
 @pytest.mark.slow
-def test_publish_copies_valid_records_into_the_board_layout(tmp_path: Path, run_output: Path, plugins,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_publish_copies_valid_records_into_the_board_layout(
+    tmp_path: Path, run_output: Path, plugins, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import flm_bench.data.preprocess
 
     loads = []
     real_apply = flm_bench.data.preprocess.apply
-    monkeypatch.setattr(flm_bench.data.preprocess, "apply", lambda data, options: loads.append(data.name)
-                        or real_apply(data, options))
+    monkeypatch.setattr(
+        flm_bench.data.preprocess, "apply", lambda data, options: loads.append(data.name) or real_apply(data, options)
+    )
     board = tmp_path / "leaderboards"
     published = publish([run_output], board, plugins=plugins)
     assert len(published) == 6
@@ -136,7 +151,12 @@ def test_publish_copies_valid_records_into_the_board_layout(tmp_path: Path, run_
     assert all(p.parent.parent == records_dir(board) and p.name == "record.json" for p in published)
     for (src, record), (dst, copy) in zip(load_records(run_output), load_records(board)):
         assert copy == record and dst.parent.name == record.record_id
-        assert sorted(f.name for f in dst.parent.iterdir()) == ["per_user.npz", "qrels.trec.gz", "record.json", "run.trec.gz"]
+        assert sorted(f.name for f in dst.parent.iterdir()) == [
+            "per_user.npz",
+            "qrels.trec.gz",
+            "record.json",
+            "run.trec.gz",
+        ]
         for f in dst.parent.iterdir():
             assert f.read_bytes() == (src.parent / f.name).read_bytes()
     assert not list(records_dir(board).glob(f"{TMP_PREFIX}*"))
@@ -144,8 +164,9 @@ def test_publish_copies_valid_records_into_the_board_layout(tmp_path: Path, run_
     assert {(r.model, tuple(r.seeds)) for r in rows} == {("popularity", (0, 1, 2)), ("itemknn", (0, 1, 2))}
 
 
-def test_record_arguments_are_files_folders_or_folders_of_records(tmp_path: Path, run_output: Path,
-                                                                  record_folders) -> None:
+def test_record_arguments_are_files_folders_or_folders_of_records(
+    tmp_path: Path, run_output: Path, record_folders
+) -> None:
     folder = record_folders["itemknn-1"]
     assert find_records(folder) == [folder / "record.json"]
     assert find_records(folder / "record.json") == [folder / "record.json"]
@@ -215,45 +236,66 @@ def _set(*keys: str, value) -> Callable[[Path], None]:
                 del node[keys[-1]]
             else:
                 node[keys[-1]] = value(node[keys[-1]]) if callable(value) else value
+
         edit_json(folder, apply)
+
     return change
 
 
 _DELETE = object()
 
 TAMPERINGS: dict[str, tuple[Callable[[Path], None], str]] = {
-    "changed metric": (_set("metrics", "ndcg@10", value=lambda v: v + 1e-6),
-                       r"metric ndcg@10 is .* in the record but ranx computes"),
+    "changed metric": (
+        _set("metrics", "ndcg@10", value=lambda v: v + 1e-6),
+        r"metric ndcg@10 is .* in the record but ranx computes",
+    ),
     "changed lines in run.trec": (_change_a_hit_in_the_run, r"metric ndcg@10 is .* but ranx computes"),
     "per_user.npz disagrees": (_change_one_per_user_score, r"per_user\.npz: recall@10 of 1 user\(s\) differ"),
     "not JSON": (lambda f: (f / "record.json").write_text('{"record_id": '), "not valid JSON"),
-    "schema: wrong type": (_set("seed", value="zero"),
-                           r"record schema record-v2\.schema\.json at seed: 'zero' is not of type 'integer'"),
+    "schema: wrong type": (
+        _set("seed", value="zero"),
+        r"record schema record-v2\.schema\.json at seed: 'zero' is not of type 'integer'",
+    ),
     "schema: unknown field": (_set("dataset", "colour", value="blue"), r"at dataset: Additional properties"),
-    "missing provenance field": (_set("provenance", "torch", value=_DELETE),
-                                 r"at provenance: 'torch' is a required property"),
-    "empty provenance field": (_set("provenance", "python", value=""),
-                               r"incomplete provenance: provenance\.python is empty"),
+    "missing provenance field": (
+        _set("provenance", "torch", value=_DELETE),
+        r"at provenance: 'torch' is a required property",
+    ),
+    "empty provenance field": (
+        _set("provenance", "python", value=""),
+        r"incomplete provenance: provenance\.python is empty",
+    ),
     "no plugin versions": (_set("provenance", "plugins", value={}), r"provenance\.plugins lists no plugin"),
-    "dev build without git sha": (lambda f: (_set("provenance", "git_sha", value=None)(f),
-                                             _set("provenance", "flm_bench_version", value="0.2.0.dev3")(f)),
-                                  r"git_sha is null, but flm-bench 0\.2\.0\.dev3 is not a release"),
+    "dev build without git sha": (
+        lambda f: (
+            _set("provenance", "git_sha", value=None)(f),
+            _set("provenance", "flm_bench_version", value="0.2.0.dev3")(f),
+        ),
+        r"git_sha is null, but flm-bench 0\.2\.0\.dev3 is not a release",
+    ),
     "bad git sha": (_set("provenance", "git_sha", value="HEAD"), r"git_sha 'HEAD' is not a hexadecimal commit"),
     "created without offset": (_set("provenance", "created", value="2024-01-01T00:00:00"), "has no UTC offset"),
-    "unknown split fingerprint": (_set("split", "fingerprint", value="0" * 64),
-                                  r"unknown split fingerprint 0000000000000000… for 'synthetic-finance' leave-one-out"),
+    "unknown split fingerprint": (
+        _set("split", "fingerprint", value="0" * 64),
+        r"unknown split fingerprint 0000000000000000… for 'synthetic-finance' leave-one-out",
+    ),
     "unknown dataset fingerprint": (_set("dataset", "fingerprint", value="f" * 64), "unknown dataset fingerprint ffff"),
-    "unknown dataset": (_set("dataset", "name", value="synthetic-financ"),
-                        r"unknown dataset 'synthetic-financ'.*Did you mean"),
-    "dropped a hard test user": (_drop_hard_user,
-                                 r"qrels\.trec\.gz is not the split's test targets \(1 test users missing"),
+    "unknown dataset": (
+        _set("dataset", "name", value="synthetic-financ"),
+        r"unknown dataset 'synthetic-financ'.*Did you mean",
+    ),
+    "dropped a hard test user": (
+        _drop_hard_user,
+        r"qrels\.trec\.gz is not the split's test targets \(1 test users missing",
+    ),
     "artifact outside the folder": (_set("artifacts", "run", value="../run.trec"), "must be a plain file name"),
 }
 
 
 @pytest.mark.parametrize("kind", list(TAMPERINGS))
-def test_tampered_record_is_rejected_and_nothing_changes(kind: str, tmp_path: Path, board: Path,
-                                                         record_folders, plugins) -> None:
+def test_tampered_record_is_rejected_and_nothing_changes(
+    kind: str, tmp_path: Path, board: Path, record_folders, plugins
+) -> None:
     tamper, reason = TAMPERINGS[kind]
     bad = copy_record(record_folders["itemknn-0"], tmp_path)
     tamper(bad)
@@ -300,8 +342,9 @@ def test_duplicate_is_rejected_unless_replace(tmp_path: Path, board: Path, recor
     report = publish_report([renamed, record_folders["itemknn-0"]], board, replace=True, plugins=plugins)
     assert report.replaced == [original.name]
     ids = sorted(r.record_id for _, r in load_records(board))
-    assert ids == sorted(["pub__synthetic-finance__popularity__scratch__seed0__other",
-                          record_folders["itemknn-0"].name])
+    assert ids == sorted(
+        ["pub__synthetic-finance__popularity__scratch__seed0__other", record_folders["itemknn-0"].name]
+    )
     assert not (records_dir(board) / original.name).exists()
     assert not list(records_dir(board).glob(f"{TMP_PREFIX}*"))
 
@@ -314,8 +357,9 @@ def test_same_cell_twice_in_one_call_is_rejected(tmp_path: Path, record_folders,
     assert not (tmp_path / "b").exists()
 
 
-def test_publish_into_a_git_work_tree_commits_only_the_records(tmp_path: Path, git_env, record_folders,
-                                                               plugins) -> None:
+def test_publish_into_a_git_work_tree_commits_only_the_records(
+    tmp_path: Path, git_env, record_folders, plugins
+) -> None:
     repo = tmp_path / "results"
     repo.mkdir()
     git("init", "-q", cwd=repo)
@@ -325,8 +369,9 @@ def test_publish_into_a_git_work_tree_commits_only_the_records(tmp_path: Path, g
     (repo / "notes.txt").write_text("staged but not mine\n")
     git("add", "notes.txt", cwd=repo)
 
-    report = publish_report([record_folders["itemknn-0"], record_folders["itemknn-1"]], repo / "leaderboards",
-                            plugins=plugins)
+    report = publish_report(
+        [record_folders["itemknn-0"], record_folders["itemknn-1"]], repo / "leaderboards", plugins=plugins
+    )
     assert report.commit == git("rev-parse", "HEAD", cwd=repo).strip()
     message = git("log", "-1", "--format=%B", cwd=repo)
     assert message.startswith("Publish 2 records")
@@ -383,8 +428,7 @@ def test_leftovers_of_a_killed_publisher_are_recovered(board: Path, record_folde
         assert (published / f.name).read_bytes() == f.read_bytes()
 
 
-def test_publish_to_a_bare_remote_clones_commits_and_pushes(tmp_path: Path, git_env, record_folders,
-                                                            plugins) -> None:
+def test_publish_to_a_bare_remote_clones_commits_and_pushes(tmp_path: Path, git_env, record_folders, plugins) -> None:
     remote = tmp_path / "remote.git"
     git("init", "-q", "--bare", str(remote), cwd=tmp_path)
     assert is_remote(remote) and is_remote(f"file://{remote}") and not is_remote(tmp_path)
@@ -394,8 +438,10 @@ def test_publish_to_a_bare_remote_clones_commits_and_pushes(tmp_path: Path, git_
     publish([record_folders["itemknn-1"]], f"file://{remote}", plugins=plugins, subdir="boards/main")
     head = git("rev-parse", "main", cwd=remote)
     log = git("log", "--format=%s", "main", cwd=remote).splitlines()
-    assert log == [f"Publish 1 record: {record_folders['itemknn-1'].name}",
-                   f"Publish 1 record: {record_folders['itemknn-0'].name}"]
+    assert log == [
+        f"Publish 1 record: {record_folders['itemknn-1'].name}",
+        f"Publish 1 record: {record_folders['itemknn-0'].name}",
+    ]
 
     with pytest.raises(RecordError, match="already published"):
         publish([record_folders["itemknn-0"]], remote, plugins=plugins)
@@ -403,8 +449,10 @@ def test_publish_to_a_bare_remote_clones_commits_and_pushes(tmp_path: Path, git_
 
     clone = tmp_path / "check"
     git("clone", "-q", str(remote), str(clone), cwd=tmp_path)
-    for folder, board in ((record_folders["itemknn-0"], clone / "leaderboards"),
-                          (record_folders["itemknn-1"], clone / "boards" / "main")):
+    for folder, board in (
+        (record_folders["itemknn-0"], clone / "leaderboards"),
+        (record_folders["itemknn-1"], clone / "boards" / "main"),
+    ):
         (published,) = load_records(board)
         assert published[0].parent.name == folder.name
         for f in folder.iterdir():
@@ -412,8 +460,9 @@ def test_publish_to_a_bare_remote_clones_commits_and_pushes(tmp_path: Path, git_
     assert not (clone / "leaderboards" / LOCK_NAME).exists()  # the lock file is never committed
 
 
-def test_push_is_retried_when_the_remote_moved(tmp_path: Path, git_env, record_folders, plugins,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_push_is_retried_when_the_remote_moved(
+    tmp_path: Path, git_env, record_folders, plugins, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Another publisher pushes between our clone and our push: we publish on top of theirs."""
     import flm_bench.results.publish.remote as pub
 
@@ -480,7 +529,7 @@ def test_old_record_with_derived_values_in_params_still_validates(tmp_path: Path
             validate([wrong], plugins=plugins)
 
 
-WORKER = textwrap.dedent('''
+WORKER = textwrap.dedent("""
     import pickle, sys, time
     from pathlib import Path
     from flm_bench.errors import RecordError
@@ -498,7 +547,7 @@ WORKER = textwrap.dedent('''
     except RecordError as exc:
         print(exc)
         sys.exit(3)
-''')
+""")
 
 
 @pytest.mark.slow
@@ -523,9 +572,15 @@ def test_concurrent_publishers_lose_nothing(tmp_path: Path, git_env, record_fold
     for i, name in enumerate(names):
         payload = tmp_path / f"valid-{i}.pickle"
         payload.write_bytes(pickle.dumps(valid[name]))
-        procs.append(subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(payload), str(board), str(barrier), str(len(names)), str(i)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **git_env}))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", WORKER, str(payload), str(board), str(barrier), str(len(names)), str(i)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, **git_env},
+            )
+        )
     results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
     codes = [code for code, _, _ in results]
     assert codes[:4] == [0, 0, 0, 0], results
@@ -544,8 +599,9 @@ def test_concurrent_publishers_lose_nothing(tmp_path: Path, git_env, record_fold
     assert not [s for s in git("status", "--porcelain", cwd=repo).splitlines() if "records/" in s]
 
 
-def test_cli_publish(tmp_path: Path, record_folders, run_output: Path, monkeypatch: pytest.MonkeyPatch,
-                     plugins) -> None:
+def test_cli_publish(
+    tmp_path: Path, record_folders, run_output: Path, monkeypatch: pytest.MonkeyPatch, plugins
+) -> None:
     from flm_bench.cli import common
 
     monkeypatch.setattr(common, "default_plugins", lambda: plugins)

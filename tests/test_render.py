@@ -14,10 +14,10 @@ import typer
 from typer.testing import CliRunner
 
 from flm_bench import hookimpl
-from flm_bench.results import render
 from flm_bench.cli import leaderboard_cmd
 from flm_bench.errors import ConfigError, RecordError
 from flm_bench.plugins import load_plugins
+from flm_bench.results import render
 from flm_bench.results.records import load_records
 from flm_bench.specs import CorpusSpec
 
@@ -68,8 +68,13 @@ class TinyCorpus:
     @staticmethod
     @hookimpl
     def flm_bench_register_corpora(register):
-        register(CorpusSpec(name="tiny-corpus", datasets=("synthetic-finance", "synthetic-media"),
-                            description="SYNTHETIC test corpus"))
+        register(
+            CorpusSpec(
+                name="tiny-corpus",
+                datasets=("synthetic-finance", "synthetic-media"),
+                description="SYNTHETIC test corpus",
+            )
+        )
 
 
 @pytest.fixture(scope="module")
@@ -124,15 +129,19 @@ def test_render_writes_every_board_with_its_rows(measured: Path, tmp_path: Path)
     records, boards = publish(measured, tmp_path)
     (boards / "README.md").write_text("# leaderboards\nhand-written\n")
     written = render.render(records, boards)
-    assert sorted(p.name for p in written) == ["finance.md", "index.html", "leaderboard.json", "media.md",
-                                               "overall.md"]
+    assert sorted(p.name for p in written) == ["finance.md", "index.html", "leaderboard.json", "media.md", "overall.md"]
     assert (boards / "README.md").read_text() == "# leaderboards\nhand-written\n"  # never touched
 
     data = json.loads((boards / "leaderboard.json").read_text())
     assert data["format"] == "flm-bench.board/1" and data["headline_metric"] == "ndcg@10" and data["records"] == 12
     assert [(r["domain"], r["model"], r["strategy"]) for r in data["rows"]] == [
-        ("finance", "popularity", "scratch"), ("finance", "sasrec", "scratch"), ("finance", "sasrec", "finetune"),
-        ("media", "popularity", "scratch"), ("media", "sasrec", "scratch"), ("media", "sasrec", "finetune")]
+        ("finance", "popularity", "scratch"),
+        ("finance", "sasrec", "scratch"),
+        ("finance", "sasrec", "finetune"),
+        ("media", "popularity", "scratch"),
+        ("media", "sasrec", "scratch"),
+        ("media", "sasrec", "finetune"),
+    ]
     finetune = data["rows"][2]
     assert finetune["synthetic"] and finetune["seeds"] == [0, 1] and finetune["corpus"] == "tiny-corpus"
     assert set(finetune["metrics"]) == {"ndcg@10", "recall@10"} and finetune["metrics"]["ndcg@10"]["std"] > 0
@@ -167,19 +176,30 @@ def test_suites_never_share_a_row_and_a_repeated_seed_is_refused(measured: Path,
         if "synthetic-finance__sasrec__" in folder.name:
             copy = records / f"other-{folder.name}"
             shutil.copytree(folder, copy)
-            edit_record(copy, suite="other", record_id=f"other-{folder.name}",
-                        **({"metrics__ndcg@10": 0.0} if "__scratch__" in folder.name else {}))
+            edit_record(
+                copy,
+                suite="other",
+                record_id=f"other-{folder.name}",
+                **({"metrics__ndcg@10": 0.0} if "__scratch__" in folder.name else {}),
+            )
     render.render(records, boards)
-    rows = [r for r in json.loads((boards / "leaderboard.json").read_text())["rows"]
-            if (r["dataset"], r["model"]) == ("synthetic-finance", "sasrec")]
+    rows = [
+        r
+        for r in json.loads((boards / "leaderboard.json").read_text())["rows"]
+        if (r["dataset"], r["model"]) == ("synthetic-finance", "sasrec")
+    ]
     assert [(r["suite"], r["strategy"], r["seeds"]) for r in rows] == [
-        ("other", "scratch", [0, 1]), ("other", "finetune", [0, 1]),
-        ("render-test", "scratch", [0, 1]), ("render-test", "finetune", [0, 1])]
+        ("other", "scratch", [0, 1]),
+        ("other", "finetune", [0, 1]),
+        ("render-test", "scratch", [0, 1]),
+        ("render-test", "finetune", [0, 1]),
+    ]
     (other_scratch, other_ft, scratch, ft) = rows
     assert other_scratch["metrics"]["ndcg@10"]["mean"] == 0.0 and scratch["metrics"]["ndcg@10"]["mean"] > 0
     assert other_ft["gain"]["ndcg@10"]["mean"] == pytest.approx(ft["metrics"]["ndcg@10"]["mean"], abs=2e-6)
     assert ft["gain"]["ndcg@10"]["mean"] == pytest.approx(
-        ft["metrics"]["ndcg@10"]["mean"] - scratch["metrics"]["ndcg@10"]["mean"], abs=2e-6)
+        ft["metrics"]["ndcg@10"]["mean"] - scratch["metrics"]["ndcg@10"]["mean"], abs=2e-6
+    )
     finance = (boards / "finance.md").read_text()
     assert "(SYNTHETIC) · leave-one-out" in finance and finance.count(" · suite ") == 2
 
@@ -204,9 +224,15 @@ def test_render_is_deterministic_and_check_reports_stale_files(measured: Path, t
     (finance / "record.json").write_text(json.dumps(data, indent=2))
     (boards / "media.md").unlink()
     problems = render.check(records, boards)
-    assert sorted(problems) == sorted([f"{boards / 'finance.md'}: stale", f"{boards / 'index.html'}: stale",
-                                       f"{boards / 'leaderboard.json'}: stale", f"{boards / 'media.md'}: missing",
-                                       f"{boards / 'overall.md'}: stale"])
+    assert sorted(problems) == sorted(
+        [
+            f"{boards / 'finance.md'}: stale",
+            f"{boards / 'index.html'}: stale",
+            f"{boards / 'leaderboard.json'}: stale",
+            f"{boards / 'media.md'}: missing",
+            f"{boards / 'overall.md'}: stale",
+        ]
+    )
     render.render(records, boards)
     assert render.check(records, boards) == []
 
@@ -276,21 +302,41 @@ def test_references_are_shown_apart_and_never_mixed_in(measured: Path, tmp_path:
     records, boards = publish(measured, tmp_path)
     render.render(records, boards)
     measured_rows = json.loads((boards / "leaderboard.json").read_text())["rows"]
-    (boards / "references.json").write_text(json.dumps([
-        {"dataset": "synthetic-finance", "model": "SASRec", "metrics": {"ndcg@10": 0.5, "hit_rate@10": 0.7},
-         "citation": "Kang & McAuley, ICDM 2018 <i>x</i>", "protocol": "leave-one-out, 100 sampled negatives"},
-        {"dataset": "ml-1m", "domain": "media", "model": "BERT4Rec", "metrics": {"ndcg@10": 0.4},
-         "citation": "Sun et al., CIKM 2019", "protocol": "sampled", "notes": "not | comparable"},
-    ]))
+    (boards / "references.json").write_text(
+        json.dumps(
+            [
+                {
+                    "dataset": "synthetic-finance",
+                    "model": "SASRec",
+                    "metrics": {"ndcg@10": 0.5, "hit_rate@10": 0.7},
+                    "citation": "Kang & McAuley, ICDM 2018 <i>x</i>",
+                    "protocol": "leave-one-out, 100 sampled negatives",
+                },
+                {
+                    "dataset": "ml-1m",
+                    "domain": "media",
+                    "model": "BERT4Rec",
+                    "metrics": {"ndcg@10": 0.4},
+                    "citation": "Sun et al., CIKM 2019",
+                    "protocol": "sampled",
+                    "notes": "not | comparable",
+                },
+            ]
+        )
+    )
     render.render(records, boards)
     data = json.loads((boards / "leaderboard.json").read_text())
     assert data["rows"] == measured_rows  # references never enter the measured statistics
     assert [(r["kind"], r["dataset"], r["domain"]) for r in data["references"]] == [
-        ("external", "ml-1m", "media"), ("external", "synthetic-finance", "finance")]
+        ("external", "ml-1m", "media"),
+        ("external", "synthetic-finance", "finance"),
+    ]
     finance = (boards / "finance.md").read_text()
     external = finance.split("## External (published) results", 1)[1]
-    assert ("| synthetic-finance | SASRec (external) | — | 0.5000 | 0.7000 | leave-one-out, 100 sampled negatives |"
-            in external)
+    assert (
+        "| synthetic-finance | SASRec (external) | — | 0.5000 | 0.7000 | leave-one-out, 100 sampled negatives |"
+        in external
+    )
     assert "&lt;i&gt;x&lt;/i&gt;" in external and "SASRec" not in finance.split("## External", 1)[0]
     assert "not \\| comparable" in (boards / "media.md").read_text()
     page = (boards / "index.html").read_text()
@@ -335,12 +381,26 @@ def chromium_dom(page: Path, tmp_path: Path, query: str = "") -> str:
     """The DOM of ``page`` after its scripts ran, from headless Chromium (a failure if it is missing)."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
-        pytest.fail("headless Chromium not found: neither chromium nor chromium-browser is on PATH; the HTML "
-                    "board needs a real browser test (Debian/Ubuntu: apt-get install -y chromium)", pytrace=False)
+        pytest.fail(
+            "headless Chromium not found: neither chromium nor chromium-browser is on PATH; the HTML "
+            "board needs a real browser test (Debian/Ubuntu: apt-get install -y chromium)",
+            pytrace=False,
+        )
     profile = tmp_path / f"chromium-profile{len(query)}"
-    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={profile}", "--dump-dom", page.as_uri() + query]
+    cmd = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--dump-dom",
+        page.as_uri() + query,
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "<body" in done.stdout, f"chromium failed: {done.stderr[-2000:]}"
     return done.stdout

@@ -16,12 +16,17 @@ import pytest
 import ranx
 
 from flm_bench.errors import ConfigError, UnknownNameError
-from flm_bench.results.stats import holm
-from flm_bench.results.summary import summarize
 from flm_bench.plugins import load_plugins
 from flm_bench.results.records import (
-    TMP_PREFIX, clean_partial, json_schema, load_records, records_dir, shipped_schema,
+    TMP_PREFIX,
+    clean_partial,
+    json_schema,
+    load_records,
+    records_dir,
+    shipped_schema,
 )
+from flm_bench.results.stats import holm
+from flm_bench.results.summary import summarize
 from flm_bench.runner import Runner, plan
 from flm_bench.suite import Suite, builtin_suite, load_suite
 
@@ -69,11 +74,20 @@ def small_run(run_suite) -> tuple[Path, Suite]:
 
 
 def test_plan_skips_pretraining_strategies_for_non_neural_models() -> None:
-    suite = Suite(name="s", targets=["synthetic-media"], corpora=["synthetic-general"],
-                  models=["popularity", "sasrec"], strategies=["scratch", "finetune"], seeds=[0, 1])
+    suite = Suite(
+        name="s",
+        targets=["synthetic-media"],
+        corpora=["synthetic-general"],
+        models=["popularity", "sasrec"],
+        strategies=["scratch", "finetune"],
+        seeds=[0, 1],
+    )
     cells = plan(suite, load_plugins())
     assert {(c.model, c.strategy, c.corpus) for c in cells} == {
-        ("popularity", "scratch", None), ("sasrec", "scratch", None), ("sasrec", "finetune", "synthetic-general")}
+        ("popularity", "scratch", None),
+        ("sasrec", "scratch", None),
+        ("sasrec", "finetune", "synthetic-general"),
+    }
     assert len(cells) == 6
 
 
@@ -131,7 +145,8 @@ def test_board_has_gain_and_p_value(small_run) -> None:
     assert len(finetune) == 1 and set(finetune[0].gain) == set(finetune[0].metrics)
     scratch = next(r for r in rows if r.model == "sasrec" and r.strategy == "scratch")
     assert finetune[0].gain["ndcg@10"].mean == pytest.approx(
-        finetune[0].metrics["ndcg@10"].mean - scratch.metrics["ndcg@10"].mean)
+        finetune[0].metrics["ndcg@10"].mean - scratch.metrics["ndcg@10"].mean
+    )
     assert 0 <= finetune[0].p_value["ndcg@10"] <= 1
 
 
@@ -173,7 +188,7 @@ def test_partial_records_are_removed_and_never_loaded(tmp_path: Path) -> None:
     assert clean_partial(tmp_path) == [partial] and not partial.exists()
 
 
-SLEEPY_PLUGIN = '''
+SLEEPY_PLUGIN = """
 import os, time
 from flm_bench.api import ModelSpec, hookimpl
 
@@ -190,7 +205,7 @@ class Sleepy:
 def flm_bench_register_models(register):
     register(ModelSpec("sleepy", lambda inputs: Sleepy(inputs.n_items),
                        pretrainable=False, item_representation="none"))
-'''
+"""
 
 
 def _install_fake_distribution(root: Path, name: str, module: str, source: str) -> None:
@@ -207,18 +222,33 @@ def test_killed_run_resumes_without_loss(tmp_path: Path) -> None:
     site = tmp_path / "site"
     site.mkdir()
     _install_fake_distribution(site, "fake-sleepy", "fake_sleepy", SLEEPY_PLUGIN)
-    suite = write_suite(tmp_path, textwrap.dedent('''
+    suite = write_suite(
+        tmp_path,
+        textwrap.dedent("""
         name = "killed"
         targets = ["synthetic-finance"]
         models = ["popularity", "sleepy", "itemknn"]
         [training]
         device = "cpu"
-    '''))
+    """),
+    )
     output = tmp_path / "out"
-    env = {**os.environ, "PYTHONPATH": str(site), "SLEEPY_SECONDS": "120",
-           "FLM_BENCH_CACHE_DIR": os.environ.get("FLM_BENCH_CACHE_DIR", str(tmp_path / "cache"))}
-    cmd = [sys.executable, "-c", "from flm_bench.cli.app import main; main()",
-           "run", "--suite", str(suite), "--output", str(output)]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(site),
+        "SLEEPY_SECONDS": "120",
+        "FLM_BENCH_CACHE_DIR": os.environ.get("FLM_BENCH_CACHE_DIR", str(tmp_path / "cache")),
+    }
+    cmd = [
+        sys.executable,
+        "-c",
+        "from flm_bench.cli.app import main; main()",
+        "run",
+        "--suite",
+        str(suite),
+        "--output",
+        str(output),
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while not list(records_dir(output).glob("*popularity*/record.json")):
@@ -258,8 +288,10 @@ def test_bad_suite_fields_are_named(tmp_path: Path) -> None:
 
 
 def test_split_overrides_apply_per_target_and_shape_the_record_id(tmp_path: Path) -> None:
-    text = ('name = "x"\ntargets = ["synthetic-media", "synthetic-finance"]\nmodels = ["popularity"]\n'
-            '[split_overrides.synthetic-finance]\nprotocol = "random-holdout"\n')
+    text = (
+        'name = "x"\ntargets = ["synthetic-media", "synthetic-finance"]\nmodels = ["popularity"]\n'
+        '[split_overrides.synthetic-finance]\nprotocol = "random-holdout"\n'
+    )
     suite = load_suite(write_suite(tmp_path, text))
     runner = Runner(suite, load_plugins(), tmp_path / "out", device="cpu")
     assert runner.split("synthetic-finance").protocol == "random-holdout"

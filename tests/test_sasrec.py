@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from model_helpers import build_model
 
-from flm_bench.errors import ConfigError
 from flm_bench.data.splits import Sequences
+from flm_bench.errors import ConfigError
 from flm_bench.suite import TrainConfig
 from flm_bench.train.loop import fit
-from model_helpers import build_model
 
 N_ITEMS = 12
 SMALL = {"dim": 8, "layers": 1, "heads": 1, "max_len": 5, "dropout": 0.0}
@@ -37,7 +37,9 @@ def test_mlp_head_moves_the_query() -> None:
 
 
 def test_unknown_head_is_a_config_error_naming_it() -> None:
-    with pytest.raises(ConfigError, match="model 'sasrec': parameter 'head' = 'linear': .*allowed: one of 'dot', 'mlp'"):
+    with pytest.raises(
+        ConfigError, match="model 'sasrec': parameter 'head' = 'linear': .*allowed: one of 'dot', 'mlp'"
+    ):
         build({"head": "linear"})
 
 

@@ -49,7 +49,7 @@ def test_write_plugin_writes_the_package(tmp_path):
         if path.endswith(".py"):
             compile(text, path, "exec")
     readme = (root / "README.md").read_text()
-    assert "pip install -e \".[test]\"" in readme and "flm-bench list datasets" in readme and "--data-dir" in readme
+    assert 'pip install -e ".[test]"' in readme and "flm-bench list datasets" in readme and "--data-dir" in readme
 
 
 def test_two_plugins_get_different_names(tmp_path):
@@ -72,7 +72,8 @@ def test_write_plugin_refuses_a_non_empty_folder(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name", ["", "Flm-Bench", "flm_bench_x", "flm bench", "-flm", "flm-", "flm--x", "1flm", "flm.x", "flm-bench", "json"]
+    "name",
+    ["", "Flm-Bench", "flm_bench_x", "flm bench", "-flm", "flm-", "flm--x", "1flm", "flm.x", "flm-bench", "json"],
 )
 def test_write_plugin_refuses_a_bad_name(tmp_path, name):
     with pytest.raises(ConfigError, match="invalid plugin name") as info:
@@ -109,16 +110,35 @@ def test_generated_plugin_installs_and_registers_through_its_entry_point(tmp_pat
     root = write_plugin(NAME, tmp_path / "src")
     site = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--disable-pip-version-check", "--no-input", "--target", str(site), str(root)],
-        check=True, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--target",
+            str(site),
+            str(root),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     env = {k: v for k, v in os.environ.items() if k not in {"FLM_BENCH_PLUGINS", "FLM_BENCH_DISABLE_PLUGINS"}}
     env |= {"PYTHONPATH": str(site), "FLM_BENCH_CACHE_DIR": str(tmp_path / "cache")}
 
     done = subprocess.run(
         [sys.executable, "-c", CHECK.format(name=NAME, package=PACKAGE)],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
@@ -131,7 +151,11 @@ def test_generated_plugin_installs_and_registers_through_its_entry_point(tmp_pat
 
     tests = subprocess.run(
         [sys.executable, "-m", "pytest", str(root / "tests"), "-q", "-p", "no:cacheprovider"],
-        capture_output=True, text=True, env=env, cwd=root, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        timeout=120,
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "2 passed" in tests.stdout

@@ -20,9 +20,17 @@ from pathlib import Path
 
 import pytest
 
+from flm_bench.data.sources import (
+    DATA_DIR_ENV,
+    MIRROR_ENV,
+    ChecksumError,
+    DataLocation,
+    SourceFile,
+    fetch,
+    open_text,
+    sha256_of,
+)
 from flm_bench.errors import DataError
-from flm_bench.data.sources import (DATA_DIR_ENV, MIRROR_ENV, ChecksumError, DataLocation, SourceFile, fetch, open_text,
-                               sha256_of)
 from flm_bench_plugins.realdata import source_files
 
 ML = "media/movielens-100k"
@@ -30,6 +38,7 @@ U_DATA, U_ITEM = f"{ML}/u.data.gz", f"{ML}/u.item"
 
 
 # --------------------------------------------------------------------------------------- helpers
+
 
 @dataclasses.dataclass
 class Mirror:
@@ -103,11 +112,9 @@ def serve(tmp_path: Path, shared_datasets: Path) -> Iterator[Callable[..., Mirro
             def log_message(self, *args) -> None:  # keep the test output clean
                 pass
 
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                                 functools.partial(Handler, directory=str(root)))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
         server.daemon_threads = True
-        threading.Thread(target=server.serve_forever,
-                         kwargs={"poll_interval": 0.02}, daemon=True).start()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
         servers.append(server)
         return Mirror(root, f"http://127.0.0.1:{server.server_address[1]}", seen)
 
@@ -126,6 +133,7 @@ def mirror(serve, monkeypatch: pytest.MonkeyPatch) -> Mirror:
 
 
 # ------------------------------------------------------------------------------------- downloads
+
 
 def test_fetch_downloads_from_mirror_into_cache_once(mirror: Mirror, cache: Path) -> None:
     files = [offline(f) for f in source_files(U_DATA, U_ITEM)]
@@ -191,9 +199,11 @@ def test_corrupted_download_raises_and_leaves_nothing(mirror: Mirror, cache: Pat
 
 # ------------------------------------------------------------------------------ resolution order
 
+
 @pytest.mark.parametrize("how", ["env", "argument"])
-def test_data_folder_wins_over_mirror(mirror: Mirror, cache: Path, shared_datasets: Path,
-                                      monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+def test_data_folder_wins_over_mirror(
+    mirror: Mirror, cache: Path, shared_datasets: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
     files = source_files(U_DATA, U_ITEM, f"{ML}/u.user")
     if how == "env":
         monkeypatch.setenv(DATA_DIR_ENV, str(shared_datasets))
@@ -206,8 +216,9 @@ def test_data_folder_wins_over_mirror(mirror: Mirror, cache: Path, shared_datase
 
 
 @pytest.mark.parametrize("damage", [flip_byte, truncate], ids=["changed-byte", "truncated"])
-def test_corrupted_file_in_data_folder_raises(mirror: Mirror, cache: Path, tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch, damage) -> None:
+def test_corrupted_file_in_data_folder_raises(
+    mirror: Mirror, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage
+) -> None:
     (file,) = [offline(f) for f in source_files(U_ITEM)]
     data = tmp_path / "data"
     _copy_tree(mirror.root / ML, data / ML)
@@ -225,8 +236,9 @@ def test_corrupted_file_in_data_folder_raises(mirror: Mirror, cache: Path, tmp_p
     assert cache_files(cache) == []
 
 
-def test_original_bytes_in_data_folder_are_accepted(mirror: Mirror, cache: Path, tmp_path: Path,
-                                                    shared_datasets: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_original_bytes_in_data_folder_are_accepted(
+    mirror: Mirror, cache: Path, tmp_path: Path, shared_datasets: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (file,) = [offline(f) for f in source_files(U_DATA)]
     data = tmp_path / "data"
     original = data / file.original_path
@@ -287,6 +299,7 @@ def test_malformed_mirror_url_is_not_a_checksum_error(serve, cache: Path, bad: s
 
 # -------------------------------------------------------------------------------------- open_text
 
+
 def test_open_text_reads_gzip_and_plain_alike(tmp_path: Path, shared_datasets: Path) -> None:
     text = "user\titem\tstamp\n1\t2\t3\nü\tß\t€\n"
     plain, packed = tmp_path / "a.txt", tmp_path / "b.txt"  # same name pattern: decided by magic bytes
@@ -303,6 +316,7 @@ def test_open_text_reads_gzip_and_plain_alike(tmp_path: Path, shared_datasets: P
 
 
 # ------------------------------------------------------------------------------------ end to end
+
 
 def test_movielens_100k_loads_purely_through_the_mirror(mirror: Mirror, cache: Path) -> None:
     """Empty cache, no data folder: every declared file comes from the mirror, verified, parsed."""

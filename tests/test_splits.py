@@ -13,12 +13,21 @@ import pytest
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
+from flm_bench.data.splits import (
+    PROTOCOLS,
+    EvalSet,
+    Sequences,
+    Split,
+    cold_start,
+    leave_one_out,
+    make_split,
+    predefined,
+    prepare_split,
+    random_holdout,
+    temporal,
+)
 from flm_bench.data.table import InteractionData, fingerprint
 from flm_bench.errors import DataError
-from flm_bench.data.splits import (
-    PROTOCOLS, EvalSet, Sequences, Split, cold_start, leave_one_out, make_split, predefined, prepare_split,
-    random_holdout, temporal,
-)
 
 SETTINGS = settings(max_examples=150, deadline=None)
 
@@ -30,9 +39,7 @@ MOVIELENS_100K = SHARED_DATASETS / "media" / "movielens-100k"
 
 
 @st.composite
-def tables(
-    draw, min_rows: int = 1, max_rows: int = 150, min_span: int = 0
-) -> tuple[list[int], list[int], list[int]]:
+def tables(draw, min_rows: int = 1, max_rows: int = 150, min_span: int = 0) -> tuple[list[int], list[int], list[int]]:
     """Random small interaction tables: 1–30 users, 1–50 items, few distinct orders (many
     ties), rows in random order (each row is drawn independently)."""
     n_users = draw(st.integers(1, 30))
@@ -41,9 +48,7 @@ def tables(
     n_rows = draw(st.integers(min_rows, max_rows))  # uniform-ish: lists alone favour tiny tables
     rows = draw(
         st.lists(
-            st.tuples(
-                st.integers(0, n_users - 1), st.integers(0, n_items - 1), st.integers(0, max_order)
-            ),
+            st.tuples(st.integers(0, n_users - 1), st.integers(0, n_items - 1), st.integers(0, max_order)),
             min_size=n_rows,
             max_size=n_rows,
         )
@@ -241,11 +246,14 @@ def test_temporal_no_leakage(tiny_data, table, vf, tf):
         assert t_hist[u], "test user without history"
         assert t_tgt[u] == [r for r in rows[u] if order[r] >= t_test]
     # every user with history and a target in the window is evaluated
-    assert set(v_tgt) == {u for u, rs in rows.items()
-                          if any(order[r] < t_valid for r in rs)
-                          and any(t_valid <= order[r] < t_test for r in rs)}
-    assert set(t_tgt) == {u for u, rs in rows.items()
-                          if any(order[r] < t_test for r in rs) and any(order[r] >= t_test for r in rs)}
+    assert set(v_tgt) == {
+        u
+        for u, rs in rows.items()
+        if any(order[r] < t_valid for r in rs) and any(t_valid <= order[r] < t_test for r in rs)
+    }
+    assert set(t_tgt) == {
+        u for u, rs in rows.items() if any(order[r] < t_test for r in rs) and any(order[r] >= t_test for r in rs)
+    }
     # no test or validation target leaks into train
     assert not all_rows(train) & (all_rows(v_tgt) | all_rows(t_tgt))
     # deterministic
@@ -315,8 +323,7 @@ def test_cold_start_no_leakage(tiny_data, table, vf, tf, context, seed):
     assert sum(map(len, parts)) == data.n_interactions
     assert set().union(*parts) == set(range(data.n_interactions))
     # deterministic for a seed
-    again = cold_start(rebuild(tiny_data, data), valid_fraction=vf, test_fraction=tf, context=context,
-                       seed=seed)
+    again = cold_start(rebuild(tiny_data, data), valid_fraction=vf, test_fraction=tf, context=context, seed=seed)
     assert again.fingerprint == split.fingerprint
     np.testing.assert_array_equal(again.test.users, split.test.users)
     np.testing.assert_array_equal(again.valid.users, split.valid.users)
@@ -397,9 +404,7 @@ def test_movielens_temporal(tiny_data, shared_datasets):
     # roughly the asked share of interactions is held out at the test cutoff
     assert 0.05 < np.mean(order >= t_test) < 0.15
     assert not set(split.train.rows.tolist()) & set(t.targets.rows.tolist())
-    np.testing.assert_array_equal(
-        split.train.items, np.asarray(movielens.column("item"))[split.train.rows]
-    )
+    np.testing.assert_array_equal(split.train.items, np.asarray(movielens.column("item"))[split.train.rows])
 
 
 # --------------------------------------------------------------------------- random-holdout, predefined
@@ -415,8 +420,10 @@ def test_random_holdout_no_leakage(tiny_data, table, seed):
     user = columns(data)[0]
     rows_of = by_user(data)
     evaluated = {u for u, rs in rows_of.items() if len(rs) >= 3}
-    train = {int(u): set(split.train.rows[split.train.indptr[i]:split.train.indptr[i + 1]].tolist())
-             for i, u in enumerate(split.train.users)}
+    train = {
+        int(u): set(split.train.rows[split.train.indptr[i] : split.train.indptr[i + 1]].tolist())
+        for i, u in enumerate(split.train.users)
+    }
     for es, name in ((split.valid, "valid"), (split.test, "test")):
         assert set(es.users.tolist()) == evaluated, name
         np.testing.assert_array_equal(es.targets.lengths(), 1)
@@ -426,8 +433,9 @@ def test_random_holdout_no_leakage(tiny_data, table, seed):
         assert test_row != valid_row
         assert test_row not in train[u] and valid_row not in train[u]
         assert train[u] | {test_row, valid_row} == set(rows_of[u])
-        assert set(split.test.history.rows[split.test.history.indptr[i]:split.test.history.indptr[i + 1]].tolist()) \
-            == train[u] | {valid_row}
+        assert set(
+            split.test.history.rows[split.test.history.indptr[i] : split.test.history.indptr[i + 1]].tolist()
+        ) == train[u] | {valid_row}
     again = random_holdout(data, seed=seed)
     assert again.fingerprint == split.fingerprint
 
@@ -435,8 +443,9 @@ def test_random_holdout_no_leakage(tiny_data, table, seed):
 def test_random_holdout_seed_changes_targets(tiny_data):
     users = [u for u in range(40) for _ in range(8)]
     data = tiny_data(users, list(range(len(users))), [0] * len(users), timestamped=False)
-    assert not np.array_equal(random_holdout(data, seed=0).test.targets.rows,
-                              random_holdout(data, seed=1).test.targets.rows)
+    assert not np.array_equal(
+        random_holdout(data, seed=0).test.targets.rows, random_holdout(data, seed=1).test.targets.rows
+    )
 
 
 def test_order_protocols_refuse_unordered_data(tiny_data):
@@ -451,9 +460,14 @@ def test_predefined_split_follows_the_fold_column(tiny_data):
 
     from flm_bench.data.table import from_table
 
-    table = datasets.Dataset.from_dict({
-        "user": [0, 0, 0, 0, 1, 1, 1], "item": [5, 6, 7, 8, 1, 2, 3],
-        "order": [0, 1, 2, 3, 0, 1, 2], "fold": np.array([0, 0, 1, 2, 0, 0, 2], dtype=np.int8)})
+    table = datasets.Dataset.from_dict(
+        {
+            "user": [0, 0, 0, 0, 1, 1, 1],
+            "item": [5, 6, 7, 8, 1, 2, 3],
+            "order": [0, 1, 2, 3, 0, 1, 2],
+            "fold": np.array([0, 0, 1, 2, 0, 0, 2], dtype=np.int8),
+        }
+    )
     data = from_table("pre", "test", table, timestamped=False, ordered=True)
     split = predefined(data)
     assert split.train.rows.tolist() == [0, 1, 4, 5]
@@ -476,11 +490,14 @@ def registry_fixture() -> InteractionData:
 
     users = [u for u in range(10) for _ in range(6)]
     step = [j for _ in range(10) for j in range(6)]
-    table = datasets.Dataset.from_dict({
-        "user": np.array(users, dtype=np.int64),
-        "item": np.array([(u * 7 + j * 3) % 13 for u, j in zip(users, step)], dtype=np.int64),
-        "order": np.array([j * 10 + u for u, j in zip(users, step)], dtype=np.int64),
-        "fold": np.array([0 if j < 4 else j - 3 for j in step], dtype=np.int8)})
+    table = datasets.Dataset.from_dict(
+        {
+            "user": np.array(users, dtype=np.int64),
+            "item": np.array([(u * 7 + j * 3) % 13 for u, j in zip(users, step)], dtype=np.int64),
+            "order": np.array([j * 10 + u for u, j in zip(users, step)], dtype=np.int64),
+            "fold": np.array([0 if j < 4 else j - 3 for j in step], dtype=np.int8),
+        }
+    )
     return from_table("fixture", "test", table, timestamped=True, ordered=True)
 
 
@@ -489,11 +506,17 @@ def registry_fixture() -> InteractionData:
 FINGERPRINTS = [
     ("leave-one-out", {}, "3f866b30535f3a34ce341c4a044c34950a09f784c37b9cbd0c3f793151fd1938"),
     ("temporal", {}, "280fc12c3d37c245c4341b94f3ef965fea4091e695ba02c70c951b7e72fd1603"),
-    ("temporal", {"valid_fraction": 0.2, "test_fraction": 0.3},
-     "feebf09b1a7580397e3e72b89b465e592e016ea9286453f20eb491a86beec240"),
+    (
+        "temporal",
+        {"valid_fraction": 0.2, "test_fraction": 0.3},
+        "feebf09b1a7580397e3e72b89b465e592e016ea9286453f20eb491a86beec240",
+    ),
     ("cold-start", {}, "3518535b100dc827545effca497966826bf9ebe03c00e2cba778617fba27ec60"),
-    ("cold-start", {"valid_fraction": 0.2, "test_fraction": 0.3, "context": 2, "seed": 3},
-     "a9d36a4f4da9f02edfc8e82ff85b07052c0cf8e296cfabc28ba37ebd9314a9e1"),
+    (
+        "cold-start",
+        {"valid_fraction": 0.2, "test_fraction": 0.3, "context": 2, "seed": 3},
+        "a9d36a4f4da9f02edfc8e82ff85b07052c0cf8e296cfabc28ba37ebd9314a9e1",
+    ),
     ("random-holdout", {}, "45107ce653b0df659c398c1b89f5ab5b200e98747b3a02e2f6106a8b5d95835f"),
     ("random-holdout", {"seed": 5}, "ddb697d2366930bb263e6549e67c5a9f7e426303e9fff96e49490d52d29f76a6"),
     ("predefined", {}, "95ac70dbadbeff07bcaf2d455351248f12f42ed793530313318d29df04e56a31"),
@@ -518,8 +541,14 @@ def test_derived_values_are_kept_apart_from_the_inputs():
     assert split.params == {"valid_fraction": 0.2, "test_fraction": 0.3}
     assert split.derived == {"valid_cutoff": 30, "test_cutoff": 42}
     # the fingerprint hashes inputs and derived values together, as before the split of the two
-    assert split.fingerprint == fingerprint("temporal", {**split.params, **split.derived}, data.fingerprint,
-                                            split.train.rows, split.valid.targets.rows, split.test.targets.rows)
+    assert split.fingerprint == fingerprint(
+        "temporal",
+        {**split.params, **split.derived},
+        data.fingerprint,
+        split.train.rows,
+        split.valid.targets.rows,
+        split.test.targets.rows,
+    )
     # defaults are filled in; protocols without derived values derive nothing
     cold = prepare_split(data, "cold-start", {"seed": 1})
     assert cold.params == {"valid_fraction": 0.1, "test_fraction": 0.1, "context": 1, "seed": 1}
@@ -531,19 +560,36 @@ def test_derived_values_are_kept_apart_from_the_inputs():
 
 
 SPLIT_ERRORS = [
-    ("random", {}, r"unknown split protocol 'random'; expected one of \['leave-one-out', 'temporal', "
-                   r"'cold-start', 'random-holdout', 'predefined'\]"),
+    (
+        "random",
+        {},
+        r"unknown split protocol 'random'; expected one of \['leave-one-out', 'temporal', "
+        r"'cold-start', 'random-holdout', 'predefined'\]",
+    ),
     ("leave-one-out", {"seed": 1}, r"split 'leave-one-out': unknown parameter 'seed'; it takes none"),
     ("random-holdout", {"sed": 1}, r"split 'random-holdout': unknown parameter 'sed'; expected one of \['seed'\]"),
-    ("temporal", {"valid_fraction": 1.5},
-     r"split 'temporal': parameter 'valid_fraction' = 1\.5: .*; allowed: a number in \(0, 1\)"),
-    ("temporal", {"test_fraction": 0.0},
-     r"split 'temporal': parameter 'test_fraction' = 0\.0: .*; allowed: a number in \(0, 1\)"),
-    ("temporal", {"valid_fraction": 0.5, "test_fraction": 0.5},
-     r"split 'temporal': valid_fraction \+ test_fraction must be < 1, got 0\.5 \+ 0\.5"),
+    (
+        "temporal",
+        {"valid_fraction": 1.5},
+        r"split 'temporal': parameter 'valid_fraction' = 1\.5: .*; allowed: a number in \(0, 1\)",
+    ),
+    (
+        "temporal",
+        {"test_fraction": 0.0},
+        r"split 'temporal': parameter 'test_fraction' = 0\.0: .*; allowed: a number in \(0, 1\)",
+    ),
+    (
+        "temporal",
+        {"valid_fraction": 0.5, "test_fraction": 0.5},
+        r"split 'temporal': valid_fraction \+ test_fraction must be < 1, got 0\.5 \+ 0\.5",
+    ),
     ("cold-start", {"context": -1}, r"split 'cold-start': parameter 'context' = -1: .*; allowed: an integer >= 0"),
     ("cold-start", {"context": 1.5}, r"split 'cold-start': parameter 'context' = 1\.5: .*; allowed: an integer >= 0"),
-    ("random-holdout", {"seed": True}, r"split 'random-holdout': parameter 'seed' = True: .*; allowed: an integer >= 0"),
+    (
+        "random-holdout",
+        {"seed": True},
+        r"split 'random-holdout': parameter 'seed' = True: .*; allowed: an integer >= 0",
+    ),
 ]
 
 
@@ -557,8 +603,10 @@ def test_bad_split_config_is_one_line_naming_the_field(protocol, params, reason,
     # the suite validates against the same registry, before anything runs
     suite = tmp_path / "suite.toml"
     rows = "".join(f"{k} = {str(v).lower() if isinstance(v, bool) else v}\n" for k, v in params.items())
-    suite.write_text(f'name = "s"\ntargets = ["t"]\nmodels = ["m"]\n\n[split_overrides.t]\nprotocol = "{protocol}"\n'
-                     + (f"\n[split_overrides.t.params]\n{rows}" if params else ""))
+    suite.write_text(
+        f'name = "s"\ntargets = ["t"]\nmodels = ["m"]\n\n[split_overrides.t]\nprotocol = "{protocol}"\n'
+        + (f"\n[split_overrides.t.params]\n{rows}" if params else "")
+    )
     with pytest.raises(ConfigError) as info:
         load_suite(suite)
     message = str(info.value)
@@ -573,6 +621,8 @@ def test_a_suite_accepts_every_registered_protocol_and_keeps_params_as_written(t
         suite = tmp_path / f"{name}.toml"
         suite.write_text(f'name = "s"\ntargets = ["t"]\nmodels = ["m"]\n\n[split]\nprotocol = "{name}"\n')
         assert load_suite(suite).split.protocol == name
-    suite.write_text('name = "s"\ntargets = ["t"]\nmodels = ["m"]\n\n[split]\nprotocol = "temporal"\n'
-                     "params = { test_fraction = 0.2 }\n")
+    suite.write_text(
+        'name = "s"\ntargets = ["t"]\nmodels = ["m"]\n\n[split]\nprotocol = "temporal"\n'
+        "params = { test_fraction = 0.2 }\n"
+    )
     assert load_suite(suite).split.params == {"test_fraction": 0.2}  # record ids hash what was written

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-
 import pytest
 import torch
-
-from flm_bench.plugins import load_plugins
-from flm_bench.train.pretraining import pretrain
-from flm_bench.data.splits import leave_one_out
-from flm_bench.train.strategy import AdaptContext
-from flm_bench.suite import PretrainConfig, TrainConfig
 from model_helpers import params_of
+
+from flm_bench.data.splits import leave_one_out
+from flm_bench.plugins import load_plugins
+from flm_bench.suite import PretrainConfig, TrainConfig
+from flm_bench.train.pretraining import pretrain
+from flm_bench.train.strategy import AdaptContext
 
 PARAMS = params_of("sasrec", dim=16, layers=1, heads=1, max_len=10, head="mlp")  # a head with weights to re-train
 
@@ -23,16 +22,32 @@ def setup(tmp_path_factory: pytest.TempPathFactory):
         plugins = load_plugins()
         corpus = plugins.datasets.get("synthetic-finance").load_data()
         target = plugins.datasets.get("synthetic-media").load_data()
-    ckpt, _ = pretrain(plugins.models.get("sasrec"), PARAMS, corpus, excluded=[], datasets=["synthetic-finance"],
-                       cfg=PretrainConfig(epochs=1, device="cpu"), seed=0, device="cpu",
-                       directory=tmp_path_factory.mktemp("ckpt"))
+    ckpt, _ = pretrain(
+        plugins.models.get("sasrec"),
+        PARAMS,
+        corpus,
+        excluded=[],
+        datasets=["synthetic-finance"],
+        cfg=PretrainConfig(epochs=1, device="cpu"),
+        seed=0,
+        device="cpu",
+        directory=tmp_path_factory.mktemp("ckpt"),
+    )
     return plugins, target, leave_one_out(target), ckpt
 
 
 def adapt(setup, strategy: str):
     plugins, target, split, ckpt = setup
-    ctx = AdaptContext(plugins.models.get("sasrec"), PARAMS, target, split, ckpt,
-                       TrainConfig(epochs=1, device="cpu"), seed=0, device="cpu")
+    ctx = AdaptContext(
+        plugins.models.get("sasrec"),
+        PARAMS,
+        target,
+        split,
+        ckpt,
+        TrainConfig(epochs=1, device="cpu"),
+        seed=0,
+        device="cpu",
+    )
     result = plugins.strategies.get(strategy).build().adapt(ctx)
     return result, result.model
 

@@ -11,16 +11,26 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from model_helpers import build_model, params_of
 
 from flm_bench.errors import ConfigError
 from flm_bench.plugins import load_plugins
 from flm_bench_plugins.unisrec import bucket_of, hashed_bags, text_tokens
-from model_helpers import build_model, params_of
 
 SMALL = {"dim": 16, "heads": 2, "layers": 1, "max_len": 8, "text_dim": 32, "experts": 3, "buckets": 4096}
 COLOURS = ["red", "blue", "green", "black", "white"]
-THINGS = ["wool sock", "rubber glove", "steel ruler", "glass beaker", "sanding roll", "nylon rope",
-          "copper wire", "paper tape", "brass hinge", "cotton glove"]
+THINGS = [
+    "wool sock",
+    "rubber glove",
+    "steel ruler",
+    "glass beaker",
+    "sanding roll",
+    "nylon rope",
+    "copper wire",
+    "paper tape",
+    "brass hinge",
+    "cotton glove",
+]
 
 
 def catalogue(n_items: int, seed: int) -> dict[str, np.ndarray]:
@@ -56,8 +66,11 @@ def test_tokens_and_bag_weights() -> None:
     grams, chars = text_tokens("Gorilla GLUE, 8 oz", max_words=64)
     assert grams == ["w:gorilla", "w:glue", "w:8", "w:oz", "b:gorilla glue", "b:glue 8", "b:8 oz"]
     assert chars[:3] == ["c:<go", "c:gor", "c:ori"] and "c:<8>" in chars
-    side = {"item_text": np.array(["red sock", "", ""]),
-            "item_attr_indptr": np.array([0, 2, 3, 3]), "item_attr_ids": np.array([4, 5, 4])}
+    side = {
+        "item_text": np.array(["red sock", "", ""]),
+        "item_attr_indptr": np.array([0, 2, 3, 3]),
+        "item_attr_ids": np.array([4, 5, 4]),
+    }
     indptr, ids, weights = hashed_bags(3, side, buckets=1000, max_words=64)
     assert np.diff(indptr).tolist() == [3 + 7 + 2, 1, 0], "words, char trigrams, attributes; item 2 is empty"
     assert np.allclose(np.add.reduceat(weights, indptr[:2]), 1.0), "each non-empty bag sums to 1"
@@ -74,8 +87,17 @@ def test_hashing_is_deterministic_across_processes() -> None:
         print(json.dumps([a.tolist() for a in hashed_bags(40, side, buckets=2**15, max_words=64)]))
     """)
     payload = json.dumps({k: v.tolist() for k, v in side.items()})
-    outputs = [subprocess.run([sys.executable, "-c", code], input=payload, capture_output=True, text=True, check=True,
-                              env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")]
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-c", code],
+            input=payload,
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2")
+    ]
     here = [a.tolist() for a in hashed_bags(40, side, buckets=2**15, max_words=64)]
     assert json.loads(outputs[0]) == json.loads(outputs[1]) == json.loads(json.dumps(here))
     # checkpoints depend on the hash: pin it (crc32 of the token's UTF-8 bytes)
@@ -117,10 +139,18 @@ def test_identical_text_gives_identical_items_across_catalogues() -> None:
     # overlapping words -> related vectors: items sharing colour and thing vs items sharing neither
     cos = torch.nn.functional.cosine_similarity(va.unsqueeze(1), vb.unsqueeze(0), dim=-1)  # [50, 80]
     words = lambda t: set(t.split()[:3])  # noqa: E731
-    related = [cos[i, j] for i in range(50) for j in range(80)
-               if text_a[i] and text_b[j] and text_a[i] != text_b[j] and words(text_a[i]) == words(text_b[j])]
-    unrelated = [cos[i, j] for i in range(50) for j in range(80)
-                 if text_a[i] and text_b[j] and not words(text_a[i]) & words(text_b[j])]
+    related = [
+        cos[i, j]
+        for i in range(50)
+        for j in range(80)
+        if text_a[i] and text_b[j] and text_a[i] != text_b[j] and words(text_a[i]) == words(text_b[j])
+    ]
+    unrelated = [
+        cos[i, j]
+        for i in range(50)
+        for j in range(80)
+        if text_a[i] and text_b[j] and not words(text_a[i]) & words(text_b[j])
+    ]
     assert related and unrelated and np.mean(related) > np.mean(unrelated) + 0.1
 
 
@@ -138,8 +168,9 @@ def test_transfer_skips_only_item_ids() -> None:
 
 
 @pytest.mark.slow  # 25 training steps per case: 3-24 s each here under CPU contention
-@pytest.mark.parametrize(("objective", "params"), [("next-item", {}), ("contrastive", {}),
-                                                   ("contrastive", {"negatives": 0})])
+@pytest.mark.parametrize(
+    ("objective", "params"), [("next-item", {}), ("contrastive", {}), ("contrastive", {"negatives": 0})]
+)
 def test_objectives_lower_their_loss(objective: str, params: dict) -> None:
     model = make(50, dropout=0.0, ss_weight=0.1, **params).train()
     inputs, lengths, targets = batch(50)
@@ -162,7 +193,7 @@ def test_contrastive_item_drop_keeps_order_and_last_item() -> None:
     for row in range(len(inputs)):
         original = inputs[row, : lengths[row]].tolist()
         now = dropped[row, : kept[row]].tolist()
-        assert now[-1] == original[-1] and torch.all(dropped[row, kept[row]:] == 0)
+        assert now[-1] == original[-1] and torch.all(dropped[row, kept[row] :] == 0)
         it = iter(original)
         assert all(x in it for x in now), "a subsequence, in order"
 
@@ -200,21 +231,37 @@ def interactions(name: str, n_items: int, users: int, seed: int):
 
 def test_registered_and_adapts_through_the_harness(tmp_path) -> None:
     """Pretrain contrastively on one catalogue, then LoRA through peft on another (no shared item IDs)."""
-    from flm_bench.train.pretraining import pretrain
     from flm_bench.data.splits import leave_one_out
-    from flm_bench.train.strategy import AdaptContext
     from flm_bench.suite import PretrainConfig, TrainConfig
+    from flm_bench.train.pretraining import pretrain
+    from flm_bench.train.strategy import AdaptContext
 
     plugins = load_plugins()
     spec = plugins.models.get("unisrec")
     assert spec.pretrainable and spec.objectives == ("next-item", "contrastive")
     corpus, target = interactions("corpus", 60, 120, seed=0), interactions("target", 80, 100, seed=1)
     small = params_of("unisrec", **SMALL)
-    ckpt, _ = pretrain(spec, small, corpus, excluded=[], datasets=["corpus"], seed=0, device="cpu",
-                       cfg=PretrainConfig(epochs=1, batch_size=32, device="cpu", objective="contrastive"),
-                       directory=tmp_path)
-    ctx = AdaptContext(spec, small, target, leave_one_out(target), ckpt,
-                       TrainConfig(epochs=1, batch_size=32, device="cpu"), seed=0, device="cpu")
+    ckpt, _ = pretrain(
+        spec,
+        small,
+        corpus,
+        excluded=[],
+        datasets=["corpus"],
+        seed=0,
+        device="cpu",
+        cfg=PretrainConfig(epochs=1, batch_size=32, device="cpu", objective="contrastive"),
+        directory=tmp_path,
+    )
+    ctx = AdaptContext(
+        spec,
+        small,
+        target,
+        leave_one_out(target),
+        ckpt,
+        TrainConfig(epochs=1, batch_size=32, device="cpu"),
+        seed=0,
+        device="cpu",
+    )
     result = plugins.strategies.get("adapter").build().adapt(ctx)
     model = result.model
     assert result.transfer["reinitialised"] == [], "no item IDs: everything transfers"
