@@ -63,16 +63,7 @@ def files_dataset(
         table, side = build_table(key, lambda: parse({f.name: fetch(f, location) for f in files}))
         return from_table(name, domain, table, timestamped=timestamped, ordered=ordered, side=side)
 
-    return DatasetSpec(
-        name=name,
-        domain=domain,
-        load=load,
-        description=description,
-        files=files,
-        license=license,
-        citation=citation,
-        source=source,
-    )
+    return DatasetSpec(name, domain, load, description, files=files, license=license, citation=citation, source=source)
 
 
 def read_csv(cfg: CsvDataset) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:

@@ -243,17 +243,10 @@ def _amazon2014_lines(
             f"github:{repo}@{MFCGODE_COMMIT} data/{category}.txt (byte-identical to zfan20/GraphDA data/; "
             "Amazon 2014 5-core, ids 1-based per category)"
         )
+    files = tuple(f"{folder}/{f}" for f in (sequences, attributes) if f)
+    about = {"description": description, "license": terms, "citation": citation, "source": source}
     return real_dataset(
-        name,
-        DOMAIN,
-        tuple(f"{folder}/{f}" for f in (sequences, attributes) if f),
-        s3rec_parser(sequences, attributes),
-        timestamped=False,
-        ordered=True,
-        description=description,
-        license=terms,
-        citation=citation,
-        source=source,
+        name, DOMAIN, files, s3rec_parser(sequences, attributes), timestamped=False, ordered=True, **about
     )
 
 

@@ -86,13 +86,13 @@ class Stream:
     rows: np.ndarray
     time: np.ndarray
 
-    def __len__(self) -> int:
-        return len(self.rows)
-
     @property
     def scored(self) -> np.ndarray:
         """Indices (into the stream) of the events that are prediction targets: not a user's first."""
         return np.flatnonzero(self.position >= 1)
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
 
 def build_stream(train: Sequences, data: InteractionData) -> Stream:

@@ -13,6 +13,9 @@ from torch.nn import functional as F
 from flm_bench.api import ConfigError, NeuralRecommender, QueryHead
 from flm_bench_plugins.unisrec import OBJECTIVES, UniSRecParams, hashed_bags
 
+#: every item's bag of hashed tokens, CSR: (indptr [n_items + 1], bucket ids [nnz], weights [nnz])
+Bags = tuple[np.ndarray, np.ndarray, np.ndarray]
+
 
 class Expert(nn.Module):
     """Parametric whitening: ``W (x − b)``, ``[.., text_dim] -> [.., dim]``."""
@@ -54,13 +57,7 @@ class ItemEncoder(nn.Module):
     bag_weights: torch.Tensor
     features: torch.Tensor
 
-    def __init__(
-        self,
-        n_items: int,
-        p: UniSRecParams,
-        bags: tuple[np.ndarray, np.ndarray, np.ndarray],
-        features: np.ndarray | None,
-    ) -> None:
+    def __init__(self, n_items: int, p: UniSRecParams, bags: Bags, features: np.ndarray | None) -> None:
         super().__init__()
         self.n_items = n_items
         indptr, bag_ids, bag_weights = bags
@@ -148,13 +145,7 @@ class Block(nn.Module):
 class Encoder(nn.Module):
     """Item vectors + learned positions + causal pre-norm Transformer blocks: ``[B, L] -> [B, L, d]``."""
 
-    def __init__(
-        self,
-        n_items: int,
-        p: UniSRecParams,
-        bags: tuple[np.ndarray, np.ndarray, np.ndarray],
-        features: np.ndarray | None,
-    ) -> None:
+    def __init__(self, n_items: int, p: UniSRecParams, bags: Bags, features: np.ndarray | None) -> None:
         super().__init__()
         self.max_len = p.max_len
         self.items = ItemEncoder(n_items, p, bags, features)

@@ -62,8 +62,11 @@ def shared_datasets() -> Path:
     manifest = SHARED_DATASETS / "manifest.json"
     if not manifest.is_file():
         found = "the folder has no manifest.json" if SHARED_DATASETS.is_dir() else "the folder does not exist"
-        pytest.fail(f"real datasets missing: expected {manifest} ({found}); "
-                    "lay the shared/ checkout beside the clone, as CI does", pytrace=False)
+        pytest.fail(
+            f"real datasets missing: expected {manifest} ({found}); "
+            "lay the shared/ checkout beside the clone, as CI does",
+            pytrace=False,
+        )
     return SHARED_DATASETS
 
 

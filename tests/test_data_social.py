@@ -12,19 +12,10 @@ import gzip
 from datetime import UTC, datetime
 from pathlib import Path
 
+import datasets_helpers as h
 import numpy as np
 import pandas as pd
 import pytest
-from datasets_helpers import (
-    attrs,
-    check_dataset,
-    check_distinct_attributes,
-    check_last_item_held_out,
-    check_user_lines,
-    default_split,
-    index_of,
-    load,
-)
 
 from flm_bench.data.sources import open_text
 from flm_bench.data.splits import make_split
@@ -81,7 +72,7 @@ def expected_edges(pairs: pd.DataFrame, users: set[str]) -> set[tuple[str, str]]
 
 @pytest.mark.parametrize("name", sorted(COUNTS))
 def test_counts_schema_split_and_metadata(real_data: Path, name: str) -> None:
-    spec, data = check_dataset(name, S, COUNTS[name])
+    spec, data = h.check_dataset(name, S, COUNTS[name])
     assert (data.timestamped, data.ordered) == FLAGS[name]
     assert data.table.column_names == ["user", "item", "order"] + (["rating"] if name != "yelp" else [])
     if name != "yelp":
@@ -98,13 +89,13 @@ def test_counts_schema_split_and_metadata(real_data: Path, name: str) -> None:
         assert indptr.shape == (data.n_items + 1,) and indptr[0] == 0 and (np.diff(indptr) >= 0).all()
         assert indptr[-1] == len(data.side["item_attr_ids"])
     # the default split: leave-one-out for ordered data, random-holdout otherwise
-    split = default_split(data)
+    split = h.default_split(data)
     assert len(split.test) > 0
     assert set(split.test.targets.lengths().tolist()) == {1}
 
 
 def test_ciao(real_data: Path) -> None:
-    data = load("ciao")
+    data = h.load("ciao")
     # first line: 6119 92579 24 5 4 959670000 -> table row 0
     with open_text(real_data / S / "ciao-tang2012/rating_with_timestamp.tsv.gz") as f:
         ratings = pd.read_csv(f, sep="\t", dtype=str)
@@ -121,8 +112,8 @@ def test_ciao(real_data: Path) -> None:
     assert pairs.duplicated().sum() == 1436
     assert sorted(np.unique(data.column("rating")).tolist()) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
     # categories: one per product, 101 products carry 2 (97) or 3 (4)
-    assert attrs(data, "92579") == [24]
-    assert attrs(data, "636") == [6, 8]
+    assert h.attrs(data, "92579") == [24]
+    assert h.attrs(data, "636") == [6, 8]
     assert np.bincount(np.diff(data.side["item_attr_indptr"])).tolist() == [0, 105_013, 97, 4]
     assert data.side["item_attr_ids"].min() == 1 and data.side["item_attr_ids"].max() == 28
     # trust: directed, all 57,544 kept
@@ -188,7 +179,7 @@ def test_ciao_reads_the_original_mat_files(real_data: Path, tmp_path: Path) -> N
 
 
 def test_ciaodvd(real_data: Path) -> None:
-    data = load("ciaodvd")
+    data = h.load("ciaodvd")
     names = ["user", "movie", "genre", "review", "rating", "date"]
     with open_text(real_data / S / "ciaodvd-guo2014/movie-ratings.txt.gz") as f:
         ratings = pd.read_csv(f, header=None, names=names, dtype=str)
@@ -206,7 +197,7 @@ def test_ciaodvd(real_data: Path) -> None:
     assert (np.diff(data.side["item_attr_indptr"]) == 1).all()
     genre = dict(zip(ratings["movie"], ratings["genre"].astype(int)))
     for movie in ("1", ratings["movie"].iloc[-1]):
-        assert attrs(data, movie) == [genre[movie]]
+        assert h.attrs(data, movie) == [genre[movie]]
     assert set(data.side["item_attr_ids"].tolist()) == set(range(1, 18))
     # trust: only edges between users with ratings are kept
     with open_text(real_data / S / "ciaodvd-guo2014/trusts.txt.gz") as f:
@@ -218,7 +209,7 @@ def test_ciaodvd(real_data: Path) -> None:
 
 
 def test_filmtrust(real_data: Path) -> None:
-    data = load("filmtrust")
+    data = h.load("filmtrust")
     with open_text(real_data / S / "filmtrust-guo2013/ratings.txt.gz") as f:
         ratings = pd.read_csv(f, sep=" ", header=None, dtype=str)
     assert ratings.iloc[0].tolist() == ["1", "1", "2"]
@@ -234,7 +225,7 @@ def test_filmtrust(real_data: Path) -> None:
 
 
 def test_lastfm_hetrec(real_data: Path) -> None:
-    data = load("lastfm-hetrec")
+    data = h.load("lastfm-hetrec")
     folder = real_data / S / "lastfm-hetrec2011"
     with open_text(folder / "user_artists.dat.gz") as f:
         assert f.readline().split() == ["userID", "artistID", "weight"]
@@ -245,17 +236,17 @@ def test_lastfm_hetrec(real_data: Path) -> None:
     assert not data.column("order").any()
     # artist names (UTF-8), aligned to the canonical items
     text = data.side["item_text"]
-    assert text[index_of(data.side["item_ids"], "1")] == "MALICE MIZER"
-    assert text[index_of(data.side["item_ids"], "707")] == "Metallica"
-    assert text[index_of(data.side["item_ids"], "18")] == "The Crüxshadows"
-    assert text[index_of(data.side["item_ids"], "158")] == "עברי לידר"
+    assert text[h.index_of(data.side["item_ids"], "1")] == "MALICE MIZER"
+    assert text[h.index_of(data.side["item_ids"], "707")] == "Metallica"
+    assert text[h.index_of(data.side["item_ids"], "18")] == "The Crüxshadows"
+    assert text[h.index_of(data.side["item_ids"], "158")] == "עברי לידר"
     assert (text != "").all()
     # tags: the distinct tag ids users gave the artist (user_taggedartists: "2 52 13 1 4 2009")
     with open_text(folder / "user_taggedartists.dat.gz") as f:
         tagged = pd.read_csv(f, sep="\t")
     for artist in (52, 707):
-        assert attrs(data, str(artist)) == sorted(set(tagged.loc[tagged["artistID"] == artist, "tagID"]))
-    assert 13 in attrs(data, "52") and 15 in attrs(data, "52")
+        assert h.attrs(data, str(artist)) == sorted(set(tagged.loc[tagged["artistID"] == artist, "tagID"]))
+    assert 13 in h.attrs(data, "52") and 15 in h.attrs(data, "52")
     with open_text(folder / "tags.dat", encoding="latin-1") as f:
         tags = pd.read_csv(f, sep="\t", quoting=3)
     assert set(data.side["item_attr_ids"].tolist()) <= set(tags["tagID"])
@@ -268,15 +259,15 @@ def test_lastfm_hetrec(real_data: Path) -> None:
 
 
 def test_yelp(real_data: Path) -> None:
-    data = load("yelp")
+    data = h.load("yelp")
     with open_text(real_data / S / "yelp-s3rec/Yelp.txt.gz") as f:
         lines = f.read().splitlines()
-    check_user_lines(data, (lines[0], lines[1], lines[-1]))
+    h.check_user_lines(data, (lines[0], lines[1], lines[-1]))
     assert lines[1].split() == ["2", "57", "58", "59", "60", "61"]
     pairs = pd.DataFrame({"u": data.column("user"), "i": data.column("item")})
     assert pairs.duplicated().sum() == 11_830  # repeat visits kept as published
-    check_distinct_attributes(data, real_data / S / "yelp-s3rec/Yelp_item2attributes.json.gz", ("11394", "2769", "1"))
-    assert attrs(data, "11394") == [1, 2, 3]
+    h.check_distinct_attributes(data, real_data / S / "yelp-s3rec/Yelp_item2attributes.json.gz", ("11394", "2769", "1"))
+    assert h.attrs(data, "11394") == [1, 2, 3]
     assert len(data.side["item_attr_ids"]) == 97_019  # 97,020 listed, one repeated within an item
-    split = check_last_item_held_out(data, lines)
+    split = h.check_last_item_held_out(data, lines)
     assert len(split.test) == 30_431

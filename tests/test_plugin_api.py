@@ -155,20 +155,8 @@ def write_csv(path: Path, users: int = 40, header: str = "user,item,timestamp") 
 @pytest.mark.slow  # four runs of the installed console script
 def test_own_csv_and_param_overrides_through_the_console_script(tmp_path: Path) -> None:
     write_csv(tmp_path / "ratings.csv")
-    done = cli(
-        "run",
-        "--csv",
-        "mine=ratings.csv",
-        "--dataset",
-        "mine",
-        "--model",
-        "itemknn",
-        "--param",
-        "itemknn.neighbours=5",
-        "--output",
-        "out",
-        cwd=tmp_path,
-    )
+    mine = ["run", "--csv", "mine=ratings.csv", "--dataset", "mine"]
+    done = cli(*mine, "--model", "itemknn", "--param", "itemknn.neighbours=5", "--output", "out", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     ((_, record),) = load_records(tmp_path / "out")
     assert record.dataset.name == "mine" and record.dataset.users == 40 and record.dataset.domain == "custom"
@@ -180,19 +168,7 @@ def test_own_csv_and_param_overrides_through_the_console_script(tmp_path: Path) 
         (["--param", "neighbours=5"], "error: --param 'neighbours=5': expected MODEL.FIELD=VALUE"),
         (["--param", "sasrec.dim=8"], "error: --param 'sasrec.dim=8': model 'sasrec' is not among the suite's models"),
     ]:
-        bad = cli(
-            "run",
-            "--csv",
-            "mine=ratings.csv",
-            "--dataset",
-            "mine",
-            "--model",
-            "itemknn",
-            *args,
-            "--output",
-            "out2",
-            cwd=tmp_path,
-        )
+        bad = cli(*mine, "--model", "itemknn", *args, "--output", "out2", cwd=tmp_path)
         assert bad.returncode == 2 and bad.stderr.startswith(line) and bad.stderr.count("\n") == 1, bad.stderr
 
     write_csv(tmp_path / "odd.csv", header="person,thing,when")

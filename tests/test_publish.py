@@ -27,7 +27,6 @@ from flm_bench.results.publish import (
     GitError,
     is_remote,
     publish,
-    publish_report,
     validate,
 )
 from flm_bench.results.records import (
@@ -145,7 +144,7 @@ def test_publish_copies_valid_records_into_the_board_layout(
         flm_bench.data.preprocess, "apply", lambda data, options: loads.append(data.name) or real_apply(data, options)
     )
     board = tmp_path / "leaderboards"
-    published = publish([run_output], board, plugins=plugins)
+    published = publish([run_output], board, plugins=plugins).published
     assert len(published) == 6
     assert loads == ["synthetic-finance"]  # one dataset and split for all six records
     assert all(p.parent.parent == records_dir(board) and p.name == "record.json" for p in published)
@@ -339,7 +338,7 @@ def test_duplicate_is_rejected_unless_replace(tmp_path: Path, board: Path, recor
         publish([renamed], board, plugins=plugins)
     assert snapshot(board) == before
 
-    report = publish_report([renamed, record_folders["itemknn-0"]], board, replace=True, plugins=plugins)
+    report = publish([renamed, record_folders["itemknn-0"]], board, replace=True, plugins=plugins)
     assert report.replaced == [original.name]
     ids = sorted(r.record_id for _, r in load_records(board))
     assert ids == sorted(
@@ -369,9 +368,7 @@ def test_publish_into_a_git_work_tree_commits_only_the_records(
     (repo / "notes.txt").write_text("staged but not mine\n")
     git("add", "notes.txt", cwd=repo)
 
-    report = publish_report(
-        [record_folders["itemknn-0"], record_folders["itemknn-1"]], repo / "leaderboards", plugins=plugins
-    )
+    report = publish([record_folders["itemknn-0"], record_folders["itemknn-1"]], repo / "leaderboards", plugins=plugins)
     assert report.commit == git("rev-parse", "HEAD", cwd=repo).strip()
     message = git("log", "-1", "--format=%B", cwd=repo)
     assert message.startswith("Publish 2 records")
@@ -385,14 +382,14 @@ def test_publish_into_a_git_work_tree_commits_only_the_records(
     # replacing commits the removal of the old folder and the new one together
     renamed = copy_record(record_folders["itemknn-0"], tmp_path, "renamed")
     _set("record_id", value="pub__synthetic-finance__itemknn__scratch__seed0__v2")(renamed)
-    report = publish_report([renamed], repo / "leaderboards", replace=True, plugins=plugins)
+    report = publish([renamed], repo / "leaderboards", replace=True, plugins=plugins)
     changes = git("show", "--name-status", "--no-renames", "--format=", "HEAD", cwd=repo).splitlines()
     assert sum(c.startswith("D\t") for c in changes) == 4 and sum(c.startswith("A\t") for c in changes) == 4
     assert "replaces " + record_folders["itemknn-0"].name in git("log", "-1", "--format=%B", cwd=repo)
     assert not [s for s in git("status", "--porcelain", cwd=repo).splitlines() if "records/" in s]
 
     head = git("rev-parse", "HEAD", cwd=repo)
-    report = publish_report([record_folders["itemknn-2"]], repo / "leaderboards", commit=False, plugins=plugins)
+    report = publish([record_folders["itemknn-2"]], repo / "leaderboards", commit=False, plugins=plugins)
     assert report.commit is None and git("rev-parse", "HEAD", cwd=repo) == head
     assert f"?? leaderboards/records/{record_folders['itemknn-2'].name}/" in git("status", "--porcelain", cwd=repo)
 
@@ -433,7 +430,7 @@ def test_publish_to_a_bare_remote_clones_commits_and_pushes(tmp_path: Path, git_
     git("init", "-q", "--bare", str(remote), cwd=tmp_path)
     assert is_remote(remote) and is_remote(f"file://{remote}") and not is_remote(tmp_path)
 
-    first = publish([record_folders["itemknn-0"]], remote, plugins=plugins)  # into an empty repository
+    first = publish([record_folders["itemknn-0"]], remote, plugins=plugins).published  # into an empty repository
     assert first == [Path("leaderboards/records") / record_folders["itemknn-0"].name / "record.json"]
     publish([record_folders["itemknn-1"]], f"file://{remote}", plugins=plugins, subdir="boards/main")
     head = git("rev-parse", "main", cwd=remote)

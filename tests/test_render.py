@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
@@ -377,6 +378,18 @@ class _Rows(HTMLParser):
             self.cell += data
 
 
+def _screenshot_script():
+    """scripts/screenshot_board.py, whose headless-Chromium flags the browser test shares."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / "screenshot_board.py"
+    spec = importlib.util.spec_from_file_location("screenshot_board", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SCREENSHOT = _screenshot_script()
+
+
 def chromium_dom(page: Path, tmp_path: Path, query: str = "") -> str:
     """The DOM of ``page`` after its scripts ran, from headless Chromium (a failure if it is missing)."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -387,20 +400,7 @@ def chromium_dom(page: Path, tmp_path: Path, query: str = "") -> str:
             pytrace=False,
         )
     profile = tmp_path / f"chromium-profile{len(query)}"
-    cmd = [
-        browser,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-        "--dump-dom",
-        page.as_uri() + query,
-    ]
+    cmd = [*SCREENSHOT.chromium_args(browser, str(profile)), "--dump-dom", page.as_uri() + query]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "<body" in done.stdout, f"chromium failed: {done.stderr[-2000:]}"
     return done.stdout

@@ -56,13 +56,11 @@ def publish_command(
 
     A cell already published is rejected unless --replace. If one record is rejected, nothing is published.
     """
-    from flm_bench.results.publish import publish_report
+    from flm_bench.results.publish import publish
     from flm_bench.results.records import load_records
     from flm_bench.results.summary import summarize
 
-    report = publish_report(
-        paths, to, replace=replace, plugins=plugins(), commit=commit, subdir=subdir, message=message
-    )
+    report = publish(paths, to, replace=replace, plugins=plugins(), commit=commit, subdir=subdir, message=message)
     rows = summarize([r for p in paths for r in load_records(p)]) if report.published else []
     if as_json:
         print_json(

@@ -242,18 +242,9 @@ def from_table(
     n_items = max(int(item.max()) + 1, len(side.get("item_ids", ())))
     _check_side(name, side, n_users, n_items)
     extra = [table_column(table, c) for c in table.column_names if c not in COLUMNS]
-    return InteractionData(
-        name=name,
-        domain=domain,
-        table=table,
-        n_users=n_users,
-        n_items=n_items,
-        timestamped=timestamped,
-        fingerprint=fingerprint(user, item, order, *extra, *(side[k] for k in sorted(side)), sorted(side)),
-        ordered=timestamped if ordered is None else ordered,
-        side=side,
-        synthetic=synthetic,
-    )
+    digest = fingerprint(user, item, order, *extra, *(side[k] for k in sorted(side)), sorted(side))
+    is_ordered = timestamped if ordered is None else ordered
+    return InteractionData(name, domain, table, n_users, n_items, timestamped, digest, is_ordered, side, synthetic)
 
 
 def _check_side(name: str, side: Side, n_users: int, n_items: int) -> None:

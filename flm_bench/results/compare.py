@@ -133,13 +133,7 @@ class SetSummary:
         return self.row.seeds
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "label": self.label,
-            "source": self.source,
-            "pairs": self.pairs,
-            "mean": self.mean,
-            "row": self.row.to_json(),
-        }
+        return {**{k: getattr(self, k) for k in ("label", "source", "pairs", "mean")}, "row": self.row.to_json()}
 
 
 @dataclass
@@ -169,12 +163,9 @@ class CompareResult:
     comparisons: list[Comparison] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
+        settings = {k: getattr(self, k) for k in ("metric", "test", "alpha", "correction", "all_pairs")}
         return {
-            "metric": self.metric,
-            "test": self.test,
-            "alpha": self.alpha,
-            "correction": self.correction,
-            "all_pairs": self.all_pairs,
+            **settings,
             "sets": [s.to_json() for s in self.sets],
             "comparisons": [vars(c) for c in self.comparisons],
         }
@@ -190,8 +181,8 @@ def _unique_labels(sets: Sequence[RecordSet]) -> list[str]:
     return labels
 
 
-def compare_sets(
-    sets: Sequence[RecordSet],
+def compare(
+    given: Sequence[RecordSet | Path | str],
     *,
     metric: str = DEFAULT_METRIC,
     test: StatTest = "student",
@@ -200,7 +191,17 @@ def compare_sets(
     n_permutations: int = DEFAULT_PERMUTATIONS,
     seed: int = DEFAULT_TEST_SEED,
 ) -> CompareResult:
-    """Compare each later set against the first (or every pair), Holm-adjusted when several."""
+    """Compare each later record set against the first, the control (or every pair with
+    ``all_pairs``); p-values are Holm-adjusted when several pairs are tested.
+
+    :param given: record sets, or paths of record files, record folders or folders holding the
+        seeds of one cell (:func:`load_set`).
+    :param metric: ranx metric name present in every record's per-user scores.
+    :param test: ``"student"`` (paired t-test) or ``"fisher"`` (randomization test).
+    :param alpha: a pair is significant when its adjusted p-value is below it.
+    :param n_permutations: permutations of the randomization test; ``seed``: its random seed.
+    """
+    sets = [s if isinstance(s, RecordSet) else load_set(s) for s in given]
     if len(sets) < 2:
         raise RecordError("compare needs at least two record sets")
     if test not in TESTS:
@@ -228,34 +229,3 @@ def compare_sets(
             Comparison(a.label, b.label, a.mean, b.mean, b.mean - a.mean, p, p_adj, bool(p_adj < alpha))
         )
     return result
-
-
-def compare(
-    paths: Sequence[Path | str],
-    *,
-    metric: str = DEFAULT_METRIC,
-    test: StatTest = "student",
-    all_pairs: bool = False,
-    alpha: float = ALPHA,
-    n_permutations: int = DEFAULT_PERMUTATIONS,
-    seed: int = DEFAULT_TEST_SEED,
-) -> CompareResult:
-    """Load one record set per path and compare them (the first is the control).
-
-    :param paths: record files, record folders or folders holding the seeds of one cell.
-    :param metric: ranx metric name present in every record's per-user scores.
-    :param test: ``"student"`` (paired t-test) or ``"fisher"`` (randomization test).
-    :param all_pairs: test every pair instead of each set against the first.
-    :param alpha: a pair is significant when its adjusted p-value is below it.
-    :param n_permutations: permutations of the randomization test.
-    :param seed: random seed of the randomization test.
-    """
-    return compare_sets(
-        [load_set(p) for p in paths],
-        metric=metric,
-        test=test,
-        all_pairs=all_pairs,
-        alpha=alpha,
-        n_permutations=n_permutations,
-        seed=seed,
-    )

@@ -38,27 +38,9 @@ __all__ = [
     "install",
     "is_remote",
     "publish",
-    "publish_report",
     "validate",
     "work_tree",
 ]
-
-
-def publish_report(
-    paths: Sequence[Path | str],
-    to: Path | str = DEFAULT_BOARD,
-    *,
-    replace: bool = False,
-    plugins: Plugins | None = None,
-    commit: bool | None = None,
-    subdir: str = str(DEFAULT_BOARD),
-    message: str | None = None,
-) -> PublishReport:
-    """Like :func:`publish`, returning what was replaced and the commit as well."""
-    valid = validate(paths, plugins=plugins)
-    if is_remote(to):
-        return publish_remote(valid, str(to), replace=replace, commit=commit, subdir=subdir, message=message)
-    return install(valid, Path(to), replace=replace, commit=commit, message=message)
 
 
 def publish(
@@ -70,7 +52,7 @@ def publish(
     commit: bool | None = None,
     subdir: str = str(DEFAULT_BOARD),
     message: str | None = None,
-) -> list[Path]:
+) -> PublishReport:
     """Validate every record at ``paths``, then publish them all into ``to`` (or none).
 
     :param paths: record files, record folders or folders of records.
@@ -81,10 +63,12 @@ def publish(
     :param commit: force (``True``) or prevent (``False``) the git commit of a local folder.
     :param subdir: for a remote: the leaderboard folder inside the repository.
     :param message: commit message (default: one naming every record).
-    :returns: the published ``record.json`` files (for a remote: paths inside the repository).
+    :returns: what was published (``record.json`` files; for a remote, paths inside the repository), what
+        was replaced, and the commit made.
     :raises RecordError: a record failed a check; nothing was written.
     :raises GitError: cloning, committing or pushing failed; nothing was published.
     """
-    return publish_report(
-        paths, to, replace=replace, plugins=plugins, commit=commit, subdir=subdir, message=message
-    ).published
+    valid = validate(paths, plugins=plugins)
+    if is_remote(to):
+        return publish_remote(valid, str(to), replace=replace, commit=commit, subdir=subdir, message=message)
+    return install(valid, Path(to), replace=replace, commit=commit, message=message)

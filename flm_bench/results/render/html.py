@@ -21,25 +21,19 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from flm_bench.results.records import CONTROL
-from flm_bench.results.render.base import (
-    FORMAT,
-    JSON_FILE,
-    MARKER,
-    REFERENCES_FILE,
-    SIG_MARK,
-    Board,
-    domain_summary,
-    fmt_gain,
-    fmt_num,
-    fmt_p,
-    fmt_params,
-    fmt_seconds,
-    fmt_signed,
-    fmt_stat,
-    metric_key,
-)
+from flm_bench.results.render import base
+from flm_bench.results.render.base import Board, domain_summary, metric_key
 from flm_bench.results.stats import ALPHA
 from flm_bench.results.summary import json_number, json_p
+
+#: template filter -> the shared formatter it is (``base.fmt_<name>``)
+_FILTERS = ("num", "stat", "gain", "p", "seconds", "params", "signed")
+#: names the templates read
+_GLOBALS = {
+    "ALPHA": ALPHA,
+    "CONTROL": CONTROL,
+    **{n: getattr(base, n) for n in ("FORMAT", "JSON_FILE", "MARKER", "REFERENCES_FILE", "SIG_MARK")},
+}
 
 
 @functools.cache
@@ -52,25 +46,9 @@ def _environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(
-        num=fmt_num,
-        stat=fmt_stat,
-        gain=fmt_gain,
-        p=fmt_p,
-        seconds=fmt_seconds,
-        params=fmt_params,
-        signed=fmt_signed,
-        json_number=json_number,
-        json_p=json_p,
-    )
-    env.globals.update(
-        ALPHA=ALPHA,
-        CONTROL=CONTROL,
-        FORMAT=FORMAT,
-        JSON_FILE=JSON_FILE,
-        REFERENCES_FILE=REFERENCES_FILE,
-        SIG_MARK=SIG_MARK,
-    )
+    env.filters.update({name: getattr(base, f"fmt_{name}") for name in _FILTERS})
+    env.filters.update(json_number=json_number, json_p=json_p)
+    env.globals.update(_GLOBALS)
     return env
 
 
@@ -91,7 +69,7 @@ def page_html(board: Board, data: str, gains: dict[str, str], cost: str | None) 
             board=board,
             summaries=[domain_summary(board, d) for d in board.domains],
             reference_metrics=sorted({m for ref in board.references for m in ref.metrics}, key=metric_key),
-            marker=MARKER.replace("--", "- -"),  # inside an HTML comment
+            marker=base.MARKER.replace("--", "- -"),  # inside an HTML comment
             script_hash=f"sha256-{digest}",
             # Already safe, so not escaped: our own CSS and script, JSON escaped for a <script> element,
             # and SVG that _assert_inert (plots.py) checked.
