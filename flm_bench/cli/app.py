@@ -6,6 +6,7 @@ import logging
 import sys
 
 import typer
+from typer._click.exceptions import NoArgsIsHelpError  # typer vendors click; not re-exported
 
 from flm_bench.cli import (
     compare_cmd,
@@ -45,16 +46,40 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progr
     )
 
 
+INTERRUPTED = 130  # the shell's code for a process stopped by Ctrl-C (128 + SIGINT)
+
+
 def main() -> None:
-    """Console-script entry point: plugin commands, then one clear line per error."""
+    """Console-script entry point: plugin commands, then the command's exit code.
+
+    Usage errors exit 2 with one line and a hint, flm-bench's errors exit 2 with one line (``-v``
+    adds the traceback), Ctrl-C exits 130 saying what was kept, and a command's own exit code
+    (``render --check``, ``data verify``) is the process's.
+    """
     from flm_bench.plugins import default_plugins
 
     default_plugins().register_commands(app)  # failures are reported by the command itself
+    sys.exit(_invoke())
+
+
+def _invoke() -> int:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # returns the code of typer.Exit instead of exiting
+    except (KeyboardInterrupt, typer.Abort):
+        code = INTERRUPTED
+    except NoArgsIsHelpError as exc:  # plain `flm-bench`, or a group without its command
+        print(exc.format_message())
+        return 2
+    except typer.TyperException as exc:  # usage: unknown option or command, a value of the wrong type, ...
+        ctx = getattr(exc, "ctx", None)
+        command = ctx.command_path if ctx is not None else "flm-bench"
+        err.print(f"error: {' '.join(exc.format_message().split())} (see '{command} --help')", markup=False)
+        return int(getattr(exc, "exit_code", 2))
     except FlmBenchError as exc:
+        if logging.getLogger().isEnabledFor(logging.INFO):  # -v: the traceback too
+            logging.getLogger("flm_bench").exception("error")
         err.print(f"error: {exc}", markup=False)
-        sys.exit(2)
-    except KeyboardInterrupt:
+        return 2
+    if code == INTERRUPTED:  # typer turns Ctrl-C into this exit code
         err.print("interrupted; completed records are kept, rerun to resume", markup=False)
-        sys.exit(130)
+    return code if isinstance(code, int) else 0

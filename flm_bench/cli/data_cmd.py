@@ -20,7 +20,7 @@ def use_locations(data_dir: Path | None, mirror: str | None = None) -> None:
     from flm_bench.data.sources import DATA_DIR_ENV, MIRROR_ENV
 
     if data_dir is not None:
-        os.environ[DATA_DIR_ENV] = str(data_dir.resolve())
+        os.environ[DATA_DIR_ENV] = str(data_dir.absolute())  # not resolve(): keep the path the user gave
     if mirror is not None:
         os.environ[MIRROR_ENV] = mirror
 
