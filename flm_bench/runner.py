@@ -1,7 +1,9 @@
-"""Runs a suite: plans its cells, skips completed ones, executes the rest, writes records.
+"""Runs a suite: its cells (:mod:`flm_bench.plan`), each claimed under its record's lock
+(:mod:`flm_bench.results.claims`), skipped when complete, else executed and written.
 
 The runner owns everything around a plugin's code: loading data, splitting, pretraining
-(cached and shared), adaptation through the strategy, evaluation, cost, provenance.
+(cached and shared), adaptation through the strategy, evaluation, cost, provenance. Several
+runs may share one output folder: each cell is written once, by whichever claims it first.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from flm_bench.data.sources import DataLocation
 from flm_bench.data.splits import prepare_split
-from flm_bench.data.table import InteractionData, fingerprint, merge
+from flm_bench.data.table import InteractionData, merge
 from flm_bench.errors import ConfigError
 from flm_bench.params import ModelParams, parse_params
+from flm_bench.plan import Cell, add_csv_datasets, plan
 from flm_bench.plugins import Plugins
+from flm_bench.results.claims import claim, clean_partial, lock_path
 from flm_bench.results.records import (
     ARTIFACTS,
     Artifacts,
@@ -28,7 +32,6 @@ from flm_bench.results.records import (
     SplitInfo,
     StrategyInfo,
     TrainingInfo,
-    clean_partial,
     is_complete,
     record_path,
     write_record,
@@ -44,31 +47,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TIE_RULE = "score descending, then item index ascending (indices carry no order information)"
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One (dataset, model, strategy, corpus, seed) combination of a suite."""
-
-    dataset: str
-    model: str
-    strategy: str
-    corpus: str | None
-    seed: int
-
-    def record_id(self, suite: Suite, params: dict[str, Any]) -> str:
-        """Names the cell and hashes everything that shapes its result, including the model's
-        merged parameters (a plugin changing its defaults must not reuse old records)."""
-        config = fingerprint(
-            suite.preprocess.model_dump(exclude_defaults=True) or None,
-            suite.split_for(self.dataset).model_dump(),
-            suite.evaluation.model_dump(),
-            suite.training.model_dump(exclude={"device"}),
-            suite.pretraining.model_dump(exclude={"device"}) if self.corpus else None,
-            params,
-        )[:10]
-        corpus = f"__{self.corpus}" if self.corpus else ""
-        return f"{suite.name}__{self.dataset}__{self.model}__{self.strategy}{corpus}__seed{self.seed}__{config}"
 
 
 class Progress(Protocol):
@@ -88,49 +66,6 @@ class _Silent:
 
     def message(self, text: str) -> None:
         pass
-
-
-def add_csv_datasets(suite: Suite, plugins: Plugins) -> None:
-    """Register the suite's own CSV datasets (``[csv.NAME]``) beside the plugins' datasets."""
-    from flm_bench.file_datasets import csv_dataset
-
-    for name, cfg in suite.csv.items():
-        plugins.datasets.register_local(csv_dataset(name, cfg), f"suite {suite.name!r}")
-
-
-def plan(suite: Suite, plugins: Plugins) -> list[Cell]:
-    """All cells of ``suite``; every name is resolved first, so typos fail before any work."""
-    for name in suite.targets:
-        plugins.datasets.get(name)
-    for name in suite.corpora:
-        for member in plugins.corpora.get(name).datasets:
-            plugins.datasets.get(member)
-    models = {m: plugins.models.get(m) for m in suite.models}
-    strategies = {s: plugins.strategies.get(s) for s in suite.strategies}
-    for m in suite.model_params:
-        if m not in models:
-            raise ConfigError(f"model_params.{m}: model {m!r} is not in the suite's models {suite.models}")
-    for m, spec in models.items():
-        parse_params(m, spec.params, suite.model_params.get(m, {}))
-    objective = suite.pretraining.objective
-    for m, spec in models.items():
-        if spec.pretrainable and objective not in spec.objectives:
-            raise ConfigError(
-                f"pretraining.objective: model {m!r} has no objective {objective!r}; "
-                f"expected one of {list(spec.objectives)}"
-            )
-    needs_corpus = [s for s, spec in strategies.items() if spec.needs_pretraining]
-    if needs_corpus and not suite.corpora and any(m.pretrainable for m in models.values()):
-        raise ConfigError(f"strategies {needs_corpus} need pretraining, but the suite lists no corpora")
-    cells: list[Cell] = []
-    for target in suite.targets:
-        for m, mspec in models.items():
-            for s, sspec in strategies.items():
-                if sspec.needs_pretraining and not mspec.pretrainable:
-                    continue  # non-neural references run as controls only
-                for corpus in suite.corpora if sspec.needs_pretraining else [None]:
-                    cells.extend(Cell(target, m, s, corpus, seed) for seed in suite.seeds)
-    return cells
 
 
 @dataclass
@@ -170,21 +105,40 @@ class Runner:
         self._corpora: dict[str, InteractionData] = {}
 
     def run(self) -> RunResult:
+        """Every cell of the suite: skipped when its record exists, else claimed and executed.
+
+        A cell another process is working on (its lock is held) is left for later; once this
+        process has done the rest, it waits for that lock and takes the cell over if the other
+        process died before writing the record.
+        """
         cells = plan(self.suite, self.plugins)
         for stale in clean_partial(self.output):
             log.warning("removed partial record left by an interrupted run: %s", stale)
         result = RunResult()
+        elsewhere = []
         for i, cell in enumerate(cells):
-            rid = cell.record_id(self.suite, self.params(cell.model).model_dump())
             self.progress.cell_started(cell, i, len(cells))
+            if not self._run_cell(cell, result, wait=False):
+                elsewhere.append(cell)
+        for cell in elsewhere:
+            self._run_cell(cell, result, wait=True)
+        return result
+
+    def _run_cell(self, cell: Cell, result: RunResult, *, wait: bool) -> bool:
+        """Skip or execute ``cell`` holding its lock; False when another process holds it (and not ``wait``)."""
+        rid = cell.record_id(self.suite, self.params(cell.model).model_dump())
+        with claim(lock_path(self.output, rid), wait=wait) as mine:
+            if not mine:
+                self.progress.message(f"{rid}: another process is working on it")
+                return False
             if is_complete(self.output, rid):
                 result.skipped.append(record_path(self.output, rid))
                 self.progress.cell_finished(cell, None)
-                continue
-            path, record = self._execute(cell, rid)
-            result.written.append(path)
-            self.progress.cell_finished(cell, record)
-        return result
+            else:
+                path, record = self._execute(cell, rid)
+                result.written.append(path)
+                self.progress.cell_finished(cell, record)
+        return True
 
     def params(self, model: str) -> ModelParams:
         """The model's parameters: its defaults with the suite's overrides, validated."""

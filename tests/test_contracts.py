@@ -41,8 +41,8 @@ from flm_bench.api import (
     hookimpl,
 )
 from flm_bench.params import parse_params
+from flm_bench.plan import plan
 from flm_bench.plugins import load_plugins
-from flm_bench.runner import plan
 from flm_bench.suite import PretrainConfig, Suite
 
 ROOT = Path(__file__).resolve().parents[1]

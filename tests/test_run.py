@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,10 +17,11 @@ import pytest
 import ranx
 
 from flm_bench.errors import ConfigError, UnknownNameError
+from flm_bench.plan import plan
 from flm_bench.plugins import load_plugins
+from flm_bench.results.claims import claim, clean_partial, lock_path
 from flm_bench.results.records import (
     TMP_PREFIX,
-    clean_partial,
     json_schema,
     load_records,
     records_dir,
@@ -27,7 +29,7 @@ from flm_bench.results.records import (
 )
 from flm_bench.results.stats import holm
 from flm_bench.results.summary import summarize
-from flm_bench.runner import Runner, plan
+from flm_bench.runner import Runner
 from flm_bench.suite import Suite, builtin_suite, load_suite
 
 SMALL_SUITE = """
@@ -180,12 +182,17 @@ def test_same_seed_gives_identical_records(small_run, tmp_path: Path) -> None:
         assert (other_path.parent / run).read_bytes() == (path.parent / run).read_bytes()
 
 
-def test_partial_records_are_removed_and_never_loaded(tmp_path: Path) -> None:
-    partial = records_dir(tmp_path) / f"{TMP_PREFIX}cell-123"
-    partial.mkdir(parents=True)
-    (partial / "record.json").write_text("{")
+def test_partial_records_are_removed_only_when_their_writer_is_gone(tmp_path: Path) -> None:
+    partial = records_dir(tmp_path) / f"{TMP_PREFIX}cell-a-123"
+    live = records_dir(tmp_path) / f"{TMP_PREFIX}cell-b-456"
+    for folder in (partial, live):
+        folder.mkdir(parents=True)
+        (folder / "record.json").write_text("{")
     assert load_records(tmp_path, allow_empty=True) == []
-    assert clean_partial(tmp_path) == [partial] and not partial.exists()
+    with claim(lock_path(tmp_path, "cell-b"), wait=False) as held:  # cell-b's writer is still at work
+        assert held
+        assert clean_partial(tmp_path) == [partial] and not partial.exists() and live.exists()
+    assert clean_partial(tmp_path) == [live] and not live.exists()
 
 
 SLEEPY_PLUGIN = """
@@ -302,3 +309,46 @@ def test_split_overrides_apply_per_target_and_shape_the_record_id(tmp_path: Path
     assert cell.record_id(suite, {}) != cell.record_id(plain, {})
     with pytest.raises(ConfigError, match=r"split_overrides for \['nope'\]"):
         load_suite(write_suite(tmp_path, text.replace("synthetic-finance]", "nope]")))
+
+
+@pytest.mark.slow
+def test_concurrent_runs_on_one_output_lose_and_repeat_nothing(tmp_path: Path) -> None:
+    """Three processes run one suite into one output at once: every cell is written exactly once."""
+    site = tmp_path / "site"
+    site.mkdir()
+    _install_fake_distribution(site, "fake-sleepy", "fake_sleepy", SLEEPY_PLUGIN)
+    suite = write_suite(
+        tmp_path,
+        textwrap.dedent("""
+        name = "crowd"
+        targets = ["synthetic-finance", "synthetic-media"]
+        models = ["popularity", "sleepy", "itemknn"]
+        seeds = [0, 1]
+        [training]
+        device = "cpu"
+    """),
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(site),
+        "SLEEPY_SECONDS": "1",
+        "FLM_BENCH_CACHE_DIR": os.environ.get("FLM_BENCH_CACHE_DIR", str(tmp_path / "cache")),
+    }
+    cmd = [sys.executable, "-c", "from flm_bench.cli.app import main; main()", "run", "--suite", str(suite)]
+    procs = [
+        subprocess.Popen(
+            [*cmd, "--output", str(tmp_path / "out")],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err[-2000:] for _, err in outputs]
+    written = [int(re.search(r"(\d+) record\(s\) written", err).group(1)) for _, err in outputs]
+    records = load_records(tmp_path / "out")
+    assert len(records) == 12 and len({r.record_id for _, r in records}) == 12
+    assert sum(written) == 12, written  # each cell written by exactly one of the processes
+    assert not list(records_dir(tmp_path / "out").glob(f"{TMP_PREFIX}*"))

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from flm_bench.plan import plan
 from flm_bench.plugins import load_plugins
 from flm_bench.results.records import load_records
 from flm_bench.results.summary import summarize
-from flm_bench.runner import Runner, plan
+from flm_bench.runner import Runner
 from flm_bench.suite import Suite, load_suite
 
 STANDARD = Path(__file__).resolve().parents[1] / "suites" / "standard.toml"

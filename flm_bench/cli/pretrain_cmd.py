@@ -14,8 +14,8 @@ from flm_bench.cli.common import err, out, plugins, print_json
 from flm_bench.cli.options import DEFAULT_OUTPUT, DataDir, Param, SuiteFile
 
 if TYPE_CHECKING:
+    from flm_bench.plan import Cell
     from flm_bench.results.records import Record
-    from flm_bench.runner import Cell
     from flm_bench.suite import Suite
     from flm_bench.train.distributed import Launch
     from flm_bench.train.pretraining import Checkpoint

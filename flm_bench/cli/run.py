@@ -13,8 +13,8 @@ from flm_bench.cli.common import err, out, plugins, print_json
 from flm_bench.cli.options import DEFAULT_OUTPUT, Csv, DataDir, Output, Param, SuiteFile
 
 if TYPE_CHECKING:
+    from flm_bench.plan import Cell
     from flm_bench.results.records import Record
-    from flm_bench.runner import Cell
     from flm_bench.suite import Suite
 
 
@@ -77,10 +77,11 @@ def run_command(
 
 def _run(suite: Suite, output: Path, device: str | None, as_json: bool) -> None:
     """Run ``suite`` with a progress display on stderr; print its board on stdout."""
+    from flm_bench.plan import add_csv_datasets, plan
     from flm_bench.results.records import load_record
     from flm_bench.results.render.base import build_board
     from flm_bench.results.render.json import board_json
-    from flm_bench.runner import Runner, add_csv_datasets, plan
+    from flm_bench.runner import Runner
 
     loaded = plugins()
     add_csv_datasets(suite, loaded)

@@ -219,15 +219,6 @@ def is_complete(output: Path, record_id: str) -> bool:
     return record_path(output, record_id).exists()
 
 
-def clean_partial(output: Path) -> list[Path]:
-    """Remove temporary folders left by killed runs; return what was removed."""
-    root = records_dir(output)
-    stale = sorted(root.glob(f"{TMP_PREFIX}*")) if root.exists() else []
-    for path in stale:
-        shutil.rmtree(path, ignore_errors=True)
-    return stale
-
-
 def write_record(
     output: Path,
     record: Record,

@@ -12,6 +12,7 @@ every rank returns rank 0's :class:`Checkpoint`. The number of processes is reco
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from filelock import FileLock
 
 from flm_bench.data.splits import leave_one_out, random_holdout
 from flm_bench.data.table import InteractionData, fingerprint
@@ -80,12 +82,43 @@ def pretrain(
         raise ConfigError(f"model {spec.name!r} is not pretrainable")
     key = fingerprint(corpus.fingerprint, spec.name, params.model_dump(), cfg.model_dump(exclude={"device"}), seed)[:20]
     stem = directory / f"{corpus.name}__{spec.name}__{cfg.objective}__seed{seed}__{key}"
-    found = _cached(stem)
-    if found is not None:
-        return found, True
-    rank, world_size = distributed.world()
+    rank = distributed.world()[0]
     if rank == 0:
         directory.mkdir(parents=True, exist_ok=True)
+    # one process trains a checkpoint; another asking for it meanwhile waits, then reuses it
+    with FileLock(str(directory / f".{stem.name}.lock")) if rank == 0 else contextlib.nullcontext():
+        found = _cached(stem)
+        if found is not None:
+            return found, True
+        for leftover in directory.glob(f".{stem.name}.*.tmp") if rank == 0 else ():
+            leftover.unlink(missing_ok=True)  # of a writer that was killed: we hold the lock
+        return _train(
+            stem,
+            spec,
+            params,
+            corpus,
+            cfg,
+            seed=seed,
+            device=device,
+            progress=progress,
+            about={"key": key, "datasets": datasets, "excluded": excluded},
+        ), False
+
+
+def _train(
+    stem: Path,
+    spec: ModelSpec,
+    params: ModelParams,
+    corpus: InteractionData,
+    cfg: PretrainConfig,
+    *,
+    seed: int,
+    device: str,
+    progress: Progress | None,
+    about: dict[str, Any],
+) -> Checkpoint:
+    """Pretrain on ``corpus`` now; rank 0 writes the checkpoint at ``stem``; every rank gets its metadata."""
+    rank, world_size = distributed.world()
     # validation (early stopping only): the last item per user, a random one for unordered data
     split = leave_one_out(corpus) if corpus.ordered else random_holdout(corpus, seed=seed)
     model = build_model(spec, params, corpus, seed=seed, device=device)
@@ -103,10 +136,7 @@ def pretrain(
         )
     ckpt = Checkpoint(
         path=str(stem.parent / f"{stem.name}.pt"),
-        key=key,
         corpus=corpus.name,
-        datasets=datasets,
-        excluded=excluded,
         model=spec.name,
         objective=cfg.objective,
         seed=seed,
@@ -115,12 +145,13 @@ def pretrain(
         epochs=result.epochs,
         best_valid=result.best_valid,
         world_size=world_size,
+        **about,
     )
     if rank == 0:
         _save(stem, model, ckpt)
     if world_size > 1:  # a barrier too: other ranks return once rank 0 has written both files
         ckpt = distributed.broadcast_object(ckpt)
-    return ckpt, False
+    return ckpt
 
 
 def _save(stem: Path, model: NeuralRecommender, ckpt: Checkpoint) -> None:

@@ -1,0 +1,81 @@
+"""Planning a suite: its cells (dataset × model × strategy × corpus × seed), every name resolved
+first so that a typo fails before any work, and the record id each cell writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flm_bench.data.table import fingerprint
+from flm_bench.errors import ConfigError
+from flm_bench.params import parse_params
+from flm_bench.plugins import Plugins
+from flm_bench.suite import Suite
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (dataset, model, strategy, corpus, seed) combination of a suite."""
+
+    dataset: str
+    model: str
+    strategy: str
+    corpus: str | None
+    seed: int
+
+    def record_id(self, suite: Suite, params: dict[str, Any]) -> str:
+        """Names the cell and hashes everything that shapes its result, including the model's
+        merged parameters (a plugin changing its defaults must not reuse old records)."""
+        config = fingerprint(
+            suite.preprocess.model_dump(exclude_defaults=True) or None,
+            suite.split_for(self.dataset).model_dump(),
+            suite.evaluation.model_dump(),
+            suite.training.model_dump(exclude={"device"}),
+            suite.pretraining.model_dump(exclude={"device"}) if self.corpus else None,
+            params,
+        )[:10]
+        corpus = f"__{self.corpus}" if self.corpus else ""
+        return f"{suite.name}__{self.dataset}__{self.model}__{self.strategy}{corpus}__seed{self.seed}__{config}"
+
+
+def add_csv_datasets(suite: Suite, plugins: Plugins) -> None:
+    """Register the suite's own CSV datasets (``[csv.NAME]``) beside the plugins' datasets."""
+    from flm_bench.file_datasets import csv_dataset
+
+    for name, cfg in suite.csv.items():
+        plugins.datasets.register_local(csv_dataset(name, cfg), f"suite {suite.name!r}")
+
+
+def plan(suite: Suite, plugins: Plugins) -> list[Cell]:
+    """All cells of ``suite``; every name is resolved first, so typos fail before any work."""
+    for name in suite.targets:
+        plugins.datasets.get(name)
+    for name in suite.corpora:
+        for member in plugins.corpora.get(name).datasets:
+            plugins.datasets.get(member)
+    models = {m: plugins.models.get(m) for m in suite.models}
+    strategies = {s: plugins.strategies.get(s) for s in suite.strategies}
+    for m in suite.model_params:
+        if m not in models:
+            raise ConfigError(f"model_params.{m}: model {m!r} is not in the suite's models {suite.models}")
+    for m, spec in models.items():
+        parse_params(m, spec.params, suite.model_params.get(m, {}))
+    objective = suite.pretraining.objective
+    for m, spec in models.items():
+        if spec.pretrainable and objective not in spec.objectives:
+            raise ConfigError(
+                f"pretraining.objective: model {m!r} has no objective {objective!r}; "
+                f"expected one of {list(spec.objectives)}"
+            )
+    needs_corpus = [s for s, spec in strategies.items() if spec.needs_pretraining]
+    if needs_corpus and not suite.corpora and any(m.pretrainable for m in models.values()):
+        raise ConfigError(f"strategies {needs_corpus} need pretraining, but the suite lists no corpora")
+    cells: list[Cell] = []
+    for target in suite.targets:
+        for m, mspec in models.items():
+            for s, sspec in strategies.items():
+                if sspec.needs_pretraining and not mspec.pretrainable:
+                    continue  # non-neural references run as controls only
+                for corpus in suite.corpora if sspec.needs_pretraining else [None]:
+                    cells.extend(Cell(target, m, s, corpus, seed) for seed in suite.seeds)
+    return cells
