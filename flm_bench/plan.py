@@ -78,4 +78,9 @@ def plan(suite: Suite, plugins: Plugins) -> list[Cell]:
                     continue  # non-neural references run as controls only
                 for corpus in suite.corpora if sspec.needs_pretraining else [None]:
                     cells.extend(Cell(target, m, s, corpus, seed) for seed in suite.seeds)
+    if not cells:
+        raise ConfigError(
+            f"the suite has no cell to run: the strategies {list(strategies)} all need pretraining, "
+            f"and none of the models {list(models)} is pretrainable"
+        )
     return cells

@@ -9,7 +9,7 @@ from __future__ import annotations
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -46,8 +46,8 @@ class SplitConfig(_Strict):
 class EvalConfig(_Strict):
     """Full-ranking evaluation settings."""
 
-    metrics: list[str] = Field(default_factory=lambda: ["ndcg", "recall", "mrr"])
-    cutoffs: list[int] = Field(default_factory=lambda: [10, 20])
+    metrics: list[str] = Field(default_factory=lambda: ["ndcg", "recall", "mrr"], min_length=1)
+    cutoffs: list[Annotated[int, Field(ge=1, le=100_000)]] = Field(default_factory=lambda: [10, 20], min_length=1)
     exclude_history: bool = True
 
     @property
@@ -108,7 +108,7 @@ class Suite(_Strict):
     models: list[str] = Field(min_length=1)
     strategies: list[str] = Field(default_factory=lambda: ["scratch"])
     corpora: list[str] = Field(default_factory=list)
-    seeds: list[int] = Field(default_factory=lambda: [0])
+    seeds: list[Annotated[int, Field(ge=0, lt=2**32)]] = Field(default_factory=lambda: [0], min_length=1)
     preprocess: Preprocess = Preprocess()
     split: SplitConfig = SplitConfig()
     evaluation: EvalConfig = EvalConfig()
@@ -153,6 +153,10 @@ def load_suite(path: Path) -> Suite:
         data = tomllib.loads(Path(path).read_text())
     except FileNotFoundError as exc:
         raise ConfigError(f"suite file {str(path)!r} does not exist") from exc
+    except OSError as exc:
+        raise ConfigError(f"suite file {str(path)!r} is not a readable TOML file: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"suite file {str(path)!r} is not UTF-8 text: {exc.reason}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"suite file {str(path)!r} is not valid TOML: {exc}") from exc
     for entry in (data.get("csv") or {}).values():  # paths are relative to the suite file

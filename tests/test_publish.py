@@ -288,6 +288,27 @@ TAMPERINGS: dict[str, tuple[Callable[[Path], None], str]] = {
         r"qrels\.trec\.gz is not the split's test targets \(1 test users missing",
     ),
     "artifact outside the folder": (_set("artifacts", "run", value="../run.trec"), "must be a plain file name"),
+    "record id with a trailing newline": (
+        _set("record_id", value="ok\n"),
+        r"record_id holds the character U\+000A, which may not appear in a record",
+    ),
+    "record id with a path separator": (
+        _set("record_id", value="ok/../escape"),
+        r"record_id 'ok/../escape' is not a safe folder name \(a letter or digit, then .*, at most 120 characters\)",
+    ),
+    "record id too long": (_set("record_id", value="a" * 300), r"record_id 'a+' is not a safe folder name"),
+    "NUL in a string": (_set("model", "plugin", value="a\u0000b"), r"model/plugin holds the character U\+0000"),
+    "escape sequence": (_set("suite", value="x\x1b[31m"), r"suite holds the character U\+001B"),
+    "right-to-left override": (_set("dataset", "domain", value="fin\u202eance"), r"dataset/domain .* U\+202E"),
+    "noncharacter": (_set("provenance", "platform", value="\uffff"), r"provenance/platform .* U\+FFFF"),
+    "deeply nested JSON": (
+        lambda f: (f / "record.json").write_text("[" * 100_000 + "]" * 100_000),
+        "not valid JSON for a record: nested too deeply",
+    ),
+    "huge record": (
+        _set("dataset", "preprocess", value={"padding": "x" * (5 << 20)}),
+        r"the record is [\d,]+ bytes, more than the 4,194,304 a record may have",
+    ),
 }
 
 

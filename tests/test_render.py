@@ -433,3 +433,27 @@ def test_page_works_in_headless_chromium(hostile: tuple[Path, Path], tmp_path: P
     assert "2 of 9 measured rows shown" in dom
     hidden_plots = re.findall(r'<figure class="plot gain" data-plot-domain="([^"]*)"( hidden="")?', dom)
     assert [(d, bool(h)) for d, h in hidden_plots if d in ("finance", "media")] == [("finance", False), ("media", True)]
+
+
+def test_strings_that_cannot_be_drawn_are_shown_escaped_and_never_fail_the_board(
+    measured: Path, tmp_path: Path
+) -> None:
+    """A record string with NUL, an escape sequence, a right-to-left override or a noncharacter used
+    to make the SVG plots unparseable (the whole board failed) and passed raw into .md and .html."""
+    records, boards = publish(measured, tmp_path)
+    for i, folder in enumerate(p for p in sorted(records.iterdir()) if "synthetic-finance__sasrec__" in p.name):
+        edit_record(
+            folder,
+            dataset__name="fin\x00ance\x1b[31m",
+            dataset__domain="mon\u202eey\uffff",
+            model__plugin=f"plug\x01in{i}",
+        )
+    render.render(records, boards)
+    texts = {p.name: p.read_text(encoding="utf-8") for p in boards.iterdir() if p.is_file()}
+    for name, text in texts.items():
+        body = text.replace("\u202e", "") if name == "leaderboard.json" else text  # JSON keeps data as data
+        assert not any(c in body for c in ("\x00", "\x01", "\x1b", "\u202e", "\uffff")), name
+    page = texts["index.html"]
+    assert "fin\\u0000ance\\u001b[31m" in page and "mon\\u202eey\\uffff" in page
+    assert "u0000ance" in texts["overall.md"]  # escaped again for Markdown
+    assert json.loads(texts["leaderboard.json"])["rows"]  # the data itself is kept, JSON-escaped

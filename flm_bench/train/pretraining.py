@@ -54,7 +54,17 @@ class Checkpoint:
     world_size: int = 1  # processes that trained it data-parallel (seconds and peak_mb are rank 0's)
 
     def state(self) -> dict[str, torch.Tensor]:
-        return torch.load(self.path, map_location="cpu", weights_only=True)
+        """The weights; a file that is not a torch state dict is a :class:`ConfigError` naming it."""
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # truncated, not a torch file, unsafe pickle: torch raises many kinds
+            raise ConfigError(
+                f"checkpoint {self.path} is unreadable ({type(exc).__name__}: "
+                f"{' '.join(str(exc).split())[:200]}); delete it to pretrain again"
+            ) from None
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise ConfigError(f"checkpoint {self.path} holds no state dict of tensors; delete it to pretrain again")
+        return state
 
 
 def _atomic_write(path: Path, write: Any) -> None:
@@ -87,7 +97,16 @@ def pretrain(
         directory.mkdir(parents=True, exist_ok=True)
     # one process trains a checkpoint; another asking for it meanwhile waits, then reuses it
     with FileLock(str(directory / f".{stem.name}.lock")) if rank == 0 else contextlib.nullcontext():
-        found = _cached(stem)
+        expected = {
+            "key": key,
+            "model": spec.name,
+            "objective": cfg.objective,
+            "seed": seed,
+            "corpus": corpus.name,
+            "datasets": datasets,
+            "excluded": excluded,
+        }
+        found = _cached(stem, expected)
         if found is not None:
             return found, True
         for leftover in directory.glob(f".{stem.name}.*.tmp") if rank == 0 else ():
@@ -160,14 +179,38 @@ def _save(stem: Path, model: NeuralRecommender, ckpt: Checkpoint) -> None:
     _atomic_write(stem.parent / f"{stem.name}.json", lambda p: p.write_text(json.dumps(asdict(ckpt), indent=1)))
 
 
-def _cached(stem: Path) -> Checkpoint | None:
-    """The checkpoint at ``stem`` (.json beside .pt) if rank 0 has it; every rank gets rank 0's answer."""
+def _cached(stem: Path, expected: dict[str, Any]) -> Checkpoint | None:
+    """The checkpoint at ``stem`` (.json beside .pt) if rank 0 has it; every rank gets rank 0's answer.
+
+    The metadata must describe the checkpoint asked for (``expected``: key, model, objective,
+    seed); the location and the corpus's datasets come from the caller, never from the file.
+    """
     rank, world_size = distributed.world()
     found = None
     meta = stem.parent / f"{stem.name}.json"
-    # the output folder may have moved since it was written: trust the location, not the JSON
     if rank == 0 and meta.exists():
-        found = Checkpoint(**{**json.loads(meta.read_text()), "path": str(stem.parent / f"{stem.name}.pt")})
+        found = _read_meta(meta, stem.parent / f"{stem.name}.pt", expected)
     if world_size > 1:
         found = distributed.broadcast_object(found)  # rank 0's folder decides for every rank
+    return found
+
+
+def _read_meta(meta: Path, pt: Path, expected: dict[str, Any]) -> Checkpoint:
+    try:
+        stored = json.loads(meta.read_text())
+        fields = {k: v for k, v in stored.items() if k in Checkpoint.__dataclass_fields__}
+        found = Checkpoint(**{**fields, **expected, "path": str(pt)})
+        numbers = (found.seconds, found.peak_mb, found.epochs, found.best_valid, found.world_size)
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
+            raise TypeError("seconds, peak_mb, epochs, best_valid and world_size must be numbers")
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise ConfigError(
+            f"checkpoint metadata {meta} is unreadable or invalid ({exc}); delete it to pretrain again"
+        ) from None
+    wrong = sorted(k for k in ("key", "model", "objective", "seed") if stored.get(k) != expected[k])
+    if wrong or not pt.is_file():
+        missing = f"its {', '.join(wrong)} differ" if wrong else "the .pt file is missing"
+        raise ConfigError(
+            f"checkpoint metadata {meta} does not describe {pt.name}: {missing}; delete both to pretrain again"
+        )
     return found

@@ -110,6 +110,11 @@ class AdaptContext:
         own = model.state_dict()
         loaded = [k for k, v in state.items() if k in own and own[k].shape == v.shape and not k.startswith(skip)]
         model.load_state_dict({k: state[k] for k in loaded}, strict=False)
+        if not loaded:
+            raise ConfigError(
+                f"checkpoint {self.checkpoint.path} matches none of the parameters of model {self.spec.name!r} "
+                "parameters (names or shapes differ): it was made for another model or parameters"
+            )
         return {"loaded": sorted(loaded), "reinitialised": sorted(set(own) - set(loaded))}
 
     def fit(

@@ -46,12 +46,14 @@ from flm_bench.errors import FlmBenchError, RecordError
 from flm_bench.results.publish import artifacts
 from flm_bench.results.publish.errors import Rejected, one_line
 from flm_bench.results.records import SCHEMA_FILE, TMP_PREFIX, CellKey, Record, find_records, migrate, shipped_schema
+from flm_bench.text import first_undrawable
 
 if TYPE_CHECKING:
     from flm_bench.data.splits import Split
     from flm_bench.plugins import Plugins
 
-_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+=-]*$")
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+=-]{0,119}")  # fullmatch: no newline, at most 120
+MAX_RECORD_BYTES = 4 << 20  # a record.json is a few kB
 _HEX_SHA = re.compile(r"^[0-9a-f]{7,64}$")
 
 
@@ -116,6 +118,39 @@ def _recorded_split(record: Record) -> tuple[dict[str, Any], dict[str, Any]]:
     return inputs, {**derived, **record.split.derived}
 
 
+def _read_json(path: Path) -> Any:
+    """The record file's JSON: refused when too large, unreadable, not JSON or nested too deeply."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_RECORD_BYTES:
+            raise Rejected(f"the record is {size:,} bytes, more than the {MAX_RECORD_BYTES:,} a record may have")
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Rejected(f"cannot read the record: {exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise Rejected(f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise Rejected("not valid JSON for a record: nested too deeply") from None
+
+
+def _check_strings(doc: Any, where: str = "") -> None:
+    """Every string (and key) of the record is printable text: no controls, bidi or format characters."""
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            _check_strings(key, where)
+            _check_strings(value, f"{where}/{key}" if where else str(key))
+    elif isinstance(doc, list):
+        for i, value in enumerate(doc):
+            _check_strings(value, f"{where}/{i}")
+    elif isinstance(doc, str) and (bad := first_undrawable(doc)) is not None:
+        raise Rejected(
+            f"{where or 'a key'} holds the character U+{ord(bad):04X}, which may not appear in a record "
+            "(controls, bidi and format characters, noncharacters)"
+        )
+
+
 class Validator:
     """Checks records; remembers recomputed datasets and splits for the duration of one call."""
 
@@ -157,21 +192,18 @@ class Validator:
     # -- the checks ------------------------------------------------------------------------
 
     def _check(self, path: Path) -> ValidRecord:
-        try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise Rejected(f"cannot read the record: {exc}") from None
-        try:
-            doc = migrate(json.loads(text))  # an older schema version is checked as the current one
-        except json.JSONDecodeError as exc:
-            raise Rejected(f"not valid JSON: {exc}") from None
+        doc = migrate(_read_json(path))  # an older schema version is checked as the current one
         self._check_schema(doc)
+        _check_strings(doc)
         try:
             record = Record.model_validate(doc)
         except ValueError as exc:
             raise Rejected(f"not a valid record: {exc}") from None
-        if not _SAFE_ID.match(record.record_id) or record.record_id.startswith(TMP_PREFIX):
-            raise Rejected(f"record_id {record.record_id!r} is not a safe folder name")
+        if not _SAFE_ID.fullmatch(record.record_id) or record.record_id.startswith(TMP_PREFIX):
+            raise Rejected(
+                f"record_id {record.record_id!r} is not a safe folder name "
+                "(a letter or digit, then letters, digits or _.@+=-, at most 120 characters)"
+            )
         _check_provenance(record)
         folder = path.parent
         files = artifacts.check_files(folder, record)

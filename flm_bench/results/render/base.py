@@ -8,6 +8,7 @@ Markdown, in the HTML page and in the plots.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Sequence
@@ -19,8 +20,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from flm_bench.errors import ConfigError
-from flm_bench.results.records import Record
+from flm_bench.results.records import CellKey, Record
 from flm_bench.results.summary import Row, Stat, json_number, summarize
+from flm_bench.text import printable
 
 FORMAT = "flm-bench.board/1"
 SIG_MARK = "†"
@@ -107,9 +109,24 @@ def slugs(domains: list[str]) -> dict[str, str]:
     return out
 
 
+def _printable_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: printable(v) if isinstance(v, str) else v for k, v in fields.items()}
+
+
+def _printable_row(row: Row) -> Row:
+    """``row`` with its strings (they come from records) made printable."""
+    key = CellKey(**_printable_fields(dataclasses.asdict(row.key)))
+    texts = {f: getattr(row, f) for f in ("domain", "split_protocol", "model_plugin", "strategy_plugin")}
+    return dataclasses.replace(
+        row, key=key, record_ids=[printable(i) for i in row.record_ids], **_printable_fields(texts)
+    )
+
+
 def build_board(records: list[tuple[Path, Record]], references: Sequence[Reference] = ()) -> Board:
-    """Summarize ``records`` once (one Holm correction for all gains) into sorted board rows."""
-    rows = summarize(records) if records else []
+    """Summarize ``records`` once (one Holm correction for all gains) into sorted board rows, every
+    string from a record or reference made :func:`printable`."""
+    rows = [_printable_row(r) for r in summarize(records)] if records else []
+    references = [ref.model_copy(update=_printable_fields(ref.model_dump())) for ref in references]
     metrics = sorted({m for r in rows for m in r.metrics}, key=metric_key)
     common = [m for m in metrics if all(m in r.metrics for r in rows)]
     headline = (common or metrics or [None])[0]  # type: ignore[list-item]
@@ -123,7 +140,7 @@ def build_board(records: list[tuple[Path, Record]], references: Sequence[Referen
         domains=domains,
         slugs=slugs(domains),
         n_records=len(records),
-        latest=max(created) if created else None,
+        latest=printable(max(created)) if created else None,
         n_gains=sum(len(r.p_value) for r in rows),
     )
 
@@ -184,4 +201,5 @@ def fmt_params(n: int) -> str:
 
 
 def oneline(text: str) -> str:
-    return " ".join(str(text).split())
+    """A record string on one line (whitespace runs become one space), and printable."""
+    return printable(" ".join(str(text).split()))

@@ -16,6 +16,7 @@ import base64
 import functools
 import hashlib
 from importlib import resources
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
@@ -25,6 +26,7 @@ from flm_bench.results.render import base
 from flm_bench.results.render.base import Board, domain_summary, metric_key
 from flm_bench.results.stats import ALPHA
 from flm_bench.results.summary import json_number, json_p
+from flm_bench.text import printable
 
 #: template filter -> the shared formatter it is (``base.fmt_<name>``)
 _FILTERS = ("num", "stat", "gain", "p", "seconds", "params", "signed")
@@ -36,6 +38,11 @@ _GLOBALS = {
 }
 
 
+def _printable(value: Any) -> Any:
+    """Every value a template writes: strings from records are made printable (safe markup is ours)."""
+    return printable(value) if isinstance(value, str) and not isinstance(value, Markup) else value
+
+
 @functools.cache
 def _environment() -> Environment:
     env = Environment(
@@ -45,6 +52,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=_printable,
     )
     env.filters.update({name: getattr(base, f"fmt_{name}") for name in _FILTERS})
     env.filters.update(json_number=json_number, json_p=json_p)
