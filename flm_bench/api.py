@@ -42,7 +42,7 @@ from flm_bench.file_datasets import Parser, files_dataset
 from flm_bench.hookspecs import hookimpl
 from flm_bench.params import ModelParams, NoParams, Search, tunable
 from flm_bench.recommender import BuildInputs, CountsParameters, FittableRecommender, Recommender
-from flm_bench.specs import CorpusSpec, DatasetSpec, ModelSpec
+from flm_bench.specs import DOMAINS, CorpusSpec, DatasetSpec, Domain, ModelSpec
 from flm_bench.suite import TrainConfig
 from flm_bench.train.strategy import AdaptContext, StrategyMetrics, StrategyResult, StrategySpec
 
@@ -70,6 +70,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "DOMAINS",
     "SIDE_KEYS",
     "AdaptContext",
     "BuildInputs",
@@ -79,6 +80,7 @@ __all__ = [
     "DataError",
     "DataLocation",
     "DatasetSpec",
+    "Domain",
     "EvalSet",
     "FitResult",
     "FittableRecommender",

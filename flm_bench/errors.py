@@ -13,6 +13,10 @@ class DataError(FlmBenchError):
     """A dataset is missing, malformed or cannot be split as asked."""
 
 
+class CheckpointError(FlmBenchError):
+    """A pretrained checkpoint is unreadable, described wrongly, or does not fit the model."""
+
+
 class UnknownNameError(FlmBenchError, KeyError):
     """A dataset, corpus, model or strategy name that no plugin registered."""
 

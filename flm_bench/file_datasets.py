@@ -26,7 +26,7 @@ import numpy as np
 from flm_bench.data.sources import DataLocation, SourceFile, fetch, sha256_of
 from flm_bench.data.table import InteractionData, build_table, canonical, from_table
 from flm_bench.errors import DataError
-from flm_bench.specs import DatasetSpec
+from flm_bench.specs import DatasetSpec, Domain
 from flm_bench.suite import CsvDataset
 
 CSV_READER_VERSION = 1  # bump when read_csv changes what it produces
@@ -39,7 +39,7 @@ Parser = Callable[[Mapping[str, Path]], tuple[dict[str, np.ndarray], dict[str, n
 
 def files_dataset(
     name: str,
-    domain: str,
+    domain: Domain,
     files: Sequence[SourceFile],
     parse: Parser,
     *,

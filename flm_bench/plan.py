@@ -12,6 +12,9 @@ from flm_bench.params import parse_params
 from flm_bench.plugins import Plugins
 from flm_bench.suite import Suite
 
+#: The longest record id: it names a folder, and publish accepts no longer one.
+MAX_ID_LENGTH = 120
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -35,7 +38,13 @@ class Cell:
             params,
         )[:10]
         corpus = f"__{self.corpus}" if self.corpus else ""
-        return f"{suite.name}__{self.dataset}__{self.model}__{self.strategy}{corpus}__seed{self.seed}__{config}"
+        rid = f"{suite.name}__{self.dataset}__{self.model}__{self.strategy}{corpus}__seed{self.seed}__{config}"
+        if len(rid) > MAX_ID_LENGTH:
+            raise ConfigError(
+                f"the record id {rid!r} has {len(rid)} characters, more than the {MAX_ID_LENGTH} a folder "
+                "name may have here: shorten the suite, dataset, model, strategy or corpus name"
+            )
+        return rid
 
 
 def add_csv_datasets(suite: Suite, plugins: Plugins) -> None:

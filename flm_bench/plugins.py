@@ -24,7 +24,7 @@ from typing import Any
 import pluggy
 
 from flm_bench import hookspecs
-from flm_bench.errors import DuplicateNameError
+from flm_bench.errors import ConfigError, DuplicateNameError
 from flm_bench.registry import Registry
 from flm_bench.specs import CorpusSpec, DatasetSpec, ModelSpec
 from flm_bench.train.strategy import StrategySpec
@@ -100,9 +100,16 @@ class Plugins:
             others = [other.plugin for other in plain if other is not impl]
             try:
                 self.manager.subset_hook_caller(hook, remove_plugins=others)(**kwargs(info))
-            except Exception as exc:  # a broken plugin must not take the others down
-                info.error = f"{hook} raised {type(exc).__name__}: {exc}"
-                log.warning("plugin %s failed: %s", info.origin, info.error)
+            except (Exception, SystemExit) as exc:  # a broken plugin must not take the others down
+                info.error = f"{hook} raised {_failure(exc)}"
+                log.info("plugin %s failed: %s", info.origin, info.error)
+
+
+def _failure(exc: BaseException) -> str:
+    """What a plugin raised, for its one-line report (the CLI reports each failed plugin once)."""
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: the plugin called sys.exit({exc.code!r})"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _same(obj: object) -> object:
@@ -175,9 +182,9 @@ def load_plugins(
         try:
             plugin = load()
             manager.register(plugin, name=info.name)
-        except Exception as exc:
-            info.error = f"import failed: {type(exc).__name__}: {exc}"
-            log.warning("plugin %s failed: %s", info.origin, info.error)
+        except (Exception, SystemExit) as exc:  # sys.exit() in a plugin must not end the command
+            info.error = f"import failed: {_failure(exc)}"
+            log.info("plugin %s failed: %s", info.origin, info.error)
             continue
         info.hooks = sorted(h.name for h in manager.get_hookcallers(plugin) or [] if h.name.startswith("flm_bench_"))
 
@@ -210,9 +217,9 @@ def _fill(plugins: Plugins, hook: str, registry: Registry[Any], spec_type: type)
         for spec in staged.get(info.origin, []):
             try:
                 registry.register(spec, info.distribution, info.origin)
-            except DuplicateNameError as exc:
+            except (DuplicateNameError, ConfigError) as exc:
                 info.error = str(exc)
-                log.warning("plugin %s: %s", info.origin, exc)
+                log.info("plugin %s: %s", info.origin, exc)
 
 
 @functools.cache

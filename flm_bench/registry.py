@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from flm_bench.errors import DuplicateNameError, UnknownNameError
+from flm_bench.errors import ConfigError, DuplicateNameError, UnknownNameError
 
 #: The "plugin" of specs registered from outside any plugin (see :meth:`Registry.register_local`).
 LOCAL = "(suite)"
+#: What a registered name may be: it becomes part of record ids and folder names.
+NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+NAME_RULE = "lowercase letters, digits, '.', '_' or '-', starting with a letter or digit, at most 64 characters"
 
 
 class _Named(Protocol):
@@ -47,8 +51,8 @@ class Registry(Generic[T]):
         """Add ``spec`` as registered by distribution ``plugin``; raise on a duplicate name."""
         origin = origin or plugin
         name = spec.name
-        if not name or not isinstance(name, str):
-            raise ValueError(f"{self.kind} registered by plugin {origin!r} has no name")
+        if not isinstance(name, str) or not NAME.fullmatch(name):
+            raise ConfigError(f"{self.kind} name {name!r} registered by plugin {origin!r} is not {NAME_RULE}")
         previous = self._entries.get(name)
         if previous is not None or name in self._conflicts:
             first = previous.origin if previous else self._conflicts[name].first

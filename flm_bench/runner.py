@@ -9,6 +9,7 @@ runs may share one output folder: each cell is written once, by whichever claims
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -57,7 +58,12 @@ class Progress(Protocol):
     def message(self, text: str) -> None: ...
 
 
-class _Silent:
+class MessagesOnly:
+    """Progress that passes on the runner's messages to ``say`` (default: drops them) and no cell events."""
+
+    def __init__(self, say: Callable[[str], None] | None = None) -> None:
+        self._say = say
+
     def cell_started(self, cell: Cell, index: int, total: int) -> None:
         pass
 
@@ -65,7 +71,8 @@ class _Silent:
         pass
 
     def message(self, text: str) -> None:
-        pass
+        if self._say is not None:
+            self._say(text)
 
 
 @dataclass
@@ -99,7 +106,7 @@ class Runner:
         add_csv_datasets(suite, plugins)
         self.location = location or DataLocation.from_env()
         self.device = resolve_device(device or suite.training.device)
-        self.progress = progress or _Silent()
+        self.progress = progress or MessagesOnly()
         self._data: dict[str, InteractionData] = {}
         self._splits: dict[str, Split] = {}
         self._corpora: dict[str, InteractionData] = {}
@@ -116,17 +123,17 @@ class Runner:
             log.warning("removed partial record left by an interrupted run: %s", stale)
         result = RunResult()
         elsewhere = []
-        for i, cell in enumerate(cells):
+        ids = [cell.record_id(self.suite, self.params(cell.model).model_dump()) for cell in cells]  # fail early
+        for i, (cell, rid) in enumerate(zip(cells, ids)):
             self.progress.cell_started(cell, i, len(cells))
-            if not self._run_cell(cell, result, wait=False):
-                elsewhere.append(cell)
-        for cell in elsewhere:
-            self._run_cell(cell, result, wait=True)
+            if not self._run_cell(cell, rid, result, wait=False):
+                elsewhere.append((cell, rid))
+        for cell, rid in elsewhere:
+            self._run_cell(cell, rid, result, wait=True)
         return result
 
-    def _run_cell(self, cell: Cell, result: RunResult, *, wait: bool) -> bool:
+    def _run_cell(self, cell: Cell, rid: str, result: RunResult, *, wait: bool) -> bool:
         """Skip or execute ``cell`` holding its lock; False when another process holds it (and not ``wait``)."""
-        rid = cell.record_id(self.suite, self.params(cell.model).model_dump())
         with claim(lock_path(self.output, rid), wait=wait) as mine:
             if not mine:
                 self.progress.message(f"{rid}: another process is working on it")

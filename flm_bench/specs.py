@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from flm_bench.errors import ConfigError
 from flm_bench.params import ModelParams, NoParams
 
 if TYPE_CHECKING:
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
     from flm_bench.recommender import BuildInputs, Recommender
 
 ItemRepresentation = Literal["ids", "features", "ids+features", "none"]
+Domain = Literal["ecommerce", "social", "media", "finance", "other"]
+#: The closed list of domains a dataset may belong to; "other": data that fits none of the four.
+DOMAINS: tuple[Domain, ...] = get_args(Domain)
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,7 @@ class DatasetSpec:
     """
 
     name: str
-    domain: str
+    domain: Domain
     load: Callable[[DataLocation], InteractionData]  # gets where the user keeps data files
     description: str = ""
     synthetic: bool = False
@@ -37,6 +41,10 @@ class DatasetSpec:
     license: str = ""
     citation: str = ""
     source: str = ""  # where the files were published (repository, commit, preprocessing)
+
+    def __post_init__(self) -> None:
+        if self.domain not in DOMAINS:
+            raise ConfigError(f"dataset {self.name!r}: domain {self.domain!r} is not one of {', '.join(DOMAINS)}")
 
     def load_data(self, location: DataLocation | None = None) -> InteractionData:
         """``load`` at ``location`` (default: :meth:`DataLocation.from_env`)."""

@@ -18,6 +18,7 @@ from flm_bench.data import splits
 from flm_bench.data.preprocess import Preprocess
 from flm_bench.errors import ConfigError, DataError
 from flm_bench.evaluation import metric_names
+from flm_bench.specs import Domain
 
 
 class _Strict(BaseModel):
@@ -86,7 +87,7 @@ class CsvDataset(_Strict):
     """A dataset read from a CSV file of your own (no plugin needed): one interaction per row."""
 
     path: Path = Field(description="the CSV file; relative paths are relative to the suite file")
-    domain: str = "custom"
+    domain: Domain = Field("other", description="one of ecommerce, social, media, finance, other")
     user: str = Field("user", description="column of user ids (any strings)")
     item: str = Field("item", description="column of item ids (any strings)")
     timestamp: str | None = Field("timestamp", description='column of times (numbers or dates); "" if none')
@@ -103,7 +104,7 @@ class CsvDataset(_Strict):
 class Suite(_Strict):
     """One benchmark suite."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,39}$", description="lowercase letters, digits, _ . -")
     targets: list[str] = Field(min_length=1)
     models: list[str] = Field(min_length=1)
     strategies: list[str] = Field(default_factory=lambda: ["scratch"])

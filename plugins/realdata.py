@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from flm_bench.api import DataError, DatasetSpec, Parser, SourceFile, canonical, files_dataset, open_text
+from flm_bench.api import DataError, DatasetSpec, Domain, Parser, SourceFile, canonical, files_dataset, open_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,7 +56,7 @@ def source_files(*paths: str) -> tuple[SourceFile, ...]:
     return tuple(SourceFile(path=p, **_declared()[p]) for p in paths)
 
 
-def real_dataset(name: str, domain: str, paths: Sequence[str], parse: Parser, **kwargs: Any) -> DatasetSpec:
+def real_dataset(name: str, domain: Domain, paths: Sequence[str], parse: Parser, **kwargs: Any) -> DatasetSpec:
     """:func:`flm_bench.api.files_dataset` over the declared files at these mirror paths."""
     return files_dataset(name, domain, source_files(*paths), parse, **kwargs)
 

@@ -19,7 +19,16 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from flm_bench.api import CorpusSpec, DataLocation, DatasetSpec, InteractionData, build_table, from_table, hookimpl
+from flm_bench.api import (
+    CorpusSpec,
+    DataLocation,
+    DatasetSpec,
+    Domain,
+    InteractionData,
+    build_table,
+    from_table,
+    hookimpl,
+)
 
 GENERATOR_VERSION = 1
 LATENT, FEATURES = 8, 16
@@ -29,7 +38,7 @@ LATENT, FEATURES = 8, 16
 class DomainConfig:
     """Size and dynamics of one synthetic domain."""
 
-    domain: str
+    domain: Domain
     n_users: int
     n_items: int
     mean_length: float
@@ -114,7 +123,7 @@ def flm_bench_register_datasets(register):
         register(
             DatasetSpec(
                 name=f"synthetic-{domain}",
-                domain=domain,
+                domain=cfg.domain,
                 load=functools.partial(_generated, f"synthetic-{domain}"),
                 description=f"SYNTHETIC {domain}: {cfg.n_users} users, {cfg.n_items} items (generated, not real data)",
                 synthetic=True,

@@ -186,7 +186,7 @@ def test_leaderboard_gain_p_values_are_compare_p_values(sets, tmp_path: Path) ->
     records = [
         (p, load_record(p)) for folder in (sets["sasrec"], treated) for p in sorted(folder.glob("*/record.json"))
     ]
-    (row,) = [r for r in summarize(records) if r.strategy == "finetune"]
+    (row,) = [r for r in summarize(records) if r.key.strategy == "finetune"]
     raw = [compare([sets["sasrec"], treated], metric=m).comparisons[0].p_value for m in ("ndcg@10", "recall@10")]
     assert [row.p_value["ndcg@10"], row.p_value["recall@10"]] == pytest.approx(holm(raw))
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fake_plugins import fake_plugin_env, sleepy_env
 
 from flm_bench.results.records import load_records
 
@@ -60,14 +61,74 @@ def test_no_command_shows_the_help_and_exits_2(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_ctrl_c_exits_130_and_keeps_completed_records(tmp_path: Path) -> None:
+    """Ctrl-C while the second cell works (it sleeps): exit 130, the message, the first record kept."""
+    (tmp_path / "suite.toml").write_text(
+        'name = "ctrl-c"\ntargets = ["synthetic-finance"]\nmodels = ["popularity", "sleepy"]\n'
+        '[training]\ndevice = "cpu"\n'
+    )
     run = subprocess.Popen(
-        [EXE, "run", "--output", "out"], cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [EXE, "run", "--suite", "suite.toml", "--output", "out"],
+        cwd=tmp_path,
+        env=sleepy_env(tmp_path, 300),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 240
     while not list((tmp_path / "out").glob("records/*/record.json")) and time.monotonic() < deadline:
-        time.sleep(0.2)  # interrupt once the first record is complete
+        time.sleep(0.2)  # interrupt once the first record is complete (the second sleeps 300 s)
     run.send_signal(signal.SIGINT)
     _, err = run.communicate(timeout=120)
     assert run.returncode == 130, err
     assert err.strip().endswith("interrupted; completed records are kept, rerun to resume")
-    assert load_records(tmp_path / "out"), "the record completed before Ctrl-C is kept"
+    assert [r.model.name for _, r in load_records(tmp_path / "out")] == ["popularity"]
+
+
+def test_runtime_errors_exit_1_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "record.json").write_text("{")
+    done = cli("publish", "bad", "--to", "board", cwd=tmp_path)
+    assert done.returncode == 1 and done.stderr.startswith(f"error: {Path('bad') / 'record.json'}: not valid JSON")
+    assert done.stderr.count("\n") == 1 and not (tmp_path / "board").exists(), done.stderr
+
+
+BROKEN_FIT = """
+from flm_bench.api import ModelSpec, hookimpl
+
+class Broken:
+    def __init__(self, n_items):
+        self.n_items = n_items
+    def fit(self, train):
+        raise RuntimeError("boom\\nsecond line")
+    def score(self, histories, users):
+        raise AssertionError("never scored")
+
+@hookimpl
+def flm_bench_register_models(register):
+    register(ModelSpec("broken", lambda inputs: Broken(inputs.n_items), pretrainable=False, item_representation="none"))
+"""
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_an_unforeseen_failure_exits_1_with_one_line(tmp_path: Path, verbose: bool) -> None:
+    """A plugin's bug is one line (type and message) naming -v; with -v the traceback comes first."""
+    env = fake_plugin_env(tmp_path, {"broken": BROKEN_FIT})
+    args = [*(["-v"] if verbose else []), "run", "--dataset", "synthetic-finance", "--model", "broken", "--seed", "0"]
+    done = subprocess.run([EXE, *args], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.rstrip("\n").splitlines()[-1]
+    if verbose:
+        assert last == "error: RuntimeError: boom second line" and "Traceback" in done.stderr
+    else:
+        assert done.stderr.endswith("error: RuntimeError: boom second line (flm-bench -v shows the traceback)\n")
+        assert "Traceback" not in done.stderr
+
+
+def test_a_plugin_calling_sys_exit_at_import_is_reported_once(tmp_path: Path) -> None:
+    env = fake_plugin_env(tmp_path, {"quitter": "import sys\nsys.exit(3)\n"})
+    done = subprocess.run([EXE, "list", "models"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    assert done.returncode == 0 and "sasrec" in done.stdout, done.stderr
+    assert done.stderr == (
+        "warning: plugin fake-quitter:fake_quitter (fake-quitter 0.1) failed: "
+        "import failed: SystemExit: the plugin called sys.exit(3)\n"
+    )

@@ -3,7 +3,9 @@ silent success: suites, seeds, impossible cells, and damaged checkpoints."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from flm_bench.errors import ConfigError
+from flm_bench.errors import CheckpointError, ConfigError
 from flm_bench.plugins import load_plugins
 from flm_bench.results.records import load_records, records_dir
 from flm_bench.runner import Runner
@@ -97,10 +99,15 @@ def test_a_damaged_checkpoint_is_an_error_naming_it_never_a_silent_scratch(tmp_p
 
     original = pt.read_bytes()
     pt.write_bytes(b"")
-    with pytest.raises(ConfigError, match=rf"^checkpoint {pt} is unreadable .*; delete it to pretrain again$"):
+    with pytest.raises(CheckpointError, match=rf"^checkpoint {pt} is unreadable .*; delete it to pretrain again$"):
         rerun()
     torch.save({"something.else": torch.zeros(3)}, pt)
-    with pytest.raises(ConfigError, match=r"matches none of the parameters of model 'sasrec'"):
+    with pytest.raises(CheckpointError, match=r"matches none of the parameters of model 'sasrec'"):
+        rerun()
+    state = torch.load(io.BytesIO(original), weights_only=True)
+    name = next(k for k, v in state.items() if v.ndim == 2)
+    torch.save({**state, name: torch.zeros(3, 3)}, pt)  # one layer of another size: never a partial load
+    with pytest.raises(CheckpointError, match=rf"{re.escape(name)} has shape \(3, 3\), but model 'sasrec' has"):
         rerun()
     pt.write_bytes(original)
 
@@ -111,8 +118,8 @@ def test_a_damaged_checkpoint_is_an_error_naming_it_never_a_silent_scratch(tmp_p
     assert again.strategy.corpus_datasets == first.strategy.corpus_datasets != ["forged"]
     assert again.metrics == first.metrics and again.strategy.transfer["loaded"]
     meta.write_text(json.dumps({**doc, "seed": 7}))
-    with pytest.raises(ConfigError, match=r"does not describe .*: its seed differ"):
+    with pytest.raises(CheckpointError, match=r"does not describe .*: its seed differ"):
         rerun()
     meta.write_text("{not json")
-    with pytest.raises(ConfigError, match=r"checkpoint metadata .* is unreadable or invalid"):
+    with pytest.raises(CheckpointError, match=r"checkpoint metadata .* is unreadable or invalid"):
         rerun()

@@ -29,7 +29,7 @@ def builtin_entry_points() -> list[md.EntryPoint]:
 
 
 def dataset(name: str) -> DatasetSpec:
-    return DatasetSpec(name=name, domain="test", load=lambda location: None)
+    return DatasetSpec(name=name, domain="other", load=lambda location: None)
 
 
 def fake_module(name: str, *datasets: str) -> types.ModuleType:
@@ -372,7 +372,7 @@ from flm_bench.api import DatasetSpec, hookimpl
 
 @hookimpl
 def flm_bench_register_datasets(register):
-    register(DatasetSpec(name="fake-data", domain="test", load=lambda location: None,
+    register(DatasetSpec(name="fake-data", domain="other", load=lambda location: None,
                          description="from a real entry point"))
 """
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import pickle
@@ -160,7 +161,7 @@ def test_publish_copies_valid_records_into_the_board_layout(
             assert f.read_bytes() == (src.parent / f.name).read_bytes()
     assert not list(records_dir(board).glob(f"{TMP_PREFIX}*"))
     rows = summarize(load_records(board))  # the board renders from the published folder
-    assert {(r.model, tuple(r.seeds)) for r in rows} == {("popularity", (0, 1, 2)), ("itemknn", (0, 1, 2))}
+    assert {(r.key.model, tuple(r.seeds)) for r in rows} == {("popularity", (0, 1, 2)), ("itemknn", (0, 1, 2))}
 
 
 def test_record_arguments_are_files_folders_or_folders_of_records(
@@ -241,6 +242,27 @@ def _set(*keys: str, value) -> Callable[[Path], None]:
     return change
 
 
+def _symlink(path: Path) -> None:
+    """Replace ``path`` by a link to a copy of it elsewhere (same content: only the link is wrong)."""
+    elsewhere = path.parent.parent / f"elsewhere-{path.name}"
+    shutil.copy(path, elsewhere)
+    path.unlink()
+    path.symlink_to(elsewhere)
+
+
+def _gzip_bomb(folder: Path) -> None:
+    """A run that decompresses to 64 MiB of blank lines (far beyond what the record's users need)."""
+    with gzip.open(folder / RUN, "wb", compresslevel=1) as f:
+        for _ in range(64):
+            f.write(b"\n" * (1 << 20))
+
+
+def _edit_npz(folder: Path, change: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]) -> None:
+    with np.load(folder / "per_user.npz") as npz:
+        arrays = {k: npz[k].copy() for k in npz.files}
+    np.savez_compressed(folder / "per_user.npz", **change(arrays))
+
+
 _DELETE = object()
 
 TAMPERINGS: dict[str, tuple[Callable[[Path], None], str]] = {
@@ -294,7 +316,7 @@ TAMPERINGS: dict[str, tuple[Callable[[Path], None], str]] = {
     ),
     "record id with a path separator": (
         _set("record_id", value="ok/../escape"),
-        r"record_id 'ok/../escape' is not a safe folder name \(a letter or digit, then .*, at most 120 characters\)",
+        r"record_id 'ok/../escape' is not a safe folder name \(a lowercase letter or digit, then .*, at most 120",
     ),
     "record id too long": (_set("record_id", value="a" * 300), r"record_id 'a+' is not a safe folder name"),
     "NUL in a string": (_set("model", "plugin", value="a\u0000b"), r"model/plugin holds the character U\+0000"),
@@ -307,9 +329,64 @@ TAMPERINGS: dict[str, tuple[Callable[[Path], None], str]] = {
     ),
     "huge record": (
         _set("dataset", "preprocess", value={"padding": "x" * (5 << 20)}),
-        r"the record is [\d,]+ bytes, more than the 4,194,304 a record may have",
+        r"record file record\.json is [\d,]+ bytes, more than the 4,194,304 it may have",
+    ),
+    "record id in capitals": (_set("record_id", value="Pub__x"), r"record_id 'Pub__x' is not a safe folder name"),
+    "unregistered model": (_set("model", "name", value="nonexistent-model"), r"model\.name: unknown model"),
+    "model from another plugin": (
+        lambda f: (
+            _set("model", "plugin", value="evil-plugin")(f),
+            _set("provenance", "plugins", value=lambda p: {**p, "evil-plugin": "6.6.6"})(f),
+        ),
+        r"model\.plugin 'evil-plugin': model 'itemknn' is registered by plugin 'flm-bench'",
+    ),
+    "unregistered strategy": (_set("strategy", "name", value="magic-transfer"), r"strategy\.name: unknown strategy"),
+    "item representation": (_set("model", "item_representation", value="features"), r"item_representation 'features'"),
+    "domain outside the list": (_set("dataset", "domain", value="Media "), r"dataset\.domain 'Media ' is not one of"),
+    "domain of another dataset": (
+        _set("dataset", "domain", value="media"),
+        r"dataset\.domain 'media' and synthetic True differ from the dataset's 'finance' and True",
+    ),
+    "synthetic data called real": (_set("dataset", "synthetic", value=False), r"and synthetic False differ"),
+    "a control with a corpus": (_set("strategy", "corpus", value="synthetic-general"), r"does not pretrain"),
+    "negative seconds": (_set("cost", "adapt_seconds", value=-1.0), r"cost\.adapt_seconds is -1\.0, expected"),
+    "infinite seconds": (_set("cost", "eval_seconds", value=float("inf")), r"cost\.eval_seconds is inf, expected"),
+    "NaN memory": (_set("cost", "peak_memory_mb", value=float("nan")), r"cost\.peak_memory_mb is nan, expected"),
+    "parameters beyond reason": (_set("cost", "trainable_parameters", value=10**15), r"cost\.trainable_parameters"),
+    "unknown memory kind": (_set("cost", "memory_kind", value="guess"), r"cost\.memory_kind 'guess' is not one of"),
+    "pretraining time on a control": (_set("cost", "pretrain_seconds", value=5.0), r"pretrain_seconds must be 0"),
+    "symlinked run": (lambda f: _symlink(f / RUN), r"artifact run\.trec\.gz is a symbolic link"),
+    "symlinked record file": (lambda f: _symlink(f / "record.json"), r"record file record\.json is a symbolic link"),
+    "a fifo for the qrels": (
+        lambda f: ((f / QRELS).unlink(), os.mkfifo(f / QRELS)),
+        r"artifact qrels\.trec\.gz is not a plain file",
+    ),
+    "gzip bomb": (_gzip_bomb, r"run\.trec\.gz decompresses to over [\d,]+ bytes, more than the record needs"),
+    "extra array in per_user.npz": (
+        lambda f: _edit_npz(f, lambda a: {**a, "padding": np.zeros(10)}),
+        r"per_user\.npz holds arrays the record does not name: \['padding\.npy'\]",
+    ),
+    "oversized per-user array": (
+        lambda f: _edit_npz(f, lambda a: {**a, "ndcg@10": np.zeros(len(a["users"]) * 4)}),
+        r"per_user\.npz: ndcg@10\.npy is [\d,]+ bytes decompressed, more than",
+    ),
+    "user ids as strings": (
+        lambda f: _edit_npz(f, lambda a: {**a, "users": a["users"].astype(str)}),
+        r"per_user\.npz: users is a 1-D <U\d+ array, expected 1-D integers",
+    ),
+    "per-user scores in 2-D": (
+        lambda f: _edit_npz(f, lambda a: {**a, "recall@10": a["recall@10"].reshape(-1, 1)}),
+        r"per_user\.npz: recall@10 is a 2-D float64 array, expected 1-D numbers",
     ),
 }
+
+
+def test_a_symlinked_record_folder_is_refused(tmp_path: Path, board: Path, record_folders, plugins) -> None:
+    real = copy_record(record_folders["itemknn-0"], tmp_path / "elsewhere")
+    (tmp_path / "incoming").mkdir()
+    (tmp_path / "incoming" / real.name).symlink_to(real)
+    with pytest.raises(RecordError, match=rf"record folder {real.name} is a symbolic link"):
+        publish([tmp_path / "incoming"], board, plugins=plugins)
 
 
 @pytest.mark.parametrize("kind", list(TAMPERINGS))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from flm_bench.errors import DuplicateNameError, FlmBenchError, UnknownNameError
+from flm_bench.errors import ConfigError, DuplicateNameError, FlmBenchError, UnknownNameError
 from flm_bench.registry import Registry
 from flm_bench.specs import CorpusSpec
 
@@ -85,15 +87,19 @@ def test_duplicate_from_same_plugin_is_an_error_too():
         reg.register(corpus("x"), "dist-a")
 
 
-def test_empty_name_rejected():
+@pytest.mark.parametrize("name", ["", "Mid", "has space", "-dash-first", "a/b", "x" * 65, "ok\n"])
+def test_names_that_cannot_name_a_folder_are_rejected(name: str):
+    """Names become part of record ids and folder names: lowercase, digits, ._- and at most 64."""
     reg: Registry[CorpusSpec] = Registry("corpus")
-    with pytest.raises(ValueError, match="no name"):
-        reg.register(corpus(""), "dist-a")
+    expected = rf"^corpus name {re.escape(repr(name))} registered by plugin 'dist-a' is not"
+    with pytest.raises(ConfigError, match=expected):
+        reg.register(corpus(name), "dist-a")
+    assert len(reg) == 0
 
 
 def test_iteration_sorted():
     reg: Registry[CorpusSpec] = Registry("corpus")
-    names = ["zeta", "alpha", "Mid", "beta-2", "beta-10"]
+    names = ["zeta", "alpha", "mid", "beta-2", "beta-10"]
     for i, name in enumerate(names):
         reg.register(corpus(name), f"dist-{i}")
     assert [e.spec.name for e in reg] == sorted(names)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -15,6 +13,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import ranx
+from fake_plugins import IN_PROCESS_CLI, sleepy_env
 
 from flm_bench.errors import ConfigError, UnknownNameError
 from flm_bench.plan import plan
@@ -143,9 +142,9 @@ def test_record_content(small_run) -> None:
 def test_board_has_gain_and_p_value(small_run) -> None:
     output, _ = small_run
     rows = summarize(load_records(output))
-    finetune = [r for r in rows if r.strategy == "finetune"]
+    finetune = [r for r in rows if r.key.strategy == "finetune"]
     assert len(finetune) == 1 and set(finetune[0].gain) == set(finetune[0].metrics)
-    scratch = next(r for r in rows if r.model == "sasrec" and r.strategy == "scratch")
+    scratch = next(r for r in rows if r.key.model == "sasrec" and r.key.strategy == "scratch")
     assert finetune[0].gain["ndcg@10"].mean == pytest.approx(
         finetune[0].metrics["ndcg@10"].mean - scratch.metrics["ndcg@10"].mean
     )
@@ -195,41 +194,16 @@ def test_partial_records_are_removed_only_when_their_writer_is_gone(tmp_path: Pa
     assert clean_partial(tmp_path) == [live] and not live.exists()
 
 
-SLEEPY_PLUGIN = """
-import os, time
-from flm_bench.api import ModelSpec, hookimpl
-
-class Sleepy:
-    def __init__(self, n_items):
-        self.n_items = n_items
-    def fit(self, train):
-        time.sleep(float(os.environ.get("SLEEPY_SECONDS", "0")))
-    def score(self, histories, users):
-        import torch
-        return torch.zeros(len(histories), self.n_items)
-
-@hookimpl
-def flm_bench_register_models(register):
-    register(ModelSpec("sleepy", lambda inputs: Sleepy(inputs.n_items),
-                       pretrainable=False, item_representation="none"))
-"""
-
-
-def _install_fake_distribution(root: Path, name: str, module: str, source: str) -> None:
-    (root / f"{module}.py").write_text(source)
-    info = root / f"{name}-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(f"[flm_bench]\n{module} = {module}\n")
+def _sleepy_run(tmp_path: Path, sleep_seconds: int) -> tuple[list[str], dict[str, str]]:
+    """The command (without ``--output``) and environment of a run of ``tmp_path/suite.toml`` with
+    the fake ``sleepy`` plugin installed."""
+    return [*IN_PROCESS_CLI, "run", "--suite", str(tmp_path / "suite.toml")], sleepy_env(tmp_path, sleep_seconds)
 
 
 @pytest.mark.slow
 def test_killed_run_resumes_without_loss(tmp_path: Path) -> None:
     """SIGKILL a run while it works on its second cell; the rerun completes and keeps the first."""
-    site = tmp_path / "site"
-    site.mkdir()
-    _install_fake_distribution(site, "fake-sleepy", "fake_sleepy", SLEEPY_PLUGIN)
-    suite = write_suite(
+    write_suite(
         tmp_path,
         textwrap.dedent("""
         name = "killed"
@@ -240,22 +214,8 @@ def test_killed_run_resumes_without_loss(tmp_path: Path) -> None:
     """),
     )
     output = tmp_path / "out"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(site),
-        "SLEEPY_SECONDS": "120",
-        "FLM_BENCH_CACHE_DIR": os.environ.get("FLM_BENCH_CACHE_DIR", str(tmp_path / "cache")),
-    }
-    cmd = [
-        sys.executable,
-        "-c",
-        "from flm_bench.cli.app import main; main()",
-        "run",
-        "--suite",
-        str(suite),
-        "--output",
-        str(output),
-    ]
+    cmd, env = _sleepy_run(tmp_path, sleep_seconds=120)
+    cmd += ["--output", str(output)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while not list(records_dir(output).glob("*popularity*/record.json")):
@@ -314,10 +274,7 @@ def test_split_overrides_apply_per_target_and_shape_the_record_id(tmp_path: Path
 @pytest.mark.slow
 def test_concurrent_runs_on_one_output_lose_and_repeat_nothing(tmp_path: Path) -> None:
     """Three processes run one suite into one output at once: every cell is written exactly once."""
-    site = tmp_path / "site"
-    site.mkdir()
-    _install_fake_distribution(site, "fake-sleepy", "fake_sleepy", SLEEPY_PLUGIN)
-    suite = write_suite(
+    write_suite(
         tmp_path,
         textwrap.dedent("""
         name = "crowd"
@@ -328,13 +285,7 @@ def test_concurrent_runs_on_one_output_lose_and_repeat_nothing(tmp_path: Path) -
         device = "cpu"
     """),
     )
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(site),
-        "SLEEPY_SECONDS": "1",
-        "FLM_BENCH_CACHE_DIR": os.environ.get("FLM_BENCH_CACHE_DIR", str(tmp_path / "cache")),
-    }
-    cmd = [sys.executable, "-c", "from flm_bench.cli.app import main; main()", "run", "--suite", str(suite)]
+    cmd, env = _sleepy_run(tmp_path, sleep_seconds=1)
     procs = [
         subprocess.Popen(
             [*cmd, "--output", str(tmp_path / "out")],

@@ -55,7 +55,7 @@ def test_reduced_standard_suite_runs_on_real_data(real_data: Path, tmp_path: Pat
     assert len(records) == len(plan(suite, plugins))
     assert {r.dataset.domain for _, r in records} == DOMAINS
     rows = summarize(records, ["ndcg@10"])
-    gains = [r for r in rows if r.model in NEURAL and r.strategy != "scratch"]
+    gains = [r for r in rows if r.key.model in NEURAL and r.key.strategy != "scratch"]
     assert len(gains) == len(suite.targets) * len(NEURAL) * (len(suite.strategies) - 1)
     for row in gains:
         assert "ndcg@10" in row.gain and 0.0 <= row.p_value["ndcg@10"] <= 1.0, row

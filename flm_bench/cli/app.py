@@ -19,7 +19,7 @@ from flm_bench.cli import (
     run,
 )
 from flm_bench.cli.common import err
-from flm_bench.errors import FlmBenchError
+from flm_bench.errors import ConfigError, FlmBenchError, UnknownNameError
 
 app = typer.Typer(
     name="flm-bench",
@@ -47,14 +47,17 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progr
 
 
 INTERRUPTED = 130  # the shell's code for a process stopped by Ctrl-C (128 + SIGINT)
+USAGE = 2
+FAILED = 1
 
 
 def main() -> None:
     """Console-script entry point: plugin commands, then the command's exit code.
 
-    Usage errors exit 2 with one line and a hint, flm-bench's errors exit 2 with one line (``-v``
-    adds the traceback), Ctrl-C exits 130 saying what was kept, and a command's own exit code
-    (``render --check``, ``data verify``) is the process's.
+    Usage errors (options, suites, names: what was asked for cannot be) exit 2 with one line;
+    runtime errors (data, records, checkpoints, plugins, and anything unforeseen) exit 1 with one
+    line, ``-v`` adding the traceback; Ctrl-C exits 130 saying what was kept; a command's own exit
+    code (``render --check``, ``data verify``) is the process's.
     """
     from flm_bench.plugins import default_plugins
 
@@ -75,11 +78,23 @@ def _invoke() -> int:
         command = ctx.command_path if ctx is not None else "flm-bench"
         err.print(f"error: {' '.join(exc.format_message().split())} (see '{command} --help')", markup=False)
         return int(getattr(exc, "exit_code", 2))
-    except FlmBenchError as exc:
-        if logging.getLogger().isEnabledFor(logging.INFO):  # -v: the traceback too
-            logging.getLogger("flm_bench").exception("error")
-        err.print(f"error: {exc}", markup=False)
-        return 2
+    except (ConfigError, UnknownNameError) as exc:  # what was asked for cannot be: a usage error
+        return _failed(exc, USAGE)
+    except FlmBenchError as exc:  # data, records, checkpoints, plugins: the work itself failed
+        return _failed(exc, FAILED)
+    except Exception as exc:  # a failure nobody foresaw still gets one line; -v shows where
+        return _failed(exc, FAILED, unexpected=True)
     if code == INTERRUPTED:  # typer turns Ctrl-C into this exit code
         err.print("interrupted; completed records are kept, rerun to resume", markup=False)
     return code if isinstance(code, int) else 0
+
+
+def _failed(exc: Exception, code: int, *, unexpected: bool = False) -> int:
+    """Report ``exc`` on one line (with ``-v``, its traceback first) and return ``code``."""
+    verbose = logging.getLogger().isEnabledFor(logging.INFO)
+    if verbose:
+        logging.getLogger("flm_bench").exception("error")
+    text = " ".join(f"{type(exc).__name__}: {exc}".split() if unexpected else str(exc).split())
+    hint = " (flm-bench -v shows the traceback)" if unexpected and not verbose else ""
+    err.print(f"error: {text}{hint}", markup=False)
+    return code

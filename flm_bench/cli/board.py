@@ -40,16 +40,16 @@ def board_table(rows: list[Row], metrics: list[str], headline: str) -> Table:
         )
     previous = None
     for r in rows:
-        if previous is not None and r.dataset != previous:
+        if previous is not None and r.key.dataset != previous:
             table.add_section()
-        previous = r.dataset
+        previous = r.key.dataset
         gain = f"{r.gain[headline].mean:+.4f}" if headline in r.gain else ""
         p = f"{r.p_value[headline]:.2g}" if headline in r.p_value else ""
         table.add_row(
-            r.dataset,
-            r.model,
-            r.strategy,
-            r.corpus or "",
+            r.key.dataset,
+            r.key.model,
+            r.key.strategy,
+            r.key.corpus or "",
             str(len(r.seeds)),
             *(_fmt(r.metrics[m], len(r.seeds)) if m in r.metrics else "" for m in metrics),
             gain,

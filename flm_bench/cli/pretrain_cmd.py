@@ -14,24 +14,9 @@ from flm_bench.cli.common import err, out, plugins, print_json
 from flm_bench.cli.options import DEFAULT_OUTPUT, DataDir, Param, SuiteFile
 
 if TYPE_CHECKING:
-    from flm_bench.plan import Cell
-    from flm_bench.results.records import Record
     from flm_bench.suite import Suite
     from flm_bench.train.distributed import Launch
     from flm_bench.train.pretraining import Checkpoint
-
-
-class _Lines:
-    """The runner's messages, one line each on stderr (readable in torchrun's interleaved logs)."""
-
-    def cell_started(self, cell: Cell, index: int, total: int) -> None:
-        pass
-
-    def cell_finished(self, cell: Cell, record: Record | None) -> None:
-        pass
-
-    def message(self, text: str) -> None:
-        err.print(text, markup=False)
 
 
 def _table(done: list[tuple[Checkpoint, bool]]) -> Table:
@@ -101,10 +86,15 @@ def pretrain_command(
         out.print(_table(done))
 
 
+def _line(text: str) -> None:
+    """A runner message as one line on stderr (readable in torchrun's interleaved logs)."""
+    err.print(text, markup=False)
+
+
 def _pretrain(suite: Suite, output: Path, device: str | None, launch: Launch | None) -> list[tuple[Checkpoint, bool]]:
     """Every checkpoint ``suite`` needs, trained (on every process of ``launch``) or reused."""
     from flm_bench.plugins import default_plugins
-    from flm_bench.runner import Runner
+    from flm_bench.runner import MessagesOnly, Runner
     from flm_bench.train import distributed
     from flm_bench.train.loop import resolve_device
 
@@ -114,7 +104,7 @@ def _pretrain(suite: Suite, output: Path, device: str | None, launch: Launch | N
         name = distributed.init(launch, name)
     try:
         loaded = plugins() if lead else default_plugins()
-        runner = Runner(suite, loaded, output, device=name, progress=_Lines() if lead else None)
+        runner = Runner(suite, loaded, output, device=name, progress=MessagesOnly(_line) if lead else None)
         cells = runner.pretraining_cells()
         if launch is not None:  # rank 0 fetches and caches the data first: no two ranks write one file
             if not lead:

@@ -66,32 +66,8 @@ class Row:
     trainable_parameters: int = 0
 
     @property
-    def suite(self) -> str:
-        return self.key.suite
-
-    @property
-    def dataset(self) -> str:
-        return self.key.dataset
-
-    @property
-    def split_fingerprint(self) -> str:
-        return self.key.split
-
-    @property
-    def model(self) -> str:
-        return self.key.model
-
-    @property
-    def strategy(self) -> str:
-        return self.key.strategy
-
-    @property
-    def corpus(self) -> str | None:
-        return self.key.corpus
-
-    @property
     def is_control(self) -> bool:
-        return self.strategy == CONTROL
+        return self.key.strategy == CONTROL
 
     def significant(self, metric: str) -> bool:
         return metric in self.p_value and self.p_value[metric] < ALPHA
@@ -101,16 +77,16 @@ class Row:
         return {
             "kind": "measured",
             "domain": self.domain,
-            "suite": self.suite,
-            "dataset": self.dataset,
+            "suite": self.key.suite,
+            "dataset": self.key.dataset,
             "synthetic": self.synthetic,
             "split": self.split_protocol,
-            "split_fingerprint": self.split_fingerprint,
-            "model": self.model,
+            "split_fingerprint": self.key.split,
+            "model": self.key.model,
             "model_plugin": self.model_plugin,
-            "strategy": self.strategy,
+            "strategy": self.key.strategy,
             "strategy_plugin": self.strategy_plugin,
-            "corpus": self.corpus,
+            "corpus": self.key.corpus,
             "seeds": self.seeds,
             "exclude_history": self.exclude_history,
             "metrics": {
@@ -205,13 +181,13 @@ def summarize(records: list[RecordFile], metrics: list[str] | None = None) -> li
         rows.values(),
         key=lambda r: (
             r.domain,
-            r.dataset,
+            r.key.dataset,
             r.split_protocol,
-            r.split_fingerprint,
-            r.suite,
-            r.model,
+            r.key.split,
+            r.key.suite,
+            r.key.model,
             not r.is_control,
-            r.strategy,
-            r.corpus or "",
+            r.key.strategy,
+            r.key.corpus or "",
         ),
     )

@@ -24,7 +24,7 @@ from filelock import FileLock
 
 from flm_bench.data.splits import leave_one_out, random_holdout
 from flm_bench.data.table import InteractionData, fingerprint
-from flm_bench.errors import ConfigError
+from flm_bench.errors import CheckpointError, ConfigError
 from flm_bench.params import ModelParams
 from flm_bench.specs import ModelSpec
 from flm_bench.suite import PretrainConfig
@@ -54,16 +54,16 @@ class Checkpoint:
     world_size: int = 1  # processes that trained it data-parallel (seconds and peak_mb are rank 0's)
 
     def state(self) -> dict[str, torch.Tensor]:
-        """The weights; a file that is not a torch state dict is a :class:`ConfigError` naming it."""
+        """The weights; a file that is not a torch state dict is a :class:`CheckpointError` naming it."""
         try:
             state = torch.load(self.path, map_location="cpu", weights_only=True)
         except Exception as exc:  # truncated, not a torch file, unsafe pickle: torch raises many kinds
-            raise ConfigError(
+            raise CheckpointError(
                 f"checkpoint {self.path} is unreadable ({type(exc).__name__}: "
                 f"{' '.join(str(exc).split())[:200]}); delete it to pretrain again"
             ) from None
         if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-            raise ConfigError(f"checkpoint {self.path} holds no state dict of tensors; delete it to pretrain again")
+            raise CheckpointError(f"checkpoint {self.path} holds no state dict of tensors; delete it to pretrain again")
         return state
 
 
@@ -204,13 +204,13 @@ def _read_meta(meta: Path, pt: Path, expected: dict[str, Any]) -> Checkpoint:
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
             raise TypeError("seconds, peak_mb, epochs, best_valid and world_size must be numbers")
     except (OSError, ValueError, TypeError, AttributeError) as exc:
-        raise ConfigError(
+        raise CheckpointError(
             f"checkpoint metadata {meta} is unreadable or invalid ({exc}); delete it to pretrain again"
         ) from None
     wrong = sorted(k for k in ("key", "model", "objective", "seed") if stored.get(k) != expected[k])
     if wrong or not pt.is_file():
         missing = f"its {', '.join(wrong)} differ" if wrong else "the .pt file is missing"
-        raise ConfigError(
+        raise CheckpointError(
             f"checkpoint metadata {meta} does not describe {pt.name}: {missing}; delete both to pretrain again"
         )
     return found

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from flm_bench.errors import ConfigError
+from flm_bench.errors import CheckpointError, ConfigError
 from flm_bench.recommender import CountsParameters, FittableRecommender, Recommender
 from flm_bench.suite import EvalConfig
 
@@ -108,13 +108,19 @@ class AdaptContext:
             raise ConfigError("this strategy needs a pretraining corpus, but the cell has none")
         state = self.checkpoint.state()
         own = model.state_dict()
-        loaded = [k for k, v in state.items() if k in own and own[k].shape == v.shape and not k.startswith(skip)]
-        model.load_state_dict({k: state[k] for k in loaded}, strict=False)
-        if not loaded:
-            raise ConfigError(
-                f"checkpoint {self.checkpoint.path} matches none of the parameters of model {self.spec.name!r} "
-                "parameters (names or shapes differ): it was made for another model or parameters"
+        loaded = [k for k in state if k in own and not k.startswith(skip)]
+        wrong = next((k for k in loaded if own[k].shape != state[k].shape), None)
+        if wrong is not None:
+            raise CheckpointError(
+                f"checkpoint {self.checkpoint.path}: {wrong} has shape {tuple(state[wrong].shape)}, but model "
+                f"{self.spec.name!r} has {tuple(own[wrong].shape)}: it was made with other model parameters"
             )
+        if not loaded:
+            raise CheckpointError(
+                f"checkpoint {self.checkpoint.path} matches none of the parameters of model {self.spec.name!r}: "
+                "it was made for another model"
+            )
+        model.load_state_dict({k: state[k] for k in loaded}, strict=False)
         return {"loaded": sorted(loaded), "reinitialised": sorted(set(own) - set(loaded))}
 
     def fit(

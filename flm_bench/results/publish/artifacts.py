@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flm_bench.results.publish import files
 from flm_bench.results.publish.errors import Rejected
 from flm_bench.results.records import RECORD_FILE, Record, open_text, trec_kind
 
@@ -22,14 +23,16 @@ _SAFE_ARTIFACT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def check_files(folder: Path, record: Record) -> tuple[str, ...]:
+    """The artifact names: three plain files beside the record, no larger than the record needs."""
     names = (record.artifacts.run, record.artifacts.qrels, record.artifacts.per_user)
     for name in names:
         if not _SAFE_ARTIFACT.match(name) or name == RECORD_FILE:
             raise Rejected(f"artifact {name!r} must be a plain file name beside {RECORD_FILE}")
-        if not (folder / name).is_file():
-            raise Rejected(f"artifact {name} is missing from {folder}")
     if len(set(names)) != len(names):
         raise Rejected(f"artifacts must be three different files, got {list(names)}")
+    for name in names[:2]:
+        files.check_text(folder / name, files.text_bound(record, name))
+    files.check_npz(folder / names[2], record)
     return names
 
 

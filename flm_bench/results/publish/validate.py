@@ -3,22 +3,27 @@
 Checks, per record (the first failure is a :class:`~flm_bench.errors.RecordError` naming the
 record file and the reason, on one line):
 
-1. ``record.json`` is JSON and valid against the shipped JSON Schema
-   (:func:`flm_bench.results.records.shipped_schema`), and ``record_id`` is a safe folder name.
-2. Full provenance: non-empty ``flm_bench_version`` (PEP 440), ``plugins`` (every version
-   non-empty, and the distributions of the record's model and strategy among them),
-   ``python``, ``torch``, ``platform``, and ``created`` as an ISO-8601 time with a UTC offset.
-   ``git_sha`` may be null only when ``flm_bench_version`` is a final release (no ``.dev``
-   or local ``+…`` part): a release names the code on its own, a development build needs
-   its commit. When given, it must be a hex commit id.
-3. The artifacts are plain files beside ``record.json``; ranx alone
-   (``Run.from_file``/``Qrels.from_file``, ``evaluate(..., make_comparable=True)``) recomputes
-   every stored metric from the run and qrels (gzipped TREC, ``run.trec.gz`` and
-   ``qrels.trec.gz``; plain ``.trec`` is read too) within 1e-9, and ``per_user.npz``
-   holds the same users and, for each metric, the same per-user scores.
+1. Files (:mod:`.files`): the record folder, ``record.json`` and the artifacts are plain
+   (no symbolic links, devices or pipes) and bounded: ``record.json`` at most 4 MiB, the run
+   and qrels no larger (decompressed, checked while streaming) than the record's users,
+   cutoffs and interactions need, ``per_user.npz`` only ``users`` and the record's metrics,
+   1-D, integers or numbers, one value per user (read from the array headers first).
+2. ``record.json`` is JSON and valid against the shipped JSON Schema
+   (:func:`flm_bench.results.records.shipped_schema`). Its own fields (:mod:`.checks`): every
+   string printable (no controls, bidi or format characters); ``record_id`` a safe folder name
+   (``[a-z0-9][a-z0-9._-]{0,119}``); full provenance (PEP 440 ``flm_bench_version``, plugin
+   versions including the model's and strategy's plugins, a commit for development builds, a
+   time with a UTC offset); cost fields finite, non-negative and plausible (no pretraining
+   cost for a control); the model, strategy and corpus registered by the installed plugins, by
+   the plugin the record names, and consistent (a control names no corpus, a pretrained cell
+   names one whose datasets, less the excluded target, it used); a domain from the closed list.
+3. ranx alone (``Run.from_file``/``Qrels.from_file``, ``evaluate(..., make_comparable=True)``)
+   recomputes every stored metric from the run and qrels (gzipped TREC, ``run.trec.gz`` and
+   ``qrels.trec.gz``; plain ``.trec`` is read too) within 1e-9, and ``per_user.npz`` holds
+   the same users and, for each metric, the same per-user scores.
 4. The dataset, loaded through the plugins and prepared as the runner prepares it
    (:func:`flm_bench.data.preprocess.prepare_data` with the record's ``dataset.preprocess``),
-   has the recorded fingerprint and counts; the split recomputed with
+   has the recorded fingerprint, domain, synthetic flag and counts; the split recomputed with
    :func:`flm_bench.data.splits.prepare_split` from the record's protocol and input parameters
    has the recorded fingerprint, inputs and derived values (older records kept derived values,
    e.g. the temporal cutoffs, inside ``params``: those keys count as derived); the qrels hold
@@ -31,9 +36,7 @@ record file and the reason, on one line):
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,25 +46,20 @@ import numpy as np
 
 from flm_bench.data.sources import DataLocation
 from flm_bench.errors import FlmBenchError, RecordError
-from flm_bench.results.publish import artifacts
+from flm_bench.results.publish import artifacts, checks, files
 from flm_bench.results.publish.errors import Rejected, one_line
-from flm_bench.results.records import SCHEMA_FILE, TMP_PREFIX, CellKey, Record, find_records, migrate, shipped_schema
-from flm_bench.text import first_undrawable
+from flm_bench.results.records import SCHEMA_FILE, CellKey, Record, find_records, migrate, shipped_schema
 
 if TYPE_CHECKING:
     from flm_bench.data.splits import Split
     from flm_bench.plugins import Plugins
-
-_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+=-]{0,119}")  # fullmatch: no newline, at most 120
-MAX_RECORD_BYTES = 4 << 20  # a record.json is a few kB
-_HEX_SHA = re.compile(r"^[0-9a-f]{7,64}$")
 
 
 def _record_files(paths: Iterable[Path | str]) -> list[Path]:
     seen: dict[Path, Path] = {}
     for p in paths:
         for f in find_records(p):
-            seen.setdefault(f.resolve(), f)
+            seen.setdefault(f.parent.resolve() / f.name, f)
     return list(seen.values())
 
 
@@ -99,6 +97,8 @@ class _Reference:
     """What a dataset/split must look like, recomputed from the plugins."""
 
     data_fingerprint: str
+    domain: str
+    synthetic: bool
     counts: tuple[int, int, int]  # users, items, interactions
     split_fingerprint: str
     split_params: dict[str, Any]  # the inputs, defaults filled in
@@ -119,36 +119,14 @@ def _recorded_split(record: Record) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _read_json(path: Path) -> Any:
-    """The record file's JSON: refused when too large, unreadable, not JSON or nested too deeply."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_RECORD_BYTES:
-            raise Rejected(f"the record is {size:,} bytes, more than the {MAX_RECORD_BYTES:,} a record may have")
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise Rejected(f"cannot read the record: {exc}") from None
+    """The record file's JSON: refused when not a plain file, too large, not JSON or nested too deeply."""
+    text = files.read_record_text(path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise Rejected(f"not valid JSON: {exc}") from None
     except RecursionError:
         raise Rejected("not valid JSON for a record: nested too deeply") from None
-
-
-def _check_strings(doc: Any, where: str = "") -> None:
-    """Every string (and key) of the record is printable text: no controls, bidi or format characters."""
-    if isinstance(doc, dict):
-        for key, value in doc.items():
-            _check_strings(key, where)
-            _check_strings(value, f"{where}/{key}" if where else str(key))
-    elif isinstance(doc, list):
-        for i, value in enumerate(doc):
-            _check_strings(value, f"{where}/{i}")
-    elif isinstance(doc, str) and (bad := first_undrawable(doc)) is not None:
-        raise Rejected(
-            f"{where or 'a key'} holds the character U+{ord(bad):04X}, which may not appear in a record "
-            "(controls, bidi and format characters, noncharacters)"
-        )
 
 
 class Validator:
@@ -194,25 +172,24 @@ class Validator:
     def _check(self, path: Path) -> ValidRecord:
         doc = migrate(_read_json(path))  # an older schema version is checked as the current one
         self._check_schema(doc)
-        _check_strings(doc)
+        checks.check_strings(doc)
         try:
             record = Record.model_validate(doc)
         except ValueError as exc:
             raise Rejected(f"not a valid record: {exc}") from None
-        if not _SAFE_ID.fullmatch(record.record_id) or record.record_id.startswith(TMP_PREFIX):
-            raise Rejected(
-                f"record_id {record.record_id!r} is not a safe folder name "
-                "(a letter or digit, then letters, digits or _.@+=-, at most 120 characters)"
-            )
-        _check_provenance(record)
+        checks.check_id(record)
+        checks.check_provenance(record)
+        checks.check_cost(record)
+        checks.check_registered(record, self.plugins)
         folder = path.parent
-        files = artifacts.check_files(folder, record)
+        files.plain_folder(folder, "record folder")
+        names = artifacts.check_files(folder, record)
         run, qrels = artifacts.load_trec(folder, record)
         qrels_dict = qrels.to_dict()
         per_query = artifacts.check_metrics(record, run, qrels)
         artifacts.check_per_user(folder, record, per_query)
         self._check_data(record, artifacts.ranked_items(folder / record.artifacts.run), qrels_dict)
-        return ValidRecord(path, record, files)
+        return ValidRecord(path, record, names)
 
     def _check_schema(self, doc: Any) -> None:
         from jsonschema.exceptions import best_match
@@ -262,6 +239,8 @@ class Validator:
             raise Rejected(f"cannot recompute split {sp.protocol} {sp.params}: {exc}") from None
         return _Reference(
             data.fingerprint,
+            data.domain,
+            data.synthetic,
             (data.n_users, data.n_items, data.n_interactions),
             split.fingerprint,
             split.params,
@@ -276,6 +255,11 @@ class Validator:
             raise Rejected(
                 f"unknown dataset fingerprint {ds.fingerprint[:16]}… for {ds.name!r} with "
                 f"preprocess {ds.preprocess}: the installed plugin gives {ref.data_fingerprint[:16]}…"
+            )
+        if (ds.domain, ds.synthetic) != (ref.domain, ref.synthetic):
+            raise Rejected(
+                f"dataset.domain {ds.domain!r} and synthetic {ds.synthetic} differ from the dataset's "
+                f"{ref.domain!r} and {ref.synthetic}"
             )
         if (ds.users, ds.items, ds.interactions) != ref.counts:
             raise Rejected(
@@ -321,44 +305,6 @@ def _test_sets(split: Split) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
         qrels[str(user)] = {str(it) for it in np.unique(test.targets.get(i)).tolist()}
         history[str(user)] = {str(it) for it in test.history.get(i).tolist()}
     return qrels, history
-
-
-def _check_provenance(record: Record) -> None:
-    from packaging.version import InvalidVersion, Version
-
-    prov = record.provenance
-    for name in ("flm_bench_version", "python", "torch", "platform", "created"):
-        if not str(getattr(prov, name)).strip():
-            raise Rejected(f"incomplete provenance: provenance.{name} is empty")
-    try:
-        version = Version(prov.flm_bench_version)
-    except InvalidVersion:
-        raise Rejected(f"provenance.flm_bench_version {prov.flm_bench_version!r} is not a PEP 440 version") from None
-    if not prov.plugins:
-        raise Rejected("incomplete provenance: provenance.plugins lists no plugin distribution")
-    empty = sorted(d for d, v in prov.plugins.items() if not d.strip() or not str(v).strip())
-    if empty:
-        raise Rejected(f"incomplete provenance: no version for plugin distribution(s) {empty}")
-    for what, plugin in (("model", record.model.plugin), ("strategy", record.strategy.plugin)):
-        if plugin not in prov.plugins:
-            raise Rejected(
-                f"incomplete provenance: the {what}'s plugin {plugin!r} is not in provenance.plugins "
-                f"{sorted(prov.plugins)}"
-            )
-    if prov.git_sha is None:
-        if version.is_devrelease or version.is_prerelease or version.local is not None:
-            raise Rejected(
-                f"incomplete provenance: git_sha is null, but flm-bench {prov.flm_bench_version} is not "
-                "a release, so only its commit identifies the code"
-            )
-    elif not _HEX_SHA.match(prov.git_sha):
-        raise Rejected(f"provenance.git_sha {prov.git_sha!r} is not a hexadecimal commit id")
-    try:
-        created = dt.datetime.fromisoformat(prov.created)
-    except ValueError:
-        raise Rejected(f"provenance.created {prov.created!r} is not an ISO-8601 time") from None
-    if created.tzinfo is None:
-        raise Rejected(f"provenance.created {prov.created!r} has no UTC offset")
 
 
 def validate(paths: Sequence[Path | str], *, plugins: Plugins | None = None) -> list[ValidRecord]:

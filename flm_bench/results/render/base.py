@@ -68,7 +68,7 @@ class Board:
     def reference_domain(self, ref: Reference) -> str | None:
         if ref.domain is not None:
             return ref.domain
-        return next((r.domain for r in self.rows if r.dataset == ref.dataset), None)
+        return next((r.domain for r in self.rows if r.key.dataset == ref.dataset), None)
 
 
 # ------------------------------------------------------------------------------------ building
@@ -152,7 +152,7 @@ def domain_summary(board: Board, domain: str) -> dict[str, Any]:
     gains = [r for r in rows if hl in r.gain]
     return {
         "domain": domain,
-        "datasets": len({r.dataset for r in rows}),
+        "datasets": len({r.key.dataset for r in rows}),
         "synthetic": bool(rows) and all(r.synthetic for r in rows),
         "gains": len(gains),
         "significant_positive": sum(r.significant(hl) and r.gain[hl].mean > 0 for r in gains),

@@ -44,8 +44,8 @@ def _md_table(header: list[str], rows: list[list[str]], align: list[str]) -> lis
     return lines
 
 
-def _dataset_md(row_or_ref: Row | Reference, synthetic: bool) -> str:
-    return md_escape(row_or_ref.dataset) + (" (SYNTHETIC)" if synthetic else "")
+def _dataset_md(dataset: str, synthetic: bool) -> str:
+    return md_escape(dataset) + (" (SYNTHETIC)" if synthetic else "")
 
 
 def _md_header(board: Board, title: str, rows: list[Row]) -> list[str]:
@@ -78,11 +78,11 @@ def _md_header(board: Board, title: str, rows: list[Row]) -> list[str]:
 
 
 def _row_cells(row: Row, metrics: list[str], headline: str | None) -> list[str]:
-    model = md_escape(row.model) + ("" if row.exclude_history else " (history ranked)")
+    model = md_escape(row.key.model) + ("" if row.exclude_history else " (history ranked)")
     return [
         model,
-        md_escape(row.strategy),
-        md_escape(row.corpus) if row.corpus else "—",
+        md_escape(row.key.strategy),
+        md_escape(row.key.corpus) if row.key.corpus else "—",
         str(len(row.seeds)),
         *(fmt_stat(row.metrics[m], len(row.seeds)) if m in row.metrics else "" for m in metrics),
         fmt_gain(row, headline),
@@ -157,14 +157,14 @@ def domain_markdown(board: Board, domain: str) -> str:
     lines = _md_header(board, f"flm-bench leaderboard — {md_escape(domain)}", rows)
     sections: dict[tuple[str, str, str, str], list[Row]] = defaultdict(list)
     for r in rows:
-        sections[(r.dataset, r.split_protocol, r.split_fingerprint, r.suite)].append(r)
+        sections[(r.key.dataset, r.split_protocol, r.key.split, r.key.suite)].append(r)
     if not rows:
         lines += ["No measured rows in this domain yet.", ""]
     for (_dataset, split, fp, suite), members in sections.items():
         synthetic = members[0].synthetic
         lines += [
             (
-                f"## {_dataset_md(members[0], synthetic)} · {md_escape(split)} (split {md_escape(fp[:8])})"
+                f"## {_dataset_md(members[0].key.dataset, synthetic)} · {md_escape(split)} (split {md_escape(fp[:8])})"
                 f" · suite {md_escape(suite)}"
             ),
             "",
@@ -224,7 +224,12 @@ def overall_markdown(board: Board) -> str:
         header = ["domain", "dataset", "split", "suite"] + header
         align = ["l", "l", "l", "l"] + align
         table = [
-            [md_escape(r.domain), _dataset_md(r, r.synthetic), md_escape(r.split_protocol), md_escape(r.suite)]
+            [
+                md_escape(r.domain),
+                _dataset_md(r.key.dataset, r.synthetic),
+                md_escape(r.split_protocol),
+                md_escape(r.key.suite),
+            ]
             + _row_cells(r, board.metrics, board.headline)
             for r in board.rows
         ]

@@ -114,14 +114,16 @@ def gain_plot(board: Board, domain: str) -> str | None:
             capsize=3,
             error_kw={"elinewidth": 1, "ecolor": "#24292f"},
         )
-        several_suites = len({r.suite for r in rows}) > 1
+        several_suites = len({r.key.suite for r in rows}) > 1
         labels = [
             _plot_text(
-                f"{r.dataset}{' [synthetic]' if r.synthetic else ''}{' · suite ' + r.suite if several_suites else ''}",
+                r.key.dataset
+                + (" [synthetic]" if r.synthetic else "")
+                + (" · suite " + r.key.suite if several_suites else ""),
                 50,
             )
             + "\n"
-            + _plot_text(f"{r.model} · {r.strategy}{' ← ' + r.corpus if r.corpus else ''}", 50)
+            + _plot_text(f"{r.key.model} · {r.key.strategy}{' ← ' + r.key.corpus if r.key.corpus else ''}", 50)
             + (f" {SIG_MARK}" if r.significant(hl) else "")
             for r in rows
         ]
@@ -147,7 +149,7 @@ def _cost_point(ax: Any, r: Row, s: Stat, marker: str, color: str) -> None:
         [x], [s.mean], yerr=[s.std], fmt=marker, color=color, markersize=6, capsize=2, elinewidth=0.8, alpha=0.9
     )
     ax.annotate(
-        _plot_text(r.model, 24), (x, s.mean), xytext=(4, 3), textcoords="offset points", fontsize=7, color="#57606a"
+        _plot_text(r.key.model, 24), (x, s.mean), xytext=(4, 3), textcoords="offset points", fontsize=7, color="#57606a"
     )
 
 
@@ -164,14 +166,14 @@ def cost_plot(board: Board) -> str | None:
         return None
     palette, markers = PALETTE, MARKERS
     domains = sorted({r.domain for r in rows})
-    strategies = sorted({r.strategy for r in rows}, key=lambda s: (s != CONTROL, s))
+    strategies = sorted({r.key.strategy for r in rows}, key=lambda s: (s != CONTROL, s))
     color = {d: palette[i % len(palette)] for i, d in enumerate(domains)}
     marker = {s: markers[i % len(markers)] for i, s in enumerate(strategies)}
     with rc_context(_plot_style()):
         fig = Figure(figsize=(7.2, 4.6))
         ax = fig.add_subplot()
         for r in rows:
-            _cost_point(ax, r, r.metrics[hl], marker[r.strategy], color[r.domain])
+            _cost_point(ax, r, r.metrics[hl], marker[r.key.strategy], color[r.domain])
         ax.set_xscale("symlog", linthresh=0.1)
         ax.set_xlim(left=0)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # no mathtext: parse_math is off
