@@ -3,6 +3,7 @@ first so that a typo fails before any work, and the record id each cell writes."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,9 +27,11 @@ class Cell:
     corpus: str | None
     seed: int
 
-    def record_id(self, suite: Suite, params: dict[str, Any]) -> str:
-        """Names the cell and hashes everything that shapes its result, including the model's
-        merged parameters (a plugin changing its defaults must not reuse old records)."""
+    def record_id(self, suite: Suite, params: dict[str, Any], content: Sequence[str]) -> str:
+        """Names the cell and hashes everything that shapes its result: the settings, the model's
+        merged parameters (a plugin changing its defaults must not reuse old records) and the
+        ``content`` fingerprints of the data it uses (target data, split, corpus datasets), so a
+        record made from other data is never taken for this cell's."""
         config = fingerprint(
             suite.preprocess.model_dump(exclude_defaults=True) or None,
             suite.split_for(self.dataset).model_dump(),
@@ -36,6 +39,7 @@ class Cell:
             suite.training.model_dump(exclude={"device"}),
             suite.pretraining.model_dump(exclude={"device"}) if self.corpus else None,
             params,
+            list(content),
         )[:10]
         corpus = f"__{self.corpus}" if self.corpus else ""
         rid = f"{suite.name}__{self.dataset}__{self.model}__{self.strategy}{corpus}__seed{self.seed}__{config}"

@@ -123,7 +123,7 @@ class Runner:
             log.warning("removed partial record left by an interrupted run: %s", stale)
         result = RunResult()
         elsewhere = []
-        ids = [cell.record_id(self.suite, self.params(cell.model).model_dump()) for cell in cells]  # fail early
+        ids = [self.record_id(cell) for cell in cells]  # every id first: a bad name fails before any work
         for i, (cell, rid) in enumerate(zip(cells, ids)):
             self.progress.cell_started(cell, i, len(cells))
             if not self._run_cell(cell, rid, result, wait=False):
@@ -146,6 +146,13 @@ class Runner:
                 result.written.append(path)
                 self.progress.cell_finished(cell, record)
         return True
+
+    def record_id(self, cell: Cell) -> str:
+        """``cell``'s record id, over its settings and the content of the data it uses."""
+        content = [self.data(cell.dataset).fingerprint, self.split(cell.dataset).fingerprint]
+        if cell.corpus:
+            content += [self.data(d).fingerprint for d in self.pretraining_corpus(cell.corpus, cell.dataset)[1]]
+        return cell.record_id(self.suite, self.params(cell.model).model_dump(), content)
 
     def params(self, model: str) -> ModelParams:
         """The model's parameters: its defaults with the suite's overrides, validated."""

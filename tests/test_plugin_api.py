@@ -152,6 +152,24 @@ def write_csv(path: Path, users: int = 40, header: str = "user,item,timestamp") 
     return path
 
 
+@pytest.mark.slow  # three runs of the installed console script
+def test_changed_data_is_run_again_not_taken_for_complete(tmp_path: Path) -> None:
+    """The record id covers the data's content: after the file behind a dataset changes, the cell
+    runs again instead of being skipped with the old metrics."""
+    args = ["run", "--csv", "mine=ratings.csv", "--dataset", "mine", "--model", "popularity", "--output", "out"]
+    write_csv(tmp_path / "ratings.csv", users=40)
+    first = cli(*args, cwd=tmp_path)
+    assert first.returncode == 0 and "1 record(s) written, 0 already complete" in first.stderr, first.stderr
+    write_csv(tmp_path / "ratings.csv", users=41)
+    second = cli(*args, cwd=tmp_path)
+    assert second.returncode == 0 and "1 record(s) written, 0 already complete" in second.stderr, second.stderr
+    again = cli(*args, cwd=tmp_path)
+    assert again.returncode == 0 and "0 record(s) written, 1 already complete" in again.stderr, again.stderr
+    records = [r for _, r in load_records(tmp_path / "out")]
+    assert sorted(r.dataset.users for r in records) == [40, 41]
+    assert len({r.record_id for r in records}) == len({r.dataset.fingerprint for r in records}) == 2
+
+
 @pytest.mark.slow  # four runs of the installed console script
 def test_own_csv_and_param_overrides_through_the_console_script(tmp_path: Path) -> None:
     write_csv(tmp_path / "ratings.csv")

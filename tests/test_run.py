@@ -266,7 +266,7 @@ def test_split_overrides_apply_per_target_and_shape_the_record_id(tmp_path: Path
     cell = plan(suite, load_plugins())[1]
     plain = load_suite(write_suite(tmp_path, text.split("[split_overrides")[0]))
     assert cell.dataset == "synthetic-finance"
-    assert cell.record_id(suite, {}) != cell.record_id(plain, {})
+    assert cell.record_id(suite, {}, []) != cell.record_id(plain, {}, [])
     with pytest.raises(ConfigError, match=r"split_overrides for \['nope'\]"):
         load_suite(write_suite(tmp_path, text.replace("synthetic-finance]", "nope]")))
 
