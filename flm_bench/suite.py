@@ -158,7 +158,7 @@ def load_suite(path: Path) -> Suite:
         raise ConfigError(f"suite file {str(path)!r} is not a readable TOML file: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"suite file {str(path)!r} is not UTF-8 text: {exc.reason}") from exc
-    except tomllib.TOMLDecodeError as exc:
+    except ValueError as exc:  # TOMLDecodeError, or an integer too long to convert
         raise ConfigError(f"suite file {str(path)!r} is not valid TOML: {exc}") from exc
     for entry in (data.get("csv") or {}).values():  # paths are relative to the suite file
         if isinstance(entry, dict) and isinstance(entry.get("path"), str):

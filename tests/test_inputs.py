@@ -63,6 +63,12 @@ def test_bad_run_options_are_one_line(tmp_path: Path, args: list[str], line: str
     assert not (tmp_path / "out" / "records").exists()
 
 
+def test_a_5000_digit_seed_in_a_suite_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "s.toml").write_text(f'name = "s"\ntargets = ["x"]\nmodels = ["y"]\nseeds = [{"9" * 5000}]\n')
+    with pytest.raises(ConfigError, match=r"^suite file '.*s\.toml' is not valid TOML: Exceeds the limit"):
+        load_suite(tmp_path / "s.toml")
+
+
 @pytest.mark.parametrize(
     "field, value, message",
     [
