@@ -49,6 +49,7 @@ def files_dataset(
     license: str,
     citation: str,
     source: str,
+    family: str = "",
     version: int = 1,
 ) -> DatasetSpec:
     """A :class:`DatasetSpec` whose ``load`` fetches, verifies, parses and caches ``files``.
@@ -63,7 +64,9 @@ def files_dataset(
         table, side = build_table(key, lambda: parse({f.name: fetch(f, location) for f in files}))
         return from_table(name, domain, table, timestamped=timestamped, ordered=ordered, side=side)
 
-    return DatasetSpec(name, domain, load, description, files=files, license=license, citation=citation, source=source)
+    return DatasetSpec(
+        name, domain, load, description, files=files, license=license, citation=citation, source=source, family=family
+    )
 
 
 def read_csv(cfg: CsvDataset) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from flm_bench.data.sources import DataLocation
 from flm_bench.data.splits import prepare_split
 from flm_bench.data.table import InteractionData, merge
-from flm_bench.errors import ConfigError
+from flm_bench.exclusion import CorpusUse, corpus_for
 from flm_bench.params import ModelParams, parse_params
 from flm_bench.plan import Cell, add_csv_datasets, plan
 from flm_bench.plugins import Plugins
@@ -151,7 +151,7 @@ class Runner:
         """``cell``'s record id, over its settings and the content of the data it uses."""
         content = [self.data(cell.dataset).fingerprint, self.split(cell.dataset).fingerprint]
         if cell.corpus:
-            content += [self.data(d).fingerprint for d in self.pretraining_corpus(cell.corpus, cell.dataset)[1]]
+            content += [self.data(d).fingerprint for d in self.pretraining_corpus(cell.corpus, cell.dataset).members]
         return cell.record_id(self.suite, self.params(cell.model).model_dump(), content)
 
     def params(self, model: str) -> ModelParams:
@@ -175,15 +175,10 @@ class Runner:
             self._splits[name] = prepare_split(self.data(name), config.protocol, config.params)
         return self._splits[name]
 
-    def pretraining_corpus(self, corpus_name: str, target: str) -> tuple[str, list[str], list[str]]:
-        """What a cell adapting to ``target`` pretrains on: ``(name, members, excluded)``, the
-        corpus without the target (a pretraining corpus never holds the evaluated dataset)."""
-        corpus = self.plugins.corpora.get(corpus_name)
-        members = [d for d in corpus.datasets if d != target]
-        excluded = [d for d in corpus.datasets if d == target]
-        if not members:
-            raise ConfigError(f"corpus {corpus.name!r} holds nothing but the target {target!r}")
-        return (corpus.name if not excluded else f"{corpus.name}-minus-{target}"), members, excluded
+    def pretraining_corpus(self, corpus_name: str, target: str) -> CorpusUse:
+        """What a cell adapting to ``target`` pretrains on: the corpus without the target and its
+        source family (a pretraining corpus never holds the evaluated data)."""
+        return corpus_for(self.plugins.corpora.get(corpus_name), target, self.plugins.datasets)
 
     def checkpoint(self, cell: Cell, params: ModelParams | None = None) -> tuple[Checkpoint, bool]:
         """The pretrained checkpoint ``cell`` adapts from, and whether it was reused: trained
@@ -192,18 +187,18 @@ class Runner:
         from flm_bench.train.pretraining import pretrain
 
         assert cell.corpus, f"cell {cell} needs no pretraining"
-        name, members, excluded = self.pretraining_corpus(cell.corpus, cell.dataset)
-        if excluded:
-            log.info("corpus %s: excluded target %s", cell.corpus, excluded)
-        if name not in self._corpora:
-            self._corpora[name] = merge(name, [self.data(d) for d in members])
-        self.progress.message(f"pretraining {cell.model} on {name} (seed {cell.seed})")
+        use = self.pretraining_corpus(cell.corpus, cell.dataset)
+        for member, why in use.excluded.items():
+            log.info("corpus %s for %s: excluded %s (%s)", cell.corpus, cell.dataset, member, why)
+        if use.name not in self._corpora:
+            self._corpora[use.name] = merge(use.name, [self.data(d) for d in use.members])
+        self.progress.message(f"pretraining {cell.model} on {use.name} (seed {cell.seed})")
         return pretrain(
             self.plugins.models.get(cell.model),
             self.params(cell.model) if params is None else params,
-            self._corpora[name],
-            excluded=excluded,
-            datasets=members,
+            self._corpora[use.name],
+            excluded=list(use.excluded),
+            datasets=list(use.members),
             cfg=self.suite.pretraining,
             seed=cell.seed,
             device=self.device,
@@ -216,7 +211,7 @@ class Runner:
         seen: dict[tuple[str, str, int], Cell] = {}
         for cell in plan(self.suite, self.plugins):
             if cell.corpus:
-                name, _, _ = self.pretraining_corpus(cell.corpus, cell.dataset)
+                name = self.pretraining_corpus(cell.corpus, cell.dataset).name
                 seen.setdefault((cell.model, name, cell.seed), cell)
         return list(seen.values())
 

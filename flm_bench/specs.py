@@ -41,6 +41,12 @@ class DatasetSpec:
     license: str = ""
     citation: str = ""
     source: str = ""  # where the files were published (repository, commit, preprocessing)
+    family: str = ""  # the raw data it derives from; datasets of one family never pretrain for each other
+
+    @property
+    def source_family(self) -> str:
+        """The raw data this dataset derives from (``family``, default: its own name)."""
+        return self.family or self.name
 
     def __post_init__(self) -> None:
         if self.domain not in DOMAINS:

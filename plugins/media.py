@@ -19,6 +19,7 @@ import numpy as np
 
 from flm_bench.api import DataError, DatasetSpec, hookimpl
 from flm_bench_plugins.realdata import (
+    LASTFM_FAMILY,
     S3REC_COMMIT,
     S3REC_PAPER,
     Columns,
@@ -166,6 +167,7 @@ def _lastfm_s3rec() -> DatasetSpec:
         DOMAIN,
         (f"{LASTFM}/LastFM.txt", f"{LASTFM}/LastFM_item2attributes.json.gz"),
         parse_lastfm,
+        family=LASTFM_FAMILY,
         timestamped=False,
         ordered=True,
         description=(

@@ -46,6 +46,10 @@ S3REC_COMMIT = "2a81540ae18615d88ef88227b0c066e5b74781e5"
 # ------------------------------------------------------------------------------- declarations
 
 
+#: hetrec2011-lastfm-2k: lastfm-hetrec reads it, lastfm-s3rec is S3-Rec's preprocessing of its tags.
+LASTFM_FAMILY = "hetrec2011-lastfm"
+
+
 @functools.cache
 def _declared() -> dict[str, dict]:
     return json.loads(resources.files("flm_bench_plugins").joinpath("sources.json").read_text())

@@ -27,6 +27,7 @@ import numpy as np
 
 from flm_bench.api import DataError, DatasetSpec, hookimpl
 from flm_bench_plugins.realdata import (
+    LASTFM_FAMILY,
     S3REC_COMMIT,
     S3REC_PAPER,
     Columns,
@@ -49,6 +50,8 @@ CIAODVD = "social/ciaodvd-guo2014"
 FILMTRUST = "social/filmtrust-guo2013"
 LASTFM = "social/lastfm-hetrec2011"
 YELP = "social/yelp-s3rec"
+#: Ciao and CiaoDVD are two crawls of one site (ciao.co.uk): their users and items may overlap.
+CIAO_FAMILY = "ciao"
 
 #: Columns of Ciao's ``rating`` matrix (MATLAB) and of its TSV conversion's header.
 CIAO_RATING_COLUMNS = ("userid", "productid", "categoryid", "rating", "helpfulness", "timestamp")
@@ -225,13 +228,6 @@ def parse_lastfm_hetrec(files: Mapping[str, Path]) -> tuple[Columns, SideData]:
     return columns, side
 
 
-# ----------------------------------------------------------------------------------------- yelp
-
-#: S3-Rec text format: one line per user, ``user item_1 ... item_n`` oldest to newest; each
-#: business's distinct category ids as item attributes.
-parse_yelp = s3rec_parser("Yelp.txt.gz", "Yelp_item2attributes.json.gz", distinct=True)
-
-
 # -------------------------------------------------------------------------------- registration
 
 
@@ -241,6 +237,7 @@ def _ciao() -> DatasetSpec:
         DOMAIN,
         (f"{CIAO}/rating_with_timestamp.tsv.gz", f"{CIAO}/trust.tsv.gz"),
         parse_ciao,
+        family=CIAO_FAMILY,
         timestamped=True,
         ordered=True,
         description=(
@@ -275,6 +272,7 @@ def _ciaodvd() -> DatasetSpec:
         DOMAIN,
         (f"{CIAODVD}/movie-ratings.txt.gz", f"{CIAODVD}/trusts.txt.gz"),
         parse_ciaodvd,
+        family=CIAO_FAMILY,
         timestamped=True,
         ordered=True,
         description=(
@@ -336,6 +334,7 @@ def _lastfm_hetrec() -> DatasetSpec:
             f"{LASTFM}/tags.dat",
         ),
         parse_lastfm_hetrec,
+        family=LASTFM_FAMILY,
         timestamped=False,
         ordered=False,
         description=(
@@ -369,7 +368,8 @@ def _yelp() -> DatasetSpec:
         "yelp",
         DOMAIN,
         (f"{YELP}/Yelp.txt.gz", f"{YELP}/Yelp_item2attributes.json.gz"),
-        parse_yelp,
+        # S3-Rec text format: ``user item_1 ... item_n`` oldest first; distinct category ids as attributes
+        s3rec_parser("Yelp.txt.gz", "Yelp_item2attributes.json.gz", distinct=True),
         timestamped=False,
         ordered=True,
         description=(

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from flm_bench.cli.common import out, plugins, print_json
+from flm_bench.exclusion import exclusions
 
 
 class Kind(StrEnum):
@@ -28,6 +29,8 @@ def _rows(kind: Kind, as_json: bool) -> list[dict[str, Any]]:
             row |= {"domain": spec.domain, "synthetic": spec.synthetic}
         elif kind is Kind.corpora:
             row["datasets"] = list(spec.datasets)
+            left_out = exclusions(spec, plugins().datasets)
+            row["exclusions"] = left_out if as_json else _family_exclusions(left_out)
         elif kind is Kind.models:
             row |= {"pretrainable": spec.pretrainable, "item_representation": spec.item_representation}
             row["params"] = (
@@ -42,6 +45,12 @@ def _rows(kind: Kind, as_json: bool) -> list[dict[str, Any]]:
     return rows
 
 
+def _family_exclusions(left_out: dict[str, dict[str, str]]) -> str:
+    """``target: member, ...`` for the targets that lose more than themselves (their source family)."""
+    lines = [f"{t}: {', '.join(m for m in ms if m != t)}" for t, ms in left_out.items() if set(ms) - {t}]
+    return "; ".join(lines) or "-"
+
+
 def list_command(
     kind: Annotated[Kind, typer.Argument(help="What to list.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array on stdout.")] = False,
@@ -49,6 +58,9 @@ def list_command(
     """List the registered datasets, corpora, models or strategies (and the plugin of each).
 
     Models show their parameters' defaults; with --json, each parameter's type, default, range and search space.
+
+    Corpora show, per target, the members it may not pretrain on: itself and its source family
+    (with --json, every target and the reason for each member).
     """
     rows = _rows(kind, as_json)
     if as_json:

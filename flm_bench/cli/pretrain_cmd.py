@@ -110,7 +110,7 @@ def _pretrain(suite: Suite, output: Path, device: str | None, launch: Launch | N
             if not lead:
                 distributed.barrier()
             for cell in cells:
-                for member in runner.pretraining_corpus(cell.corpus or "", cell.dataset)[1]:
+                for member in runner.pretraining_corpus(cell.corpus or "", cell.dataset).members:
                     runner.data(member)
             if lead:
                 distributed.barrier()

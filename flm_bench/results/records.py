@@ -72,7 +72,7 @@ class StrategyInfo(_Model):
     corpus: str | None = Field(description="pretraining corpus, null for controls")
     corpus_datasets: list[str] = Field(default_factory=list)
     excluded: list[str] = Field(
-        default_factory=list, description="corpus datasets excluded because they are the target"
+        default_factory=list, description="corpus datasets excluded: the target and its source family"
     )
     checkpoint: str | None = None
     transfer: dict[str, list[str]] = Field(default_factory=dict, description="weights loaded / re-initialised")
