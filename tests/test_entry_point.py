@@ -132,3 +132,16 @@ def test_a_plugin_calling_sys_exit_at_import_is_reported_once(tmp_path: Path) ->
         "warning: plugin fake-quitter:fake_quitter (fake-quitter 0.1) failed: "
         "import failed: SystemExit: the plugin called sys.exit(3)\n"
     )
+
+
+def test_progress_is_plain_lines_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
+    """In a log or CI, each cell says what it is, how far the run is, and what it scored."""
+    args = ["run", "--dataset", "synthetic-finance", "--model", "popularity", "--model", "itemknn", "--seed", "0"]
+    first = cli(*args, "--output", "out", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    lines = first.stderr.splitlines()
+    assert "[1/2] synthetic-finance · popularity · scratch · seed 0" in lines
+    assert any(line.startswith("[2/2] synthetic-finance · itemknn · scratch · seed 0 (eta ") for line in lines)
+    assert sum(line.startswith(("[1/2] done: ndcg@10=", "[2/2] done: ndcg@10=")) for line in lines) == 2
+    again = cli(*args, "--output", "out", cwd=tmp_path)
+    assert again.stderr.count("done: skipped (already complete)") == 2, again.stderr

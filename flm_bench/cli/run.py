@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import datetime
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from flm_bench.cli.board import board_table
 from flm_bench.cli.common import err, out, plugins, print_json
@@ -18,29 +27,65 @@ if TYPE_CHECKING:
     from flm_bench.suite import Suite
 
 
+def cell_name(cell: Cell) -> str:
+    corpus = f" ← {cell.corpus}" if cell.corpus else ""
+    return f"{cell.dataset} · {cell.model} · {cell.strategy}{corpus} · seed {cell.seed}"
+
+
 class _RichProgress:
-    """Draws the runner's progress on stderr."""
+    """Draws the runner's progress on a terminal: the cell, its latest message, cells done, time left."""
+
+    COLUMNS = (
+        TextColumn("{task.description}"),
+        TextColumn("[dim]{task.fields[status]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    )
 
     def __init__(self, bar: Progress) -> None:
         self.bar = bar
-        self.task = bar.add_task("starting", total=None)
+        self.task = bar.add_task("starting", total=None, status="")
 
     def cell_started(self, cell: Cell, index: int, total: int) -> None:
-        corpus = f" ← {cell.corpus}" if cell.corpus else ""
-        self.bar.update(
-            self.task,
-            total=total,
-            completed=index,
-            description=f"{cell.dataset} · {cell.model} · {cell.strategy}{corpus} · seed {cell.seed}",
-        )
+        self.bar.update(self.task, total=total, completed=index, description=cell_name(cell), status="")
 
     def cell_finished(self, cell: Cell, record: Record | None) -> None:
         self.bar.advance(self.task)
         if record is None:
-            self.bar.console.print(f"[dim]skipped (already complete): {cell.dataset} {cell.model} {cell.strategy}[/]")
+            self.bar.console.print(f"[dim]skipped (already complete): {cell_name(cell)}[/]")
 
     def message(self, text: str) -> None:
-        self.bar.update(self.task, description=text)
+        self.bar.update(self.task, status=text)
+
+
+class _LineProgress:
+    """The runner's progress as plain lines on stderr, for logs and CI (no terminal to redraw)."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+        self.index = self.total = 0
+
+    def cell_started(self, cell: Cell, index: int, total: int) -> None:
+        self.index, self.total = index, total
+        eta = ""
+        if index:
+            left = (time.monotonic() - self.start) / index * (total - index)
+            eta = f" (eta {datetime.timedelta(seconds=round(left))})"
+        err.print(f"[{index + 1}/{total}] {cell_name(cell)}{eta}", markup=False)
+
+    def cell_finished(self, cell: Cell, record: Record | None) -> None:
+        if record is None:
+            what = "skipped (already complete)"
+        else:
+            what = " ".join(f"{k}={v:.4f}" for k, v in list(record.metrics.items())[:3])
+        err.print(f"[{self.index + 1}/{self.total}] done: {what}", markup=False)
+
+    def message(self, text: str) -> None:
+        where = f"[{self.index + 1}/{self.total}]   " if self.total else ""  # before the first cell: loading
+        err.print(where + text, markup=False)
 
 
 def run_command(
@@ -86,9 +131,11 @@ def _run(suite: Suite, output: Path, device: str | None, as_json: bool) -> None:
     loaded = plugins()
     add_csv_datasets(suite, loaded)
     plan(suite, loaded)  # every name and parameter is checked before the progress display starts
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True) as bar:
-        result = Runner(suite, loaded, output, device=device, progress=_RichProgress(bar)).run()
+    if err.is_terminal:
+        with Progress(*_RichProgress.COLUMNS, console=err, transient=True) as bar:
+            result = Runner(suite, loaded, output, device=device, progress=_RichProgress(bar)).run()
+    else:
+        result = Runner(suite, loaded, output, device=device, progress=_LineProgress()).run()
     err.print(
         f"{len(result.written)} record(s) written, {len(result.skipped)} already complete, in {output / 'records'}"
     )

@@ -125,7 +125,7 @@ def fit(
         result.epochs = epoch
         log.info("epoch %d loss %.4f valid %s %.4f", epoch, loss, cfg.valid_metric, value)
         if progress:
-            progress(f"epoch {epoch} {cfg.valid_metric}={value:.4f}")
+            progress(f"epoch {epoch}/{cfg.epochs} {cfg.valid_metric}={value:.4f}")
         if not value <= result.best_valid:  # also true for the first epoch (best is nan)
             result.best_valid, result.best_epoch, bad_epochs = value, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
