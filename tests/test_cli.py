@@ -124,7 +124,7 @@ def test_plugin_registered_dataset_runs_one_cell(use_plugins, tmp_path: Path) ->
     )
     assert result.exit_code == 0, result.output
     board = json.loads(result.stdout)
-    assert board["format"] == "flm-bench.board/1" and board["records"] == 1
+    assert board["format"] == "flm-bench.board/2" and board["records"] == 1
     assert [(r["dataset"], r["model"], r["strategy"]) for r in board["rows"]] == [
         ("synthetic-finance", "popularity", "scratch")
     ]

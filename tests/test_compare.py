@@ -1,4 +1,4 @@
-"""Paired comparisons of record sets: pooling seeds by (seed, user), tests, Holm, refusals, CLI."""
+"""Paired comparisons of record sets: users as the unit (seeds averaged per user), tests, Holm, refusals, CLI."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import typer
-from scipy.stats import ttest_rel
+from scipy.stats import ttest_rel, wilcoxon
 from typer.testing import CliRunner
 
 from flm_bench.cli.compare_cmd import compare_command
 from flm_bench.errors import IncomparableError, RecordError
 from flm_bench.results.compare import compare, load_set
 from flm_bench.results.records import load_record, load_records
-from flm_bench.results.stats import holm, pair_scores, paired_test
+from flm_bench.results.stats import holm, paired_test, user_average
 from flm_bench.results.summary import summarize
 
 SUITE = """
@@ -83,19 +83,33 @@ def edit_records(folder: Path, change) -> None:
         rec.write_text(json.dumps(doc))
 
 
-def test_seeds_are_pooled_by_seed_and_user(sets, tmp_path: Path) -> None:
+def user_means(folder: Path, metric: str) -> np.ndarray:
+    """Each user's score averaged over the set's seeds, by sorted user id (by hand)."""
+    arrays = [
+        (users[np.argsort(users)], scores[np.argsort(users)]) for users, scores in seed_scores(folder, metric).values()
+    ]
+    assert all(np.array_equal(u, arrays[0][0]) for u, _ in arrays)
+    return np.mean([s for _, s in arrays], axis=0)
+
+
+def test_seeds_are_averaged_per_user_then_paired_across_users(sets, tmp_path: Path) -> None:
     result = compare([sets["popularity"], sets["sasrec"]], metric="ndcg@10")
-    control, treatment = (seed_scores(sets[m], "ndcg@10") for m in ("popularity", "sasrec"))
-    x = np.concatenate([control[s][1] for s in (0, 1)])
-    y = np.concatenate([treatment[s][1] for s in (0, 1)])
-    assert [s.pairs for s in result.sets] == [2 * 1200, 2 * 1200]
+    x, y = user_means(sets["popularity"], "ndcg@10"), user_means(sets["sasrec"], "ndcg@10")
+    assert [s.users for s in result.sets] == [1200, 1200]  # users, not (seed, user) pairs
     assert [s.seeds for s in result.sets] == [[0, 1], [0, 1]]
     assert result.sets[0].mean == pytest.approx(x.mean()) and result.sets[1].mean == pytest.approx(y.mean())
     (c,) = result.comparisons
     assert (c.control, c.treatment) == ("popularity/scratch", "sasrec/scratch")
-    assert c.difference == pytest.approx(y.mean() - x.mean())
-    assert c.p_value == pytest.approx(ttest_rel(x, y).pvalue) and c.p_adjusted == c.p_value
-    assert result.correction == "none" and c.significant == (c.p_value < 0.05)
+    g = c.gain
+    assert g.mean == pytest.approx(y.mean() - x.mean()) and g.users == 1200
+    assert g.relative == pytest.approx(100 * (y.mean() - x.mean()) / x.mean())
+    assert g.p_value == pytest.approx(ttest_rel(x, y).pvalue, rel=1e-9) and c.p_adjusted == g.p_value
+    assert result.correction == "none" and c.significant == (g.p_value < 0.05)
+    assert g.ci[0] < g.mean < g.ci[1]
+    control, treatment = (load_set(sets[m]).records for m in ("popularity", "sasrec"))
+    by_seed = [t.metrics["ndcg@10"] - c_.metrics["ndcg@10"] for (_, c_), (_, t) in zip(control, treatment)]
+    assert g.seeds == (0, 1) and g.per_seed == pytest.approx(by_seed, abs=1e-9)
+    assert g.agreeing == sum(np.sign(by_seed) == np.sign(g.mean))
 
     # pairing is by user id, not by position: shuffling one record's per-user file changes nothing
     shuffled = copy_set(sets["sasrec"], tmp_path, "shuffled")
@@ -105,7 +119,7 @@ def test_seeds_are_pooled_by_seed_and_user(sets, tmp_path: Path) -> None:
     perm = np.random.default_rng(0).permutation(len(arrays["users"]))
     np.savez_compressed(npz_path, **{k: v[perm] for k, v in arrays.items()})
     again = compare([sets["popularity"], shuffled], metric="ndcg@10")
-    assert again.comparisons[0].p_value == pytest.approx(c.p_value, rel=1e-12)
+    assert again.comparisons[0].gain.p_value == pytest.approx(g.p_value, rel=1e-12)
 
 
 def test_several_pairs_are_holm_adjusted(sets) -> None:
@@ -116,24 +130,29 @@ def test_several_pairs_are_holm_adjusted(sets) -> None:
         ("popularity/scratch", "itemknn/scratch"),
         ("popularity/scratch", "sasrec/scratch"),
     ]
-    raw = [c.p_value for c in result.comparisons]
+    raw = [c.gain.p_value for c in result.comparisons]
     assert [c.p_adjusted for c in result.comparisons] == pytest.approx(holm(raw))
 
     every = compare(paths, metric="recall@10", all_pairs=True)
     assert [(c.control, c.treatment) for c in every.comparisons][-1] == ("itemknn/scratch", "sasrec/scratch")
     assert len(every.comparisons) == 3
-    assert [c.p_adjusted for c in every.comparisons] == pytest.approx(holm([c.p_value for c in every.comparisons]))
-    assert all(c.p_adjusted >= c.p_value for c in every.comparisons)
+    raw = [c.gain.p_value for c in every.comparisons]
+    assert [c.p_adjusted for c in every.comparisons] == pytest.approx(holm(raw))
+    assert all(c.p_adjusted >= p for c, p in zip(every.comparisons, raw))
 
 
-@pytest.mark.slow
-def test_fisher_randomization_test(sets) -> None:
+def test_randomization_and_wilcoxon_tests(sets) -> None:
     result = compare([sets["popularity"], sets["sasrec"]], test="fisher", n_permutations=200)
-    p = result.comparisons[0].p_value
+    p = result.comparisons[0].gain.p_value
     assert 1 / 201 <= p <= 1 and round(p * 201) == p * 201  # (count + 1) / (n + 1), never 0
+    again = compare([sets["popularity"], sets["sasrec"]], test="fisher", n_permutations=200)
+    assert again.comparisons[0].gain.p_value == p  # seeded: the same p every time
     same = compare([sets["itemknn"], sets["itemknn"]], test="fisher", n_permutations=200)
-    assert same.comparisons[0].p_value == 1.0 and same.comparisons[0].difference == 0.0
+    assert same.comparisons[0].gain.p_value == 1.0 and same.comparisons[0].gain.mean == 0.0
     assert same.sets[0].label != same.sets[1].label  # labels fall back to the paths when cells repeat
+    signed_rank = compare([sets["popularity"], sets["sasrec"]], test="wilcoxon").comparisons[0].gain
+    x, y = user_means(sets["popularity"], "ndcg@10"), user_means(sets["sasrec"], "ndcg@10")
+    assert signed_rank.p_value == pytest.approx(wilcoxon(x, y).pvalue, rel=1e-9)
 
 
 def test_paired_test_edge_cases() -> None:
@@ -143,11 +162,8 @@ def test_paired_test_edge_cases() -> None:
     assert paired_test(x[:1], x[:1] + 1) == 1.0
     with pytest.raises(IncomparableError, match="equally many"):
         paired_test(x, x[:3])
-    users = np.array([3, 1, 2])
-    x_al, y_al = pair_scores(
-        {0: (users, np.array([0.3, 0.1, 0.2]))}, {0: (np.array([1, 2, 3]), np.array([1.0, 2.0, 3.0]))}
-    )
-    assert x_al.tolist() == [0.1, 0.2, 0.3] and y_al.tolist() == [1.0, 2.0, 3.0]
+    users, means = user_average({0: (np.array([3, 1, 2]), np.array([0.3, 0.1, 0.2]))})
+    assert users.tolist() == [1, 2, 3] and means.tolist() == [0.1, 0.2, 0.3]
 
 
 def test_refuses_records_on_other_test_users(sets, tmp_path: Path) -> None:
@@ -164,10 +180,12 @@ def test_refuses_records_on_other_test_users(sets, tmp_path: Path) -> None:
     with pytest.raises(IncomparableError, match=r"seed 0: the test users differ \(1200 vs 1199 users"):
         compare([sets["popularity"], fewer_users])
 
-    one_seed = copy_set(sets["sasrec"], tmp_path, "one-seed")
+    one_seed = copy_set(sets["sasrec"], tmp_path, "one-seed")  # seeds need not match: users are the unit
     shutil.rmtree(next(one_seed.glob("*seed1*")))
-    with pytest.raises(IncomparableError, match=r"different seeds \(\[0, 1\] vs \[0\]\)"):
-        compare([sets["popularity"], one_seed])
+    (c,) = compare([sets["popularity"], one_seed]).comparisons
+    both = compare([sets["popularity"], sets["sasrec"]]).comparisons[0].gain
+    assert c.gain.seeds == (0,) and c.gain.per_seed == both.per_seed[:1] and c.gain.seed_std is None
+    assert c.gain.mean != both.mean and c.gain.users == 1200
 
 
 def test_refuses_ambiguous_sets(sets, run_output: Path) -> None:
@@ -187,7 +205,7 @@ def test_leaderboard_gain_p_values_are_compare_p_values(sets, tmp_path: Path) ->
         (p, load_record(p)) for folder in (sets["sasrec"], treated) for p in sorted(folder.glob("*/record.json"))
     ]
     (row,) = [r for r in summarize(records) if r.key.strategy == "finetune"]
-    raw = [compare([sets["sasrec"], treated], metric=m).comparisons[0].p_value for m in ("ndcg@10", "recall@10")]
+    raw = [compare([sets["sasrec"], treated], metric=m).comparisons[0].gain.p_value for m in ("ndcg@10", "recall@10")]
     assert [row.p_value["ndcg@10"], row.p_value["recall@10"]] == pytest.approx(holm(raw))
 
 
@@ -200,13 +218,24 @@ def test_cli_compare(sets) -> None:
     result = runner.invoke(app, [*args, "--json", "--metric", "recall@10"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["metric"] == "recall@10" and data["correction"] == "holm" and len(data["comparisons"]) == 2
-    assert {"control", "treatment", "difference", "p_value", "p_adjusted", "significant"} <= set(data["comparisons"][0])
+    assert data["format"] == "flm-bench.board/2" and data["metric"] == "recall@10" and data["correction"] == "holm"
+    first = data["comparisons"][0]
+    assert len(data["comparisons"]) == 2 and set(first) == {
+        "control", "treatment", "mean_control", "mean_treatment", "p_value", "gain"
+    }  # fmt: skip
+    gain = first["gain"]
+    assert gain["ci95"][0] <= gain["mean"] <= gain["ci95"][1] and gain["p_holm"] >= first["p_value"]
+    assert gain["per_seed"]["seeds"] == [0] and gain["per_seed"]["std"] is None  # two deterministic models: one seed
+    assert data["comparisons"][1]["gain"]["per_seed"]["seeds"] == [0, 1]  # sasrec: its seeds differ
+    assert gain["users"] == 1200 and data["sets"][0]["users"] == 1200
+    assert first["mean_treatment"] - first["mean_control"] == pytest.approx(gain["mean"], abs=1e-6)
 
     table = runner.invoke(app, [*args, "--test", "fisher", "--permutations", "100"])
     assert table.exit_code == 0, table.output
-    for text in ("sasrec/scratch", "(control)", "Holm–Bonferroni", "randomization"):
+    for text in ("sasrec/scratch", "(control)", "Holm–Bonferroni", "randomization", "95% CI", "seeds agree", "/2"):
         assert text in table.stdout
+    signed_rank = runner.invoke(app, [*args, "--test", "wilcoxon"])
+    assert signed_rank.exit_code == 0 and "Wilcoxon signed-rank test across test users" in signed_rank.stdout
     pairs = runner.invoke(app, [*args, "--all-pairs"])
     assert pairs.exit_code == 0 and pairs.stdout.count("itemknn/scratch") >= 3
 

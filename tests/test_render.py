@@ -10,6 +10,7 @@ import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -19,7 +20,7 @@ from flm_bench.cli import leaderboard_cmd
 from flm_bench.errors import ConfigError, RecordError
 from flm_bench.plugins import load_plugins
 from flm_bench.results import render
-from flm_bench.results.records import load_records
+from flm_bench.results.records import load_record, load_records
 from flm_bench.specs import CorpusSpec
 
 SUITE = """
@@ -134,7 +135,7 @@ def test_render_writes_every_board_with_its_rows(measured: Path, tmp_path: Path)
     assert (boards / "README.md").read_text() == "# leaderboards\nhand-written\n"  # never touched
 
     data = json.loads((boards / "leaderboard.json").read_text())
-    assert data["format"] == "flm-bench.board/1" and data["headline_metric"] == "ndcg@10" and data["records"] == 12
+    assert data["format"] == "flm-bench.board/2" and data["headline_metric"] == "ndcg@10" and data["records"] == 12
     assert [(r["domain"], r["model"], r["strategy"]) for r in data["rows"]] == [
         ("finance", "popularity", "scratch"),
         ("finance", "sasrec", "scratch"),
@@ -145,11 +146,23 @@ def test_render_writes_every_board_with_its_rows(measured: Path, tmp_path: Path)
     ]
     finetune = data["rows"][2]
     assert finetune["synthetic"] and finetune["seeds"] == [0, 1] and finetune["corpus"] == "tiny-corpus"
-    assert set(finetune["metrics"]) == {"ndcg@10", "recall@10"} and finetune["metrics"]["ndcg@10"]["std"] > 0
+    assert set(finetune["metrics"]) == {"ndcg@10", "recall@10"}
+    seed_values = {
+        row["strategy"]: [load_record(records / i / "record.json").metrics["ndcg@10"] for i in row["records"]]
+        for row in data["rows"][1:3]
+    }
+    assert finetune["metrics"]["ndcg@10"]["std"] == pytest.approx(np.std(seed_values["finetune"], ddof=1), abs=1e-6)
+    assert data["rows"][0]["metrics"]["ndcg@10"]["std"] == 0.0  # popularity: every seed the same
     gain = finetune["gain"]["ndcg@10"]
     scratch = data["rows"][1]["metrics"]["ndcg@10"]["mean"]
     assert gain["mean"] == pytest.approx(finetune["metrics"]["ndcg@10"]["mean"] - scratch, abs=2e-6)
+    assert gain["relative_percent"] == pytest.approx(100 * gain["mean"] / scratch, rel=1e-3)
+    assert gain["ci95"][0] <= gain["mean"] <= gain["ci95"][1] and gain["users"] == 1200
     assert 0 <= gain["p_holm"] <= 1 and gain["significant"] == (gain["p_holm"] < 0.05)
+    per_seed = [f - c for f, c in zip(seed_values["finetune"], seed_values["scratch"])]
+    assert gain["per_seed"]["seeds"] == [0, 1] and gain["per_seed"]["gains"] == pytest.approx(per_seed, abs=2e-6)
+    assert gain["per_seed"]["std"] == pytest.approx(np.std(per_seed, ddof=1), abs=2e-6)
+    assert gain["per_seed"]["agreeing"] == sum(np.sign(per_seed) == np.sign(gain["mean"]))
     assert finetune["cost"]["pretrain_seconds"] > 0 and finetune["cost"]["trainable_parameters"] > 0
     assert data["rows"][0]["gain"] == {} and data["significance"]["gains"] == 4  # 2 gains x 2 metrics
 
@@ -158,7 +171,12 @@ def test_render_writes_every_board_with_its_rows(measured: Path, tmp_path: Path)
     assert "## synthetic-finance (SYNTHETIC) · leave-one-out" in finance and "**SYNTHETIC data**" in finance
     row = next(line for line in finance.splitlines() if line.startswith("| sasrec | finetune | tiny-corpus | 2 |"))
     ndcg = finetune["metrics"]["ndcg@10"]
-    assert f"{ndcg['mean']:.4f} ± {ndcg['std']:.4f}" in row and f"{gain['mean']:+.4f}" in row
+    low, high = gain["ci95"]
+    cell = f"{gain['mean']:+.4f} ({gain['relative_percent']:+.1f}%) [{low:+.4f}, {high:+.4f}]"
+    assert f"{ndcg['mean']:.4f} ± {ndcg['std']:.4f}" in row and cell in row
+    assert f" · {gain['per_seed']['agreeing']}/2 |" in row and "p (Holm) · seeds" in finance
+    popularity = next(line for line in finance.splitlines() if line.startswith("| popularity | scratch |"))
+    assert f"| {data['rows'][0]['metrics']['ndcg@10']['mean']:.4f} |" in popularity  # no ± 0 for identical seeds
     assert "synthetic-media" not in finance
     overall = (boards / "overall.md").read_text()
     assert overall.count("| finance | synthetic-finance (SYNTHETIC) |") == 3 and "[media.md](media.md)" in overall
@@ -183,6 +201,10 @@ def test_suites_never_share_a_row_and_a_repeated_seed_is_refused(measured: Path,
                 record_id=f"other-{folder.name}",
                 **({"metrics__ndcg@10": 0.0} if "__scratch__" in folder.name else {}),
             )
+            if "__scratch__" in folder.name:  # gains are measured on the per-user scores: zero them too
+                with np.load(copy / "per_user.npz") as npz:
+                    arrays = {k: npz[k] for k in npz.files}
+                np.savez_compressed(copy / "per_user.npz", **{**arrays, "ndcg@10": np.zeros_like(arrays["ndcg@10"])})
     render.render(records, boards)
     rows = [
         r

@@ -145,10 +145,11 @@ def test_board_has_gain_and_p_value(small_run) -> None:
     finetune = [r for r in rows if r.key.strategy == "finetune"]
     assert len(finetune) == 1 and set(finetune[0].gain) == set(finetune[0].metrics)
     scratch = next(r for r in rows if r.key.model == "sasrec" and r.key.strategy == "scratch")
-    assert finetune[0].gain["ndcg@10"].mean == pytest.approx(
-        finetune[0].metrics["ndcg@10"].mean - scratch.metrics["ndcg@10"].mean
-    )
+    gain = finetune[0].gain["ndcg@10"]
+    assert gain.mean == pytest.approx(finetune[0].metrics["ndcg@10"].mean - scratch.metrics["ndcg@10"].mean)
     assert 0 <= finetune[0].p_value["ndcg@10"] <= 1
+    assert gain.per_seed == pytest.approx((gain.mean,)) and gain.seed_std is None  # one seed: no spread
+    assert finetune[0].metrics["ndcg@10"].std is None
 
 
 def test_holm_adjustment() -> None:

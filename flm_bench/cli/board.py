@@ -5,22 +5,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:
-    from flm_bench.results.summary import Row, Stat
-
-
-def _fmt(stat: Stat, n: int) -> str:
-    return f"{stat.mean:.4f}" + (f" ± {stat.std:.4f}" if n > 1 else "")
+    from flm_bench.results.summary import Row
 
 
 def board_table(rows: list[Row], metrics: list[str], headline: str) -> Table:
     """The leaderboard as a rich table."""
+    from flm_bench.results.render.base import fmt_gain, fmt_p, fmt_stat
+
     synthetic = any(r.synthetic for r in rows)
     table = Table(
         title="leaderboard" + (" — SYNTHETIC data" if synthetic else ""),
-        caption=f"gain = {headline}(strategy) − {headline}(scratch), same split and seeds; "
-        "p: paired t-test over users, Holm-adjusted",
+        caption=f"gain = {headline}(strategy) − {headline}(scratch), the test user as the unit (scores averaged "
+        "over seeds), (% of scratch), [95% bootstrap CI]; p: paired t-test across users, Holm-adjusted; "
+        "seeds: per-seed gains agreeing in sign",
     )
     for col in (
         "dataset",
@@ -29,8 +29,8 @@ def board_table(rows: list[Row], metrics: list[str], headline: str) -> Table:
         "corpus",
         "seeds",
         *metrics,
-        f"gain {headline}",
-        "p",
+        f"gain {headline} (%) [95% CI]",
+        "p · seeds",
         "adapt s",
         "pretrain s",
         "trainable",
@@ -43,17 +43,15 @@ def board_table(rows: list[Row], metrics: list[str], headline: str) -> Table:
         if previous is not None and r.key.dataset != previous:
             table.add_section()
         previous = r.key.dataset
-        gain = f"{r.gain[headline].mean:+.4f}" if headline in r.gain else ""
-        p = f"{r.p_value[headline]:.2g}" if headline in r.p_value else ""
         table.add_row(
             r.key.dataset,
             r.key.model,
             r.key.strategy,
             r.key.corpus or "",
             str(len(r.seeds)),
-            *(_fmt(r.metrics[m], len(r.seeds)) if m in r.metrics else "" for m in metrics),
-            gain,
-            p,
+            *(fmt_stat(r.metrics[m]) if m in r.metrics else "" for m in metrics),
+            Text(fmt_gain(r, headline)),  # Text: the CI's brackets are not rich markup
+            fmt_p(r, headline),
             f"{r.adapt_seconds:.1f}",
             f"{r.pretrain_seconds:.1f}",
             f"{r.trainable_parameters:,}",

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Group, RenderableType
 from rich.table import Table
+from rich.text import Text
 
 from flm_bench.cli.common import out, print_json
 
@@ -18,40 +19,56 @@ if TYPE_CHECKING:
 
 class Test(StrEnum):
     student = "student"
+    wilcoxon = "wilcoxon"
     fisher = "fisher"
+
+
+_TEST_NAMES = {"student": "t-test", "wilcoxon": "Wilcoxon signed-rank test", "fisher": "randomization test"}
+_PAIR_COLS = ("Δ", "Δ %", "95% CI", "seeds agree", "p", "p adjusted", "significant")
+
+
+def _verdict(c: Comparison) -> tuple[str, ...]:
+    g = c.gain
+    return (
+        f"{g.mean:+.4f}",
+        f"{g.relative:+.1f}%" if g.relative is not None else "",
+        f"[{g.ci[0]:+.4f}, {g.ci[1]:+.4f}]",
+        f"{g.agreeing}/{len(g.per_seed)}" if g.per_seed else "",
+        f"{g.p_value:.3g}",
+        f"{c.p_adjusted:.3g}",
+        "yes" if c.significant else "no",
+    )
 
 
 def compare_table(result: CompareResult) -> RenderableType:
     """The comparison for the terminal: one row per set against the control, or (all pairs)
     a table of sets followed by a table of pairs."""
-    test = "t-test" if result.test == "student" else "randomization test"
     correction = "Holm–Bonferroni" if result.correction == "holm" else "none (one pair)"
-    title = f"{result.metric}: paired {test} over (seed, user)"
-    caption = f"Δ = set − control; correction: {correction}; significant: adjusted p < {result.alpha:g}"
-
-    def verdict(c: Comparison) -> tuple[str, str, str, str]:
-        return f"{c.difference:+.4f}", f"{c.p_value:.3g}", f"{c.p_adjusted:.3g}", "yes" if c.significant else "no"
-
-    pair_cols = ("Δ", "p", "p adjusted", "significant")
+    title = f"{result.metric}: paired {_TEST_NAMES[result.test]} across test users (scores averaged over seeds)"
+    caption = (
+        "Δ = set − control (% of control), 95% CI from a paired bootstrap over users; seeds agree: per-seed "
+        f"gains (seeds both sets have) with the sign of Δ; correction: {correction}; "
+        f"significant: adjusted p < {result.alpha:g}"
+    )
     if not result.all_pairs:
         table = Table(title=title, caption=caption)
-        for col in ("set", "seeds", "pairs", "mean", *pair_cols):
+        for col in ("set", "seeds", "users", "mean", *_PAIR_COLS):
             table.add_column(col, justify="left" if col in ("set", "significant") else "right", no_wrap=True)
         by_set = {c.treatment: c for c in result.comparisons}
         for i, s in enumerate(result.sets):
-            cells = ("(control)", "", "", "") if i == 0 else verdict(by_set[s.label])
-            table.add_row(s.label, ",".join(map(str, s.seeds)), str(s.pairs), f"{s.mean:.4f}", *cells)
+            cells = ("(control)", *[""] * 6) if i == 0 else _verdict(by_set[s.label])
+            table.add_row(s.label, ",".join(map(str, s.seeds)), str(s.users), f"{s.mean:.4f}", *map(Text, cells))
         return table
     sets = Table(title=title)
-    for col in ("set", "seeds", "pairs", "mean"):
+    for col in ("set", "seeds", "users", "mean"):
         sets.add_column(col, justify="left" if col == "set" else "right", no_wrap=True)
     for s in result.sets:
-        sets.add_row(s.label, ",".join(map(str, s.seeds)), str(s.pairs), f"{s.mean:.4f}")
+        sets.add_row(s.label, ",".join(map(str, s.seeds)), str(s.users), f"{s.mean:.4f}")
     pairs = Table(caption=caption.replace("set − control", "set − against"))
-    for col in ("set", "against", *pair_cols):
+    for col in ("set", "against", *_PAIR_COLS):
         pairs.add_column(col, justify="left" if col in ("set", "against", "significant") else "right", no_wrap=True)
     for c in result.comparisons:
-        pairs.add_row(c.treatment, c.control, *verdict(c))
+        pairs.add_row(c.treatment, c.control, *map(Text, _verdict(c)))
     return Group(sets, pairs)
 
 
@@ -66,7 +83,10 @@ def compare_command(
     ],
     metric: Annotated[str, typer.Option("--metric", help="ranx metric name stored per user.")] = "ndcg@10",
     test: Annotated[
-        Test, typer.Option("--test", help="Paired test (ranx): Student t-test or Fisher randomization.")
+        Test,
+        typer.Option(
+            "--test", help="Paired test across users: Student t-test, Wilcoxon signed-rank or Fisher randomization."
+        ),
     ] = Test.student,
     all_pairs: Annotated[
         bool, typer.Option("--all-pairs", help="Test every pair, not just each set against the first.")
@@ -76,11 +96,12 @@ def compare_command(
     seed: Annotated[int, typer.Option("--seed", help="Random seed of the Fisher test.")] = 42,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON on stdout.")] = False,
 ) -> None:
-    """Compare record sets with paired tests over per-user scores, Holm-adjusted when several pairs.
+    """Compare record sets with paired tests across test users, Holm-adjusted when several pairs.
 
-    A record set is the seeds of one cell; scores are paired on (seed, user).
+    A record set is the seeds of one cell; each user's score is averaged over a set's seeds
+    (seeds with identical per-user scores count once), then the sets are paired by user.
 
-    Sets must share their test users: the same split fingerprint, seeds and user arrays.
+    Sets must share their test users: the same split fingerprint and user arrays (their seeds may differ).
     """
     from flm_bench.errors import ConfigError
     from flm_bench.results.compare import compare

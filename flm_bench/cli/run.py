@@ -102,7 +102,7 @@ def run_command(
     csv: Csv = None,
     param: Param = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print the board as JSON on stdout (format flm-bench.board/1).")
+        bool, typer.Option("--json", help="Print the board as JSON on stdout (format flm-bench.board/2).")
     ] = False,
 ) -> None:
     """Run a suite: pretrain, adapt, evaluate, write one record per cell, print the board.

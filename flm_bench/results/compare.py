@@ -2,11 +2,12 @@
 
 A *record set* is every seed of one cell: a record file, a record folder, or a folder of
 records (:func:`~flm_bench.results.records.find_records`). Sets are comparable only when they
-were evaluated on the very same test users: one split fingerprint, the same seeds, the same
-user arrays, the same history exclusion; anything else is refused
-(:class:`~flm_bench.errors.IncomparableError`), never silently trimmed. Each later set is
-tested against the first (the control), or every pair with ``all_pairs``; the tests are those
-of :mod:`flm_bench.results.stats`.
+were evaluated on the very same test users: one split fingerprint, the same user arrays, the
+same history exclusion; anything else is refused (:class:`~flm_bench.errors.IncomparableError`),
+never silently trimmed. Each later set is tested against the first (the control), or every pair
+with ``all_pairs``, by the rules of the board (:func:`~flm_bench.results.stats.measure_gain`):
+each user's score averaged over a set's seeds (the sets' seeds need not match), a paired test
+across users, a bootstrap CI, and per-seed gains for the seeds both sets have.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from flm_bench.errors import IncomparableError, RecordError
 from flm_bench.results.records import CellKey, Record, load_records, per_user_scores
 from flm_bench.results.stats import (
@@ -26,13 +25,14 @@ from flm_bench.results.stats import (
     DEFAULT_PERMUTATIONS,
     DEFAULT_TEST_SEED,
     TESTS,
+    Gain,
     SeedScores,
     StatTest,
     holm,
-    pair_scores,
-    paired_test,
+    measure_gain,
+    user_average,
 )
-from flm_bench.results.summary import Row, summarize
+from flm_bench.results.summary import FORMAT, Row, gain_json, summarize
 
 DEFAULT_METRIC = "ndcg@10"
 
@@ -107,11 +107,6 @@ def check_comparable(sets: Sequence[RecordSet], metric: str) -> None:
             raise IncomparableError(
                 f"{where} differ in exclude_history ({a.evaluation.exclude_history} vs {b.evaluation.exclude_history})"
             )
-        if first.seeds != other.seeds:
-            raise IncomparableError(
-                f"{where} hold different seeds ({first.seeds} vs {other.seeds}); "
-                "pairs are (seed, user), so both sets need the same seeds"
-            )
     for s in sets:
         for path, record in s.records:
             if metric not in record.metrics:
@@ -120,12 +115,13 @@ def check_comparable(sets: Sequence[RecordSet], metric: str) -> None:
 
 @dataclass
 class SetSummary:
-    """One record set as shown in a comparison: its board row, and the pooled mean it was tested on."""
+    """One record set as shown in a comparison: its board row, and the mean it was tested on (of each
+    user's score averaged over the set's seeds)."""
 
     label: str
     source: str
     row: Row
-    pairs: int  # (seed, user) pairs
+    users: int
     mean: float
 
     @property
@@ -133,21 +129,27 @@ class SetSummary:
         return self.row.seeds
 
     def to_json(self) -> dict[str, Any]:
-        return {**{k: getattr(self, k) for k in ("label", "source", "pairs", "mean")}, "row": self.row.to_json()}
+        return {**{k: getattr(self, k) for k in ("label", "source", "users", "mean")}, "row": self.row.to_json()}
 
 
 @dataclass
 class Comparison:
-    """One tested pair: treatment against control."""
+    """One tested pair: treatment against control, and its gain (raw p-value in ``gain.p_value``)."""
 
     control: str
     treatment: str
     mean_control: float
     mean_treatment: float
-    difference: float  # treatment − control
-    p_value: float
+    gain: Gain
     p_adjusted: float
     significant: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **{k: getattr(self, k) for k in ("control", "treatment", "mean_control", "mean_treatment")},
+            "p_value": self.gain.p_value,
+            "gain": gain_json(self.gain, self.p_adjusted, self.significant),
+        }
 
 
 @dataclass
@@ -163,11 +165,13 @@ class CompareResult:
     comparisons: list[Comparison] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
+        """The comparison as JSON data; its rows and gains have the shape of format :data:`FORMAT`."""
         settings = {k: getattr(self, k) for k in ("metric", "test", "alpha", "correction", "all_pairs")}
         return {
+            "format": FORMAT,
             **settings,
             "sets": [s.to_json() for s in self.sets],
-            "comparisons": [vars(c) for c in self.comparisons],
+            "comparisons": [c.to_json() for c in self.comparisons],
         }
 
 
@@ -179,6 +183,12 @@ def _unique_labels(sets: Sequence[RecordSet]) -> list[str]:
     if len(set(labels)) != len(labels):
         labels = [f"#{i + 1} {s.source}" for i, s in enumerate(sets)]
     return labels
+
+
+def _summary(s: RecordSet, scores: dict[int, SeedScores], label: str, metric: str) -> SetSummary:
+    users, means = user_average(scores, label)
+    (row,) = summarize(s.records, [metric])
+    return SetSummary(label, s.source, row, len(users), float(means.mean()))
 
 
 def compare(
@@ -197,7 +207,8 @@ def compare(
     :param given: record sets, or paths of record files, record folders or folders holding the
         seeds of one cell (:func:`load_set`).
     :param metric: ranx metric name present in every record's per-user scores.
-    :param test: ``"student"`` (paired t-test) or ``"fisher"`` (randomization test).
+    :param test: ``"student"`` (paired t-test), ``"wilcoxon"`` (signed-rank test) or ``"fisher"``
+        (randomization test), across users.
     :param alpha: a pair is significant when its adjusted p-value is below it.
     :param n_permutations: permutations of the randomization test; ``seed``: its random seed.
     """
@@ -209,23 +220,16 @@ def compare(
     labels = _unique_labels(sets)
     check_comparable(sets, metric)
     scores = [s.scores(metric) for s in sets]
-    summaries = []
-    for s, sc, label in zip(sets, scores, labels):
-        pooled = np.concatenate([sc[seed_][1] for seed_ in s.seeds])
-        (row,) = summarize(s.records, [metric])
-        summaries.append(
-            SetSummary(label, s.source, row, len(pooled), float(pooled.mean()) if len(pooled) else float("nan"))
-        )
     pairs = list(combinations(range(len(sets)), 2)) if all_pairs else [(0, j) for j in range(1, len(sets))]
-    raw: list[tuple[int, int, float]] = []
-    for i, j in pairs:
-        x, y = pair_scores(scores[i], scores[j], sets[i].seeds, names=(labels[i], labels[j]))
-        raw.append((i, j, paired_test(x, y, test, n_permutations=n_permutations, seed=seed)))
-    adjusted = holm([p for _, _, p in raw]) if len(raw) > 1 else [p for _, _, p in raw]
+    options = {"n_permutations": n_permutations, "seed": seed}
+    gains = [
+        (i, j, measure_gain(scores[i], scores[j], test, names=(labels[i], labels[j]), **options)) for i, j in pairs
+    ]
+    summaries = [_summary(s, sc, label, metric) for s, sc, label in zip(sets, scores, labels)]
+    raw = [g.p_value for _, _, g in gains]
+    adjusted = holm(raw) if len(raw) > 1 else raw
     result = CompareResult(metric, test, alpha, "holm" if len(raw) > 1 else "none", all_pairs, summaries)
-    for (i, j, p), p_adj in zip(raw, adjusted):
+    for (i, j, gain), p_adj in zip(gains, adjusted):
         a, b = summaries[i], summaries[j]
-        result.comparisons.append(
-            Comparison(a.label, b.label, a.mean, b.mean, b.mean - a.mean, p, p_adj, bool(p_adj < alpha))
-        )
+        result.comparisons.append(Comparison(a.label, b.label, a.mean, b.mean, gain, p_adj, bool(p_adj < alpha)))
     return result

@@ -1,14 +1,15 @@
 """Board rows from records: one :class:`Row` per cell, with its transfer gain over the control.
 
-A row is every seed of one cell (:class:`~flm_bench.results.records.CellKey`): mean ± std of
-each metric over seeds. A strategy's transfer gain is metric(strategy) − metric(scratch) for
-the same suite, dataset, split, model and seeds (records of different suites never share a
-row: their budgets differ). Its p-value comes from a paired two-sided Student t-test over
-per-user scores, pairing each user under each seed (:mod:`flm_bench.results.stats`); p-values
-of all gains summarized together are adjusted with Holm–Bonferroni.
+A row is every seed of one cell (:class:`~flm_bench.results.records.CellKey`): mean ± std
+(ddof = 1) of each metric over seeds. A strategy's transfer gain is metric(strategy) −
+metric(scratch) for the same suite, dataset, split and model (records of different suites never
+share a row: their budgets differ), measured with the test user as the unit
+(:func:`flm_bench.results.stats.measure_gain`): each user's score averaged over a side's seeds,
+a paired two-sided t-test across users, a bootstrap CI, and the per-seed gains of the seeds
+both sides have. p-values of all gains summarized together are adjusted with Holm–Bonferroni.
 
 Every consumer (the terminal board of ``run``, ``compare``, ``publish``, the rendered boards)
-reads these rows; :meth:`Row.to_json` is the one JSON shape of a row.
+reads these rows; :meth:`Row.to_json` is the one JSON shape of a row (format :data:`FORMAT`).
 """
 
 from __future__ import annotations
@@ -22,17 +23,19 @@ import numpy as np
 
 from flm_bench.errors import RecordError
 from flm_bench.results.records import CONTROL, CellKey, Record, per_user_scores
-from flm_bench.results.stats import ALPHA, holm, pair_scores, paired_test
+from flm_bench.results.stats import ALPHA, Gain, SeedScores, holm, measure_gain
 
 RecordFile = tuple[Path, Record]
+#: The version of the JSON shape of rows and gains (``leaderboard.json``, ``run --json``, ``compare --json``).
+FORMAT = "flm-bench.board/2"
 
 
 @dataclass(frozen=True)
 class Stat:
-    """Mean and (population) standard deviation over seeds."""
+    """Mean and standard deviation (ddof = 1) over seeds; ``std`` is None for one seed."""
 
     mean: float
-    std: float
+    std: float | None
 
 
 def json_number(x: float, places: int = 6) -> float:
@@ -43,6 +46,28 @@ def json_number(x: float, places: int = 6) -> float:
 def json_p(p: float) -> float:
     """A p-value with four significant digits, for JSON output."""
     return float(f"{p:.4g}")
+
+
+def _json_or_none(x: float | None, places: int = 6) -> float | None:
+    return None if x is None else json_number(x, places)
+
+
+def gain_json(gain: Gain, p_holm: float | None, significant: bool) -> dict[str, Any]:
+    """A gain as JSON data: in rows (``leaderboard.json``) and in ``compare --json``."""
+    return {
+        "mean": json_number(gain.mean),
+        "relative_percent": _json_or_none(gain.relative, 3),
+        "ci95": [json_number(gain.ci[0]), json_number(gain.ci[1])],
+        "p_holm": None if p_holm is None else json_p(p_holm),
+        "significant": significant,
+        "users": gain.users,
+        "per_seed": {
+            "seeds": list(gain.seeds),
+            "gains": [json_number(g) for g in gain.per_seed],
+            "std": _json_or_none(gain.seed_std),
+            "agreeing": gain.agreeing,
+        },
+    }
 
 
 @dataclass
@@ -59,7 +84,7 @@ class Row:
     record_ids: list[str]
     exclude_history: bool
     metrics: dict[str, Stat]
-    gain: dict[str, Stat] = field(default_factory=dict)  # over the control; std of the per-seed gains
+    gain: dict[str, Gain] = field(default_factory=dict)  # over the control
     p_value: dict[str, float] = field(default_factory=dict)  # Holm-adjusted
     pretrain_seconds: float = 0.0  # means over seeds
     adapt_seconds: float = 0.0
@@ -90,17 +115,9 @@ class Row:
             "seeds": self.seeds,
             "exclude_history": self.exclude_history,
             "metrics": {
-                m: {"mean": json_number(s.mean), "std": json_number(s.std)} for m, s in sorted(self.metrics.items())
+                m: {"mean": json_number(s.mean), "std": _json_or_none(s.std)} for m, s in sorted(self.metrics.items())
             },
-            "gain": {
-                m: {
-                    "mean": json_number(s.mean),
-                    "std": json_number(s.std),
-                    "p_holm": json_p(self.p_value[m]) if m in self.p_value else None,
-                    "significant": self.significant(m),
-                }
-                for m, s in sorted(self.gain.items())
-            },
+            "gain": {m: gain_json(g, self.p_value.get(m), self.significant(m)) for m, g in sorted(self.gain.items())},
             "cost": {
                 "pretrain_seconds": json_number(self.pretrain_seconds, 3),
                 "adapt_seconds": json_number(self.adapt_seconds, 3),
@@ -110,8 +127,8 @@ class Row:
         }
 
 
-def _mean(values: list[float]) -> Stat:
-    return Stat(float(np.mean(values)), float(np.std(values)))
+def _stat(values: list[float]) -> Stat:
+    return Stat(float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else None)
 
 
 def _row(key: CellKey, recs: list[Record], names: list[str] | None) -> Row:
@@ -132,32 +149,30 @@ def _row(key: CellKey, recs: list[Record], names: list[str] | None) -> Row:
         seeds=[r.seed for r in recs],
         record_ids=[r.record_id for r in recs],
         exclude_history=all(r.evaluation.exclude_history for r in recs),
-        metrics={n: _mean([r.metrics[n] for r in recs]) for n in (names or list(first.metrics)) if n in first.metrics},
+        metrics={n: _stat([r.metrics[n] for r in recs]) for n in (names or list(first.metrics)) if n in first.metrics},
         pretrain_seconds=float(np.mean([r.cost.pretrain_seconds for r in recs])),
         adapt_seconds=float(np.mean([r.cost.adapt_seconds for r in recs])),
         trainable_parameters=first.cost.trainable_parameters,
     )
 
 
-def _gains(row: Row, treated: list[RecordFile], control: list[RecordFile]) -> list[tuple[str, float]]:
-    """Fill ``row.gain`` over ``control`` (the seeds both have); return (metric, raw p) pairs."""
-    t_by_seed = {r.seed: (p, r) for p, r in treated}
-    c_by_seed = {r.seed: (p, r) for p, r in control}
-    seeds = sorted(set(t_by_seed) & set(c_by_seed))
-    if not seeds:
-        return []
-    t_scores = {s: per_user_scores(*t_by_seed[s]) for s in seeds}
-    c_scores = {s: per_user_scores(*c_by_seed[s]) for s in seeds}
+def _scores(members: list[RecordFile], metric: str, cache: dict[Path, dict[str, np.ndarray]]) -> dict[int, SeedScores]:
+    """seed -> (users, per-user scores of ``metric``) of one cell's records; files read once per ``cache``."""
+    for path, rec in members:
+        if path not in cache:
+            cache[path] = per_user_scores(path, rec)
+    return {rec.seed: (cache[path]["users"], cache[path][metric]) for path, rec in members}
+
+
+def _gains(
+    row: Row, treated: list[RecordFile], control: list[RecordFile], cache: dict[Path, dict[str, np.ndarray]]
+) -> list[tuple[str, float]]:
+    """Fill ``row.gain`` over ``control``; return (metric, raw p) pairs."""
+    names = (row.key.control().label(), row.key.label())
     raw = []
     for name in row.metrics:
-        row.gain[name] = _mean([t_by_seed[s][1].metrics[name] - c_by_seed[s][1].metrics[name] for s in seeds])
-        x, y = pair_scores(
-            {s: (c["users"], c[name]) for s, c in c_scores.items()},
-            {s: (t["users"], t[name]) for s, t in t_scores.items()},
-            seeds,
-            names=(row.key.control().label(), row.key.label()),
-        )
-        raw.append((name, paired_test(x, y, "student")))
+        row.gain[name] = measure_gain(_scores(control, name, cache), _scores(treated, name, cache), names=names)
+        raw.append((name, row.gain[name].p_value))
     return raw
 
 
@@ -172,9 +187,10 @@ def summarize(records: list[RecordFile], metrics: list[str] | None = None) -> li
         members.sort(key=lambda m: (m[1].seed, m[1].record_id))
         rows[key] = _row(key, [r for _, r in members], metrics)
     raw: list[tuple[Row, str, float]] = []
+    cache: dict[Path, dict[str, np.ndarray]] = {}
     for key, row in rows.items():
         if not row.is_control and key.control() in groups:
-            raw += [(row, name, p) for name, p in _gains(row, groups[key], groups[key.control()])]
+            raw += [(row, name, p) for name, p in _gains(row, groups[key], groups[key.control()], cache)]
     for (row, name, _), adjusted in zip(raw, holm([p for _, _, p in raw])):
         row.p_value[name] = adjusted
     return sorted(

@@ -4,7 +4,7 @@
 
 - ``<domain>.md``: one board per domain, one table per dataset (and split protocol);
 - ``overall.md``: every row, with a per-domain summary of transfer gains;
-- ``leaderboard.json``: the same rows, machine-readable (``"format": "flm-bench.board/1"``);
+- ``leaderboard.json``: the same rows, machine-readable (``"format": "flm-bench.board/2"``);
 - ``index.html``: a self-contained page (inline CSS, JS and SVG plots; nothing is fetched) with
   sortable, filterable tables, transfer gain per domain and quality vs cost.
 

@@ -25,16 +25,17 @@ from flm_bench.results.records import CONTROL
 from flm_bench.results.render import base
 from flm_bench.results.render.base import Board, domain_summary, metric_key
 from flm_bench.results.stats import ALPHA
-from flm_bench.results.summary import json_number, json_p
+from flm_bench.results.summary import FORMAT, json_number, json_p
 from flm_bench.text import printable
 
 #: template filter -> the shared formatter it is (``base.fmt_<name>``)
-_FILTERS = ("num", "stat", "gain", "p", "seconds", "params", "signed")
+_FILTERS = ("num", "stat", "gain", "p", "seed_gains", "seconds", "params", "signed")
 #: names the templates read
 _GLOBALS = {
     "ALPHA": ALPHA,
     "CONTROL": CONTROL,
-    **{n: getattr(base, n) for n in ("FORMAT", "JSON_FILE", "MARKER", "REFERENCES_FILE", "SIG_MARK")},
+    "FORMAT": FORMAT,
+    **{n: getattr(base, n) for n in ("JSON_FILE", "MARKER", "REFERENCES_FILE", "SIG_MARK", "gain_note")},
 }
 
 

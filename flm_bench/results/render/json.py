@@ -1,17 +1,18 @@
-"""``leaderboard.json`` (format ``flm-bench.board/1``), and JSON safe to embed in a page's ``<script>``."""
+"""``leaderboard.json`` (format ``flm-bench.board/2``), and JSON safe to embed in a page's ``<script>``."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from flm_bench.results.render.base import FORMAT, Board, domain_summary
+from flm_bench.results.render.base import Board, domain_summary
+from flm_bench.results.resampling import RESAMPLES
 from flm_bench.results.stats import ALPHA
-from flm_bench.results.summary import json_number
+from flm_bench.results.summary import FORMAT, json_number
 
 
 def board_json(board: Board) -> dict[str, Any]:
-    """The machine-readable leaderboard (format ``flm-bench.board/1``)."""
+    """The machine-readable leaderboard (format ``flm-bench.board/2``)."""
     hl = board.headline
     rows = [r.to_json() for r in board.rows]
     refs = [
@@ -28,13 +29,19 @@ def board_json(board: Board) -> dict[str, Any]:
         "generated_by": "flm-bench leaderboard render",
         "headline_metric": hl,
         "significance": {
-            "test": "paired Student t-test over per-user scores, users paired within seeds (ranx)",
+            "unit": "test user: each user's score averaged over a row's seeds (identical seeds count once)",
+            "test": "two-sided paired Student t-test across test users (scipy ttest_rel)",
             "correction": "holm",
             "scope": "all gains on this leaderboard",
             "gains": board.n_gains,
             "alpha": ALPHA,
+            "ci": f"95% percentile interval of the mean gain, paired bootstrap over users, {RESAMPLES} resamples",
         },
-        "statistics": "mean and population std (ddof=0) over seeds; gain std = std of the per-seed gains",
+        "statistics": (
+            "metrics: mean and std (ddof=1, null for one seed) over seeds; gain: mean over users of the "
+            "seed-averaged difference, relative_percent of scratch's mean; per_seed: gains of the seeds both rows "
+            "have, their std (ddof=1) and how many agree in sign with the mean gain"
+        ),
         "records": board.n_records,
         "latest_record": board.latest,
         "domains": [{**domain_summary(board, d), "board": f"{board.slugs[d]}.md"} for d in board.domains],

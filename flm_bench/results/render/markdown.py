@@ -22,10 +22,10 @@ from flm_bench.results.render.base import (
     fmt_seconds,
     fmt_signed,
     fmt_stat,
+    gain_note,
     metric_key,
     oneline,
 )
-from flm_bench.results.stats import ALPHA
 from flm_bench.results.summary import Row
 
 _MD_BACKSLASH = re.compile(r"([\\`*_\[\]|~#])")
@@ -58,16 +58,9 @@ def _md_header(board: Board, title: str, rows: list[Row]) -> list[str]:
             ),
             "",
         ]
-    hl = board.headline
     lines += [
-        "Metrics: mean ± std over seeds (full ranking over the whole catalogue). "
-        + (
-            f"Gain: {hl}(strategy) − {hl}(scratch) on the same split and seeds, ± std of the per-seed gains; "
-            f"p: paired t-test over users (ranx), Holm–Bonferroni-adjusted across all {board.n_gains} gains "
-            f"(rows × metrics) on the leaderboard; {SIG_MARK} p < {ALPHA}. "
-            if hl
-            else ""
-        )
+        "Metrics: mean ± std (ddof = 1) over seeds (full ranking over the whole catalogue). "
+        + (gain_note(board) + " " if board.headline else "")
         + "Cost: mean seconds to pretrain the checkpoint and to adapt (or train) on the target, and trainable "
         "parameters.",
         "",
@@ -84,7 +77,7 @@ def _row_cells(row: Row, metrics: list[str], headline: str | None) -> list[str]:
         md_escape(row.key.strategy),
         md_escape(row.key.corpus) if row.key.corpus else "—",
         str(len(row.seeds)),
-        *(fmt_stat(row.metrics[m], len(row.seeds)) if m in row.metrics else "" for m in metrics),
+        *(fmt_stat(row.metrics[m]) if m in row.metrics else "" for m in metrics),
         fmt_gain(row, headline),
         fmt_p(row, headline),
         fmt_seconds(row.pretrain_seconds),
@@ -100,8 +93,8 @@ def _row_header(metrics: list[str], headline: str | None) -> tuple[list[str], li
         "corpus",
         "seeds",
         *metrics,
-        f"gain {headline}" if headline else "gain",
-        "p (Holm)",
+        f"gain {headline} (%) [95% CI]" if headline else "gain",
+        "p (Holm) · seeds",
         "pretrain s",
         "adapt s",
         "trainable params",

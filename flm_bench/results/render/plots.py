@@ -89,7 +89,7 @@ def _plot_style() -> Any:  # matplotlib types rcParams keys as Literals
 
 
 def gain_plot(board: Board, domain: str) -> str | None:
-    """Horizontal bars: headline gain over scratch per (dataset, model, strategy) of one domain, ± std."""
+    """Horizontal bars: headline gain over scratch per (dataset, model, strategy) of one domain, with its 95% CI."""
     from matplotlib import rc_context
     from matplotlib.figure import Figure
 
@@ -102,12 +102,14 @@ def gain_plot(board: Board, domain: str) -> str | None:
         ax = fig.add_subplot()
         y = np.arange(len(rows))
         means = [r.gain[hl].mean for r in rows]
-        stds = [r.gain[hl].std for r in rows]
+        # whiskers from the mean to the CI's ends (a percentile interval need not be symmetric)
+        below = [max(0.0, r.gain[hl].mean - r.gain[hl].ci[0]) for r in rows]
+        above = [max(0.0, r.gain[hl].ci[1] - r.gain[hl].mean) for r in rows]
         colors = ["#1f6feb" if m >= 0 else "#d1242f" for m in means]
         ax.barh(
             y,
             means,
-            xerr=stds,
+            xerr=[below, above],
             color=colors,
             alpha=0.85,
             height=0.6,
@@ -130,7 +132,7 @@ def gain_plot(board: Board, domain: str) -> str | None:
         ax.set_yticks(y, labels)
         ax.invert_yaxis()
         ax.axvline(0, color="#57606a", linewidth=0.8)
-        ax.set_xlabel(f"gain in {hl} over scratch (mean ± std over seeds); {SIG_MARK} p < {ALPHA}, Holm")
+        ax.set_xlabel(f"gain in {hl} over scratch (mean, 95% CI over users); {SIG_MARK} p < {ALPHA}, Holm")
         synthetic = all(r.synthetic for r in rows)
         ax.set_title(_plot_text(f"{domain}{' (SYNTHETIC data)' if synthetic else ''}"), loc="left")
         ax.grid(axis="x", color="#eaeef2", linewidth=0.8)
@@ -146,7 +148,7 @@ def _cost_point(ax: Any, r: Row, s: Stat, marker: str, color: str) -> None:
     """One row of the quality-vs-cost scatter: mean ± std at pretrain + adapt seconds, labelled by model."""
     x = r.pretrain_seconds + r.adapt_seconds
     ax.errorbar(
-        [x], [s.mean], yerr=[s.std], fmt=marker, color=color, markersize=6, capsize=2, elinewidth=0.8, alpha=0.9
+        [x], [s.mean], yerr=[s.std or 0.0], fmt=marker, color=color, markersize=6, capsize=2, elinewidth=0.8, alpha=0.9
     )
     ax.annotate(
         _plot_text(r.key.model, 24), (x, s.mean), xytext=(4, 3), textcoords="offset points", fontsize=7, color="#57606a"
