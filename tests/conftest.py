@@ -139,3 +139,44 @@ def run_suite(tmp_path_factory: pytest.TempPathFactory) -> SuiteRun:
         return tmp / "out"
 
     return run
+
+
+@pytest.fixture
+def git_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A git identity and configuration of the test's own (never the user's)."""
+    config = tmp_path / "gitconfig"
+    config.write_text("[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n")
+    env = {
+        "GIT_AUTHOR_NAME": "Test Publisher",
+        "GIT_AUTHOR_EMAIL": "publisher@example.org",
+        "GIT_COMMITTER_NAME": "Test Publisher",
+        "GIT_COMMITTER_EMAIL": "publisher@example.org",
+        "GIT_CONFIG_GLOBAL": str(config),
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+FakePlugin = Callable[[str, str], Path]
+
+
+@pytest.fixture
+def fake_plugin(tmp_path: Path) -> FakePlugin:
+    """Factory: ``fake_plugin(module, source)`` installs ``source`` as the plugin distribution
+    ``module`` (dashes for underscores; entry point ``module``) into ``<tmp_path>/site`` and
+    returns that folder, to put on a subprocess's ``PYTHONPATH``."""
+    site = tmp_path / "site"
+
+    def install(module: str, source: str) -> Path:
+        site.mkdir(exist_ok=True)
+        (site / f"{module}.py").write_text(source)
+        name = module.replace("_", "-")
+        info = site / f"{name}-0.1.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+        (info / "entry_points.txt").write_text(f"[flm_bench]\n{module} = {module}\n")
+        return site
+
+    return install

@@ -107,24 +107,6 @@ def edit_json(folder: Path, change: Callable[[dict], None]) -> None:
     (folder / "record.json").write_text(json.dumps(doc, indent=2))
 
 
-@pytest.fixture
-def git_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """A git identity and configuration of the test's own (never the user's)."""
-    config = tmp_path / "gitconfig"
-    config.write_text("[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n")
-    env = {
-        "GIT_AUTHOR_NAME": "Test Publisher",
-        "GIT_AUTHOR_EMAIL": "publisher@example.org",
-        "GIT_COMMITTER_NAME": "Test Publisher",
-        "GIT_COMMITTER_EMAIL": "publisher@example.org",
-        "GIT_CONFIG_GLOBAL": str(config),
-        "GIT_CONFIG_NOSYSTEM": "1",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    return env
-
-
 def git(*args: str, cwd: Path) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
 

@@ -215,20 +215,10 @@ def flm_bench_register_models(register):
 """
 
 
-def _install_fake_distribution(root: Path, name: str, module: str, source: str) -> None:
-    (root / f"{module}.py").write_text(source)
-    info = root / f"{name}-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(f"[flm_bench]\n{module} = {module}\n")
-
-
 @pytest.mark.slow
-def test_killed_run_resumes_without_loss(tmp_path: Path) -> None:
+def test_killed_run_resumes_without_loss(tmp_path: Path, fake_plugin) -> None:
     """SIGKILL a run while it works on its second cell; the rerun completes and keeps the first."""
-    site = tmp_path / "site"
-    site.mkdir()
-    _install_fake_distribution(site, "fake-sleepy", "fake_sleepy", SLEEPY_PLUGIN)
+    site = fake_plugin("fake_sleepy", SLEEPY_PLUGIN)
     suite = write_suite(
         tmp_path,
         textwrap.dedent("""
@@ -312,11 +302,9 @@ def test_split_overrides_apply_per_target_and_shape_the_record_id(tmp_path: Path
 
 
 @pytest.mark.slow
-def test_concurrent_runs_on_one_output_lose_and_repeat_nothing(tmp_path: Path) -> None:
+def test_concurrent_runs_on_one_output_lose_and_repeat_nothing(tmp_path: Path, fake_plugin) -> None:
     """Three processes run one suite into one output at once: every cell is written exactly once."""
-    site = tmp_path / "site"
-    site.mkdir()
-    _install_fake_distribution(site, "fake-sleepy", "fake_sleepy", SLEEPY_PLUGIN)
+    site = fake_plugin("fake_sleepy", SLEEPY_PLUGIN)
     suite = write_suite(
         tmp_path,
         textwrap.dedent("""
