@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -180,3 +182,39 @@ def fake_plugin(tmp_path: Path) -> FakePlugin:
         return site
 
     return install
+
+
+@dataclass
+class FaultTally:
+    """What one fault-injection test injected and found; :func:`pytest_terminal_summary` sums them."""
+
+    kills: int = 0  # processes SIGKILLed
+    lost: int = 0  # records missing or changed that should not be
+    partial: int = 0  # visible record folders without a complete, readable record
+    boards: int = 0  # boards rendered after the faults
+    rendered: int = 0  # of which ``leaderboard render`` succeeded
+
+
+@pytest.fixture
+def fault_tally(request: pytest.FixtureRequest) -> Iterator[FaultTally]:
+    """A :class:`FaultTally` for the test to fill; it travels in the test's report (also from xdist workers)."""
+    tally = FaultTally()
+    yield tally
+    request.node.user_properties.append(("fault_tally", asdict(tally)))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line of fault-injection counts, when fault tests ran (shown under ``-q`` too)."""
+    totals: Counter[str] = Counter()
+    teardowns = [
+        r for reports in terminalreporter.stats.values() for r in reports if getattr(r, "when", "") == "teardown"
+    ]
+    for report in teardowns:
+        for name, value in report.user_properties:
+            if name == "fault_tally":
+                totals.update(value)
+    if totals:
+        terminalreporter.write_line(
+            f"fault injection: {totals['kills']} kills, {totals['lost']} records lost, "
+            f"{totals['partial']} partial records visible, {totals['rendered']}/{totals['boards']} boards renderable"
+        )

@@ -27,6 +27,7 @@ from flm_bench.results.publish import (
     GitError,
     is_remote,
     publish,
+    settled,
     validate,
 )
 from flm_bench.results.records import (
@@ -426,6 +427,16 @@ def test_leftovers_of_a_killed_publisher_are_recovered(board: Path, record_folde
     assert sorted(f.name for f in root.iterdir()) == sorted([published.name, record_folders["itemknn-1"].name])
     for f in record_folders["popularity-0"].iterdir():
         assert (published / f.name).read_bytes() == f.read_bytes()
+
+
+def test_reading_a_board_never_published_into_creates_nothing(board: Path) -> None:
+    """``settled`` (around ``leaderboard render``) locks and recovers only a board a publisher has
+    locked: a checkout without the lock file (as CI's) is read as it is, and nothing is written."""
+    (board / LOCK_NAME).unlink()
+    before = snapshot(board)
+    with settled(board):
+        assert snapshot(board) == before
+    assert snapshot(board) == before
 
 
 def test_publish_to_a_bare_remote_clones_commits_and_pushes(tmp_path: Path, git_env, record_folders, plugins) -> None:
