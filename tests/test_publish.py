@@ -23,8 +23,10 @@ from flm_bench.cli.publish_cmd import publish_command
 from flm_bench.errors import RecordError
 from flm_bench.plugins import load_plugins
 from flm_bench.results.publish import (
+    JOURNAL,
     LOCK_NAME,
     GitError,
+    PublishError,
     is_remote,
     publish,
     settled,
@@ -437,6 +439,23 @@ def test_reading_a_board_never_published_into_creates_nothing(board: Path) -> No
     with settled(board):
         assert snapshot(board) == before
     assert snapshot(board) == before
+
+
+def test_a_board_whose_lock_cannot_be_taken_is_read_unless_a_publish_is_to_finish(
+    board: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import filelock
+
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(filelock.FileLock, "acquire", read_only)
+    with settled(board):  # the lock file is there, but no journal: nothing to finish
+        pass
+    (board / JOURNAL).write_text("{}")
+    with pytest.raises(PublishError, match="cannot finish the interrupted publish .* Read-only file system"):
+        with settled(board):
+            pass
 
 
 def test_publish_to_a_bare_remote_clones_commits_and_pushes(tmp_path: Path, git_env, record_folders, plugins) -> None:

@@ -23,7 +23,7 @@ import logging
 import os
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -191,15 +191,19 @@ def settled(board: Path | str) -> Iterator[None]:
     board until the block ends.
 
     A board that was never published into (no lock file and no journal) has nothing to recover:
-    it is read as it is, and nothing is created (so a read-only check writes nothing).
+    it is read as it is, and nothing is created (so a read-only check writes nothing); so is a
+    board without a journal whose lock cannot be taken (a read-only copy).
     """
     board = Path(board)
     if not (board / LOCK_NAME).exists() and not (board / JOURNAL).exists():
         yield
         return
-    with locked(board):
+    with ExitStack() as stack:
         try:
+            stack.enter_context(locked(board))
             recover(board)
         except OSError as exc:
-            raise PublishError(f"cannot recover {board} from an interrupted publish: {exc}") from exc
+            if (board / JOURNAL).exists():
+                raise PublishError(f"cannot finish the interrupted publish in {board}: {exc}") from exc
+            log.info("%s read without its lock (%s): no publish to finish", board, exc)  # e.g. read-only
         yield
