@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fake_plugins import install_fake_plugin
 
 from flm_bench.data.sources import DATA_DIR_ENV, MIRROR_ENV
 from flm_bench.data.table import CACHE_ENV, InteractionData, from_table
@@ -139,3 +143,67 @@ def run_suite(tmp_path_factory: pytest.TempPathFactory) -> SuiteRun:
         return tmp / "out"
 
     return run
+
+
+@pytest.fixture
+def git_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A git identity and configuration of the test's own (never the user's)."""
+    config = tmp_path / "gitconfig"
+    config.write_text("[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n")
+    env = {
+        "GIT_AUTHOR_NAME": "Test Publisher",
+        "GIT_AUTHOR_EMAIL": "publisher@example.org",
+        "GIT_COMMITTER_NAME": "Test Publisher",
+        "GIT_COMMITTER_EMAIL": "publisher@example.org",
+        "GIT_CONFIG_GLOBAL": str(config),
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+FakePlugin = Callable[[str, str], Path]
+
+
+@pytest.fixture
+def fake_plugin(tmp_path: Path) -> FakePlugin:
+    """Factory: ``fake_plugin(module, source)`` installs ``source`` as a plugin distribution into
+    ``<tmp_path>/site`` (:func:`fake_plugins.install_fake_plugin`) and returns that folder."""
+    return functools.partial(install_fake_plugin, tmp_path / "site")
+
+
+@dataclass
+class FaultTally:
+    """What one fault-injection test injected and found; :func:`pytest_terminal_summary` sums them."""
+
+    kills: int = 0  # processes SIGKILLed
+    lost: int = 0  # records missing or changed that should not be
+    partial: int = 0  # visible record folders without a complete, readable record
+    boards: int = 0  # boards rendered after the faults
+    rendered: int = 0  # of which ``leaderboard render`` succeeded
+
+
+@pytest.fixture
+def fault_tally(request: pytest.FixtureRequest) -> Iterator[FaultTally]:
+    """A :class:`FaultTally` for the test to fill; it travels in the test's report (also from xdist workers)."""
+    tally = FaultTally()
+    yield tally
+    request.node.user_properties.append(("fault_tally", asdict(tally)))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line of fault-injection counts, when fault tests ran (shown under ``-q`` too)."""
+    totals: Counter[str] = Counter()
+    teardowns = [
+        r for reports in terminalreporter.stats.values() for r in reports if getattr(r, "when", "") == "teardown"
+    ]
+    for report in teardowns:
+        for name, value in report.user_properties:
+            if name == "fault_tally":
+                totals.update(value)
+    if totals:
+        terminalreporter.write_line(
+            f"fault injection: {totals['kills']} kills, {totals['lost']} records lost, "
+            f"{totals['partial']} partial records visible, {totals['rendered']}/{totals['boards']} boards renderable"
+        )

@@ -30,17 +30,25 @@ def flm_bench_register_models(register):
 """
 
 
+def install_fake_plugin(site: Path, module: str, source: str) -> Path:
+    """Install ``source`` as module ``module`` of distribution ``module`` (dashes for underscores,
+    entry point ``module``) into ``site``, and return ``site`` (to put on ``PYTHONPATH``)."""
+    site.mkdir(parents=True, exist_ok=True)
+    (site / f"{module}.py").write_text(source)
+    name = module.replace("_", "-")
+    info = site / f"{name}-0.1.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[flm_bench]\n{module} = {module}\n")
+    return site
+
+
 def fake_plugin_env(tmp_path: Path, sources: dict[str, str], **env: str) -> dict[str, str]:
-    """The environment of a subprocess that sees each ``sources`` item as an installed plugin (module
-    ``fake_<key>`` of distribution ``fake-<key>``, under ``tmp_path/site``), plus ``env``."""
+    """The environment of a subprocess that sees each ``module: source`` of ``sources`` as an
+    installed plugin (under ``tmp_path/site``), plus ``env``."""
     site = tmp_path / "site"
-    site.mkdir(exist_ok=True)
-    for key, source in sources.items():
-        (site / f"fake_{key}.py").write_text(source)
-        info = site / f"fake-{key}-0.1.dist-info"
-        info.mkdir(exist_ok=True)
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: fake-{key}\nVersion: 0.1\n")
-        (info / "entry_points.txt").write_text(f"[flm_bench]\nfake_{key} = fake_{key}\n")
+    for module, source in sources.items():
+        install_fake_plugin(site, module, source)
     return {
         **os.environ,
         "PYTHONPATH": str(site),
@@ -51,4 +59,4 @@ def fake_plugin_env(tmp_path: Path, sources: dict[str, str], **env: str) -> dict
 
 def sleepy_env(tmp_path: Path, sleep_seconds: float) -> dict[str, str]:
     """:func:`fake_plugin_env` with the ``sleepy`` model, whose ``fit`` sleeps ``sleep_seconds``."""
-    return fake_plugin_env(tmp_path, {"sleepy": SLEEPY_PLUGIN}, SLEEPY_SECONDS=str(sleep_seconds))
+    return fake_plugin_env(tmp_path, {"fake_sleepy": SLEEPY_PLUGIN}, SLEEPY_SECONDS=str(sleep_seconds))

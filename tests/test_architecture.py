@@ -23,7 +23,7 @@ LAYERS = [
     {"flm_bench.specs", "flm_bench.recommender", "flm_bench.params", "flm_bench.suite"},
     {"flm_bench.evaluation"},
     {"flm_bench.data"},
-    {"flm_bench.errors", "flm_bench.validation", "flm_bench.text"},
+    {"flm_bench.errors", "flm_bench.validation", "flm_bench.text", "flm_bench.faults"},
 ]
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60

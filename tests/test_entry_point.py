@@ -115,7 +115,7 @@ def flm_bench_register_models(register):
 @pytest.mark.parametrize("verbose", [False, True])
 def test_an_unforeseen_failure_exits_1_with_one_line(tmp_path: Path, verbose: bool) -> None:
     """A plugin's bug is one line (type and message) naming -v; with -v the traceback comes first."""
-    env = fake_plugin_env(tmp_path, {"broken": BROKEN_FIT})
+    env = fake_plugin_env(tmp_path, {"fake_broken": BROKEN_FIT})
     args = [*(["-v"] if verbose else []), "run", "--dataset", "synthetic-finance", "--model", "broken", "--seed", "0"]
     done = subprocess.run([EXE, *args], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
     assert done.returncode == 1, done.stderr
@@ -128,7 +128,7 @@ def test_an_unforeseen_failure_exits_1_with_one_line(tmp_path: Path, verbose: bo
 
 
 def test_a_plugin_calling_sys_exit_at_import_is_reported_once(tmp_path: Path) -> None:
-    env = fake_plugin_env(tmp_path, {"quitter": "import sys\nsys.exit(3)\n"})
+    env = fake_plugin_env(tmp_path, {"fake_quitter": "import sys\nsys.exit(3)\n"})
     done = subprocess.run([EXE, "list", "models"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
     assert done.returncode == 0 and "sasrec" in done.stdout, done.stderr
     assert done.stderr == (

@@ -24,10 +24,13 @@ from flm_bench.cli.publish_cmd import publish_command
 from flm_bench.errors import RecordError
 from flm_bench.plugins import load_plugins
 from flm_bench.results.publish import (
+    JOURNAL,
     LOCK_NAME,
     GitError,
+    PublishError,
     is_remote,
     publish,
+    settled,
     validate,
 )
 from flm_bench.results.records import (
@@ -106,24 +109,6 @@ def edit_json(folder: Path, change: Callable[[dict], None]) -> None:
     doc = json.loads((folder / "record.json").read_text())
     change(doc)
     (folder / "record.json").write_text(json.dumps(doc, indent=2))
-
-
-@pytest.fixture
-def git_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """A git identity and configuration of the test's own (never the user's)."""
-    config = tmp_path / "gitconfig"
-    config.write_text("[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n")
-    env = {
-        "GIT_AUTHOR_NAME": "Test Publisher",
-        "GIT_AUTHOR_EMAIL": "publisher@example.org",
-        "GIT_COMMITTER_NAME": "Test Publisher",
-        "GIT_COMMITTER_EMAIL": "publisher@example.org",
-        "GIT_CONFIG_GLOBAL": str(config),
-        "GIT_CONFIG_NOSYSTEM": "1",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    return env
 
 
 def git(*args: str, cwd: Path) -> str:
@@ -521,6 +506,33 @@ def test_leftovers_of_a_killed_publisher_are_recovered(board: Path, record_folde
     assert sorted(f.name for f in root.iterdir()) == sorted([published.name, record_folders["itemknn-1"].name])
     for f in record_folders["popularity-0"].iterdir():
         assert (published / f.name).read_bytes() == f.read_bytes()
+
+
+def test_reading_a_board_never_published_into_creates_nothing(board: Path) -> None:
+    """``settled`` (around ``leaderboard render``) locks and recovers only a board a publisher has
+    locked: a checkout without the lock file (as CI's) is read as it is, and nothing is written."""
+    (board / LOCK_NAME).unlink()
+    before = snapshot(board)
+    with settled(board):
+        assert snapshot(board) == before
+    assert snapshot(board) == before
+
+
+def test_a_board_whose_lock_cannot_be_taken_is_read_unless_a_publish_is_to_finish(
+    board: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import filelock
+
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(filelock.FileLock, "acquire", read_only)
+    with settled(board):  # the lock file is there, but no journal: nothing to finish
+        pass
+    (board / JOURNAL).write_text("{}")
+    with pytest.raises(PublishError, match="cannot finish the interrupted publish .* Read-only file system"):
+        with settled(board):
+            pass
 
 
 def test_publish_to_a_bare_remote_clones_commits_and_pushes(tmp_path: Path, git_env, record_folders, plugins) -> None:

@@ -36,8 +36,17 @@ def render_command(
     """Render <domain>.md, overall.md, leaderboard.json and index.html from the records.
 
     The output is a pure function of the records (and references): rendering twice gives the
-    same bytes, so --check can tell whether the published boards are up to date.
+    same bytes, so --check can tell whether the published boards are up to date. A publish into
+    the records' board that was interrupted is finished or undone first, and none runs meanwhile.
     """
+    from flm_bench.results.publish import settled
+    from flm_bench.results.records import RECORDS_DIR
+
+    with settled(records.parent if records.name == RECORDS_DIR else records):
+        _render(records, target, references, check=check)
+
+
+def _render(records: Path, target: Path, references: Path | None, *, check: bool) -> None:
     from flm_bench.results import render
 
     if check:

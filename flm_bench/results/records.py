@@ -22,6 +22,7 @@ from typing import IO, Any, Literal, cast
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from flm_bench import faults
 from flm_bench.errors import RecordError
 
 SCHEMA_VERSION = 2
@@ -240,6 +241,7 @@ def write_record(
         write_trec_qrels(tmp / record.artifacts.qrels, users, targets)
         np.savez_compressed(tmp / record.artifacts.per_user, users=users, **cast(dict[str, Any], per_user))
         (tmp / RECORD_FILE).write_text(record.model_dump_json(indent=2))
+        faults.point("record.before-rename")
         os.replace(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

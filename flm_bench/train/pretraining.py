@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from filelock import FileLock
 
+from flm_bench import faults
 from flm_bench.data.splits import leave_one_out, random_holdout
 from flm_bench.data.table import InteractionData, fingerprint
 from flm_bench.errors import CheckpointError, ConfigError
@@ -176,6 +177,7 @@ def _train(
 def _save(stem: Path, model: NeuralRecommender, ckpt: Checkpoint) -> None:
     """The transferable weights at ``<stem>.pt`` and the metadata at ``<stem>.json``, each atomically."""
     _atomic_write(stem.parent / f"{stem.name}.pt", lambda p: torch.save(model.transferable_state(), p))
+    faults.point("pretrain.weights-written")  # without its metadata, the .pt is not a checkpoint yet
     _atomic_write(stem.parent / f"{stem.name}.json", lambda p: p.write_text(json.dumps(asdict(ckpt), indent=1)))
 
 

@@ -6,8 +6,11 @@ runner writes, so boards render from it with :func:`flm_bench.results.records.lo
 
 - :mod:`.validate`: the checks (schema, provenance, artifacts, ranx recomputation of the
   metrics and per-user scores, dataset and split fingerprints recomputed through the plugins).
-- :mod:`.place`: staging, conflicts with already-published cells, the atomic swap under a
-  file lock, recovery of a killed publisher's leftovers.
+- :mod:`.place`: conflicts with already-published cells, staging, the swap under a file lock.
+- :mod:`.journal`: the commit point of a publish, and recovery: a publisher killed at any
+  instant leaves a board that the next publisher, or a reader inside :func:`settled`, finishes
+  (killed after the journal was written) or undoes (killed before): the board then holds every
+  record of the call or none of them, never some.
 - :mod:`.git`: running git, work trees, remotes, committing only the record folders.
 - :mod:`.remote`: publishing into a git remote (clone, install, push, retry).
 """
@@ -20,7 +23,8 @@ from typing import TYPE_CHECKING
 
 from flm_bench.results.publish.errors import GitError, PublishError
 from flm_bench.results.publish.git import is_remote, work_tree
-from flm_bench.results.publish.place import DEFAULT_BOARD, LOCK_NAME, PublishReport, install
+from flm_bench.results.publish.journal import JOURNAL, LOCK_NAME, settled
+from flm_bench.results.publish.place import DEFAULT_BOARD, PublishReport, install
 from flm_bench.results.publish.remote import publish_remote
 from flm_bench.results.publish.validate import Validator, ValidRecord, validate
 
@@ -29,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_BOARD",
+    "JOURNAL",
     "LOCK_NAME",
     "GitError",
     "PublishError",
@@ -38,6 +43,7 @@ __all__ = [
     "install",
     "is_remote",
     "publish",
+    "settled",
     "validate",
     "work_tree",
 ]

@@ -1,12 +1,18 @@
-"""Placing validated records into a leaderboard folder, atomically and under a file lock.
+"""Placing validated records into a leaderboard folder: all of them or none, also when killed.
 
 Validation finishes before anything is written, so a rejected call changes nothing. Under a
-:class:`filelock.FileLock` on ``<to>/.publish.lock`` each record is copied to a temporary
-folder inside ``<to>/records/`` (staging) and renamed into place (the swap); a replaced folder
-is first renamed aside and deleted only once everything (including the git commit) succeeded,
-otherwise every change is rolled back. A publisher killed mid-way leaves only ``.tmp-``
-folders (which :func:`~flm_bench.results.records.load_records` ignores); the next publisher
-clears them, putting back a published folder that was moved aside if nothing took its place.
+:class:`filelock.FileLock` on ``<to>/.publish.lock`` a publish first recovers what an earlier,
+interrupted one left (:func:`.journal.recover`), checks for conflicts, copies each record to a
+temporary folder inside ``<to>/records/`` (staging), and writes the journal, its commit point
+(:mod:`.journal`). Then it renames replaced folders aside and the staged copies into place,
+commits, and deletes the replaced folders and the journal.
+
+What is guaranteed: every record of the call ends up published, or none does, whether the call
+returns, raises (everything is undone, the git commit too) or is killed at any instant (the
+next publish, or a reader entering :func:`.journal.settled`, finishes or undoes it: forward
+from the commit point on, back before it). Temporary folders are never read as records
+(:func:`~flm_bench.results.records.load_records` skips them); only a reader that reads the board
+outside :func:`.journal.settled` while a publisher is renaming may see the publish part-way.
 
 No record's cell (or record id) may already be published, unless ``replace``: then the
 published record(s) of that cell are replaced. When the folder lies inside a git work tree,
@@ -15,25 +21,22 @@ the new (and removed) record folders are committed (see :mod:`.git`).
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flm_bench import faults
 from flm_bench.errors import RecordError
 from flm_bench.results.publish import git
 from flm_bench.results.publish.errors import GitError, PublishError
+from flm_bench.results.publish.journal import Journal, complete, fsync, locked, recover
 from flm_bench.results.publish.validate import Cell, ValidRecord, cell_of, cell_text
 from flm_bench.results.records import RECORD_FILE, RECORDS_DIR, TMP_PREFIX, load_record
 
-log = logging.getLogger(__name__)
-
 DEFAULT_BOARD = Path("leaderboards")
-LOCK_NAME = ".publish.lock"
-LOCK_TIMEOUT = 600.0  # seconds to wait for another publisher
 
 
 @dataclass
@@ -101,7 +104,7 @@ def install(
     commit: bool | None = None,
     message: str | None = None,
 ) -> PublishReport:
-    """Copy validated records into the leaderboard folder ``to``, atomically and under a lock.
+    """Copy validated records into the leaderboard folder ``to``: all or none, under a lock.
 
     :param valid: records from :func:`~flm_bench.results.publish.validate.validate`.
     :param to: the leaderboard folder (records go to ``<to>/records/<record_id>/``).
@@ -109,9 +112,8 @@ def install(
     :param commit: commit the change to git; ``None``: when ``to`` is inside a git work tree.
     :param message: commit message (default: one naming every record).
     :raises RecordError: a cell is already published (and not ``replace``); nothing changed.
+    :raises PublishError: the folder is not writable, or the git commit failed; nothing changed.
     """
-    from filelock import FileLock, Timeout
-
     board = Path(to)
     if not valid:
         return PublishReport(target=str(board))
@@ -122,95 +124,61 @@ def install(
         raise GitError(f"{board} is not inside a git work tree, so there is nothing to commit to")
     try:
         (board / RECORDS_DIR).mkdir(parents=True, exist_ok=True)
-        with FileLock(str(board / LOCK_NAME), timeout=LOCK_TIMEOUT):
-            return _install_locked(valid, board, replace=replace, top=top, message=message)
-    except Timeout:
-        raise PublishError(f"another publisher has held {board / LOCK_NAME} for over {LOCK_TIMEOUT:.0f} s") from None
+        with locked(board):
+            recover(board)
+            conflicts = _conflicts(valid, board, replace)  # authoritative, under the lock
+            journal = _prepare(valid, board, conflicts, commit=top is not None, message=message)
+            faults.point("publish.journaled")
+            sha = complete(board, journal, top)
     except OSError as exc:
         raise PublishError(f"cannot write into {board}: {exc}") from exc
-
-
-def _recover(root: Path) -> None:
-    """Clear what a killed publisher left (we hold the lock): staged copies are removed, and a
-    published folder it had moved aside is put back if nothing took its place."""
-    for stale in sorted(root.glob(f"{TMP_PREFIX}*")):
-        if stale.name.startswith(f"{TMP_PREFIX}old-"):
-            name = stale.name[len(TMP_PREFIX) + len("old-") :].rsplit("-", 2)[0]
-            if name and not (root / name).exists():
-                log.warning("restoring %s, moved aside by an interrupted publish", name)
-                os.rename(stale, root / name)
-                continue
-        shutil.rmtree(stale, ignore_errors=True)
-
-
-def _stage(v: ValidRecord, root: Path, tag: str) -> Path:
-    """Copy one record and its artifacts into a temporary folder beside the published ones."""
-    tmp = root / f"{TMP_PREFIX}{v.record.record_id}-{tag}"
-    tmp.mkdir()
-    shutil.copy2(v.source, tmp / RECORD_FILE)
-    for name in v.artifacts:
-        shutil.copy2(v.source.parent / name, tmp / name)
-    return tmp
-
-
-@dataclass
-class _Swap:
-    """What one install has changed so far, to finish or to undo."""
-
-    staged: list[Path] = field(default_factory=list)  # temporary copies
-    aside: list[tuple[Path, Path]] = field(default_factory=list)  # (published folder, where it was moved)
-    placed: list[Path] = field(default_factory=list)  # new published folders
-
-    @property
-    def changed(self) -> list[Path]:
-        return self.placed + [old for old, _ in self.aside]
-
-    def rollback(self) -> None:
-        for final in self.placed:
-            shutil.rmtree(final, ignore_errors=True)
-        for old, backup in reversed(self.aside):
-            os.rename(backup, old)
-        for tmp in self.staged:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-    def finish(self) -> None:
-        for _, backup in self.aside:
-            shutil.rmtree(backup, ignore_errors=True)
-
-
-def _install_locked(
-    valid: Sequence[ValidRecord], board: Path, *, replace: bool, top: Path | None, message: str | None
-) -> PublishReport:
-    """Install ``valid`` into ``board``; the caller holds the board's lock."""
     root = board / RECORDS_DIR
-    _recover(root)
-    conflicts = _conflicts(valid, board, replace)  # authoritative, under the lock
+    return PublishReport(
+        published=[root / final / RECORD_FILE for _, final in journal.place],
+        replaced=[old for old, _ in journal.aside],
+        commit=sha,
+        target=str(board),
+    )
+
+
+def _stage(v: ValidRecord, tmp: Path) -> None:
+    """Copy one record and its artifacts into the temporary folder ``tmp``, flushed to the disk."""
+    tmp.mkdir()
+    copies = {v.source: tmp / RECORD_FILE, **{v.source.parent / name: tmp / name for name in v.artifacts}}
+    for source, copy in copies.items():
+        shutil.copy2(source, copy)
+        fsync(copy)
+    fsync(tmp)
+
+
+def _prepare(
+    valid: Sequence[ValidRecord],
+    board: Path,
+    conflicts: Mapping[str, Sequence[Path]],
+    *,
+    commit: bool,
+    message: str | None,
+) -> Journal:
+    """Stage a copy of every record beside the published ones, then write the journal (the
+    commit point); on any failure before it, delete the copies."""
+    root = board / RECORDS_DIR
     tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    swap, committed = _Swap(), False
-    report = PublishReport(target=str(board))
+    ids = [v.record.record_id for v in valid]
+    olds = list(dict.fromkeys(old.name for rid in ids for old in conflicts[rid]))  # a folder moves once
+    journal = Journal(
+        place=[(f"{TMP_PREFIX}{rid}-{tag}", rid) for rid in ids],
+        aside=[(old, f"{TMP_PREFIX}old-{old}-{tag}") for old in olds],
+        commit=commit,
+        message=message or git.message(ids, {rid: [p.name for p in old] for rid, old in conflicts.items()}),
+    )
     try:
-        for v in valid:
-            swap.staged.append(_stage(v, root, tag))
-        for v, tmp in zip(valid, swap.staged):
-            for old in conflicts[v.record.record_id]:
-                backup = root / f"{TMP_PREFIX}old-{old.name}-{tag}"
-                os.rename(old, backup)
-                swap.aside.append((old, backup))
-                report.replaced.append(old.name)
-            final = root / v.record.record_id
-            os.rename(tmp, final)
-            swap.placed.append(final)
-        if top is not None:
-            text = message or git.message(
-                [v.record.record_id for v in valid], {rid: [p.name for p in old] for rid, old in conflicts.items()}
-            )
-            report.commit = git.commit(top, swap.changed, text)
-            committed = True
+        for v, (staged, _) in zip(valid, journal.place):
+            _stage(v, root / staged)
+        fsync(root)
+        faults.point("publish.staged")
+        journal.write(board)
     except BaseException:
-        if top is not None and not committed:
-            git.unstage(top, swap.changed)
-        swap.rollback()
+        for staged, _ in journal.place:
+            shutil.rmtree(root / staged, ignore_errors=True)
         raise
-    swap.finish()
-    report.published = [final / RECORD_FILE for final in swap.placed]
-    return report
+    return journal
