@@ -111,13 +111,19 @@ def model_dir() -> Path:
     return target
 
 
+def go_offline() -> None:
+    """Set the hub libraries offline, and their progress bars off unless asked for (the library
+    does not print); call before they are imported."""
+    os.environ.update(OFFLINE)
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
 def load(folder: Path | None = None) -> SentenceTransformer:
     """The sentence encoder from a local folder (default :func:`model_dir`), its weights verified
     first, with the model hubs offline: nothing is ever fetched."""
     folder = model_dir() if folder is None else folder
     verify(folder)
-    os.environ.update(OFFLINE)
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # the library does not print; the CLI shows progress
+    go_offline()
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(str(folder), device="cpu", local_files_only=True)
