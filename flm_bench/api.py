@@ -21,7 +21,9 @@ What is here, by what you are writing:
   :class:`BuildInputs` (what ``build`` gets), :class:`Recommender` / :class:`FittableRecommender`
   (what it returns, for a model fitted in one call; :class:`CountsParameters` to report its
   size), :class:`NeuralRecommender` for a pretrainable torch model (the harness trains it),
-  :class:`Sequences` (what ``fit`` gets), :class:`ItemTable` / :class:`QueryHead` (shared layers);
+  :class:`Sequences` (what ``fit`` gets), :class:`ItemTable` / :class:`QueryHead` (shared layers),
+  :mod:`text_encoder` (item text as sentence embeddings, with the ``text`` extra) and
+  :class:`ReadsText` (say in the record what encoded the text);
 - a strategy: :class:`StrategySpec`, :class:`AdaptContext` (what ``adapt`` gets),
   :class:`StrategyResult` (what it returns), :class:`FitResult`, and the evaluation helpers a
   strategy that measures as it adapts uses (:func:`evaluate`, :func:`rank_batch`,
@@ -33,6 +35,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from flm_bench.data import text_encoder
 from flm_bench.data.sources import DataLocation, SourceFile, fetch, open_text, sha256_of
 from flm_bench.data.splits import EvalSet, Sequences, Split
 from flm_bench.data.table import SIDE_KEYS, InteractionData, build_table, canonical, from_table, index_ids
@@ -41,7 +44,7 @@ from flm_bench.evaluation import evaluate, per_user_metrics, rank_batch
 from flm_bench.file_datasets import Parser, files_dataset
 from flm_bench.hookspecs import hookimpl
 from flm_bench.params import ModelParams, NoParams, Search, tunable
-from flm_bench.recommender import BuildInputs, CountsParameters, FittableRecommender, Recommender
+from flm_bench.recommender import BuildInputs, CountsParameters, FittableRecommender, ReadsText, Recommender
 from flm_bench.specs import DOMAINS, CorpusSpec, DatasetSpec, Domain, ModelSpec
 from flm_bench.suite import TrainConfig
 from flm_bench.train.strategy import AdaptContext, StrategyMetrics, StrategyResult, StrategySpec
@@ -93,6 +96,7 @@ __all__ = [
     "NoParams",
     "Parser",
     "QueryHead",
+    "ReadsText",
     "Recommender",
     "Search",
     "Sequences",
@@ -117,5 +121,6 @@ __all__ = [
     "seed_everything",
     "sha256_of",
     "subsample",
+    "text_encoder",
     "tunable",
 ]

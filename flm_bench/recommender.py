@@ -62,3 +62,11 @@ class CountsParameters(Protocol):
     """A non-torch model that can say how many fitted parameters it holds (recorded as its cost)."""
 
     def parameter_count(self) -> int: ...
+
+
+@runtime_checkable
+class ReadsText(Protocol):
+    """A model that reads item text and says with what (the record's ``model.text_encoder``):
+    e.g. ``{"name": "all-MiniLM-L6-v2", "sha256": ..., "items_with_text": "120"}``."""
+
+    text_encoder: dict[str, str]

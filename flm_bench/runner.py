@@ -21,6 +21,7 @@ from flm_bench.exclusion import CorpusUse, corpus_for
 from flm_bench.params import ModelParams, parse_params
 from flm_bench.plan import Cell, add_csv_datasets, plan
 from flm_bench.plugins import Plugins
+from flm_bench.recommender import ReadsText
 from flm_bench.results.claims import claim, clean_partial, lock_path
 from flm_bench.results.records import (
     ARTIFACTS,
@@ -294,6 +295,7 @@ class Runner:
                 plugin=mentry.plugin,
                 parameters=params.model_dump(),
                 item_representation=mentry.spec.item_representation,
+                text_encoder=result.model.text_encoder if isinstance(result.model, ReadsText) else None,
             ),
             strategy=_strategy_info(cell, sentry.plugin, ckpt, result.transfer),
             seed=cell.seed,

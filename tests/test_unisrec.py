@@ -17,7 +17,17 @@ from flm_bench.errors import ConfigError
 from flm_bench.plugins import load_plugins
 from flm_bench_plugins.unisrec import bucket_of, hashed_bags, text_tokens
 
-SMALL = {"dim": 16, "heads": 2, "layers": 1, "max_len": 8, "text_dim": 32, "experts": 3, "buckets": 4096}
+#: hashed text here (test_text_encoder.py covers the MiniLM input; test_contracts.py runs it through every strategy)
+SMALL = {
+    "dim": 16,
+    "heads": 2,
+    "layers": 1,
+    "max_len": 8,
+    "text_dim": 32,
+    "experts": 3,
+    "buckets": 4096,
+    "text_encoder": "hashed",
+}
 COLOURS = ["red", "blue", "green", "black", "white"]
 THINGS = [
     "wool sock",

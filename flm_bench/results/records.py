@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from flm_bench import faults
 from flm_bench.errors import RecordError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA_FILE = f"record-v{SCHEMA_VERSION}.schema.json"
 RECORDS_DIR = "records"
 TMP_PREFIX = ".tmp-"
@@ -65,6 +65,11 @@ class ModelInfo(_Model):
     plugin: str
     parameters: dict[str, Any]
     item_representation: str
+    text_encoder: dict[str, str] | None = Field(
+        None,
+        description="what encoded the item text: the sentence encoder's name and weights sha256, or the "
+        "hashed fallback, and how many items had text; null for models that read no text",
+    )
 
 
 class StrategyInfo(_Model):
@@ -134,7 +139,7 @@ class Artifacts(_Model):
 class Record(_Model):
     """One result cell: (suite, dataset, split, model, strategy, seed)."""
 
-    schema_version: Literal[2] = 2  # SCHEMA_VERSION
+    schema_version: Literal[3] = 3  # SCHEMA_VERSION
     record_id: str
     suite: str
     dataset: DatasetInfo
@@ -253,17 +258,19 @@ def migrate(doc: Any) -> Any:
 
     v1 -> v2: the ``online`` strategy's ``stream`` object became generic ``strategy_metrics``
     (``stream.order``, ``stream.events``, ``stream.updates``, ``stream.chunk``, ``stream.<metric>``).
+    v2 -> v3: ``model.text_encoder`` was added; older records did not say (null).
     """
-    if not isinstance(doc, dict) or doc.get("schema_version") != 1:
+    if not isinstance(doc, dict) or doc.get("schema_version") not in (1, 2):
         return doc
-    doc = {**doc, "schema_version": 2}
-    stream = doc.pop("stream", None)
-    metrics: dict[str, Any] = {}
-    if isinstance(stream, dict):
-        metrics = {f"stream.{k}": v for k, v in stream.items() if k != "metrics"}
-        metrics.update({f"stream.{k}": v for k, v in (stream.get("metrics") or {}).items()})
-    doc["strategy_metrics"] = metrics
-    return doc
+    if doc["schema_version"] == 1:
+        doc = {**doc, "schema_version": 2}
+        stream = doc.pop("stream", None)
+        metrics: dict[str, Any] = {}
+        if isinstance(stream, dict):
+            metrics = {f"stream.{k}": v for k, v in stream.items() if k != "metrics"}
+            metrics.update({f"stream.{k}": v for k, v in (stream.get("metrics") or {}).items()})
+        doc["strategy_metrics"] = metrics
+    return {**doc, "schema_version": 3}
 
 
 def load_record(path: Path) -> Record:
