@@ -15,6 +15,7 @@ from model_helpers import build_model
 from test_unisrec import SMALL, catalogue, interactions
 
 from flm_bench.data import text_encoder
+from flm_bench.data.sources import sha256_of
 from flm_bench.data.table import CACHE_ENV
 from flm_bench.errors import ConfigError, DataError
 from flm_bench.plugins import load_plugins
@@ -73,7 +74,7 @@ def test_tampered_weights_are_refused_before_loading(tmp_path: Path, without_ext
     data = bytearray(weights.read_bytes())
     data[len(data) // 2] ^= 0xFF
     weights.write_bytes(bytes(data))
-    digest = text_encoder.sha256_file(weights)
+    digest = sha256_of(weights)
     # the import of sentence-transformers fails here: reaching it would be an ImportError
     with pytest.raises(DataError) as info:
         text_encoder.load(folder)

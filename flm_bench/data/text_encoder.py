@@ -10,7 +10,6 @@ Importing this module imports neither torch nor sentence-transformers.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import importlib.util
 import os
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from flm_bench.data.sources import sha256_of
 from flm_bench.data.table import cache_dir, fingerprint
 from flm_bench.errors import ConfigError, DataError
 
@@ -68,19 +68,10 @@ def _archive() -> Path | None:
     return next((p for p in found if p.is_file()), None)
 
 
-def sha256_file(path: Path) -> str:
-    """The sha256 hex digest of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def verify(folder: Path) -> None:
     """Refuse a model folder whose weights are not the pinned ones (a one-line :class:`DataError`)."""
     weights = folder / WEIGHTS
-    digest = sha256_file(weights) if weights.is_file() else "missing"
+    digest = sha256_of(weights) if weights.is_file() else "missing"
     if digest != SHA256:
         raise DataError(
             f"text encoder weights {weights}: sha256 {digest}, expected {SHA256}; refusing to load them "
