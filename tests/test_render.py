@@ -21,6 +21,7 @@ from flm_bench.errors import ConfigError, RecordError
 from flm_bench.plugins import load_plugins
 from flm_bench.results import render
 from flm_bench.results.records import load_record, load_records
+from flm_bench.results.render.base import build_board, domain_summary
 from flm_bench.specs import CorpusSpec
 
 SUITE = """
@@ -479,3 +480,15 @@ def test_strings_that_cannot_be_drawn_are_shown_escaped_and_never_fail_the_board
     assert "fin\\u0000ance\\u001b[31m" in page and "mon\\u202eey\\uffff" in page
     assert "u0000ance" in texts["overall.md"]  # escaped again for Markdown
     assert json.loads(texts["leaderboard.json"])["rows"]  # the data itself is kept, JSON-escaped
+
+
+def test_domain_summary_counts_only_datasets_with_gains(measured: Path, tmp_path: Path) -> None:
+    """A dataset with controls only (e.g. reproduction rows) is on the board but not counted as tested."""
+    records, _ = publish(measured, tmp_path)
+    control = next(p for p in sorted(records.iterdir()) if "synthetic-finance__popularity__scratch__" in p.name)
+    shutil.copytree(control, records / "controls-only")
+    edit_record(records / "controls-only", dataset__name="controls-only-data")
+    board = build_board(load_records(records))
+    assert "controls-only-data" in {r.key.dataset for r in board.rows}
+    summary = domain_summary(board, "finance")
+    assert summary["datasets"] == 1 and summary["gains"] == 1  # synthetic-finance's sasrec finetune

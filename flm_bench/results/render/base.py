@@ -147,13 +147,14 @@ def build_board(records: list[tuple[Path, Record]], references: Sequence[Referen
 
 
 def domain_summary(board: Board, domain: str) -> dict[str, Any]:
-    """Transfer in one domain: how many headline gains, how many significant either way, mean and best."""
+    """Transfer in one domain: the datasets with a gain (reproduction-only datasets have none), how many
+    headline gains, how many significant either way, mean and best."""
     rows = [r for r in board.rows if r.domain == domain]
     hl = board.headline or ""
     gains = [r for r in rows if hl in r.gain]
     return {
         "domain": domain,
-        "datasets": len({r.key.dataset for r in rows}),
+        "datasets": len({r.key.dataset for r in gains}),
         "synthetic": bool(rows) and all(r.synthetic for r in rows),
         "gains": len(gains),
         "significant_positive": sum(r.significant(hl) and r.gain[hl].mean > 0 for r in gains),

@@ -175,7 +175,7 @@ def _domains_md(board: Board) -> list[str]:
     hl = board.headline
     header = [
         "domain",
-        "datasets",
+        "datasets with gains",
         "gains tested",
         f"{SIG_MARK} better",
         f"{SIG_MARK} worse",
