@@ -148,3 +148,27 @@ def test_help_and_list_do_not_import_torch(argv: list[str]) -> None:
         "print('NO-TORCH-OK', file=sys.stderr)\n"
     )
     assert done.returncode == 0 and "NO-TORCH-OK" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("width", [80, 120, 200])
+def test_terminal_board_never_cuts_a_number(width: int) -> None:
+    """At any width the headline metric, the gain with its mark and p are whole; what does not fit
+    is left out (and said so), least important first; names fold instead of numbers being cut."""
+    from rich.console import Console
+
+    from flm_bench.cli.board import board_table
+    from flm_bench.results.records import load_records
+    from flm_bench.results.render.base import build_board
+
+    board_dir = Path(__file__).resolve().parents[1] / "leaderboards" / "records"
+    records = [(p, r) for p, r in load_records(board_dir) if p.parent.name.startswith("standard__movielens-100k__")]
+    rows = build_board(records).rows
+    console = Console(width=width, record=True)
+    console.print(board_table(rows, ["ndcg@10", "recall@10", "mrr@10"], "ndcg@10", width=width))
+    text = console.export_text()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= width
+    finetune = next(r for r in rows if r.key.model == "unisrec" and r.key.strategy == "finetune")
+    assert f"{finetune.metrics['ndcg@10'].mean:.4f}" in text and "+0.0115 (+29.3%)" in text and "†" in text
+    assert ("[+0.0064, +0.0170]" in text) == (width >= 120)  # the CI needs room
+    if width < 200:
+        assert "left out for the terminal's width: corpus" in " ".join(text.split())

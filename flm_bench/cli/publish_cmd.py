@@ -77,7 +77,7 @@ def publish_command(
         print(path)
     if rows:
         metrics = headline_metrics(rows)
-        err.print(board_table(rows, metrics, metrics[0]))
+        err.print(board_table(rows, metrics, metrics[0], width=err.width))
     replaced = f", replacing {len(report.replaced)}" if report.replaced else ""
     commit_text = f"; commit {report.commit[:12]}" if report.commit else ""
     err.print(f"published {len(report.published)} record(s) into {report.target}{replaced}{commit_text}", markup=False)

@@ -145,4 +145,4 @@ def _run(suite: Suite, output: Path, device: str | None, as_json: bool) -> None:
         return
     smallest = min(suite.evaluation.cutoffs)
     metrics = [f"{m}@{smallest}" for m in suite.evaluation.metrics]
-    out.print(board_table(board.rows, metrics, metrics[0]))
+    out.print(board_table(board.rows, metrics, metrics[0], width=out.width))
