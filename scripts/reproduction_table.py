@@ -6,7 +6,7 @@ RECORDS_DIR holds record folders (``<output>/records`` of ``flm-bench run --suit
 suites/reproduction.toml``, or ``leaderboards/records``). For every published reference row
 (``references.json``, the same file the leaderboards render as external rows) of SASRec whose
 dataset has measured ``sasrec``/``scratch`` records of the ``reproduction`` suite, each
-published metric is printed beside our mean ± std over seeds, with ours / published and
+published metric is printed beside our mean ± sample std (ddof = 1) over seeds, with ours / published and
 whether ours is within 10% of it or above.
 """
 
@@ -53,7 +53,7 @@ def main() -> None:
             values = [r.metrics[name] for r in recs]
             mine = float(np.mean(values))
             ratio = mine / value
-            spread = f" ± {np.std(values):.4f}" if len(values) > 1 else ""
+            spread = f" ± {np.std(values, ddof=1):.4f}" if len(values) > 1 else ""  # sample std over seeds
             source = ref.citation.split(",")[0] + (f" ({ref.model})" if ref.model != "SASRec" else "")
             print(
                 f"| {ref.dataset} | {name} | {value:.4f} | {source} | {mine:.4f}{spread} ({len(recs)}) | "
