@@ -145,6 +145,7 @@ def test_info_synthetic_dataset(cli_plugins) -> None:
     assert (facts["users"], facts["items"], facts["interactions"]) == (data.n_users, data.n_items, data.n_interactions)
     assert {"user", "item", "order"} <= set(facts["columns"])
     assert facts["fingerprint"] == data.fingerprint
+    assert facts["text_coverage"] == {"items_with_text": 0, "items": data.n_items}  # features, no text
 
 
 def test_info_real_test_dataset(cli_plugins, shared_datasets: Path) -> None:
@@ -169,6 +170,7 @@ def test_info_movielens_100k(cli_plugins, shared_datasets: Path) -> None:
     assert facts["domain"] == "media" and facts["synthetic"] is False
     assert f"{ML}/u.data.gz" in {f["path"] for f in facts["files"]}
     assert all(f["path"].startswith(f"{ML}/") for f in facts["files"])
+    assert facts["text_coverage"] == {"items_with_text": 1681, "items": 1682}  # one title is "unknown"
 
 
 def test_info_unknown_dataset_fails(cli_plugins) -> None:

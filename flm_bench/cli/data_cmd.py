@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from flm_bench.cli.common import err, out, plugins, print_json
 from flm_bench.cli.options import DataDir, Mirror
+
+if TYPE_CHECKING:
+    from flm_bench.data.table import InteractionData
 
 app = typer.Typer(no_args_is_help=True, help="Inspect, verify and prepare datasets.")
 
@@ -75,6 +78,7 @@ def dataset_info(name: str) -> dict[str, Any]:
         "order_range": [int(order.min()), int(order.max())],
         "columns": data.table.column_names,
         "side_data": side,
+        "text_coverage": _text_coverage(data),
         "license": spec.license,
         "citation": spec.citation,
         "source": spec.source,
@@ -82,6 +86,13 @@ def dataset_info(name: str) -> dict[str, Any]:
         "fingerprint": data.fingerprint,
         "description": spec.description,
     }
+
+
+def _text_coverage(data: InteractionData) -> dict[str, int]:
+    """How many items carry text (``item_text`` side data: titles, categories...), of how many."""
+    texts = data.side.get("item_text")
+    with_text = 0 if texts is None else int(sum(bool(str(t).strip()) for t in texts))
+    return {"items_with_text": with_text, "items": data.n_items}
 
 
 @app.command("info")
