@@ -343,5 +343,11 @@ def _training_info(fit: FitResult | None) -> TrainingInfo | None:
     if fit is None:
         return None
     return TrainingInfo(
-        epochs=fit.epochs, best_epoch=fit.best_epoch, valid_metric=fit.valid_metric, best_valid=fit.best_valid
+        epochs=fit.epochs,
+        best_epoch=fit.best_epoch,
+        valid_metric=fit.valid_metric,
+        best_valid=fit.best_valid,
+        epochs_cap=fit.epochs_cap,
+        optimizer_steps=fit.optimizer_steps,
+        stopped_by=fit.stopped_by,
     )

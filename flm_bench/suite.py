@@ -9,7 +9,7 @@ from __future__ import annotations
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -54,6 +54,11 @@ class EvalConfig(_Strict):
     @property
     def names(self) -> list[str]:
         return metric_names(self.metrics, self.cutoffs)
+
+
+#: Why training stopped: validation stopped improving for ``patience`` epochs; the epoch cap ended
+#: it first (not converged); or one prequential pass over a stream (no epochs).
+StopReason = Literal["patience", "cap", "stream"]
 
 
 class TrainConfig(_Strict):

@@ -290,7 +290,16 @@ def prequential(ctx: AdaptContext, model: NeuralRecommender, transfer: dict[str,
         value = float(scores[cfg.valid_metric].mean())
     else:  # as the training loop does without validation users
         value = -stream.loss if stream.updates else 0.0
-    fit = FitResult(epochs=1, best_epoch=1, best_valid=value, valid_metric=cfg.valid_metric, valid_curve=[value])
+    fit = FitResult(
+        epochs=1,
+        best_epoch=1,
+        best_valid=value,
+        valid_metric=cfg.valid_metric,
+        valid_curve=[value],
+        epochs_cap=1,
+        optimizer_steps=stream.updates,
+        stopped_by="stream",
+    )
     if ctx.progress:
         ctx.progress(
             f"online {cfg.valid_metric}: stream {stream.metrics.get(cfg.valid_metric, float('nan')):.4f}, "

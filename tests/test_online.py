@@ -85,6 +85,7 @@ def test_suite_writes_an_online_record_with_stream_metrics(online_run) -> None:
     assert online.evaluation.users == len(split.test)
     assert online.strategy.transfer["reinitialised"] == ["encoder.items.ids.weight"]
     assert online.cost.trainable_parameters > 0 and online.training.epochs == 1
+    assert (online.training.stopped_by, online.training.optimizer_steps) == ("stream", stream["stream.updates"])
     doc = json.loads(path.read_text())
     jsonschema.validate(doc, shipped_schema())
     # a schema-1 record of the online strategy (its stream object) is migrated on read

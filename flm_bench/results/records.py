@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flm_bench import faults
 from flm_bench.errors import RecordError
+from flm_bench.suite import StopReason
 
 SCHEMA_VERSION = 3
 SCHEMA_FILE = f"record-v{SCHEMA_VERSION}.schema.json"
@@ -93,10 +94,15 @@ class EvaluationInfo(_Model):
 
 
 class TrainingInfo(_Model):
-    epochs: int
+    epochs: int = Field(description="epochs run")
     best_epoch: int
     valid_metric: str
     best_valid: float
+    epochs_cap: int | None = Field(None, description="the most epochs allowed (null in records before schema 3)")
+    optimizer_steps: int | None = Field(None, description="optimizer updates made (null before schema 3)")
+    stopped_by: StopReason | None = Field(
+        None, description="patience | cap (the cap ended it: not converged) | stream (one online pass); null before 3"
+    )
 
 
 class Cost(_Model):

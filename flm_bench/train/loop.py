@@ -15,7 +15,7 @@ import torch
 from flm_bench.data.splits import EvalSet, Sequences
 from flm_bench.errors import ConfigError
 from flm_bench.evaluation import evaluate
-from flm_bench.suite import TrainConfig
+from flm_bench.suite import StopReason, TrainConfig
 from flm_bench.train import distributed
 from flm_bench.train.neural import NeuralRecommender, training_batches
 
@@ -82,6 +82,9 @@ class FitResult:
     best_valid: float = float("nan")
     valid_metric: str = ""
     valid_curve: list[float] = field(default_factory=list)
+    epochs_cap: int = 0  # the most epochs it was allowed
+    optimizer_steps: int = 0
+    stopped_by: StopReason | None = None
 
 
 def fit(
@@ -115,11 +118,12 @@ def fit(
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     valid = subsample(valid, cfg.max_valid_users, seed)
     my_valid = _join_ranks(model, valid, seed)
-    result = FitResult(valid_metric=cfg.valid_metric)
+    result = FitResult(valid_metric=cfg.valid_metric, epochs_cap=cfg.epochs, stopped_by="cap")
     best_state = copy.deepcopy(model.state_dict())
     bad_epochs = 0
     for epoch in range(1, cfg.epochs + 1):
-        loss = _train_epoch(model, params, optimizer, train, cfg, rng, objective)
+        loss, steps = _train_epoch(model, params, optimizer, train, cfg, rng, objective)
+        result.optimizer_steps += steps
         value = _validate(model, my_valid, cfg.valid_metric) if len(valid) else -loss
         result.valid_curve.append(value)
         result.epochs = epoch
@@ -132,6 +136,7 @@ def fit(
         else:
             bad_epochs += 1
             if bad_epochs >= cfg.patience:
+                result.stopped_by = "patience"
                 break
     model.load_state_dict(best_state)
     if distributed.world()[1] > 1:
@@ -160,8 +165,8 @@ def _train_epoch(
     cfg: TrainConfig,
     rng: np.random.Generator,
     objective: str,
-) -> float:
-    """One pass over shuffled training batches; the mean batch loss."""
+) -> tuple[float, int]:
+    """One pass over shuffled training batches; the mean batch loss and the optimizer steps taken."""
     world_size = distributed.world()[1]
     model.train()
     total, n = 0.0, 0
@@ -177,7 +182,7 @@ def _train_epoch(
         loss.backward()
         optimizer.step()
         total, n = total + loss.item(), n + 1
-    return float(total / max(n, 1))
+    return float(total / max(n, 1)), n
 
 
 def _validate(model: NeuralRecommender, my_valid: EvalSet, metric: str) -> float:

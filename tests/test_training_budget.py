@@ -1,0 +1,56 @@
+"""Records say how training ended: epochs run out of the cap, optimizer steps, and why it stopped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flm_bench.plugins import load_plugins
+from flm_bench.results.records import load_records
+from flm_bench.runner import Runner
+from flm_bench.suite import load_suite
+
+SUITE = """
+name = "budget"
+targets = ["synthetic-finance"]
+models = ["sasrec"]
+strategies = ["scratch"]
+[evaluation]
+metrics = ["ndcg"]
+cutoffs = [10]
+[training]
+device = "cpu"
+batch_size = 256
+max_valid_users = 300
+{training}
+[model_params.sasrec]
+dim = 8
+layers = 1
+heads = 1
+max_len = 8
+"""
+
+
+def _training(tmp_path: Path, training: str):
+    (tmp_path / "suite.toml").write_text(SUITE.format(training=training))
+    Runner(load_suite(tmp_path / "suite.toml"), load_plugins(), tmp_path / "out", device="cpu").run()
+    ((_, record),) = load_records(tmp_path / "out")
+    assert record.training is not None
+    return record.training
+
+
+@pytest.mark.slow
+def test_a_run_ended_by_the_epoch_cap_says_cap(tmp_path: Path) -> None:
+    training = _training(tmp_path, "epochs = 2\npatience = 10")
+    assert (training.stopped_by, training.epochs, training.epochs_cap) == ("cap", 2, 2)
+    assert training.optimizer_steps and training.optimizer_steps % 2 == 0  # the same batches every epoch
+
+
+@pytest.mark.slow
+def test_a_run_ended_by_patience_says_patience(tmp_path: Path) -> None:
+    # a learning rate far too high: validation gets worse after the first epoch, patience 1 stops it
+    training = _training(tmp_path, "epochs = 30\npatience = 1\nlearning_rate = 5.0")
+    assert training.stopped_by == "patience" and training.epochs < training.epochs_cap == 30
+    assert training.epochs == training.best_epoch + 1
+    assert training.optimizer_steps and training.optimizer_steps % training.epochs == 0
