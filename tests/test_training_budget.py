@@ -8,6 +8,7 @@ import pytest
 
 from flm_bench.plugins import load_plugins
 from flm_bench.results.records import load_records
+from flm_bench.results.summary import capped
 from flm_bench.runner import Runner
 from flm_bench.suite import load_suite
 
@@ -54,3 +55,16 @@ def test_a_run_ended_by_patience_says_patience(tmp_path: Path) -> None:
     assert training.stopped_by == "patience" and training.epochs < training.epochs_cap == 30
     assert training.epochs == training.best_epoch + 1
     assert training.optimizer_steps and training.optimizer_steps % training.epochs == 0
+
+
+def test_published_records_without_stopped_by_are_judged_by_their_best_epoch() -> None:
+    """Before schema 3 no record said why training stopped; a best epoch that is the last of
+    several means patience never stopped it, so the cap did; otherwise it cannot be told."""
+    board = Path(__file__).resolve().parents[1] / "leaderboards" / "records"
+    records = [r for _, r in load_records(board) if r.suite == "standard" and r.dataset.name == "movielens-100k"]
+    verdicts = {(r.model.name, r.strategy.name, r.seed): capped(r) for r in records}
+    assert [verdicts["sasrec", "scratch", s] for s in (0, 1, 2)] == [True, True, True]  # best epoch 12 of 12
+    assert verdicts["popularity", "scratch", 0] is False  # no gradient training
+    undecided = [r for r in records if capped(r) is None]
+    assert undecided  # stopped before its last epoch (patience, or the cap right after a bad epoch), or one epoch
+    assert all(r.training and (r.training.best_epoch < r.training.epochs or r.training.epochs == 1) for r in undecided)

@@ -64,7 +64,7 @@ def board_table(rows: list[Row], metrics: list[str], headline: str, width: int |
 def _columns(rows: list[Row], metrics: list[str], headline: str, *, short: bool) -> dict[str, list[str]]:
     """Header -> cells, most important first: names, headline metric, gain (``short``: without its
     CI), p and seeds agreeing, then corpus, seeds, the other metrics and the costs."""
-    from flm_bench.results.render.base import fmt_gain, fmt_p, fmt_stat
+    from flm_bench.results.render.base import fmt_gain, fmt_model, fmt_p, fmt_stat
 
     def stats(m: str) -> list[str]:
         return [fmt_stat(r.metrics[m]) if m in r.metrics else "" for r in rows]
@@ -72,7 +72,7 @@ def _columns(rows: list[Row], metrics: list[str], headline: str, *, short: bool)
     gain = f"gain {headline} (%)" if short else f"gain {headline} (%) [95% CI]"
     return {
         "dataset": [r.key.dataset for r in rows],
-        "model": [r.key.model for r in rows],
+        "model": [fmt_model(r) for r in rows],
         "strategy": [r.key.strategy for r in rows],
         metrics[0]: stats(metrics[0]),
         gain: [(_short_gain if short else fmt_gain)(r, headline) for r in rows],

@@ -89,13 +89,17 @@ class Row:
     pretrain_seconds: float = 0.0  # means over seeds
     adapt_seconds: float = 0.0
     trainable_parameters: int = 0
+    capped_seeds: int = 0  # seeds whose training the epoch cap ended (not converged)
+    control_capped_seeds: int = 0  # the same for the control its gain is measured against
 
     @property
     def is_control(self) -> bool:
         return self.key.strategy == CONTROL
 
     def significant(self, metric: str) -> bool:
-        return metric in self.p_value and self.p_value[metric] < ALPHA
+        """Holm-adjusted p below :data:`ALPHA`, over a control that converged on every seed (a gain
+        over a control the epoch cap stopped is never marked significant)."""
+        return metric in self.p_value and self.p_value[metric] < ALPHA and not self.control_capped_seeds
 
     def to_json(self) -> dict[str, Any]:
         """The row as JSON data: the shape of ``leaderboard.json``, ``run --json`` and ``compare --json``."""
@@ -123,6 +127,8 @@ class Row:
                 "adapt_seconds": json_number(self.adapt_seconds, 3),
                 "trainable_parameters": self.trainable_parameters,
             },
+            "capped_seeds": self.capped_seeds,
+            "control_capped_seeds": self.control_capped_seeds,
             "records": self.record_ids,
         }
 
@@ -153,7 +159,22 @@ def _row(key: CellKey, recs: list[Record], names: list[str] | None) -> Row:
         pretrain_seconds=float(np.mean([r.cost.pretrain_seconds for r in recs])),
         adapt_seconds=float(np.mean([r.cost.adapt_seconds for r in recs])),
         trainable_parameters=first.cost.trainable_parameters,
+        capped_seeds=sum(capped(r) is True for r in recs),
     )
+
+
+def capped(record: Record) -> bool | None:
+    """Whether the epoch cap ended the record's training (not converged); ``None``: cannot tell.
+
+    Records before schema 3 do not say; there, a best epoch that is the last of several means no
+    patience stop happened (patience needs an epoch without gain after the best), so the cap ended it.
+    """
+    t = record.training
+    if t is None:  # no gradient training (popularity, itemknn): nothing to converge
+        return False
+    if t.stopped_by is not None:
+        return t.stopped_by == "cap"
+    return True if t.epochs > 1 and t.best_epoch == t.epochs else None
 
 
 def _scores(members: list[RecordFile], metric: str, cache: dict[Path, dict[str, np.ndarray]]) -> dict[int, SeedScores]:
@@ -191,6 +212,7 @@ def summarize(records: list[RecordFile], metrics: list[str] | None = None) -> li
     for key, row in rows.items():
         if not row.is_control and key.control() in groups:
             raw += [(row, name, p) for name, p in _gains(row, groups[key], groups[key.control()], cache)]
+            row.control_capped_seeds = rows[key.control()].capped_seeds
     for (row, name, _), adjusted in zip(raw, holm([p for _, _, p in raw])):
         row.p_value[name] = adjusted
     return sorted(

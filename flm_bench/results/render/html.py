@@ -29,7 +29,7 @@ from flm_bench.results.summary import FORMAT, json_number, json_p
 from flm_bench.text import printable
 
 #: template filter -> the shared formatter it is (``base.fmt_<name>``)
-_FILTERS = ("num", "stat", "gain", "p", "seed_gains", "seconds", "params", "signed")
+_FILTERS = ("num", "stat", "gain", "p", "seed_gains", "seconds", "params", "signed", "model")
 #: names the templates read
 _GLOBALS = {
     "ALPHA": ALPHA,

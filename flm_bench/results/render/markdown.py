@@ -16,6 +16,7 @@ from flm_bench.results.render.base import (
     Reference,
     domain_summary,
     fmt_gain,
+    fmt_model,
     fmt_num,
     fmt_p,
     fmt_params,
@@ -71,7 +72,7 @@ def _md_header(board: Board, title: str, rows: list[Row]) -> list[str]:
 
 
 def _row_cells(row: Row, metrics: list[str], headline: str | None) -> list[str]:
-    model = md_escape(row.key.model) + ("" if row.exclude_history else " (history ranked)")
+    model = md_escape(fmt_model(row))
     return [
         model,
         md_escape(row.key.strategy),
