@@ -340,14 +340,7 @@ def _strategy_info(cell: Cell, plugin: str, ckpt: Checkpoint | None, transfer: d
 
 
 def _training_info(fit: FitResult | None) -> TrainingInfo | None:
+    """The record's ``training``: the fields of the fit it names (every one is a FitResult field)."""
     if fit is None:
         return None
-    return TrainingInfo(
-        epochs=fit.epochs,
-        best_epoch=fit.best_epoch,
-        valid_metric=fit.valid_metric,
-        best_valid=fit.best_valid,
-        epochs_cap=fit.epochs_cap,
-        optimizer_steps=fit.optimizer_steps,
-        stopped_by=fit.stopped_by,
-    )
+    return TrainingInfo(**{name: getattr(fit, name) for name in TrainingInfo.model_fields})
