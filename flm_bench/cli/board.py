@@ -16,40 +16,23 @@ _LEFT = ("dataset", "model", "strategy", "corpus")
 
 def board_table(rows: list[Row], metrics: list[str], headline: str, width: int | None = None) -> Table:
     """The leaderboard as a rich table; with ``width`` (the terminal's), the columns that do not
-    fit are left out, least important first (costs, corpus, seeds, other metrics), so that the
+    fit are left out, least important first (costs, other metrics, seeds, corpus), so that the
     headline metric, its gain and p are never cut to ``0.…``."""
-    columns = _columns(rows, metrics, headline, short=False)
-    if width is not None and _need(columns, list(columns)[:6]) > width:  # too narrow: the gain without its CI
-        columns = _columns(rows, metrics, headline, short=True)
-    shown = _fitting(columns, width)
-    synthetic = any(r.synthetic for r in rows)
-    table = Table(
-        title="leaderboard" + (" — SYNTHETIC data" if synthetic else ""),
-        caption=f"gain = {headline}(strategy) − {headline}(scratch), the test user as the unit (scores averaged "
+    columns, first = _columns(rows, metrics, headline, ci=True)
+    if width is not None and _need(columns, first) > width:  # too narrow: the gain without its CI
+        columns, first = _columns(rows, metrics, headline, ci=False)
+    shown = _fitting(columns, first, width)
+    left_out = [c for c in columns if c not in shown]
+    caption = (
+        f"gain = {headline}(strategy) − {headline}(scratch), the test user as the unit (scores averaged "
         "over seeds), (% of scratch), [95% bootstrap CI]; p: paired t-test across users, Holm-adjusted; "
         "seeds: per-seed gains agreeing in sign"
-        + (
-            f"; left out for the terminal's width: {', '.join(c for c in columns if c not in shown)}"
-            if len(shown) < len(columns)
-            else ""
-        ),
     )
-    gain, p = list(columns)[4:6]
-    display = (
-        "dataset",
-        "model",
-        "strategy",
-        "corpus",
-        "seeds",
-        *metrics,
-        gain,
-        p,
-        "adapt s",
-        "pretrain s",
-        "trainable",
-    )
-    order = [c for c in display if c in shown]
-    for col in order:  # names fold onto more lines before a number is ever cut
+    if left_out:
+        caption += f"; left out for the terminal's width: {', '.join(left_out)}"
+    synthetic = any(r.synthetic for r in rows)
+    table = Table(title="leaderboard" + (" — SYNTHETIC data" if synthetic else ""), caption=caption)
+    for col in shown:  # names fold onto more lines before a number is ever cut
         left = col in _LEFT
         table.add_column(col, justify="left" if left else "right", no_wrap=not left, overflow="fold")
     previous = None
@@ -57,33 +40,30 @@ def board_table(rows: list[Row], metrics: list[str], headline: str, width: int |
         if previous is not None and r.key.dataset != previous:
             table.add_section()
         previous = r.key.dataset
-        table.add_row(*(Text(columns[c][i]) for c in order))  # Text: names and brackets are never rich markup
+        table.add_row(*(Text(columns[c][i]) for c in shown))  # Text: names and brackets are never rich markup
     return table
 
 
-def _columns(rows: list[Row], metrics: list[str], headline: str, *, short: bool) -> dict[str, list[str]]:
-    """Header -> cells, most important first: names, headline metric, gain (``short``: without its
-    CI), p and seeds agreeing, then corpus, seeds, the other metrics and the costs."""
-    from flm_bench.results.render.base import fmt_gain, fmt_model, fmt_p, fmt_stat
+def _columns(rows: list[Row], metrics: list[str], headline: str, *, ci: bool) -> tuple[dict[str, list[str]], list[str]]:
+    """Header -> cells in display order, and the columns that always show (names, headline
+    metric, gain, p); the rest give way to the terminal's width from the last one back."""
+    from flm_bench.results.render.base import fmt_gain, fmt_model, fmt_p, fmt_params, fmt_seconds, fmt_stat
 
-    def stats(m: str) -> list[str]:
-        return [fmt_stat(r.metrics[m]) if m in r.metrics else "" for r in rows]
-
-    gain = f"gain {headline} (%)" if short else f"gain {headline} (%) [95% CI]"
-    return {
+    gain = f"gain {headline} (%) [95% CI]" if ci else f"gain {headline} (%)"
+    columns = {
         "dataset": [r.key.dataset for r in rows],
         "model": [fmt_model(r) for r in rows],
         "strategy": [r.key.strategy for r in rows],
-        metrics[0]: stats(metrics[0]),
-        gain: [(_short_gain if short else fmt_gain)(r, headline) for r in rows],
-        "p · seeds": [fmt_p(r, headline) for r in rows],
         "corpus": [r.key.corpus or "" for r in rows],
         "seeds": [str(len(r.seeds)) for r in rows],
-        **{m: stats(m) for m in metrics[1:]},
-        "adapt s": [f"{r.adapt_seconds:.1f}" for r in rows],
-        "pretrain s": [f"{r.pretrain_seconds:.1f}" for r in rows],
-        "trainable": [f"{r.trainable_parameters:,}" for r in rows],
+        **{m: [fmt_stat(r.metrics[m]) if m in r.metrics else "" for r in rows] for m in metrics},
+        gain: [fmt_gain(r, headline, ci=ci) for r in rows],
+        "p · seeds": [fmt_p(r, headline) for r in rows],
+        "adapt s": [fmt_seconds(r.adapt_seconds) for r in rows],
+        "pretrain s": [fmt_seconds(r.pretrain_seconds) for r in rows],
+        "trainable": [fmt_params(r.trainable_parameters) for r in rows],
     }
+    return columns, ["dataset", "model", "strategy", metrics[0], gain, "p · seeds"]
 
 
 def _need(columns: dict[str, list[str]], names: list[str]) -> int:
@@ -91,25 +71,14 @@ def _need(columns: dict[str, list[str]], names: list[str]) -> int:
     return 4 + sum(max(len(n), *(len(c) for c in columns[n])) + 3 for n in names)
 
 
-def _fitting(columns: dict[str, list[str]], width: int | None) -> set[str]:
-    """The first columns (in priority order) that fit in ``width`` characters (all when None); the
-    first six (names, headline metric, gain and p) always stay, their names folding if need be."""
-    shown: list[str] = []
+def _fitting(columns: dict[str, list[str]], first: list[str], width: int | None) -> list[str]:
+    """The columns to show, in display order: ``first`` always (names fold if need be), then the
+    others in display order while they fit in ``width`` characters (all when None)."""
+    shown = list(first)
     for name in columns:
-        if width is None or len(shown) < 6 or _need(columns, [*shown, name]) <= width:
+        if name not in shown and (width is None or _need(columns, [*shown, name]) <= width):
             shown.append(name)
-    return set(shown)
-
-
-def _short_gain(row: Row, metric: str) -> str:
-    """The gain and its relative size with the significance mark, without the CI (narrow terminals)."""
-    from flm_bench.results.render.base import SIG_MARK
-
-    g = row.gain.get(metric)
-    if g is None:
-        return ""
-    relative = f" ({g.relative:+.1f}%)" if g.relative is not None else ""
-    return f"{g.mean:+.4f}{relative}" + (f" {SIG_MARK}" if row.significant(metric) else "")
+    return [c for c in columns if c in shown]
 
 
 def headline_metrics(rows: list[Row]) -> list[str]:

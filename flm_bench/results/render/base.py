@@ -177,14 +177,15 @@ def fmt_stat(s: Stat) -> str:
     return fmt_num(s.mean) + (f" ± {fmt_num(s.std)}" if s.std else "")
 
 
-def fmt_gain(row: Row, metric: str | None) -> str:
-    """The row's gain in ``metric`` over its control: absolute (relative %) [95% CI], marked when significant."""
+def fmt_gain(row: Row, metric: str | None, ci: bool = True) -> str:
+    """The row's gain in ``metric`` over its control: absolute (relative %) [95% CI] (the CI left
+    out when not ``ci``), marked when significant."""
     if metric is None or metric not in row.gain:
         return ""
     g = row.gain[metric]
     relative = f" ({g.relative:+.1f}%)" if g.relative is not None else ""
-    text = f"{g.mean:+.4f}{relative} [{g.ci[0]:+.4f}, {g.ci[1]:+.4f}]"
-    return text + (f" {SIG_MARK}" if row.significant(metric) else "")
+    interval = f" [{g.ci[0]:+.4f}, {g.ci[1]:+.4f}]" if ci else ""
+    return f"{g.mean:+.4f}{relative}{interval}" + (f" {SIG_MARK}" if row.significant(metric) else "")
 
 
 def fmt_signed(x: float | None) -> str:
