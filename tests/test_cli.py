@@ -174,3 +174,20 @@ def test_terminal_board_never_cuts_a_number(width: int) -> None:
     assert (f"[{g.ci[0]:+.4f}, {g.ci[1]:+.4f}]" in text) == (width >= 120)  # the CI needs room
     if width < 200:
         assert "left out for the terminal's width: corpus" in " ".join(text.split())
+
+
+def test_terminal_board_explains_the_cap_mark() -> None:
+    from rich.console import Console
+
+    from flm_bench.cli.board import board_table
+    from flm_bench.results.records import load_records
+    from flm_bench.results.render.base import build_board
+
+    board_dir = Path(__file__).resolve().parents[1] / "leaderboards" / "records"
+    prefix = "standard__movielens-100k__sasrec"
+    records = [(p, r) for p, r in load_records(board_dir) if p.parent.name.startswith(prefix)]
+    console = Console(width=200, record=True)
+    console.print(board_table(build_board(records).rows, ["ndcg@10"], "ndcg@10", width=200))
+    text = " ".join(console.export_text().split())
+    assert "sasrec ⚠cap 3/3" in text and "⚠cap k/n: the epoch cap ended k of n seeds" in text
+    assert "†" not in text.split("gain = ")[0]  # no gain over the capped scratch is marked

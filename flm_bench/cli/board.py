@@ -18,6 +18,8 @@ def board_table(rows: list[Row], metrics: list[str], headline: str, width: int |
     """The leaderboard as a rich table; with ``width`` (the terminal's), the columns that do not
     fit are left out, least important first (costs, other metrics, seeds, corpus), so that the
     headline metric, its gain and p are never cut to ``0.…``."""
+    from flm_bench.results.render.base import CAP_MARK, SIG_MARK
+
     columns, first = _columns(rows, metrics, headline, ci=True)
     if width is not None and _need(columns, first) > width:  # too narrow: the gain without its CI
         columns, first = _columns(rows, metrics, headline, ci=False)
@@ -28,6 +30,8 @@ def board_table(rows: list[Row], metrics: list[str], headline: str, width: int |
         "over seeds), (% of scratch), [95% bootstrap CI]; p: paired t-test across users, Holm-adjusted; "
         "seeds: per-seed gains agreeing in sign"
     )
+    if any(r.capped_seeds for r in rows):
+        caption += f"; {CAP_MARK} k/n: the epoch cap ended k of n seeds, and no gain over such a control is {SIG_MARK}"
     if left_out:
         caption += f"; left out for the terminal's width: {', '.join(left_out)}"
     synthetic = any(r.synthetic for r in rows)
