@@ -94,7 +94,7 @@ def _failed(exc: Exception, code: int, *, unexpected: bool = False) -> int:
     verbose = logging.getLogger().isEnabledFor(logging.INFO)
     if verbose:
         logging.getLogger("flm_bench").exception("error")
-    text = " ".join(f"{type(exc).__name__}: {exc}".split() if unexpected else str(exc).split())
+    text = " ".join((f"{type(exc).__name__}: {exc}" if unexpected else str(exc)).split())
     hint = " (flm-bench -v shows the traceback)" if unexpected and not verbose else ""
     err.print(f"error: {text}{hint}", markup=False)
     return code

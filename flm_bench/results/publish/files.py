@@ -86,10 +86,10 @@ def text_bound(record: Record, name: str) -> int:
 def check_text(path: Path, most: int) -> None:
     """A TREC file (gzipped when it ends in ``.gz``) whose text is at most ``most`` bytes, decompressed
     in constant memory and stopped as soon as it is over."""
-    plain_file(path, "artifact", MAX_ARTIFACT_BYTES)
+    size = plain_file(path, "artifact", MAX_ARTIFACT_BYTES)
     if not path.name.endswith(".gz"):
-        if path.stat().st_size > most:
-            raise Rejected(f"{path.name} is {path.stat().st_size:,} bytes, more than the {most:,} the record needs")
+        if size > most:
+            raise Rejected(f"{path.name} is {size:,} bytes, more than the {most:,} the record needs")
         return
     total = 0
     try:
