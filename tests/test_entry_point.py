@@ -9,20 +9,15 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from console import EXE, cli
 from fake_plugins import fake_plugin_env, sleepy_env
 
 from flm_bench.results.records import load_records
 
-EXE = str(Path(sys.executable).with_name("flm-bench"))
 BOARD = Path(__file__).resolve().parents[1] / "leaderboards"
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([EXE, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
 @pytest.mark.slow
@@ -117,7 +112,7 @@ def test_an_unforeseen_failure_exits_1_with_one_line(tmp_path: Path, verbose: bo
     """A plugin's bug is one line (type and message) naming -v; with -v the traceback comes first."""
     env = fake_plugin_env(tmp_path, {"fake_broken": BROKEN_FIT})
     args = [*(["-v"] if verbose else []), "run", "--dataset", "synthetic-finance", "--model", "broken", "--seed", "0"]
-    done = subprocess.run([EXE, *args], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    done = cli(*args, cwd=tmp_path, env=env)
     assert done.returncode == 1, done.stderr
     last = done.stderr.rstrip("\n").splitlines()[-1]
     if verbose:
@@ -129,7 +124,7 @@ def test_an_unforeseen_failure_exits_1_with_one_line(tmp_path: Path, verbose: bo
 
 def test_a_plugin_calling_sys_exit_at_import_is_reported_once(tmp_path: Path) -> None:
     env = fake_plugin_env(tmp_path, {"fake_quitter": "import sys\nsys.exit(3)\n"})
-    done = subprocess.run([EXE, "list", "models"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    done = cli("list", "models", cwd=tmp_path, env=env)
     assert done.returncode == 0 and "sasrec" in done.stdout, done.stderr
     assert done.stderr == (
         "warning: plugin fake-quitter:fake_quitter (fake-quitter 0.1) failed: "

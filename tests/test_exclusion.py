@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from console import cli
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -18,8 +17,6 @@ from flm_bench.registry import Registry
 from flm_bench.runner import Runner
 from flm_bench.specs import CorpusSpec, DatasetSpec
 from flm_bench.suite import Suite
-
-EXE = str(Path(sys.executable).with_name("flm-bench"))
 
 
 @pytest.mark.parametrize(
@@ -79,7 +76,7 @@ def test_exclusion_property_over_generated_families(families: list[str], data: s
 
 
 def test_list_corpora_json_gives_the_reasons(tmp_path: Path) -> None:
-    done = subprocess.run([EXE, "list", "corpora", "--json"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    done = cli("list", "corpora", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     corpora = {c["name"]: c for c in json.loads(done.stdout)}
     assert corpora["all-domains"]["exclusions"]["lastfm-s3rec"] == {

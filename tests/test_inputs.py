@@ -6,12 +6,11 @@ from __future__ import annotations
 import io
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from console import cli
 
 from flm_bench.errors import CheckpointError, ConfigError
 from flm_bench.plugins import load_plugins
@@ -19,7 +18,6 @@ from flm_bench.results.records import load_records, records_dir
 from flm_bench.runner import Runner
 from flm_bench.suite import load_suite
 
-EXE = str(Path(sys.executable).with_name("flm-bench"))
 TINY = """
 name = "tiny"
 targets = ["synthetic-finance"]
@@ -38,10 +36,6 @@ layers = 1
 heads = 1
 max_len = 5
 """
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([EXE, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
 @pytest.mark.parametrize(

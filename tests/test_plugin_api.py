@@ -3,14 +3,13 @@ overrides, a user's own CSV dataset, and provenance that identifies plugin code.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from console import cli
 from torch import nn
 
 from flm_bench.api import (
@@ -135,12 +134,6 @@ def test_datasets_are_told_where_the_data_folder_is(tmp_path: Path) -> None:
     Runner(suite, plugins, tmp_path / "out", device="cpu", location=where).run()
     assert seen == [where]
     assert DataLocation.from_env({"FLM_BENCH_DATA_DIR": "/d", "FLM_BENCH_MIRROR": ""}) == DataLocation(Path("/d"), None)
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """The installed console script, as a user runs it."""
-    exe = Path(sys.executable).with_name("flm-bench")
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
 def write_csv(path: Path, users: int = 40, header: str = "user,item,timestamp") -> Path:
