@@ -58,7 +58,8 @@ class EvalConfig(_Strict):
 
 #: Why training stopped: validation stopped improving for ``patience`` epochs; the epoch cap ended
 #: it first (not converged); or one prequential pass over a stream (no epochs).
-StopReason = Literal["patience", "cap", "stream"]
+StopReason = Literal["patience", "cap", "time", "stream"]
+Windows = Literal["sliding", "last"]
 
 
 class TrainConfig(_Strict):
@@ -69,6 +70,14 @@ class TrainConfig(_Strict):
     learning_rate: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     patience: int = Field(3, ge=1, description="epochs without validation gain before stopping")
+    max_seconds: float | None = Field(
+        None, gt=0, description="stop after the epoch that ends past this many seconds of training (stopped_by time)"
+    )
+    windows: Windows = Field(
+        "sliding",
+        description="sliding: every training item after a user's first is a target once per epoch "
+        "(histories longer than max_len are cut into windows); last: only each user's last max_len + 1 items",
+    )
     valid_metric: str = "ndcg@10"
     max_valid_users: int = Field(5000, ge=1, description="validation users scored per epoch")
     device: str = "auto"

@@ -57,6 +57,12 @@ def test_a_run_ended_by_patience_says_patience(tmp_path: Path) -> None:
     assert training.optimizer_steps and training.optimizer_steps % training.epochs == 0
 
 
+@pytest.mark.slow
+def test_a_run_ended_by_its_time_budget_says_time_and_counts_as_not_converged(tmp_path: Path) -> None:
+    training = _training(tmp_path, "epochs = 30\npatience = 30\nmax_seconds = 0.001")
+    assert (training.stopped_by, training.epochs, training.epochs_cap, training.windows) == ("time", 1, 30, "sliding")
+
+
 def test_published_records_without_stopped_by_are_judged_by_their_best_epoch() -> None:
     """Before schema 3 no record said why training stopped; a best epoch that is the last of
     several means patience never stopped it, so the cap did; otherwise it cannot be told."""
@@ -68,3 +74,4 @@ def test_published_records_without_stopped_by_are_judged_by_their_best_epoch() -
     undecided = [r for r in records if capped(r) is None]
     assert undecided  # stopped before its last epoch (patience, or the cap right after a bad epoch), or one epoch
     assert all(r.training and (r.training.best_epoch < r.training.epochs or r.training.epochs == 1) for r in undecided)
+    assert {r.training.windows for r in records if r.training} == {"last"}  # all trained before sliding windows

@@ -24,9 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flm_bench import faults
 from flm_bench.errors import RecordError
-from flm_bench.suite import StopReason
+from flm_bench.suite import StopReason, Windows
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA_FILE = f"record-v{SCHEMA_VERSION}.schema.json"
 RECORDS_DIR = "records"
 TMP_PREFIX = ".tmp-"
@@ -101,7 +101,12 @@ class TrainingInfo(_Model):
     epochs_cap: int | None = Field(None, description="the most epochs allowed (null in records before schema 3)")
     optimizer_steps: int | None = Field(None, description="optimizer updates made (null before schema 3)")
     stopped_by: StopReason | None = Field(
-        None, description="patience | cap (the cap ended it: not converged) | stream (one online pass); null before 3"
+        None,
+        description="patience | cap (the cap ended it: not converged) | time (the time budget ended it) "
+        "| stream (one online pass); null before 3",
+    )
+    windows: Windows | None = Field(
+        None, description="sliding (every training item a target once per epoch) | last (each user's last window)"
     )
 
 
@@ -145,7 +150,7 @@ class Artifacts(_Model):
 class Record(_Model):
     """One result cell: (suite, dataset, split, model, strategy, seed)."""
 
-    schema_version: Literal[3] = 3  # SCHEMA_VERSION
+    schema_version: Literal[4] = 4  # SCHEMA_VERSION
     record_id: str
     suite: str
     dataset: DatasetInfo
@@ -265,8 +270,10 @@ def migrate(doc: Any) -> Any:
     v1 -> v2: the ``online`` strategy's ``stream`` object became generic ``strategy_metrics``
     (``stream.order``, ``stream.events``, ``stream.updates``, ``stream.chunk``, ``stream.<metric>``).
     v2 -> v3: ``model.text_encoder`` was added; older records did not say (null).
+    v3 -> v4: ``training.windows`` was added; every older record was trained on each user's last
+    window only (``last``).
     """
-    if not isinstance(doc, dict) or doc.get("schema_version") not in (1, 2):
+    if not isinstance(doc, dict) or doc.get("schema_version") not in (1, 2, 3):
         return doc
     if doc["schema_version"] == 1:
         doc = {**doc, "schema_version": 2}
@@ -276,7 +283,10 @@ def migrate(doc: Any) -> Any:
             metrics = {f"stream.{k}": v for k, v in stream.items() if k != "metrics"}
             metrics.update({f"stream.{k}": v for k, v in (stream.get("metrics") or {}).items()})
         doc["strategy_metrics"] = metrics
-    return {**doc, "schema_version": 3}
+    training = doc.get("training")
+    if isinstance(training, dict):
+        doc = {**doc, "training": {**training, "windows": "last"}}
+    return {**doc, "schema_version": 4}
 
 
 def load_record(path: Path) -> Record:

@@ -164,7 +164,8 @@ def _row(key: CellKey, recs: list[Record], names: list[str] | None) -> Row:
 
 
 def capped(record: Record) -> bool | None:
-    """Whether the epoch cap ended the record's training (not converged); ``None``: cannot tell.
+    """Whether a budget, the epoch cap or ``max_seconds``, ended the record's training before
+    patience did (not converged); ``None``: cannot tell.
 
     Records before schema 3 do not say; there, a best epoch that is the last of several means no
     patience stop happened (patience needs an epoch without gain after the best), so the cap ended it.
@@ -173,7 +174,7 @@ def capped(record: Record) -> bool | None:
     if t is None:  # no gradient training (popularity, itemknn): nothing to converge
         return False
     if t.stopped_by is not None:
-        return t.stopped_by == "cap"
+        return t.stopped_by in ("cap", "time")
     return True if t.epochs > 1 and t.best_epoch == t.epochs else None
 
 

@@ -6,6 +6,7 @@ import copy
 import logging
 import os
 import random
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -15,7 +16,7 @@ import torch
 from flm_bench.data.splits import EvalSet, Sequences
 from flm_bench.errors import ConfigError
 from flm_bench.evaluation import evaluate
-from flm_bench.suite import StopReason, TrainConfig
+from flm_bench.suite import StopReason, TrainConfig, Windows
 from flm_bench.train import distributed
 from flm_bench.train.neural import NeuralRecommender, training_batches
 
@@ -85,6 +86,7 @@ class FitResult:
     epochs_cap: int = 0  # the most epochs it was allowed
     optimizer_steps: int = 0
     stopped_by: StopReason | None = None
+    windows: Windows | None = None  # how training histories were cut (None: not trained on windows)
 
 
 def fit(
@@ -100,8 +102,9 @@ def fit(
 ) -> FitResult:
     """Train ``parameters`` of ``model`` on ``train``; keep the weights best on ``valid``.
 
-    Stops after ``cfg.patience`` epochs without improvement of ``cfg.valid_metric`` and
-    restores the best epoch's weights. The test set is never seen here.
+    Stops after ``cfg.patience`` epochs without improvement of ``cfg.valid_metric``, after the
+    epoch that ends past ``cfg.max_seconds``, or at the cap ``cfg.epochs`` (``stopped_by`` says
+    which), and restores the best epoch's weights. The test set is never seen here.
 
     Under an initialised ``torch.distributed`` group of several ranks, trains data-parallel
     (see :mod:`flm_bench.train.distributed`): the same steps as one process on the same global
@@ -118,9 +121,9 @@ def fit(
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     valid = subsample(valid, cfg.max_valid_users, seed)
     my_valid = _join_ranks(model, valid, seed)
-    result = FitResult(valid_metric=cfg.valid_metric, epochs_cap=cfg.epochs, stopped_by="cap")
+    result = FitResult(valid_metric=cfg.valid_metric, epochs_cap=cfg.epochs, stopped_by="cap", windows=cfg.windows)
     best_state = copy.deepcopy(model.state_dict())
-    bad_epochs = 0
+    start = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
         loss, steps = _train_epoch(model, params, optimizer, train, cfg, rng, objective)
         result.optimizer_steps += steps
@@ -131,18 +134,28 @@ def fit(
         if progress:
             progress(f"epoch {epoch}/{cfg.epochs} {cfg.valid_metric}={value:.4f}")
         if not value <= result.best_valid:  # also true for the first epoch (best is nan)
-            result.best_valid, result.best_epoch, bad_epochs = value, epoch, 0
+            result.best_valid, result.best_epoch = value, epoch
             best_state = copy.deepcopy(model.state_dict())
-        else:
-            bad_epochs += 1
-            if bad_epochs >= cfg.patience:
-                result.stopped_by = "patience"
-                break
+        stop = _stop(cfg, epoch - result.best_epoch, epoch, start)
+        if stop is not None:
+            result.stopped_by = stop
+            break
     model.load_state_dict(best_state)
     if distributed.world()[1] > 1:
         distributed.broadcast_module(model)  # ranks agree already; this makes it exact
     model.eval()
     return result
+
+
+def _stop(cfg: TrainConfig, bad_epochs: int, epoch: int, start: float) -> StopReason | None:
+    """Why the fit stops after ``epoch`` (``bad_epochs`` of them since the best), if it does
+    before the cap: patience, or the time budget (rank 0's clock decides for every rank)."""
+    if bad_epochs >= cfg.patience:
+        return "patience"
+    if cfg.max_seconds is None or epoch == cfg.epochs:
+        return None
+    late = time.perf_counter() - start > cfg.max_seconds
+    return "time" if (distributed.broadcast_object(late) if distributed.world()[1] > 1 else late) else None
 
 
 def _join_ranks(model: NeuralRecommender, valid: EvalSet, seed: int) -> EvalSet:
@@ -170,7 +183,9 @@ def _train_epoch(
     world_size = distributed.world()[1]
     model.train()
     total, n = 0.0, 0
-    for inputs, lengths, targets in training_batches(train, cfg.batch_size, model.max_len, rng, model.device):
+    for inputs, lengths, targets in training_batches(
+        train, cfg.batch_size, model.max_len, rng, model.device, sliding=cfg.windows == "sliding"
+    ):
         if world_size > 1:
             total, n = (
                 total + distributed.train_step(model, params, optimizer, (inputs, lengths, targets), objective),

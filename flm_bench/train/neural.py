@@ -28,20 +28,45 @@ def pad(sequences: list[np.ndarray], max_len: int, device: torch.device | str) -
     return torch.from_numpy(out).to(device), torch.from_numpy(lengths).to(device)
 
 
-def training_batches(
-    train: Sequences, batch_size: int, max_len: int, rng: np.random.Generator, device: torch.device | str
-) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Shuffled ``(inputs, lengths, targets)`` batches for next-item training on every position.
+def windows(train: Sequences, max_len: int, *, sliding: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``(starts, ends)`` offsets into ``train.items`` of the training windows (at most ``max_len + 1``
+    items: ``max_len`` inputs, each followed by its target).
 
-    Users are bucketed by length so a batch pads only to its own longest row; the order of
+    With ``sliding``, a history is cut from its end into windows whose targets do not overlap, so
+    every item after a user's first is a target exactly once per epoch; without it only the last
+    window counts (what the harness did before sliding windows). Users with fewer than 2 items
+    give no window.
+    """
+    starts, ends = train.indptr[:-1], train.indptr[1:]
+    n_targets = np.maximum(ends - starts - 1, 0)
+    per_user = -(-n_targets // max_len) if sliding else np.minimum(n_targets, 1)  # ceil division
+    user = np.repeat(np.arange(len(train)), per_user)
+    back = np.arange(len(user)) - np.repeat(np.cumsum(per_user) - per_user, per_user)  # 0 = the last window
+    window_ends = ends[user] - back * max_len
+    return np.maximum(starts[user], window_ends - max_len - 1), window_ends
+
+
+def training_batches(
+    train: Sequences,
+    batch_size: int,
+    max_len: int,
+    rng: np.random.Generator,
+    device: torch.device | str,
+    *,
+    sliding: bool = True,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Shuffled ``(inputs, lengths, targets)`` batches of the training :func:`windows`, for
+    next-item training on every position.
+
+    Windows are bucketed by length so a batch pads only to its own longest row; the order of
     batches is shuffled. ``targets[b, t]`` is the item after position ``t`` (-1 on padding).
     """
-    lengths = np.minimum(train.lengths(), max_len + 1)
-    usable = np.flatnonzero(lengths >= 2)
-    by_length = usable[np.lexsort((rng.random(len(usable)), lengths[usable]))]
+    starts, ends = windows(train, max_len, sliding=sliding)
+    lengths = ends - starts
+    by_length = np.lexsort((rng.random(len(lengths)), lengths))
     batches = [by_length[i : i + batch_size] for i in range(0, len(by_length), batch_size)]
     for b in rng.permutation(len(batches)):
-        seqs = [s[-(max_len + 1) :] for s in train.take(batches[b])]
+        seqs = [train.items[starts[w] : ends[w]] for w in batches[b]]
         inputs, lens = pad([s[:-1] for s in seqs], max_len, device)
         targets, _ = pad([s[1:] for s in seqs], max_len, device)
         yield inputs, lens, targets - 1
