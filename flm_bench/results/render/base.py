@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from flm_bench.errors import ConfigError
 from flm_bench.results.records import CellKey, Record
+from flm_bench.results.reproduction import ReferenceRules
 from flm_bench.results.resampling import RESAMPLES
 from flm_bench.results.stats import ALPHA
 from flm_bench.results.summary import Row, Stat, json_number, summarize
@@ -51,6 +52,7 @@ class Reference(BaseModel):
     domain: str | None = Field(default=None, description="default: the domain of measured rows of the same dataset")
     strategy: str | None = None
     notes: str | None = None
+    rules: ReferenceRules | None = None
 
 
 @dataclass
@@ -128,7 +130,7 @@ def build_board(records: list[tuple[Path, Record]], references: Sequence[Referen
     """Summarize ``records`` once (one Holm correction for all gains) into sorted board rows, every
     string from a record or reference made :func:`printable`."""
     rows = [_printable_row(r) for r in summarize(records)] if records else []
-    references = [ref.model_copy(update=_printable_fields(ref.model_dump())) for ref in references]
+    references = [Reference.model_validate(_printable_fields(ref.model_dump())) for ref in references]
     metrics = sorted({m for r in rows for m in r.metrics}, key=metric_key)
     common = [m for m in metrics if all(m in r.metrics for r in rows)]
     headline = (common or metrics or [None])[0]  # type: ignore[list-item]
