@@ -7,8 +7,9 @@ import pytest
 import torch
 from model_helpers import build_model
 
-from flm_bench.data.splits import Sequences
+from flm_bench.data.splits import EvalSet, Sequences
 from flm_bench.errors import ConfigError
+from flm_bench.evaluation import evaluate
 from flm_bench.suite import TrainConfig
 from flm_bench.train.loop import fit
 
@@ -69,3 +70,19 @@ def test_bce_loss_is_the_original_sasrecs_with_one_negative_other_than_the_posit
 def test_bce_needs_a_second_item_to_draw() -> None:
     with pytest.raises(ConfigError, match="sasrec loss 'bce' samples a negative item, so it needs 2\\+ items, not 1"):
         build_model("sasrec", 1, **{**SMALL, "loss": "bce"})
+
+
+def test_validation_ranks_under_the_evaluations_history_rule() -> None:
+    """The validation target is already in the history (a repeat): excluded, it can never be hit;
+    kept, it is (this seed), so early stopping measures what the test will."""
+    train = Sequences(np.arange(2), np.array([0, 3, 6]), np.array([0, 1, 2, 2, 3, 4]), np.arange(6))
+    history = Sequences(np.arange(1), np.array([0, 3]), np.array([0, 1, 2]), np.arange(3))
+    valid = EvalSet(history, Sequences(np.arange(1), np.array([0, 1]), np.array([2]), np.arange(1)))
+    cfg = TrainConfig(epochs=1, device="cpu", valid_metric="ndcg@10")
+    best = {}
+    for exclude in (True, False):
+        model = build_model("sasrec", 15, **SMALL)  # 12 items left after the history: the top 10 holds none of it
+        best[exclude] = fit(model, model.parameters(), train, valid, cfg, seed=0, exclude_history=exclude).best_valid
+        _, scores = evaluate(model.score, valid, ["ndcg@10"], exclude_history=exclude)
+        assert best[exclude] == pytest.approx(float(scores["ndcg@10"].mean()))
+    assert best[True] == 0 < best[False]

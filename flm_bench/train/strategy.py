@@ -145,6 +145,7 @@ class AdaptContext:
                 self.train_cfg,
                 seed=self.seed,
                 progress=self.progress,
+                exclude_history=self.exclude_history,
             )
             return StrategyResult(model, result, sum(p.numel() for p in params), transfer or {})
         if isinstance(model, FittableRecommender):
