@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -66,3 +67,35 @@ def _render(records: Path, target: Path, references: Path | None, *, check: bool
     for path in paths:
         print(path)
     err.print(f"{len(paths)} file(s) rendered in {target}", markup=False)
+
+
+class Format(StrEnum):
+    csv = "csv"
+    latex = "latex"
+    json = "json"
+
+
+@app.command("export")
+def export_command(
+    fmt: Annotated[
+        Format, typer.Option("--format", "-f", help="csv (every number), latex (headline table) or json (the board).")
+    ],
+    records: Annotated[
+        Path, typer.Option("--from", help="Records folder (one <record_id>/record.json per record).")
+    ] = Path("leaderboards/records"),
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: standard output).")
+    ] = None,
+) -> None:
+    """Export the board's rows for a paper: the same rows, gains and p-values as the rendered boards.
+
+    Example: flm-bench leaderboard export --format latex -o table.tex
+    """
+    from flm_bench.results import render
+
+    text = render.export_board(records, fmt.value)
+    if output is None:
+        print(text, end="")
+        return
+    output.write_text(text, encoding="utf-8")
+    err.print(f"{len(text.splitlines())} lines of {fmt.value} written to {output}", markup=False)
