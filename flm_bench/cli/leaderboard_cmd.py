@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -40,11 +40,16 @@ def render_command(
     same bytes, so --check can tell whether the published boards are up to date. A publish into
     the records' board that was interrupted is finished or undone first, and none runs meanwhile.
     """
+    with _settled(records):
+        _render(records, target, references, check=check)
+
+
+def _settled(records: Path) -> Any:
+    """A publish into the records' board that was interrupted is finished or undone first, and none runs meanwhile."""
     from flm_bench.results.publish import settled
     from flm_bench.results.records import RECORDS_DIR
 
-    with settled(records.parent if records.name == RECORDS_DIR else records):
-        _render(records, target, references, check=check)
+    return settled(records.parent if records.name == RECORDS_DIR else records)
 
 
 def _render(records: Path, target: Path, references: Path | None, *, check: bool) -> None:
@@ -93,7 +98,8 @@ def export_command(
     """
     from flm_bench.results import render
 
-    text = render.export_board(records, fmt.value)
+    with _settled(records):
+        text = render.export_board(records, fmt.value)
     if output is None:
         print(text, end="")
         return

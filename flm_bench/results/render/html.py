@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import re
 from importlib import resources
 from typing import Any
 
@@ -24,12 +25,18 @@ from markupsafe import Markup
 from flm_bench.results.records import CONTROL
 from flm_bench.results.render import base
 from flm_bench.results.render.base import Board, domain_summary, metric_key
+from flm_bench.results.render.origin import Origin, fmt_counted
+from flm_bench.results.render.plots import hover
+from flm_bench.results.render.story import board_sentence, domain_sentence
 from flm_bench.results.stats import ALPHA
 from flm_bench.results.summary import FORMAT, json_number, json_p
 from flm_bench.text import printable
 
 #: template filter -> the shared formatter it is (``base.fmt_<name>``)
-_FILTERS = ("num", "stat", "gain", "p", "seed_gains", "seconds", "params", "signed", "model")
+_FILTERS = (
+    *("num", "stat", "gain", "p", "seed_gains", "seconds", "params", "signed", "model", "ci", "delta"),
+    *("relative", "holm", "agreeing", "cost", "cost_detail"),
+)
 #: names the templates read
 _GLOBALS = {
     "ALPHA": ALPHA,
@@ -56,7 +63,7 @@ def _environment() -> Environment:
         finalize=_printable,
     )
     env.filters.update({name: getattr(base, f"fmt_{name}") for name in _FILTERS})
-    env.filters.update(json_number=json_number, json_p=json_p)
+    env.filters.update(json_number=json_number, json_p=json_p, counted=fmt_counted, citation=citation_parts)
     env.globals.update(_GLOBALS)
     return env
 
@@ -66,9 +73,43 @@ def _static(name: str) -> str:
     return resources.files("flm_bench").joinpath("templates", "board", name).read_text(encoding="utf-8")
 
 
-def page_html(board: Board, data: str, gains: dict[str, str], cost: str | None) -> str:
+_LINK = re.compile(
+    r"\b(?:arXiv:?\s*(\d{4}\.\d{4,5})|doi:?\s*(10\.\d{4,9}/\S+[^\s.,;)])|(https://[^\s<>\"]+[^\s<>\".,;)]))"
+)
+
+
+def citation_parts(text: str) -> list[tuple[str, str | None]]:
+    """A citation as (text, link or None) pieces: arXiv ids, DOIs and https addresses become links."""
+    parts: list[tuple[str, str | None]] = []
+    last = 0
+    for m in _LINK.finditer(text):
+        parts.append((text[last : m.start()], None))
+        arxiv, doi, url = m.groups()
+        href = f"https://arxiv.org/abs/{arxiv}" if arxiv else f"https://doi.org/{doi}" if doi else url
+        parts.append((m.group(0), href))
+        last = m.end()
+    parts.append((text[last:], None))
+    return [(t, h) for t, h in parts if t]
+
+
+def optional_columns(board: Board) -> list[tuple[str, str]]:
+    """The results table's columns behind the chooser, hidden at first: (column id, label)."""
+    metrics = [(f"m:{m}", m) for m in board.metrics if m != board.headline]
+    costs = [("pretrain", "pretrain s"), ("adapt", "adapt s"), ("params", "trainable params")]
+    return [("split", "split"), ("suite", "suite"), ("seeds", "seeds"), *metrics, *costs]
+
+
+def page_html(
+    board: Board,
+    data: str,
+    gains: dict[str, str],
+    costs: dict[tuple[str, str], str],
+    origin: Origin,
+    records: dict[str, str],
+) -> str:
     """The page. ``data``: the board as script-safe JSON (``script_json``); ``gains``: the gain plot
-    (inline SVG) of each domain that has one; ``cost``: the quality vs cost plot, if any."""
+    (inline SVG) of each domain that has one; ``costs``: the gain vs cost plot of each (domain,
+    dataset · split); ``origin``: the records' provenance; ``records``: record id -> link to its file."""
     script = _static("board.js")
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
     return (
@@ -86,6 +127,12 @@ def page_html(board: Board, data: str, gains: dict[str, str], cost: str | None) 
             script=Markup(script),
             data=Markup(data),
             gains={domain: Markup(svg) for domain, svg in gains.items()},
-            cost=Markup(cost) if cost else None,
+            costs={key: Markup(svg) for key, svg in costs.items()},
+            origin=origin,
+            records=records,
+            sentences=[domain_sentence(board, d) for d in board.domains] if board.headline else [],
+            overall=board_sentence(board) if board.headline and board.rows else None,
+            hover=hover,
+            optional=optional_columns(board),
         )
     )
