@@ -17,6 +17,7 @@ from flm_bench.results import render
 from flm_bench.results.records import load_records
 from flm_bench.results.render.base import build_board, fmt_ci, fmt_pvalue, fmt_stat
 from flm_bench.results.render.export import latex_escape
+from flm_bench.results.render.html import citation_parts
 from flm_bench.results.render.story import domain_sentence
 from flm_bench.results.summary import Stat
 
@@ -102,3 +103,31 @@ def test_export_csv_latex_json_from_the_console_script(published: tuple[Path, Pa
     done = cli("leaderboard", "export", "--format", "xml", "--from", str(records), cwd=tmp_path)
     assert done.returncode == 2 and done.stdout == ""
     assert len(done.stderr.strip().splitlines()) == 1 and "xml" in done.stderr and "csv" in done.stderr
+
+
+def test_citations_link_arxiv_ids_dois_and_https_only() -> None:
+    parts = citation_parts("Kang & McAuley, ICDM 2018, arXiv 1808.09781; doi:10.1145/3340531.3411954. javascript:x")
+    links = [(text, href) for text, href in parts if href]
+    assert links == [
+        ("arXiv 1808.09781", "https://arxiv.org/abs/1808.09781"),
+        ("doi:10.1145/3340531.3411954", "https://doi.org/10.1145/3340531.3411954"),
+    ]
+    assert "".join(text for text, _ in parts).endswith(". javascript:x")  # text kept, never a link
+
+
+@pytest.mark.slow
+def test_plots_share_the_gain_axis_and_say_what_each_bar_is(published: tuple[Path, Path]) -> None:
+    _, boards = published
+    page = (boards / "index.html").read_text()
+    data = json.loads((boards / "leaderboard.json").read_text())
+    gains = re.findall(r'<figure class="plot gain".*?</figure>', page, flags=re.S)
+    costs = re.findall(r'<figure class="plot cost".*?</figure>', page, flags=re.S)
+    assert len(gains) == 2 and len(costs) == 2
+    ticks = [set(re.findall(r">(−?\d\.\d+)<", svg)) for svg in gains]
+    assert ticks[0] and ticks[0] == ticks[1]  # one gain scale in every domain
+    cost_ticks = [set(re.findall(r">(−?\d\.\d+)<", svg)) for svg in costs]
+    assert cost_ticks[0] == cost_ticks[1] == ticks[0]  # the same scale on the cost plots' gain axis
+    for row in (r for r in data["rows"] if r["gain"]):
+        titles = [t for t in re.findall(r"<title>(.*?)</title>", page, flags=re.S) if row["records"][0] in t]
+        assert len(titles) == 2  # the row's bar and its point, each naming its records
+        assert all(f"{row['gain']['ndcg@10']['mean']:+.4f}" in t and "95% CI [" in t for t in titles)
