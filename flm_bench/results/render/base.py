@@ -131,7 +131,7 @@ def _printable_row(row: Row) -> Row:
     )
 
 
-def _rank(rows: list[Row], headline: str | None) -> tuple[list[int | None], list[frozenset[str]]]:
+def rank_rows(rows: list[Row], headline: str | None) -> tuple[list[int | None], list[frozenset[str]]]:
     """Each row's rank by the headline mean among the rows of its dataset and split (ties share a
     rank), and the metrics whose best mean there it has."""
     groups: dict[tuple[str, str], list[int]] = {}
@@ -161,7 +161,7 @@ def build_board(records: list[tuple[Path, Record]], references: Sequence[Referen
     headline = (common or metrics or [None])[0]  # type: ignore[list-item]
     domains = sorted({r.domain for r in rows} | {ref.domain for ref in references if ref.domain is not None})
     created = [rec.provenance.created for _, rec in records]
-    ranks, best = _rank(rows, headline)
+    ranks, best = rank_rows(rows, headline)
     return Board(
         rows=rows,
         references=list(references),
