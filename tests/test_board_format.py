@@ -40,6 +40,7 @@ def test_latex_text_is_escaped() -> None:
 def test_deterministic_rows_have_no_spread_and_cis_are_brackets() -> None:
     assert fmt_stat(Stat(0.25, 0.0)) == "0.2500"  # every seed scored the same
     assert fmt_stat(Stat(0.25, None)) == "0.2500"  # one seed
+    assert fmt_stat(Stat(0.25, 3e-17)) == "0.2500"  # identical seeds, up to float noise
     assert fmt_stat(Stat(0.25, 0.0123)) == "0.2500 ± 0.0123"
     assert fmt_ci((-0.001, 0.0204)) == "[-0.0010, +0.0204]"
 

@@ -204,7 +204,8 @@ def fmt_num(x: float, digits: int = 4) -> str:
 
 def fmt_stat(s: Stat) -> str:
     """Mean ± std over seeds (the mean alone for one seed, or when every seed scored the same)."""
-    return fmt_num(s.mean) + (f" ± {fmt_num(s.std)}" if s.std else "")
+    deterministic = s.std is None or abs(s.std) < 1e-12  # float noise of identical seeds is no spread
+    return fmt_num(s.mean) + ("" if deterministic else f" ± {fmt_num(s.std or 0.0)}")
 
 
 def fmt_pvalue(p: float) -> str:

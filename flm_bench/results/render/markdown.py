@@ -72,19 +72,22 @@ def _md_header(board: Board, title: str, rows: list[Row]) -> list[str]:
         "parameters.",
         "",
     ]
+    if board.headline and rows:
+        lines += ["**Bold**: the best value of its metric in the dataset and split.", ""]
     if any(not r.exclude_history for r in rows):
         lines += ["Rows marked (history ranked) rank items already in the user's history.", ""]
     return lines
 
 
-def _row_cells(row: Row, metrics: list[str], headline: str | None) -> list[str]:
+def _row_cells(row: Row, metrics: list[str], headline: str | None, best: frozenset[str] = frozenset()) -> list[str]:
+    """A domain board's row: every metric (``best``: those in bold, the best in the dataset and split)."""
     model = md_escape(fmt_model(row))
     return [
         model,
         md_escape(row.key.strategy),
         md_escape(row.key.corpus) if row.key.corpus else "—",
         str(len(row.seeds)),
-        *(fmt_stat(row.metrics[m]) if m in row.metrics else "" for m in metrics),
+        *(_bold(fmt_stat(row.metrics[m]), m in best) if m in row.metrics else "" for m in metrics),
         fmt_gain(row, headline),
         fmt_p(row, headline),
         fmt_seconds(row.pretrain_seconds),
@@ -164,6 +167,7 @@ def domain_markdown(board: Board, domain: str) -> str:
     lines = _md_header(board, f"flm-bench leaderboard — {md_escape(domain)}", rows)
     if board.headline and rows:
         lines += [md_escape(domain_sentence(board, domain)), ""]
+    index = {id(r): i for i, r in enumerate(board.rows)}
     sections: dict[tuple[str, str, str, str], list[Row]] = defaultdict(list)
     for r in rows:
         sections[(r.key.dataset, r.split_protocol, r.key.split, r.key.suite)].append(r)
@@ -180,7 +184,8 @@ def domain_markdown(board: Board, domain: str) -> str:
         ]
         metrics = [m for m in board.metrics if any(m in r.metrics for r in members)]
         header, align = _row_header(metrics, board.headline)
-        lines += _md_table(header, [_row_cells(r, metrics, board.headline) for r in members], align) + [""]
+        cells = [_row_cells(r, metrics, board.headline, board.best[index[id(r)]]) for r in members]
+        lines += _md_table(header, cells, align) + [""]
     lines += _references_md(board, [ref for ref in board.references if board.reference_domain(ref) == domain], False)
     lines += _footer_md(board)
     return "\n".join(lines)
@@ -266,7 +271,7 @@ def overall_markdown(board: Board) -> str:
     lines += ["## All rows", ""]
     if board.rows:
         lines += [
-            f"Rank (#) by {board.headline} within a dataset and split; **bold**: the best there. "
+            f"Rank (#) by {board.headline} within a dataset and split. "
             "cost s: mean seconds to pretrain + adapt.",
             "",
         ]
