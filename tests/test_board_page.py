@@ -124,3 +124,19 @@ def test_page_works_at_400_px(boards: Path, browser, tmp_path: Path) -> None:
     assert page.js("document.querySelector('#board th[data-col=dataset]').offsetParent !== null")
     assert page.errors == []
     keep(page.screenshot(tmp_path / "board-400.png"))
+
+
+def test_header_and_names_stay_in_view_when_the_table_scrolls(boards: Path, browser) -> None:
+    page = browser(1400)
+    page.open((boards / "index.html").as_uri())
+    page.js("document.querySelectorAll('.columns input[data-col]').forEach(box => box.click())")  # every column
+    assert "cols=split%2Csuite%2Cseeds" in page.js("window.location.href")
+    page.js("var box = document.getElementById('board').parentElement; box.scrollTop = 60; box.scrollLeft = 500")
+    assert page.js("document.getElementById('board').parentElement.scrollLeft") > 0, "all columns must overflow"
+    box = page.js("document.getElementById('board').parentElement.getBoundingClientRect().toJSON()")
+    for col in ("dataset", "model", "strategy"):
+        th = page.js(f"document.querySelector('#board th[data-col={col}]').getBoundingClientRect().toJSON()")
+        td = page.js(f"document.querySelector('#board tbody td[data-col={col}]').getBoundingClientRect().toJSON()")
+        assert abs(th["top"] - box["top"]) < 1, f"{col}: the header scrolled away"
+        assert box["left"] <= td["left"] and td["right"] <= box["left"] + 500, f"{col}: the name scrolled away"
+    assert page.errors == []

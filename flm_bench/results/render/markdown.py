@@ -271,8 +271,7 @@ def overall_markdown(board: Board) -> str:
     lines += ["## All rows", ""]
     if board.rows:
         lines += [
-            f"Rank (#) by {board.headline} within a dataset and split. "
-            "cost s: mean seconds to pretrain + adapt.",
+            f"Rank (#) by {board.headline} within a dataset and split. cost s: mean seconds to pretrain + adapt.",
             "",
         ]
         for domain in board.domains:
