@@ -80,6 +80,16 @@ def test_headline_columns_and_the_answer_fit_at_1400_px(boards: Path, browser, t
     assert "significant wins" in page.js("document.querySelector('#answer .overall').textContent")
     links = page.js("Array.from(document.querySelectorAll('#board td[data-col=records] a')).map(a => a.href)")
     assert len(links) == 12 and all(Path(link.removeprefix("file://")).exists() for link in links)
+    cells = page.js(
+        "Array.from(document.querySelectorAll('#board tbody tr')).map(r => {"
+        "  var m = r.querySelector('[data-col=\"m:ndcg@10\"]'), cell = c => r.querySelector('[data-col=' + c + ']');"
+        "  return [cell('dataset').textContent, Number(cell('rank').textContent), Number(m.dataset.v),"
+        "          m.classList.contains('best')]; })"
+    )
+    for dataset in {c[0] for c in cells}:
+        group = [c for c in cells if c[0] == dataset]
+        top = max(v for _, _, v, _ in group)
+        assert [(rank == 1, best) for _, rank, _, best in group] == [(v == top, v == top) for _, _, v, _ in group]
     assert page.errors == []
     keep(page.screenshot(tmp_path / "board-1400.png"))
 
