@@ -27,12 +27,11 @@ and never enter the measured statistics.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from urllib.parse import quote
 
 from flm_bench.errors import RecordError
-from flm_bench.results.records import Record, load_records
+from flm_bench.results.records import RECORDS_DIR, Record, load_records
 from flm_bench.results.render.base import (
     HTML_FILE,
     JSON_FILE,
@@ -60,19 +59,17 @@ def read_records(records_dir: Path) -> list[tuple[Path, Record]]:
     return load_records(records_dir, allow_empty=True)
 
 
-def _page(board: Board, data: dict, records: list[tuple[Path, Record]], records_dir: Path, link: str) -> str:
-    """``index.html``: the page around the board, its plots and its data (the same as ``leaderboard.json``);
-    ``link``: the records folder as the page links to it."""
+def _page(board: Board, data: dict, records: list[tuple[Path, Record]], records_dir: Path) -> str:
+    """``index.html``: the page around the board, its plots and its data (the same as ``leaderboard.json``).
+
+    Each row links its record files as ``records/<path in the records folder>``: where ``flm-bench publish``
+    puts them beside the page. The link never depends on where the files are rendered, so the page stays a
+    pure function of the records (and ``--check`` passes on a copy of the boards)."""
     gains = {}
     if board.headline:
         gains = {d: svg for d in board.domains if (svg := gain_plot(board, d)) is not None}
-    files = {rec.record_id: quote(f"{link}/{path.relative_to(records_dir).as_posix()}") for path, rec in records}
+    files = {rec.record_id: quote(f"{RECORDS_DIR}/{path.relative_to(records_dir).as_posix()}") for path, rec in records}
     return page_html(board, script_json(data), gains, cost_plots(board), origin(records), files)
-
-
-def records_link(records_dir: Path, out_dir: Path) -> str:
-    """The records folder relative to the boards' folder, as a URL path (the page links each row's records)."""
-    return Path(os.path.relpath(Path(records_dir).resolve(), Path(out_dir).resolve())).as_posix()
 
 
 def default_references(records_dir: Path) -> Path:
@@ -85,9 +82,8 @@ def export_board(records_dir: Path, fmt: str) -> str:
     return export(build_board(read_records(records_dir)), fmt)
 
 
-def render_files(records_dir: Path, references: Path | None = None, link: str = "records") -> dict[str, bytes]:
-    """File name (relative to the output folder) -> exact bytes, for the records in ``records_dir``;
-    ``link``: the records folder as the page links to it (see :func:`records_link`)."""
+def render_files(records_dir: Path, references: Path | None = None) -> dict[str, bytes]:
+    """File name (relative to the output folder) -> exact bytes, for the records in ``records_dir``."""
     records = read_records(records_dir)
     refs = read_references(default_references(records_dir) if references is None else references)
     board = build_board(records, refs)
@@ -95,7 +91,7 @@ def render_files(records_dir: Path, references: Path | None = None, link: str = 
     files = {f"{board.slugs[d]}.md": domain_markdown(board, d) for d in board.domains}
     files[OVERALL] = overall_markdown(board)
     files[JSON_FILE] = dumps_json(data)
-    files[HTML_FILE] = _page(board, data, records, Path(records_dir), link)
+    files[HTML_FILE] = _page(board, data, records, Path(records_dir))
     return {name: text.encode("utf-8") for name, text in sorted(files.items())}
 
 
@@ -121,7 +117,7 @@ def render(records_dir: Path, out_dir: Path, *, references: Path | None = None) 
     Files whose bytes are already right are left untouched; boards of an earlier render that the
     records no longer produce (a domain that disappeared) are removed.
     """
-    files = render_files(records_dir, references, records_link(records_dir, out_dir))
+    files = render_files(records_dir, references)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in _obsolete(out_dir, files):
@@ -141,7 +137,7 @@ def check(records_dir: Path, out_dir: Path, *, references: Path | None = None) -
     Reasons: ``missing``, ``stale`` (differs from what the records produce) and ``obsolete``
     (a generated board the records no longer produce).
     """
-    files = render_files(records_dir, references, records_link(records_dir, out_dir))
+    files = render_files(records_dir, references)
     out_dir = Path(out_dir)
     problems = []
     for name, content in files.items():
