@@ -92,6 +92,13 @@ def citation_parts(text: str) -> list[tuple[str, str | None]]:
     return [(t, h) for t, h in parts if t]
 
 
+def _reference_metrics(board: Board) -> list[str]:
+    """The published metrics the page shows: the headline one when a reference has it (the protocol and
+    citation stay in view), else all; every one is on the domain boards and in the JSON."""
+    metrics = sorted({m for ref in board.references for m in ref.metrics}, key=metric_key)
+    return [board.headline] if board.headline in metrics else metrics
+
+
 def optional_columns(board: Board) -> list[tuple[str, str]]:
     """The results table's columns behind the chooser, hidden at first: (column id, label)."""
     metrics = [(f"m:{m}", m) for m in board.metrics if m != board.headline]
@@ -118,7 +125,7 @@ def page_html(
         .render(
             board=board,
             summaries=[domain_summary(board, d) for d in board.domains],
-            reference_metrics=sorted({m for ref in board.references for m in ref.metrics}, key=metric_key),
+            reference_metrics=_reference_metrics(board),
             marker=base.MARKER.replace("--", "- -"),  # inside an HTML comment
             script_hash=f"sha256-{digest}",
             # Already safe, so not escaped: our own CSS and script, JSON escaped for a <script> element,
