@@ -15,9 +15,9 @@ from console import cli
 
 from flm_bench.results import render
 from flm_bench.results.records import load_records
-from flm_bench.results.render.base import build_board, fmt_ci, fmt_pvalue, fmt_stat
+from flm_bench.results.render.base import build_board, citation_parts, fmt_ci, fmt_pvalue, fmt_stat
 from flm_bench.results.render.export import latex_escape
-from flm_bench.results.render.html import citation_parts
+from flm_bench.results.render.markdown import md_citation
 from flm_bench.results.render.story import domain_sentence
 from flm_bench.results.summary import Stat
 
@@ -114,6 +114,9 @@ def test_citations_link_arxiv_ids_dois_and_https_only() -> None:
         ("doi:10.1145/3340531.3411954", "https://doi.org/10.1145/3340531.3411954"),
     ]
     assert "".join(text for text, _ in parts).endswith(". javascript:x")  # text kept, never a link
+    assert md_citation("see arXiv 1808.09781 [x](javascript:y)") == (
+        "see [arXiv 1808.09781](https://arxiv.org/abs/1808.09781) \\[x\\](javascript:y)"
+    )
 
 
 @pytest.mark.slow

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import re
 from importlib import resources
 from typing import Any
 
@@ -24,7 +23,7 @@ from markupsafe import Markup
 
 from flm_bench.results.records import CONTROL
 from flm_bench.results.render import base
-from flm_bench.results.render.base import Board, domain_summary, metric_key
+from flm_bench.results.render.base import Board, citation_parts, domain_summary, metric_key
 from flm_bench.results.render.origin import Origin, fmt_counted
 from flm_bench.results.render.plots import hover
 from flm_bench.results.render.story import board_sentence, domain_sentence
@@ -71,25 +70,6 @@ def _environment() -> Environment:
 def _static(name: str) -> str:
     """One of the page's own files (CSS, script), as text."""
     return resources.files("flm_bench").joinpath("templates", "board", name).read_text(encoding="utf-8")
-
-
-_LINK = re.compile(
-    r"\b(?:arXiv:?\s*(\d{4}\.\d{4,5})|doi:?\s*(10\.\d{4,9}/\S+[^\s.,;)])|(https://[^\s<>\"]+[^\s<>\".,;)]))"
-)
-
-
-def citation_parts(text: str) -> list[tuple[str, str | None]]:
-    """A citation as (text, link or None) pieces: arXiv ids, DOIs and https addresses become links."""
-    parts: list[tuple[str, str | None]] = []
-    last = 0
-    for m in _LINK.finditer(text):
-        parts.append((text[last : m.start()], None))
-        arxiv, doi, url = m.groups()
-        href = f"https://arxiv.org/abs/{arxiv}" if arxiv else f"https://doi.org/{doi}" if doi else url
-        parts.append((m.group(0), href))
-        last = m.end()
-    parts.append((text[last:], None))
-    return [(t, h) for t, h in parts if t]
 
 
 def _reference_metrics(board: Board) -> list[str]:

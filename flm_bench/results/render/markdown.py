@@ -14,6 +14,7 @@ from flm_bench.results.render.base import (
     SIG_MARK,
     Board,
     Reference,
+    citation_parts,
     domain_summary,
     fmt_agreeing,
     fmt_ci,
@@ -40,9 +41,19 @@ _MD_BACKSLASH = re.compile(r"([\\`*_\[\]|~#])")
 
 def md_escape(text: str) -> str:
     """A record string as inert Markdown table-cell text: no markup, no HTML, no pipes, one line."""
-    text = oneline(text)
+    return _inert(oneline(text))
+
+
+def _inert(text: str) -> str:
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _MD_BACKSLASH.sub(r"\\\1", text)
+
+
+def md_citation(text: str) -> str:
+    """A citation as Markdown text, its arXiv ids, DOIs and https addresses as links."""
+    safe = {ord("("): "%28", ord(")"): "%29", ord(" "): "%20", ord("|"): "%7C"}
+    parts = citation_parts(oneline(text))
+    return "".join(f"[{_inert(t)}]({h.translate(safe)})" if h else _inert(t) for t, h in parts)
 
 
 def _md_table(header: list[str], rows: list[list[str]], align: list[str]) -> list[str]:
@@ -131,7 +142,7 @@ def _references_md(board: Board, refs: list[Reference], overall: bool) -> list[s
             *(fmt_num(ref.metrics[m]) if m in ref.metrics else "" for m in metrics),
         ]
         + ([] if overall else [md_escape(ref.protocol)])
-        + [md_escape(ref.citation) + (f" — {md_escape(ref.notes)}" if ref.notes and not overall else "")]
+        + [md_citation(ref.citation) + (f" — {md_escape(ref.notes)}" if ref.notes and not overall else "")]
         for ref in refs
     ]
     text = len(header) - len(metrics) - (1 if overall else 2)
