@@ -55,7 +55,7 @@ def domain_sentence(board: Board, domain: str) -> str:
         lead = f"{_config(best)} helps most: {numbers}"
     elif g.mean > 0:
         n = best.control_capped_seeds
-        capped = f" (not counted: its scratch control hit the epoch cap on {n} seed{'s' * (n != 1)})"
+        capped = f" (not counted: its scratch control hit its budget (epoch cap or time) on {n} seed{'s' * (n != 1)})"
         reason = capped if best.control_capped_seeds else ""
         lead = f"nothing helps significantly; the largest gain, {_config(best)}, is {numbers}{reason}"
     else:
