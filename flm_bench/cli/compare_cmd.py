@@ -15,7 +15,7 @@ from typer.models import OptionInfo
 from flm_bench.cli.common import out, print_json
 
 if TYPE_CHECKING:
-    from flm_bench.results.compare import CompareResult, Comparison
+    from flm_bench.results.compare import CompareResult, Comparison, RecordSet
 
 
 class Test(StrEnum):
@@ -73,6 +73,21 @@ def compare_table(result: CompareResult) -> RenderableType:
     return Group(sets, pairs)
 
 
+def _record_sets(paths: list[Path], selection: dict[str, list[str] | None]) -> list[RecordSet] | list[Path]:
+    """The sets to compare: each path one set, or with a selector the matching cells of the records at the paths."""
+    from flm_bench.errors import ConfigError
+    from flm_bench.results.compare import select_sets
+
+    if not any(selection.values()):
+        if len(paths) < 2:
+            raise ConfigError("compare needs at least two record sets (the first is the control)")
+        return paths
+    chosen = select_sets(paths, {k: v or [] for k, v in selection.items()})
+    if len(chosen) < 2:
+        raise ConfigError(f"the selection matches one cell ({chosen[0].source}); compare needs two or more")
+    return chosen
+
+
 def _selector(name: str, what: str) -> OptionInfo:
     return typer.Option(
         f"--{name}", metavar="NAME", help=f"Compare the cells of this {what} among the records (repeatable)."
@@ -83,7 +98,7 @@ def compare_command(
     sets: Annotated[
         list[Path],
         typer.Argument(
-            metavar="RECORD_SET...",
+            metavar="RECORD_SET",
             help="Two or more record sets: record files, record folders or folders holding "
             "the seeds of one cell; the first is the control. With a selector (--dataset, --model, "
             "--strategy, --corpus): folders of records, each selected cell a set, scratch first.",
@@ -124,17 +139,9 @@ def compare_command(
 
     Sets must share their test users: the same split fingerprint and user arrays (their seeds may differ).
     """
-    from flm_bench.errors import ConfigError
-    from flm_bench.results.compare import RecordSet, compare, select_sets
+    from flm_bench.results.compare import compare
 
-    selection = {"dataset": dataset, "model": model, "strategy": strategy, "corpus": corpus}
-    chosen: list[RecordSet] | list[Path] = sets
-    if any(selection.values()):
-        chosen = select_sets(sets, {k: v or [] for k, v in selection.items()})
-        if len(chosen) < 2:
-            raise ConfigError(f"the selection matches one cell ({chosen[0].source}); compare needs two or more")
-    elif len(sets) < 2:
-        raise ConfigError("compare needs at least two record sets (the first is the control)")
+    chosen = _record_sets(sets, {"dataset": dataset, "model": model, "strategy": strategy, "corpus": corpus})
     result = compare(
         chosen, metric=metric, test=test.value, all_pairs=all_pairs, alpha=alpha, n_permutations=permutations, seed=seed
     )

@@ -12,7 +12,7 @@ across users, a bootstrap CI, and per-seed gains for the seeds both sets have.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
@@ -101,7 +101,7 @@ def _seed_set(source: str, records: list[tuple[Path, Record]], label: str) -> Re
 SELECTORS = {"dataset": "dataset", "model": "model", "strategy": "strategy", "corpus": "corpus"}
 
 
-def select_sets(paths: Sequence[Path | str], selection: dict[str, Sequence[str]]) -> list[RecordSet]:
+def select_sets(paths: Sequence[Path | str], selection: Mapping[str, Sequence[str]]) -> list[RecordSet]:
     """One record set per cell among the records at ``paths`` (each a records folder, a run's output
     or a record) that matches ``selection`` (selector of :data:`SELECTORS` -> allowed names; an empty
     or missing selector allows any). The controls (strategy ``scratch``) come first, then the cells in
