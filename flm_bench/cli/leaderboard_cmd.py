@@ -7,21 +7,32 @@ from typing import Annotated
 
 import typer
 
-from flm_bench.cli.common import err
+from flm_bench.cli.common import alert, err
+from flm_bench.cli.examples import epilog
+from flm_bench.cli.options import deprecated, renamed
 
-app = typer.Typer(no_args_is_help=True, help="Render the leaderboard boards from published records.")
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Render the leaderboard boards from published records.",
+    epilog=epilog("leaderboard"),
+    rich_markup_mode=None,
+)
 
 
-@app.command("render")
+@app.command("render", epilog=epilog("leaderboard render"))
 def render_command(
     records: Annotated[
-        Path, typer.Option("--from", help="Records folder (one <record_id>/record.json per record).")
+        Path, typer.Option("--from", metavar="DIR", help="Records folder (one <record_id>/record.json per record).")
     ] = Path("leaderboards/records"),
-    target: Annotated[Path, typer.Option("--to", help="Folder the boards are written to.")] = Path("leaderboards"),
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", metavar="DIR", help="Folder the boards are written to (default: leaderboards)."),
+    ] = None,
     references: Annotated[
         Path | None,
         typer.Option(
             "--references",
+            metavar="FILE",
             help="Published (external) results, JSON (default: references.json beside the records folder).",
         ),
     ] = None,
@@ -32,6 +43,7 @@ def render_command(
             help="Write nothing; exit 1 and list the files that are missing or differ from what the records produce.",
         ),
     ] = False,
+    old_to: Annotated[Path | None, deprecated("--to", "--output")] = None,
 ) -> None:
     """Render <domain>.md, overall.md, leaderboard.json and index.html from the records.
 
@@ -42,6 +54,7 @@ def render_command(
     from flm_bench.results.publish import settled
     from flm_bench.results.records import RECORDS_DIR
 
+    target = renamed(output, old_to, new="--output", old="--to", default=Path("leaderboards"))
     with settled(records.parent if records.name == RECORDS_DIR else records):
         _render(records, target, references, check=check)
 
@@ -54,10 +67,9 @@ def _render(records: Path, target: Path, references: Path | None, *, check: bool
         for line in problems:
             print(line)  # plain lines on stdout (never wrapped): a script may read them
         if problems:
-            err.print(
+            alert.print(
                 f"{len(problems)} file(s) out of date; run `flm-bench leaderboard render` "
-                f"--from {records} --to {target}",
-                markup=False,
+                f"--from {records} --output {target}",
             )
             raise typer.Exit(1)
         err.print(f"{target}: up to date with {records}", markup=False)
