@@ -62,7 +62,7 @@ def _download_bar():
     @contextmanager
     def bar():
         with Progress(
-            TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=err, transient=True
+            TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(), console=err, transient=True
         ) as progress:
             tasks: dict[str, Any] = {}
 
