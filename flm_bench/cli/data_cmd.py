@@ -8,24 +8,47 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from flm_bench.cli.common import err, out, plugins, print_json
+from flm_bench.cli.examples import epilog
 from flm_bench.cli.options import DataDir, Mirror
+from flm_bench.errors import ConfigError
 
 if TYPE_CHECKING:
     from flm_bench.data.table import InteractionData
 
-app = typer.Typer(no_args_is_help=True, help="Inspect, verify and prepare datasets.")
+app = typer.Typer(
+    no_args_is_help=True, help="Inspect, verify and prepare datasets.", epilog=epilog("data"), rich_markup_mode=None
+)
 
 
 def use_locations(data_dir: Path | None, mirror: str | None = None) -> None:
-    """Apply ``--data-dir`` / ``--mirror`` for this process (the loaders read the environment)."""
+    """Apply ``--data-dir`` / ``--mirror`` for this process (the loaders read the environment).
+
+    :raises ConfigError: ``data_dir`` is not a folder, or is the folder above a mirror's copy.
+    """
     from flm_bench.data.sources import DATA_DIR_ENV, MIRROR_ENV
 
     if data_dir is not None:
+        _check_data_dir(data_dir)
         os.environ[DATA_DIR_ENV] = str(data_dir.absolute())  # not resolve(): keep the path the user gave
     if mirror is not None:
         os.environ[MIRROR_ENV] = mirror
+
+
+def _check_data_dir(data_dir: Path) -> None:
+    """Refuse a ``--data-dir`` that cannot be a data folder, naming the fix."""
+    from flm_bench.data.sources import MANIFEST
+
+    if not data_dir.is_dir():
+        what = "is not a folder" if data_dir.exists() else "does not exist"
+        raise ConfigError(f"--data-dir {data_dir} {what}: pass the folder that holds the dataset files")
+    inner = data_dir / "datasets"
+    if (inner / MANIFEST).is_file() and not (data_dir / MANIFEST).is_file():
+        raise ConfigError(
+            f"--data-dir {data_dir} holds a mirror in datasets/, not the dataset files: pass --data-dir {inner}"
+        )
 
 
 def _download_bar():
@@ -39,7 +62,7 @@ def _download_bar():
     @contextmanager
     def bar():
         with Progress(
-            TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=err, transient=True
+            TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(), console=err, transient=True
         ) as progress:
             tasks: dict[str, Any] = {}
 
@@ -95,9 +118,9 @@ def _text_coverage(data: InteractionData) -> dict[str, int]:
     return {"items_with_text": with_text, "items": data.n_items}
 
 
-@app.command("info")
+@app.command("info", epilog=epilog("data info"))
 def info(
-    name: Annotated[str, typer.Argument(help="Dataset name (see `flm-bench list datasets`).")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Dataset name (see `flm-bench list datasets`).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
     data_dir: DataDir = None,
     mirror: Mirror = None,
@@ -120,9 +143,11 @@ def info(
     out.print(table)
 
 
-@app.command("verify")
+@app.command("verify", epilog=epilog("data verify"))
 def verify(
-    name: Annotated[str | None, typer.Argument(help="Dataset name; default: every dataset with files.")] = None,
+    name: Annotated[
+        str | None, typer.Argument(metavar="NAME", help="Dataset name; default: every dataset with files.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
     data_dir: DataDir = None,
 ) -> None:
@@ -150,15 +175,15 @@ def verify(
             table.add_column(col)
         for r in rows:
             style = {"ok": "green", "missing": "yellow"}.get(r["status"], "red")
-            table.add_row(r["dataset"], r["file"], f"[{style}]{r['status']}[/]", r["detail"])
+            table.add_row(r["dataset"], r["file"], Text(r["status"], style=style), r["detail"])
         out.print(table)
     if bad:
         raise typer.Exit(1)
 
 
-@app.command("prepare")
+@app.command("prepare", epilog=epilog("data prepare"))
 def prepare(
-    names: Annotated[list[str], typer.Argument(help="Dataset name(s).")],
+    names: Annotated[list[str], typer.Argument(metavar="NAME", help="Dataset name(s).")],
     data_dir: DataDir = None,
     mirror: Mirror = None,
 ) -> None:

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 DATA_DIR_ENV = "FLM_BENCH_DATA_DIR"
 MIRROR_ENV = "FLM_BENCH_MIRROR"
+MANIFEST = "manifest.json"  # the index at the top of a mirror (the layout of shared/datasets)
 
 #: Called with (what, bytes so far, total bytes) while downloading.
 DownloadProgress = Callable[[str, int, int], None]
