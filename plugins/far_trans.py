@@ -165,8 +165,8 @@ def far_trans_dataset(brought: Sequence[SourceFile] = (TRANSACTIONS, CUSTOMERS))
         family="far-trans",
         description=(
             "FAR-Trans: retail investors of a European bank buying 806 financial assets (stocks, bonds, "
-            "mutual funds), 2018-2022; interactions = the Buy transactions (228,913 of 388,049 in the "
-            "release, 29,090 customers), by date. Bring transactions.csv and customer_information.csv "
+            "mutual funds), 2018-2022; interactions = the Buy transactions, by date (the release: 388,049 "
+            "transactions, 228,913 buys, 29,090 customers). Bring transactions.csv and customer_information.csv "
             f"from {DOI} into <data folder>/{BROUGHT}/ (`flm-bench data info far-trans` shows where). "
             "item_features: one-hot category, sub-category, sector, industry, market (earliest catalogue "
             "row), also as attribute ids, name + attributes as item_text; asset returns are not used "

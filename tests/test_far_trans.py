@@ -98,6 +98,15 @@ def test_customers_carry_their_profile_as_of_their_first_buy(generated: FarTrans
     assert changed > 0 and missing > 0  # the data exercise both: a later profile unused, no profile at all
 
 
+def test_a_changed_log_is_parsed_again(generated: FarTransFiles) -> None:
+    """The log's digest is not declared: the table cache is keyed by the file's own digest."""
+    before = declared_spec(generated.data_dir).load(DataLocation(data_dir=generated.data_dir))
+    path = generated.data_dir / TRANSACTIONS.path
+    path.write_text(path.read_text(encoding="utf-8").replace(",Sell,", ",Buy,", 1), encoding="utf-8")
+    after = declared_spec(generated.data_dir).load(DataLocation(data_dir=generated.data_dir))
+    assert after.n_interactions == before.n_interactions + 1
+
+
 # ------------------------------------------------------------------ bring your own: explained
 
 
@@ -167,6 +176,7 @@ def test_the_release_declaration_rejects_files_of_another_size(generated: FarTra
 # ------------------------------------------------------------------------------- end to end
 
 
+@pytest.mark.slow
 def test_info_verify_and_a_popularity_run_on_generated_files(generated: FarTransFiles, tmp_path: Path) -> None:
     env = declaring_env(tmp_path, generated.data_dir)
     args = ("--data-dir", str(generated.data_dir))
