@@ -43,6 +43,9 @@ DOI = "https://doi.org/10.5525/gla.researchdata.1658"
 CATALOGUE = "finance/far-trans-partial/asset_information.csv.gz"
 BROUGHT = "finance/far-trans"  # where the user's two files go, in the data folder
 
+# Columns as the release's FAR-Trans-Data/README.txt lists them, in file order (read in the copy at
+# github:serval-uni-lu/counterfactualFAR @ 6e934da3afd5d69c391eb835e0d125c2f70aa7c3); row counts and
+# the customer file's size and sha256 as shared/datasets/SOURCES.md records them (finance/far-trans-partial).
 TRANSACTIONS = SourceFile(
     path=f"{BROUGHT}/transactions.csv",
     sha256=None,  # not published; the row count and header are checked instead
