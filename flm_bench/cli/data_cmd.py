@@ -166,7 +166,8 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Check size and sha256 of every file present (data folder or cache); download nothing."""
+    """Check every file present (data folder or cache) against its declared header, rows, size and sha256;
+    download nothing. A missing file the user brings says where it goes and where to get it."""
     from flm_bench.data.sources import DataLocation, bring_hint, local_copy
     from flm_bench.errors import DataError
 
