@@ -55,13 +55,18 @@ def files_dataset(
     """A :class:`DatasetSpec` whose ``load`` fetches, verifies, parses and caches ``files``.
 
     The parsed table is cached under the files' digests, the parser ``version`` (bump it
-    when ``parse`` changes) and the dataset name.
+    when ``parse`` changes) and the dataset name. A file whose digest is not declared (one the
+    user brings, see :attr:`SourceFile.obtain`) is fetched and hashed at every load.
     """
     files = tuple(files)
 
     def load(location: DataLocation) -> InteractionData:
-        key = {"name": name, "parser": version, "files": {f.path: f.sha256 for f in files}}
-        table, side = build_table(key, lambda: parse({f.name: fetch(f, location) for f in files}))
+        unknown = {f.name: fetch(f, location) for f in files if f.sha256 is None}
+        digests = {f.path: f.sha256 or sha256_of(unknown[f.name]) for f in files}
+        key = {"name": name, "parser": version, "files": digests}
+        table, side = build_table(
+            key, lambda: parse({f.name: unknown.get(f.name) or fetch(f, location) for f in files})
+        )
         return from_table(name, domain, table, timestamped=timestamped, ordered=ordered, side=side)
 
     return DatasetSpec(

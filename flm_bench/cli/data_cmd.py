@@ -16,6 +16,7 @@ from flm_bench.cli.options import DataDir, Mirror
 from flm_bench.errors import ConfigError
 
 if TYPE_CHECKING:
+    from flm_bench.data.sources import SourceFile
     from flm_bench.data.table import InteractionData
 
 app = typer.Typer(
@@ -81,18 +82,39 @@ def _download_bar():
 
 
 def dataset_info(name: str) -> dict[str, Any]:
-    """Everything ``data info`` shows about one dataset (loads it)."""
+    """Everything ``data info`` shows about one dataset (loads it). A dataset with files the user
+    brings is described without its counts while they are not in place (``load_error`` says why)."""
+    from flm_bench.data.sources import DataLocation
+    from flm_bench.errors import DataError
+
     entry = plugins().datasets.entry(name)
     spec = entry.spec
-    with _download_bar():
-        data = spec.load_data()
-    side = {k: int(len(v)) for k, v in data.side.items() if k not in ("item_attr_indptr",)}
-    order = data.column("order")
-    return {
+    data_dir = DataLocation.from_env().data_dir
+    facts: dict[str, Any] = {
         "name": spec.name,
         "domain": spec.domain,
         "plugin": entry.plugin,
         "synthetic": spec.synthetic,
+    }
+    try:
+        with _download_bar():
+            facts.update(_loaded_facts(spec.load_data()))
+    except DataError as exc:
+        if not any(f.brought for f in spec.files):
+            raise
+        facts["load_error"] = str(exc)
+    facts.update(license=spec.license, citation=spec.citation, source=spec.source, files=_files(spec.files, data_dir))
+    if "fingerprint" in facts:  # keep the order of the keys people read
+        facts["fingerprint"] = facts.pop("fingerprint")
+    facts["description"] = spec.description
+    return facts
+
+
+def _loaded_facts(data: InteractionData) -> dict[str, Any]:
+    """The counts, order and side data of a loaded dataset."""
+    side = {k: int(len(v)) for k, v in data.side.items() if k not in ("item_attr_indptr",)}
+    order = data.column("order")
+    return {
         "users": data.n_users,
         "items": data.n_items,
         "interactions": data.n_interactions,
@@ -102,13 +124,31 @@ def dataset_info(name: str) -> dict[str, Any]:
         "columns": data.table.column_names,
         "side_data": side,
         "text_coverage": _text_coverage(data),
-        "license": spec.license,
-        "citation": spec.citation,
-        "source": spec.source,
-        "files": [{"path": f.path, "sha256": f.sha256, "size": f.size, "url": f.url} for f in spec.files],
         "fingerprint": data.fingerprint,
-        "description": spec.description,
     }
+
+
+def _files(files: tuple[SourceFile, ...], data_dir: Path | None) -> list[dict[str, Any]]:
+    """The declared files; those the user brings with where they go and where to get them."""
+    from flm_bench.data.sources import expected_path
+
+    rows = []
+    for f in files:
+        row: dict[str, Any] = {"path": f.path, "sha256": f.sha256, "size": f.size, "url": f.url}
+        if f.brought:
+            row.update(obtain=f.obtain, put_at=expected_path(f, data_dir), columns=list(f.columns), rows=f.rows)
+        rows.append(row)
+    return rows
+
+
+def _file_line(f: dict[str, Any]) -> str:
+    """One declared file, for the ``data info`` table."""
+    size = "size unknown" if f["size"] is None else f"{f['size']:,} bytes"
+    digest = "sha256 unknown" if f["sha256"] is None else f"sha256 {f['sha256'][:12]}…"
+    if "obtain" not in f:
+        return f"{f['path']} ({size}, {digest})"
+    rows = "" if f["rows"] is None else f"{f['rows']:,} rows, "
+    return f"{f['path']}: you bring it from {f['obtain']}; put it at {f['put_at']} ({rows}{size}, {digest})"
 
 
 def _text_coverage(data: InteractionData) -> dict[str, int]:
@@ -134,7 +174,7 @@ def info(
     table = Table(title=name, show_header=False)
     for key, value in facts.items():
         if key == "files":
-            value = "\n".join(f"{f['path']} ({f['size']:,} bytes, sha256 {f['sha256'][:12]}…)" for f in value)
+            value = "\n".join(_file_line(f) for f in value)
         elif isinstance(value, dict):
             value = ", ".join(f"{k}: {v:,}" for k, v in value.items()) or "none"
         elif isinstance(value, int) and not isinstance(value, bool):
@@ -151,8 +191,9 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Check size and sha256 of every file present (data folder or cache); download nothing."""
-    from flm_bench.data.sources import DataLocation, local_copy
+    """Check every file present (data folder or cache) against its declared header, rows, size and sha256;
+    download nothing. A missing file the user brings says where it goes and where to get it."""
+    from flm_bench.data.sources import DataLocation, bring_hint, local_copy
     from flm_bench.errors import DataError
 
     use_locations(data_dir)
@@ -163,7 +204,8 @@ def verify(
         for f in spec.files:
             try:
                 path = local_copy(f, DataLocation.from_env().data_dir)
-                status, detail = ("ok", str(path)) if path else ("missing", "")
+                hint = bring_hint(f, DataLocation.from_env().data_dir) if f.brought else ""
+                status, detail = ("ok", str(path)) if path else ("missing", hint)
             except DataError as exc:
                 status, detail, bad = "mismatch", str(exc), bad + 1
             rows.append({"dataset": spec.name, "file": f.path, "status": status, "detail": detail})
