@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from flm_bench.api import DataError, DatasetSpec, SourceFile, files_dataset, hookimpl, open_text
+from flm_bench.api import DataError, DatasetSpec, SourceFile, epoch_seconds, files_dataset, hookimpl, open_text
 from flm_bench_plugins.realdata import Columns, SideData, canonical, flags_csr, index_of, one_hot, source_files
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ def _seconds(values: pd.Series, what: str) -> np.ndarray:
     if parsed.isna().any():
         row = int(parsed.isna().to_numpy().argmax())
         raise DataError(f"{what}: {values.iloc[row]!r} (row {row + 2}) is not a date")
-    return ((parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(np.int64)  # any resolution
+    return epoch_seconds(parsed)
 
 
 def _one_hot(values: pd.DataFrame, vocabulary: pd.DataFrame, what: str) -> tuple[np.ndarray, list[str]]:
