@@ -115,6 +115,26 @@ class CsvDataset(_Strict):
         return v or None  # TOML has no null: an empty name means no such column
 
 
+class CellResources(_Strict):
+    """What one cell (or pretraining task) reserves on a cluster worker (``--executor ray``)."""
+
+    cpus: float = Field(1.0, gt=0, description="CPU cores reserved; also the cell's torch threads")
+    gpus: float = Field(0.0, ge=0, description="GPUs reserved (fractions share one GPU)")
+
+
+class Resources(CellResources):
+    """Per-cell resources for the Ray executor, with per-model overrides (``[resources.models.NAME]``).
+
+    They decide where a cell may run, not what it computes: they are not part of record ids.
+    """
+
+    models: dict[str, CellResources] = Field(default_factory=dict)
+
+    def for_model(self, model: str) -> CellResources:
+        """What a cell of ``model`` reserves: its override, else the suite-wide amounts."""
+        return self.models.get(model, CellResources(cpus=self.cpus, gpus=self.gpus))
+
+
 class Suite(_Strict):
     """One benchmark suite."""
 
@@ -138,12 +158,16 @@ class Suite(_Strict):
     csv: dict[str, CsvDataset] = Field(
         default_factory=dict, description="datasets read from your own CSV files, by the name targets and corpora use"
     )
+    resources: Resources = Resources()
 
     @model_validator(mode="after")
     def _overrides_name_targets(self) -> Suite:
         stray = sorted(set(self.split_overrides) - set(self.targets))
         if stray:
             raise ValueError(f"split_overrides for {stray}, which are not among the targets {self.targets}")
+        stray = sorted(set(self.resources.models) - set(self.models))
+        if stray:
+            raise ValueError(f"resources.models for {stray}, which are not among the models {self.models}")
         return self
 
     def split_for(self, target: str) -> SplitConfig:
@@ -197,6 +221,7 @@ def single_cell(base: Suite, **overrides: Any) -> Suite:
     data.update({k: v for k, v in overrides.items() if v and k != "split"})
     data["model_params"] = {m: p for m, p in data["model_params"].items() if m in data["models"]}
     data["split_overrides"] = {t: s for t, s in data["split_overrides"].items() if t in data["targets"]}
+    data["resources"]["models"] = {m: r for m, r in data["resources"]["models"].items() if m in data["models"]}
     if overrides.get("split"):
         data["split"] = {"protocol": overrides["split"], "params": {}}
         data["split_overrides"] = {}
