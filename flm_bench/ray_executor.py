@@ -173,6 +173,7 @@ def run_on_ray(
             pending.append((cell, rid))
     if pending:
         with connected(ray, address):
+            check_feasible(ray, suite, {cell.model for cell, _ in pending})
             job = Job(suite, output, device, runner.location)
             refs = _submit(ray, runner, ray.put(job), pending, max_retries)
             progress.message(f"{len(refs)} cell task(s) submitted to Ray")
@@ -180,6 +181,20 @@ def run_on_ray(
     for stale in clean_partial(output):  # a worker killed while renaming leaves its temporary folder
         log.warning("removed partial record left by a killed worker: %s", stale)
     return run
+
+
+def check_feasible(ray: Any, suite: Suite, models: set[str]) -> None:
+    """A :class:`ConfigError` when some model's cells reserve more than any live node has (Ray
+    would wait for such a node forever; a cluster that adds nodes on demand is not foreseen)."""
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    for model in sorted(models):
+        need = suite.resources.for_model(model)
+        if not any(need.cpus <= n.get("CPU", 0) and need.gpus <= n.get("GPU", 0) for n in nodes):
+            most = max((n.get("CPU", 0), n.get("GPU", 0)) for n in nodes) if nodes else (0, 0)
+            raise ConfigError(
+                f"resources: cells of {model!r} need cpus = {need.cpus:g}, gpus = {need.gpus:g}, but no node "
+                f"of the Ray cluster has that (the largest: {most[0]:g} CPUs, {most[1]:g} GPUs)"
+            )
 
 
 def _submit(ray: Any, runner: Runner, job: Any, pending: list[tuple[Cell, str]], max_retries: int) -> dict[Any, Cell]:

@@ -19,6 +19,8 @@ import pytest
 from console import cli
 from fake_plugins import install_fake_plugin
 
+from flm_bench.errors import ConfigError
+from flm_bench.plan import plan
 from flm_bench.plugins import load_plugins
 from flm_bench.ray_executor import MISSING_EXTRA, RayRun, run_on_ray
 from flm_bench.results.records import RECORD_FILE, TMP_PREFIX, records_dir
@@ -216,3 +218,29 @@ def test_killed_worker_is_retried_and_no_record_is_lost_or_doubled(cluster: Any,
     assert len(folders) == 2 and not [f for f in folders if f.startswith(TMP_PREFIX)]
     Runner(suite, load_plugins(), tmp_path / "local").run()
     assert comparable(tmp_path / "ray") == comparable(tmp_path / "local")
+
+
+def test_resources_per_model_are_checked_and_not_part_of_record_ids(tmp_path: Path) -> None:
+    base = load_suite(suite_file(tmp_path, ["popularity", "sasrec"], [0]))
+    data = base.model_dump()
+    data["resources"] = {"cpus": 2, "models": {"sasrec": {"gpus": 0.5}}}
+    suite = Suite.model_validate(data)
+    assert (suite.resources.for_model("popularity").cpus, suite.resources.for_model("popularity").gpus) == (2, 0)
+    assert (suite.resources.for_model("sasrec").cpus, suite.resources.for_model("sasrec").gpus) == (1, 0.5)
+    cell = plan(suite, load_plugins())[0]
+    assert cell.record_id(suite, {}, ["x"]) == cell.record_id(base, {}, ["x"])
+    data["resources"] = {"models": {"itemknn": {"cpus": 1}}}
+    with pytest.raises(ValueError, match=r"resources.models for \['itemknn'\], which are not among the models"):
+        Suite.model_validate(data)
+
+
+@pytest.mark.slow
+def test_cells_no_node_can_hold_are_a_config_error(cluster: Any, tmp_path: Path) -> None:
+    """A cell reserving more than any node has would wait forever: refused before any task."""
+    data = load_suite(suite_file(tmp_path, ["popularity"], [0])).model_dump()
+    data["resources"] = {"cpus": 1, "gpus": 1}
+    with pytest.raises(
+        ConfigError, match=r"cells of 'popularity' need cpus = 1, gpus = 1, but no node .* 1 CPUs, 0 GPUs"
+    ):
+        run_ray(cluster, Suite.model_validate(data), tmp_path / "ray")
+    assert not records_dir(tmp_path / "ray").exists()
