@@ -14,6 +14,12 @@ the steady state of a long suite). Local goes first, in this process, so the dat
 warm for every run but the first. Wall times include everything a user waits for except starting
 Ray, reported apart.
 The machine's load average is printed: on a shared machine the ratio moves with it.
+
+Measured here (2 cores shared with other work, load average ~7.7, 1 December 2026, 8 cells):
+local 29.6 s cold / 7.1 s warm; Ray with 2 workers 50.9 s cold (+24.8 s to start Ray) / 3.5 s
+warm: 0.58x cold, 2.02x warm. An empty Ray task 1.3 ms; a worker's start-up (spawn, imports,
+data, ranx kernels) ~47 s once; overhead per warm cell 0.42 s on Ray against 0.33 s locally.
+Ray pays off once each worker runs many cells; a short suite on this machine is faster locally.
 """
 
 from __future__ import annotations
