@@ -81,7 +81,8 @@ def table(results: dict[str, dict[str, float]]) -> None:
     devices = list(results)
     print(f"{'':<16}" + "".join(f"{d:>14}" for d in devices))
     for key in next(iter(results.values())):
-        print(f"{key:<16}" + "".join(f"{results[d][key]:>14,.1f}" for d in devices))
+        fmt = ">14.4f" if key.startswith("ndcg") else ">14,.1f"
+        print(f"{key:<16}" + "".join(f"{results[d][key]:{fmt}}" for d in devices))
     if "cuda" in results and "cpu" in results:
         for key in ("sequences/s", "users/s"):
             print(f"cuda / cpu {key}: {results['cuda'][key] / results['cpu'][key]:.1f}x")
