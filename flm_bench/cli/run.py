@@ -128,13 +128,17 @@ def run_command(
         bool, typer.Option("--json", help="Print the board as JSON on stdout (format flm-bench.board/2).")
     ] = False,
     executor: Annotated[
-        Executor, typer.Option(help="local: cells one after another here; ray: cells as Ray tasks (the ray extra).")
+        Executor,
+        typer.Option(
+            metavar="EXECUTOR", help="local: cells one after another here; ray: cells as Ray tasks (the ray extra)."
+        ),
     ] = "local",
     ray_address: Annotated[
         str | None,
         typer.Option(
+            metavar="ADDRESS",
             help="With --executor ray: a running cluster (auto, HOST:PORT, ray://HOST:PORT); "
-            "default: start a local Ray instance sized to this machine."
+            "default: start a local Ray instance sized to this machine.",
         ),
     ] = None,
 ) -> None:
