@@ -6,6 +6,7 @@ so every case here runs the console script in a subprocess.
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import subprocess
@@ -80,7 +81,7 @@ def test_ctrl_c_exits_130_and_keeps_completed_records(tmp_path: Path) -> None:
     seen = []
     for line in run.stderr:  # progress lines (stderr is not a terminal): wait for the sleeping cell
         seen.append(line)
-        if line.startswith("[2/2] synthetic-finance · sleepy"):
+        if line[9:].startswith("[2/2] synthetic-finance · sleepy"):  # after the time stamp
             break
     run.send_signal(signal.SIGINT)
     try:
@@ -149,9 +150,24 @@ def test_progress_is_plain_lines_when_stderr_is_not_a_terminal(tmp_path: Path) -
     args = ["run", "--dataset", "synthetic-finance", "--model", "popularity", "--model", "itemknn", "--seed", "0"]
     first = cli(*args, "--output", "out", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
-    lines = first.stderr.splitlines()
+    stamped = first.stderr.splitlines()
+    assert all(re.match(r"\d\d:\d\d:\d\d ", line) for line in stamped[:-1]), stamped  # the last: records written
+    lines = [line[9:] for line in stamped]
     assert "[1/2] synthetic-finance · popularity · scratch · seed 0" in lines
     assert any(line.startswith("[2/2] synthetic-finance · itemknn · scratch · seed 0 (eta ") for line in lines)
     assert sum(line.startswith(("[1/2] done: ndcg@10=", "[2/2] done: ndcg@10=")) for line in lines) == 2
     again = cli(*args, "--output", "out", cwd=tmp_path)
     assert again.stderr.count("done: skipped (already complete)") == 2, again.stderr
+
+
+def test_epoch_lines_give_the_cells_eta(tmp_path: Path) -> None:
+    (tmp_path / "suite.toml").write_text(
+        'name = "epochs"\ntargets = ["synthetic-finance"]\nmodels = ["sasrec"]\n'
+        '[training]\ndevice = "cpu"\nepochs = 2\npatience = 5\nmax_valid_users = 100\n'
+        "[model_params.sasrec]\ndim = 8\nlayers = 1\nheads = 1\nmax_len = 5\n"
+    )
+    done = cli("run", "--suite", "suite.toml", "--output", "out", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    epochs = [line[9:] for line in done.stderr.splitlines() if "epoch " in line]
+    assert [line.split(" ndcg@10=")[0] for line in epochs] == ["[1/1]   epoch 1/2", "[1/1]   epoch 2/2"], epochs
+    assert re.search(r"\(cell eta at most \d+:\d\d:\d\d\)$", epochs[0]) and epochs[1].endswith("at most 0:00:00)")

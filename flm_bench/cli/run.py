@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -82,30 +83,42 @@ class _RichProgress:
 
 
 class _LineProgress:
-    """The runner's progress as plain lines on stderr, for logs and CI (no terminal to redraw)."""
+    """The runner's progress as plain timestamped lines on stderr, for logs and CI (no terminal to
+    redraw): each cell with the suite's ETA, its epochs with the cell's (at most: patience may stop
+    it sooner), and what it scored."""
+
+    EPOCH = re.compile(r"^epoch (\d+)/(\d+)\b")  # the training loop's per-epoch message
 
     def __init__(self) -> None:
-        self.start = time.monotonic()
+        self.start = self.cell_start = time.monotonic()
         self.index = self.total = 0
 
+    def _say(self, text: str) -> None:
+        err.print(f"{time.strftime('%H:%M:%S')} {text}", markup=False)
+
     def cell_started(self, cell: Cell, index: int, total: int) -> None:
-        self.index, self.total = index, total
-        eta = ""
-        if index:
-            left = (time.monotonic() - self.start) / index * (total - index)
-            eta = f" (eta {datetime.timedelta(seconds=round(left))})"
-        err.print(f"[{index + 1}/{total}] {cell_name(cell)}{eta}", markup=False)
+        self.index, self.total, self.cell_start = index, total, time.monotonic()
+        eta = f" (eta {_duration((self.cell_start - self.start) / index * (total - index))})" if index else ""
+        self._say(f"[{index + 1}/{total}] {cell_name(cell)}{eta}")
 
     def cell_finished(self, cell: Cell, record: Record | None) -> None:
         if record is None:
             what = "skipped (already complete)"
         else:
             what = " ".join(f"{k}={v:.4f}" for k, v in list(record.metrics.items())[:3])
-        err.print(f"[{self.index + 1}/{self.total}] done: {what}", markup=False)
+        self._say(f"[{self.index + 1}/{self.total}] done: {what}")
 
     def message(self, text: str) -> None:
         where = f"[{self.index + 1}/{self.total}]   " if self.total else ""  # before the first cell: loading
-        err.print(where + text, markup=False)
+        epoch = self.EPOCH.match(text)
+        if epoch:
+            done, cap = int(epoch[1]), int(epoch[2])
+            text += f" (cell eta at most {_duration((time.monotonic() - self.cell_start) / done * (cap - done))})"
+        self._say(where + text)
+
+
+def _duration(seconds: float) -> str:
+    return str(datetime.timedelta(seconds=round(seconds)))
 
 
 def run_command(
