@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -102,6 +103,22 @@ def test_plan_rejects_unknown_names_before_any_work() -> None:
 
 
 @pytest.mark.slow
+def test_records_say_the_threads_and_cpus_their_costs_were_measured_with(small_run) -> None:
+    import torch
+
+    from flm_bench.results.render.origin import origin
+
+    output, _ = small_run
+    records = load_records(output)
+    assert {(r.provenance.cpus, r.provenance.torch_threads) for _, r in records} == {
+        (os.cpu_count(), torch.get_num_threads())
+    }
+    shown = f"{torch.get_num_threads()} torch thread{'s' * (torch.get_num_threads() != 1)} of {os.cpu_count()} CPUs"
+    assert origin(records).threads == [(shown, 4)]
+    old = [(p, r.model_copy(update={"provenance": r.provenance.model_copy(update={"cpus": None})})) for p, r in records]
+    assert origin(old).threads == [("not recorded (records before schema 4)", 4)]
+
+
 def test_records_match_the_shipped_schema(small_run) -> None:
     output, _ = small_run
     assert shipped_schema() == json_schema(), "regenerate flm_bench/schemas/ from records.json_schema()"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import importlib.util
+import os
 import platform
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -73,6 +74,8 @@ def provenance(plugins: Mapping[str, str], modules: Mapping[str, Sequence[str]])
         python=platform.python_version(),
         torch=torch.__version__,
         platform=platform.platform(),
+        cpus=os.cpu_count(),
+        torch_threads=torch.get_num_threads(),
         git_sha=git_sha(),
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )

@@ -137,6 +137,10 @@ class Provenance(_Model):
     python: str
     torch: str
     platform: str
+    cpus: int | None = Field(None, description="CPUs the machine has (null before schema 4)")
+    torch_threads: int | None = Field(
+        None, description="torch's intra-op threads when the record was made (null before 4)"
+    )
     git_sha: str | None
     created: str
 

@@ -1,7 +1,7 @@
 """Where the board's numbers come from: the provenance of its records, summarized for the page.
 
-Everything here is read from the records (``provenance`` and ``cost``); a field the records do
-not carry (e.g. thread counts) is reported as not recorded, never guessed.
+Everything here is read from the records (``provenance`` and ``cost``); a field a record does
+not carry (thread counts before schema 4) is reported as not recorded, never guessed.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class Origin:
     runtime: list[tuple[str, int]]  # python and torch versions
     platform: list[tuple[str, int]]  # the machine the costs were measured on
     device: list[tuple[str, int]]  # torch device and how memory was measured
+    threads: list[tuple[str, int]]  # torch threads and the machine's CPUs
 
 
 def _count(values: Iterable[str]) -> list[tuple[str, int]]:
@@ -48,7 +49,15 @@ def origin(records: list[tuple[Path, Record]]) -> Origin:
         runtime=_count(f"python {r.provenance.python}, torch {r.provenance.torch}" for r in recs),
         platform=_count(r.provenance.platform for r in recs),
         device=_count(f"{r.cost.device} (memory: {r.cost.memory_kind})" for r in recs),
+        threads=_count(_threads(r) for r in recs),
     )
+
+
+def _threads(record: Record) -> str:
+    p = record.provenance
+    if p.torch_threads is None or p.cpus is None:
+        return "not recorded (records before schema 4)"
+    return f"{p.torch_threads} torch thread{'s' * (p.torch_threads != 1)} of {p.cpus} CPUs"
 
 
 def fmt_counted(values: list[tuple[str, int]]) -> str:
