@@ -38,11 +38,12 @@ from flm_bench.results.records import (
     record_path,
     write_record,
 )
-from flm_bench.suite import Suite
+from flm_bench.suite import Suite, TrainConfig, TunedCell
 
 if TYPE_CHECKING:
     from flm_bench.data.splits import Split
-    from flm_bench.train.loop import FitResult
+    from flm_bench.train.cost import Meter
+    from flm_bench.train.loop import EpochHook, FitResult
     from flm_bench.train.pretraining import Checkpoint
     from flm_bench.train.strategy import StrategyResult
 
@@ -74,6 +75,19 @@ class MessagesOnly:
     def message(self, text: str) -> None:
         if self._say is not None:
             self._say(text)
+
+
+@dataclass
+class Adapted:
+    """A cell adapted but not evaluated: its data, split, checkpoint (and whether it was reused),
+    the strategy's result, and the time and memory adapting took."""
+
+    data: InteractionData
+    split: Split
+    checkpoint: Checkpoint | None
+    reused: bool
+    result: StrategyResult
+    meter: Meter
 
 
 @dataclass
@@ -153,12 +167,23 @@ class Runner:
         content = [self.data(cell.dataset).fingerprint, self.split(cell.dataset).fingerprint]
         if cell.corpus:
             content += [self.data(d).fingerprint for d in self.pretraining_corpus(cell.corpus, cell.dataset).members]
-        return cell.record_id(self.suite, self.params(cell.model).model_dump(), content)
+        tuned = self.tuned(cell)
+        tuning = tuned.tuning().model_dump() if tuned else None
+        return cell.record_id(self.suite, self.cell_params(cell).model_dump(), content, tuning)
 
-    def params(self, model: str) -> ModelParams:
-        """The model's parameters: its defaults with the suite's overrides, validated."""
+    def params(self, model: str, tuned: dict[str, Any] | None = None) -> ModelParams:
+        """The model's parameters: its defaults with the suite's overrides (and ``tuned`` ones), validated."""
         spec = self.plugins.models.get(model)
-        return parse_params(model, spec.params, self.suite.model_params.get(model, {}))
+        return parse_params(model, spec.params, {**self.suite.model_params.get(model, {}), **(tuned or {})})
+
+    def tuned(self, cell: Cell) -> TunedCell | None:
+        """The suite's ``[[tuned]]`` entry for ``cell`` (any seed), if any."""
+        return self.suite.tuned_for(cell.dataset, cell.model, cell.strategy, cell.corpus)
+
+    def cell_params(self, cell: Cell) -> ModelParams:
+        """The parameters ``cell`` runs with: :meth:`params` with its tuned ones."""
+        tuned = self.tuned(cell)
+        return self.params(cell.model, tuned.model_params if tuned else None)
 
     def data(self, name: str) -> InteractionData:
         if name not in self._data:
@@ -196,7 +221,7 @@ class Runner:
         self.progress.message(f"pretraining {cell.model} on {use.name} (seed {cell.seed})")
         return pretrain(
             self.plugins.models.get(cell.model),
-            self.params(cell.model) if params is None else params,
+            self.cell_params(cell) if params is None else params,
             self._corpora[use.name],
             excluded=list(use.excluded),
             datasets=list(use.members),
@@ -216,31 +241,48 @@ class Runner:
                 seen.setdefault((cell.model, name, cell.seed), cell)
         return list(seen.values())
 
-    def _execute(self, cell: Cell, rid: str) -> tuple[Path, Record]:
-        from flm_bench.evaluation import evaluate
+    def adapt(
+        self,
+        cell: Cell,
+        params: ModelParams,
+        training: TrainConfig,
+        on_epoch: EpochHook | None = None,
+    ) -> Adapted:
+        """Pretrain (or reuse) and adapt ``cell`` with ``params`` and ``training``; the test split is
+        not touched here (tuning stops after this, ``run`` goes on to evaluate)."""
         from flm_bench.train.cost import Meter
         from flm_bench.train.loop import seed_everything
         from flm_bench.train.strategy import AdaptContext
 
         data, split = self.data(cell.dataset), self.split(cell.dataset)
-        params = self.params(cell.model)
         ckpt, reused = self.checkpoint(cell, params) if cell.corpus else (None, False)
-        seed_everything(cell.seed, self.suite.training.deterministic)
+        seed_everything(cell.seed, training.deterministic)
         ctx = AdaptContext(
             self.plugins.models.get(cell.model),
             params,
             data,
             split,
             ckpt,
-            self.suite.training,
+            training,
             cell.seed,
             self.device,
             progress=self.progress.message,
             metrics=self.suite.evaluation.names,
             exclude_history=self.suite.evaluation.exclude_history,
+            on_epoch=on_epoch,
         )
-        with Meter(self.device) as adapt:
+        with Meter(self.device) as meter:
             result = self.plugins.strategies.get(cell.strategy).build().adapt(ctx)
+        return Adapted(data, split, ckpt, reused, result, meter)
+
+    def _execute(self, cell: Cell, rid: str) -> tuple[Path, Record]:
+        from flm_bench.evaluation import evaluate
+        from flm_bench.train.cost import Meter
+
+        tuned = self.tuned(cell)
+        params = self.cell_params(cell)
+        done = self.adapt(cell, params, self.suite.training_for(tuned))
+        data, split, ckpt, result, adapt = done.data, done.split, done.checkpoint, done.result, done.meter
         with Meter(self.device) as ev:
             ranked, per_user = evaluate(
                 result.model.score,
@@ -250,7 +292,7 @@ class Runner:
             )
         cost = Cost(
             pretrain_seconds=ckpt.seconds if ckpt else 0.0,
-            pretrain_reused=reused,
+            pretrain_reused=done.reused,
             adapt_seconds=adapt.seconds,
             eval_seconds=ev.seconds,
             trainable_parameters=result.trainable_parameters,
@@ -261,6 +303,8 @@ class Runner:
         record = self._record(
             cell, rid, data, split, params, ckpt, result, cost, {n: float(v.mean()) for n, v in per_user.items()}
         )
+        if tuned is not None:
+            record.tuning = tuned.tuning()
         targets = [split.test.targets.get(i) for i in range(len(split.test))]
         path = write_record(
             self.output, record, users=split.test.users, ranked=ranked, targets=targets, per_user=per_user

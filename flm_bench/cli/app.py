@@ -17,6 +17,7 @@ from flm_bench.cli import (
     pretrain_cmd,
     publish_cmd,
     run,
+    tune,
 )
 from flm_bench.cli.common import err
 from flm_bench.errors import ConfigError, FlmBenchError, UnknownNameError
@@ -29,6 +30,7 @@ app = typer.Typer(
 )
 app.command("run")(run.run_command)
 app.command("pretrain")(pretrain_cmd.pretrain_command)
+app.command("tune")(tune.tune_command)
 app.command("list")(listing.list_command)
 app.command("publish")(publish_cmd.publish_command)
 app.command("compare")(compare_cmd.compare_command)

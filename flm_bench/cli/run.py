@@ -101,6 +101,10 @@ def run_command(
     data_dir: DataDir = None,
     csv: Csv = None,
     param: Param = None,
+    overlay: Annotated[
+        Path | None,
+        typer.Option("--overlay", help="Overlay of tuned parameters, as `flm-bench tune` writes it (tuned.toml)."),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the board as JSON on stdout (format flm-bench.board/2).")
     ] = False,
@@ -110,10 +114,10 @@ def run_command(
     Completed cells (records already in --output) are skipped, so an interrupted run resumes.
     """
     from flm_bench.cli.data_cmd import use_locations
-    from flm_bench.suite import builtin_suite, load_suite, single_cell, with_csv, with_params
+    from flm_bench.suite import builtin_suite, load_suite, single_cell, with_csv, with_overlay, with_params
 
     use_locations(data_dir)
-    suite = load_suite(suite_file) if suite_file else builtin_suite()
+    suite = with_overlay(load_suite(suite_file) if suite_file else builtin_suite(), overlay)
     suite = single_cell(
         suite, targets=dataset, corpora=corpus, models=model, strategies=strategy, seeds=seed, split=split
     )
