@@ -78,7 +78,8 @@ def plan(suite: Suite, plugins: Plugins) -> list[Cell]:
     for m, spec in models.items():
         parse_params(m, spec.params, suite.model_params.get(m, {}))
     for t in suite.tuned:
-        if t.dataset not in suite.targets or t.model not in models or t.strategy not in strategies:
+        named = t.dataset in suite.targets and t.model in models and t.strategy in strategies
+        if not named or (t.corpus and t.corpus not in suite.corpora):
             raise ConfigError(f"tuned: the entry for {'/'.join(t.key)} names no cell of the suite")
         parse_params(t.model, models[t.model].params, {**suite.model_params.get(t.model, {}), **t.model_params})
     objective = suite.pretraining.objective

@@ -258,7 +258,10 @@ def single_cell(base: Suite, **overrides: Any) -> Suite:
     data["tuned"] = [
         t
         for t in data["tuned"]
-        if t["dataset"] in data["targets"] and t["model"] in data["models"] and t["strategy"] in data["strategies"]
+        if t["dataset"] in data["targets"]
+        and t["model"] in data["models"]
+        and t["strategy"] in data["strategies"]
+        and (not t["corpus"] or t["corpus"] in data["corpora"])
     ]
     if overrides.get("split"):
         data["split"] = {"protocol": overrides["split"], "params": {}}
