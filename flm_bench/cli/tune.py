@@ -37,7 +37,7 @@ def tune_command(
     """Tune every cell of a suite on validation; write the best parameters to --output/tuned.toml.
 
     One Optuna study per dataset × model × strategy × corpus, on the suite's first seed: TPE draws,
-    a median pruner stops trials behind on per-epoch validation ([training] valid_metric), and a
+    a median pruner stops trials behind on per-epoch validation (the suite's training.valid_metric), and a
     trial's value is its fit's best validation value. The test split is never evaluated. scratch
     tunes the model's search space and the learning rate and weight decay; adaptation strategies
     keep the checkpoint's architecture and tune the learning rate and weight decay. Every study
