@@ -222,3 +222,32 @@ def test_the_epoch_hook_hears_every_validation_value_and_can_end_the_fit(tmp_pat
     with pytest.raises(_Stop, match="1"):
         runner.adapt(cell, runner.cell_params(cell), runner.suite.training, stop)
     assert not (tmp_path / "out" / "records").exists()  # adapting writes and evaluates nothing
+
+
+@pytest.mark.slow
+def test_adaptation_keeps_the_checkpoints_architecture_and_every_cell_of_a_suite_is_tuned(tmp_path: Path) -> None:
+    from flm_bench.suite import Suite
+    from flm_bench.tuning import TRAINING_SPACE, space_for
+
+    suite = Suite(
+        name="s",
+        targets=["synthetic-finance"],
+        models=["sasrec", "popularity"],
+        strategies=["scratch", "finetune", "probe"],
+        corpora=["synthetic-general"],
+        seeds=[3, 1],
+    )
+    runner = Runner(suite, load_plugins(), tmp_path / "out", device="cpu")
+    cells = tuning_cells(runner)
+    assert {(c.model, c.strategy, c.corpus, c.seed) for c in cells} == {
+        ("sasrec", "scratch", None, 3),
+        ("sasrec", "finetune", "synthetic-general", 3),
+        ("sasrec", "probe", "synthetic-general", 3),
+        ("popularity", "scratch", None, 3),
+    }
+    spaces = {(c.model, c.strategy): space_for(runner, c) for c in cells}
+    assert spaces["sasrec", "scratch"].model.keys() == {"dim", "layers", "heads", "dropout", "max_len"}
+    assert spaces["sasrec", "finetune"].model == spaces["sasrec", "probe"].model == {}
+    assert all(spaces["sasrec", s].training == TRAINING_SPACE for s in ("scratch", "finetune", "probe"))
+    assert not spaces["popularity", "scratch"]  # nothing declared, not trained by the loop
+    assert spaces["sasrec", "finetune"].digest() != spaces["sasrec", "scratch"].digest()
