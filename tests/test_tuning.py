@@ -251,3 +251,59 @@ def test_adaptation_keeps_the_checkpoints_architecture_and_every_cell_of_a_suite
     assert all(spaces["sasrec", s].training == TRAINING_SPACE for s in ("scratch", "finetune", "probe"))
     assert not spaces["popularity", "scratch"]  # nothing declared, not trained by the loop
     assert spaces["sasrec", "finetune"].digest() != spaces["sasrec", "scratch"].digest()
+
+
+def _sasrec_runner(tmp_path: Path) -> Runner:
+    return Runner(load_suite(_suite(tmp_path, "sasrec")), load_plugins(), tmp_path / "out", device="cpu")
+
+
+@pytest.mark.slow
+def test_raising_nan_and_out_of_memory_trials_fail_and_the_study_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    from flm_bench import tuning
+
+    outcomes: list[object] = [0.1, float("nan"), MemoryError(), torch.OutOfMemoryError("CUDA out of memory"), 0.2]
+
+    def fake(*args: object, **kwargs: object) -> float:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        assert isinstance(outcome, float)
+        return outcome
+
+    monkeypatch.setattr(tuning, "evaluate_config", fake)  # the outcomes of training, without training
+    runner = _sasrec_runner(tmp_path)
+    [cell] = tuning_cells(runner)
+    said: list[str] = []
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    study = tuning.tune_cell(runner, cell, budget=5, url=url, prefix="p", say=said.append)
+    trials = optuna.load_study(study_name=study.name, storage=url).get_trials()
+    assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "FAIL", "FAIL", "COMPLETE"]
+    assert ["nan" in trials[1].user_attrs["error"], "MemoryError" in trials[2].user_attrs["error"]] == [True, True]
+    assert "OutOfMemoryError: CUDA out of memory" in trials[3].user_attrs["error"]
+    assert study.best is not None and (study.best.best_trial, study.best.best_value) == (4, 0.2)
+    assert study.trials.model_dump() == {"run": 5, "complete": 2, "pruned": 0, "failed": 3}
+    assert sum("failed:" in line for line in said) == 3
+    again = tuning.tune_cell(runner, cell, budget=5, url=url, prefix="p", say=said.append)
+    assert again == study and outcomes == []  # a finished study runs no more trials
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # the trials before it are told by hand
+def test_a_trial_past_the_budget_is_not_run_and_not_counted(tmp_path: Path) -> None:
+    from flm_bench import tuning
+
+    runner = _sasrec_runner(tmp_path)
+    [cell] = tuning_cells(runner)
+    space = tuning.space_for(runner, cell)
+    study = tuning.open_study(f"sqlite:///{tmp_path / 'db.sqlite'}", "p", space, {}, 0)
+    for value in (0.1, 0.3):
+        study.tell(study.ask(), value)
+    # a worker that asks for a trial when another worker took the last one of the budget meanwhile
+    study.optimize(tuning.Objective(runner, cell, space, 2, 0, print), n_trials=5)
+    late = study.get_trials()[2:]
+    assert [(t.number, t.state.name, t.user_attrs) for t in late] == [(2, "PRUNED", {SURPLUS: True})]
+    summary = tuning._summary(runner, cell, study, space, 2)
+    assert summary.trials.run == 2 and summary.best is not None and summary.best.best_trial == 1
