@@ -193,15 +193,36 @@ def default_values(runner: Runner, cell: Cell, space: Space) -> tuple[dict[str, 
     return out, outside
 
 
+def _storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """The RDB storage at ``url``; workers starting together on a fresh database race to create its
+    tables, and the losers retry once the winner's tables exist."""
+    import random
+    import time
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    optuna = require_optuna()
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats
+    engine = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {}
+    for attempt in range(1, attempts + 1):
+        try:
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT, grace_period=GRACE
+            )
+        except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as exc:
+            if attempt == attempts:
+                raise
+            log.info("storage not ready (%s); retrying", type(exc).__name__)
+            time.sleep(0.5 + random.random())
+    raise AssertionError("unreachable")
+
+
 def open_study(url: str, name: str, space: Space, first: dict[str, Any], seed: int) -> optuna.Study:
     """Create the study (and queue ``first`` as its first trial), or join it when another worker
     created it; a study made over another search space is an error."""
     optuna = require_optuna()
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats
-    engine = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {}
-    storage = optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT, grace_period=GRACE)
     kwargs = {
-        "storage": storage,
+        "storage": _storage(url),
         "study_name": name,
         "sampler": optuna.samplers.TPESampler(seed=seed),
         "pruner": optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
