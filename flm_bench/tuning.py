@@ -111,7 +111,8 @@ def validation_value(runner: Runner, cell: Cell, done: Adapted, training: TrainC
     from flm_bench.train.loop import subsample
 
     valid = subsample(done.split.valid, training.max_valid_users, cell.seed)
-    _, scores = evaluate(done.result.model.score, valid, [training.valid_metric])
+    rule = runner.suite.evaluation.exclude_history  # the loop validates under the suite's rule too
+    _, scores = evaluate(done.result.model.score, valid, [training.valid_metric], exclude_history=rule)
     return float(scores[training.valid_metric].mean())
 
 

@@ -38,6 +38,9 @@ class SASRecParams(ModelParams):
     head: Literal["dot", "mlp"] = (
         "dot"  # dot: the hidden state is the query; mlp: the Pretraining-FLM design's MLP head g(H; W)
     )
+    loss: Literal["ce", "bce"] = (
+        "ce"  # ce: cross-entropy over the catalogue; bce: the original SASRec's, one sampled negative per position
+    )
 
     @model_validator(mode="after")
     def _heads_divide_dim(self) -> SASRecParams:

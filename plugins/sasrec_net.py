@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from flm_bench.api import ItemTable, NeuralRecommender, QueryHead
+from flm_bench.api import ConfigError, ItemTable, NeuralRecommender, QueryHead
 from flm_bench_plugins.sasrec import SASRecParams
 
 
@@ -41,7 +41,9 @@ class SASRec(NeuralRecommender):
     def __init__(self, n_items: int, p: SASRecParams, item_features: np.ndarray | None) -> None:
         super().__init__()
         features = item_features if p.use_features else None
-        self.n_items, self.max_len = n_items, p.max_len
+        self.n_items, self.max_len, self.loss_kind = n_items, p.max_len, p.loss
+        if p.loss == "bce" and n_items < 2:
+            raise ConfigError(f"sasrec loss 'bce' samples a negative item, so it needs 2+ items, not {n_items}")
         self.encoder = Encoder(n_items, p, features)
         self.head = QueryHead(p.dim) if p.head == "mlp" else nn.Identity()
         self.id_parameters = ("encoder.items.ids.weight",) if p.use_ids else ()
@@ -54,3 +56,19 @@ class SASRec(NeuralRecommender):
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         table = self.encoder.items()[1:]  # [n_items, d]
         return self.head(hidden) @ table.T  # [..., n_items]
+
+    def loss(self, inputs: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor, objective: str) -> torch.Tensor:
+        """``ce``: the base class's; ``bce``: at every position, binary cross-entropy of the next item
+        against one item drawn uniformly from the others (S3-Rec's SASRec draws among items outside
+        the user's sequence; here only the positive is left out)."""
+        if self.loss_kind == "ce" or objective != "next-item":
+            return super().loss(inputs, lengths, targets, objective)  # which refuses other objectives
+        mask = targets >= 0
+        query = self.head(self.hidden(inputs, lengths)[mask])  # [N, d]
+        table = self.encoder.items()[1:]  # [n_items, d]
+        positive = targets[mask]
+        negative = torch.randint(0, self.n_items - 1, positive.shape, device=positive.device)
+        negative = negative + (negative >= positive).long()  # uniform over the items other than the positive
+        bce = nn.functional.binary_cross_entropy_with_logits
+        pos_logit, neg_logit = (query * table[positive]).sum(-1), (query * table[negative]).sum(-1)
+        return bce(pos_logit, torch.ones_like(pos_logit)) + bce(neg_logit, torch.zeros_like(neg_logit))

@@ -1,5 +1,6 @@
-"""Built-in adaptation strategies: ``scratch`` (the control), ``finetune``, ``probe``, ``adapter``
-and ``online`` (its prequential pass lives in :mod:`flm_bench_plugins.online`, imported when used).
+"""Built-in adaptation strategies: ``scratch`` (the control), ``finetune``, ``probe``, ``adapter``,
+``online`` (its prequential pass lives in :mod:`flm_bench_plugins.online`, imported when used) and
+``zero-shot`` (the pretrained model as it is, no target training).
 
 Whatever a strategy freezes, parameters that could not come from the checkpoint (item-ID
 embeddings of the target catalogue, a fresh head) are always trained: frozen random weights
@@ -83,6 +84,26 @@ class Online:
         return prequential(ctx, model, ctx.load_pretrained(model))
 
 
+class ZeroShot:
+    """The pretrained model applied to the target as it is: no training on the target. Only a model
+    whose every parameter comes from the checkpoint can do that (items represented by content, not
+    by target item IDs, and no fresh head); any other is refused, naming what would be untrained."""
+
+    def adapt(self, ctx: AdaptContext) -> StrategyResult:
+        model = ctx.build_neural()
+        transfer = ctx.load_pretrained(model)
+        untrained = transfer["reinitialised"]
+        if untrained:
+            shown = ", ".join(untrained[:3]) + (f" and {len(untrained) - 3} more" if len(untrained) > 3 else "")
+            raise ConfigError(
+                f"zero-shot: model {ctx.spec.name!r} would score the target with untrained parameters ({shown}), "
+                "which the checkpoint cannot provide: only a model that represents items by content can run "
+                "zero-shot (e.g. without item-ID embeddings)"
+            )
+        model.eval()
+        return StrategyResult(model, None, 0, transfer)
+
+
 @hookimpl
 def flm_bench_register_strategies(register):
     register(
@@ -125,5 +146,13 @@ def flm_bench_register_strategies(register):
             needs_pretraining=True,
             description="start from the pretrained encoder, one prequential (test-then-train) "
             "pass over the training interactions in time order",
+        )
+    )
+    register(
+        StrategySpec(
+            "zero-shot",
+            ZeroShot,
+            needs_pretraining=True,
+            description="the pretrained model as it is, no target training (content-only models)",
         )
     )

@@ -1,13 +1,15 @@
-"""Print the reproduction table: our measured records beside published numbers.
+"""Print the reproduction table: our measured records beside published numbers, like for like.
 
 Usage:  python scripts/reproduction_table.py RECORDS_DIR [--references leaderboards/references.json]
 
 RECORDS_DIR holds record folders (``<output>/records`` of ``flm-bench run --suite
-suites/reproduction.toml``, or ``leaderboards/records``). For every published reference row
-(``references.json``, the same file the leaderboards render as external rows) of SASRec whose
-dataset has measured ``sasrec``/``scratch`` records of the ``reproduction`` suite, each
-published metric is printed beside our mean ± sample std (ddof = 1) over seeds, with ours / published and
-whether ours is within 10% of it or above.
+suites/reproduction*.toml``, or ``leaderboards/records``). For every published SASRec row
+(``references.json``, the same file the leaderboards render as external rows) and every suite
+whose name starts with ``reproduction`` that measured ``sasrec``/``scratch`` on its dataset,
+each published metric is printed beside our mean ± sample std (ddof = 1) over seeds. The ratio
+ours / published, and whether it is within ±10%, is printed only when the records were measured
+under the reference's rules (``rules``: history exclusion, loss, negatives, max_len, dim; see
+:mod:`flm_bench.results.reproduction`); otherwise the row says which rules differ.
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from flm_bench.errors import RecordError
+from flm_bench.results.records import Record
 from flm_bench.results.render import read_records
-from flm_bench.results.render.base import read_references
+from flm_bench.results.render.base import Reference, read_references
+from flm_bench.results.reproduction import differences
 
 REPO = Path(__file__).resolve().parents[1]
+BAR = 0.10  # a like-for-like ratio within ±10% passes; outside it needs a verified cause
 
 
 def main() -> None:
@@ -30,40 +35,50 @@ def main() -> None:
     p.add_argument("records", type=Path)
     p.add_argument("--references", type=Path, default=REPO / "leaderboards" / "references.json")
     p.add_argument("--model", default="sasrec")
-    p.add_argument("--suite", default="reproduction", help="only records of this suite (boards hold several)")
     args = p.parse_args()
     try:
         records = read_records(args.records)
     except RecordError as exc:
         sys.exit(f"reproduction_table: {exc}")
-    ours: dict[str, list] = {}
+    ours: dict[tuple[str, str], list[Record]] = {}
     for _, rec in records:
-        if (rec.suite, rec.model.name, rec.strategy.name) == (args.suite, args.model, "scratch"):
-            ours.setdefault(rec.dataset.name, []).append(rec)
-    print("| dataset | metric | published | source | ours (seeds) | ours / published | within 10% or above |")
-    print("|---|---|---|---|---|---|---|")
+        if rec.suite.startswith("reproduction") and (rec.model.name, rec.strategy.name) == (args.model, "scratch"):
+            ours.setdefault((rec.dataset.name, rec.suite), []).append(rec)
+    print("| dataset | metric | published | source | suite | ours (seeds) | ours / published | like for like |")
+    print("|---|---|---|---|---|---|---|---|")
     references = read_references(args.references)
     for ref in references:
-        recs = ours.get(ref.dataset)
-        if not recs or not ref.model.startswith("SASRec"):
-            continue
-        for name, value in ref.metrics.items():
-            if name not in recs[0].metrics:
-                continue
-            values = [r.metrics[name] for r in recs]
-            mine = float(np.mean(values))
-            ratio = mine / value
-            spread = f" ± {np.std(values, ddof=1):.4f}" if len(values) > 1 else ""  # sample std over seeds
-            source = ref.citation.split(",")[0] + (f" ({ref.model})" if ref.model != "SASRec" else "")
-            print(
-                f"| {ref.dataset} | {name} | {value:.4f} | {source} | {mine:.4f}{spread} ({len(recs)}) | "
-                f"{ratio:.3f} | {'yes' if ratio >= 0.9 else 'NO'} |"
-            )
-    missing = sorted(set(ours) - {ref.dataset for ref in references})
-    for name in missing:
-        rec = ours[name][0]
+        if ref.model.startswith("SASRec"):
+            for (dataset, suite), recs in sorted(ours.items()):
+                if dataset == ref.dataset:
+                    _print_rows(ref, suite, recs)
+    for dataset in sorted({d for d, _ in ours} - {ref.dataset for ref in references}):
+        rec = next(r for (d, _), rs in sorted(ours.items()) if d == dataset for r in rs)
         shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(rec.metrics.items()) if k.endswith("@10"))
-        print(f"| {name} | (no published full-ranking number found) | | | {shown} | | |")
+        print(f"| {dataset} | (no published full-ranking number found) | | | {rec.suite} | {shown} | | |")
+
+
+def _print_rows(ref: Reference, suite: str, recs: list[Record]) -> None:
+    """One line per published metric of ``ref`` that ``recs`` measured."""
+    unlike = differences(ref.rules, recs[0])
+    source = ref.citation.split(",")[0] + (f" ({ref.model})" if ref.model != "SASRec" else "")
+    for name, value in ref.metrics.items():
+        if name not in recs[0].metrics:
+            continue
+        values = [r.metrics[name] for r in recs]
+        mine = float(np.mean(values))
+        spread = f" ± {np.std(values, ddof=1):.4f}" if len(values) > 1 else ""  # sample std over seeds
+        if unlike:
+            ratio, verdict = "—", "no: " + "; ".join(unlike)
+        else:
+            ratio, verdict = (
+                f"{mine / value:.3f}",
+                "yes, " + ("within ±10%" if abs(mine / value - 1) <= BAR else "OUTSIDE ±10%"),
+            )
+        print(
+            f"| {ref.dataset} | {name} | {value:.4f} | {source} | {suite} | "
+            f"{mine:.4f}{spread} ({len(recs)}) | {ratio} | {verdict} |"
+        )
 
 
 if __name__ == "__main__":

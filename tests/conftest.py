@@ -145,6 +145,14 @@ def run_suite(tmp_path_factory: pytest.TempPathFactory) -> SuiteRun:
     return run
 
 
+@pytest.fixture(scope="session")
+def board_records(run_suite: SuiteRun) -> Path:
+    """Records of the board tests' tiny two-domain suite (2 seeds), run once for the session."""
+    from board_helpers import measure
+
+    return measure(run_suite)
+
+
 @pytest.fixture
 def git_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """A git identity and configuration of the test's own (never the user's)."""

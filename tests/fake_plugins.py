@@ -57,6 +57,6 @@ def fake_plugin_env(tmp_path: Path, sources: dict[str, str], **env: str) -> dict
     }
 
 
-def sleepy_env(tmp_path: Path, sleep_seconds: float) -> dict[str, str]:
-    """:func:`fake_plugin_env` with the ``sleepy`` model, whose ``fit`` sleeps ``sleep_seconds``."""
-    return fake_plugin_env(tmp_path, {"fake_sleepy": SLEEPY_PLUGIN}, SLEEPY_SECONDS=str(sleep_seconds))
+def sleepy_env(tmp_path: Path, sleep_seconds: float, **env: str) -> dict[str, str]:
+    """:func:`fake_plugin_env` with the ``sleepy`` model, whose ``fit`` sleeps ``sleep_seconds``, plus ``env``."""
+    return fake_plugin_env(tmp_path, {"fake_sleepy": SLEEPY_PLUGIN}, SLEEPY_SECONDS=str(sleep_seconds), **env)

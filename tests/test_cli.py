@@ -189,5 +189,5 @@ def test_terminal_board_explains_the_cap_mark() -> None:
     console = Console(width=200, record=True)
     console.print(board_table(build_board(records).rows, ["ndcg@10"], "ndcg@10", width=200))
     text = " ".join(console.export_text().split())
-    assert "sasrec ⚠cap 3/3" in text and "⚠cap k/n: the epoch cap ended k of n seeds" in text
+    assert "sasrec ⚠cap 3/3" in text and "⚠cap k/n: a budget (epoch cap or time) ended k of n seeds" in text
     assert "†" not in text.split("gain = ")[0]  # no gain over the capped scratch is marked

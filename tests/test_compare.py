@@ -209,6 +209,17 @@ def test_leaderboard_gain_p_values_are_compare_p_values(sets, tmp_path: Path) ->
     assert [row.p_value["ndcg@10"], row.p_value["recall@10"]] == pytest.approx(holm(raw))
 
 
+def test_a_gain_over_a_control_the_epoch_cap_stopped_is_never_significant(sets, tmp_path: Path) -> None:
+    """The board's rule: a control that did not converge makes no verdict, however small p is."""
+    plain = compare([sets["itemknn"], sets["popularity"]]).comparisons[0]
+    assert plain.significant and plain.control_capped_seeds == 0, plain
+    capped = copy_set(sets["itemknn"], tmp_path, "capped")
+    training = {"epochs": 12, "best_epoch": 12, "valid_metric": "ndcg@10", "best_valid": 0.1, "epochs_cap": 12}
+    edit_records(capped, lambda d: d.update(training={**training, "optimizer_steps": 24, "stopped_by": "cap"}))
+    result = compare([capped, sets["popularity"]]).comparisons[0]
+    assert result.p_adjusted == plain.p_adjusted and not result.significant and result.control_capped_seeds == 2
+
+
 def test_cli_compare(sets) -> None:
     app = typer.Typer()
     app.command("compare")(compare_command)
@@ -221,7 +232,7 @@ def test_cli_compare(sets) -> None:
     assert data["format"] == "flm-bench.board/2" and data["metric"] == "recall@10" and data["correction"] == "holm"
     first = data["comparisons"][0]
     assert len(data["comparisons"]) == 2 and set(first) == {
-        "control", "treatment", "mean_control", "mean_treatment", "p_value", "gain"
+        "control", "treatment", "mean_control", "mean_treatment", "control_capped_seeds", "p_value", "gain"
     }  # fmt: skip
     gain = first["gain"]
     assert gain["ci95"][0] <= gain["mean"] <= gain["ci95"][1] and gain["p_holm"] >= first["p_value"]

@@ -53,6 +53,13 @@ def test_no_command_shows_the_help_and_exits_2(tmp_path: Path) -> None:
     assert done.returncode == 2 and "Usage: flm-bench" in done.stdout and "Traceback" not in done.stderr
 
 
+def _sigint_as_at_a_terminal() -> None:
+    """In the child before exec: SIGINT's default action, whatever this process inherited. A shell
+    without job control starts background jobs with SIGINT ignored, and an ignored signal stays
+    ignored across exec, so a test suite launched that way would send Ctrl-C to a deaf process."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 def test_ctrl_c_exits_130_and_keeps_completed_records(tmp_path: Path) -> None:
     """Ctrl-C while the second cell works (it sleeps): exit 130, the message, the first record kept."""
@@ -63,10 +70,11 @@ def test_ctrl_c_exits_130_and_keeps_completed_records(tmp_path: Path) -> None:
     run = subprocess.Popen(
         [EXE, "run", "--suite", "suite.toml", "--output", "out"],
         cwd=tmp_path,
-        env=sleepy_env(tmp_path, 300),
+        env=sleepy_env(tmp_path, 300, PYTHONFAULTHANDLER="1"),
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=_sigint_as_at_a_terminal,
     )
     assert run.stderr is not None
     seen = []
@@ -75,7 +83,11 @@ def test_ctrl_c_exits_130_and_keeps_completed_records(tmp_path: Path) -> None:
         if line.startswith("[2/2] synthetic-finance · sleepy"):
             break
     run.send_signal(signal.SIGINT)
-    _, rest = run.communicate(timeout=120)
+    try:
+        _, rest = run.communicate(timeout=120)
+    except subprocess.TimeoutExpired:  # where it hangs: faulthandler prints every thread's stack on SIGABRT
+        run.send_signal(signal.SIGABRT)
+        pytest.fail("no exit 120 s after SIGINT:\n" + "".join(seen) + run.communicate()[1])
     err = "".join(seen) + rest
     assert run.returncode == 130, err
     assert err.strip().endswith("interrupted; completed records are kept, rerun to resume")

@@ -260,7 +260,7 @@ TAMPERINGS: dict[str, tuple[Callable[[Path], None], str]] = {
     "not JSON": (lambda f: (f / "record.json").write_text('{"record_id": '), "not valid JSON"),
     "schema: wrong type": (
         _set("seed", value="zero"),
-        r"record schema record-v3\.schema\.json at seed: 'zero' is not of type 'integer'",
+        r"record schema record-v4\.schema\.json at seed: 'zero' is not of type 'integer'",
     ),
     "schema: unknown field": (_set("dataset", "colour", value="blue"), r"at dataset: Additional properties"),
     "missing provenance field": (

@@ -13,46 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import typer
+from board_helpers import edit_record, publish
 from typer.testing import CliRunner
 
-from flm_bench import hookimpl
 from flm_bench.cli import leaderboard_cmd
 from flm_bench.errors import ConfigError, RecordError
-from flm_bench.plugins import load_plugins
 from flm_bench.results import render
 from flm_bench.results.records import load_record, load_records
 from flm_bench.results.render.base import build_board, domain_summary
-from flm_bench.specs import CorpusSpec
-
-SUITE = """
-name = "render-test"
-targets = ["synthetic-finance", "synthetic-media"]
-corpora = ["tiny-corpus"]            # each target pretrains on the other one (a target is excluded)
-models = ["popularity", "sasrec"]
-strategies = ["scratch", "finetune"]
-seeds = [0, 1]
-
-[evaluation]
-metrics = ["ndcg", "recall"]
-cutoffs = [10]
-
-[training]
-epochs = 1
-batch_size = 256
-max_valid_users = 300
-device = "cpu"
-
-[pretraining]
-epochs = 1
-batch_size = 512
-device = "cpu"
-
-[model_params.sasrec]
-dim = 8
-layers = 1
-heads = 1
-max_len = 8
-"""
 
 # Every test shares the ``measured`` suite run (about 15 s on two cores), so the whole module is slow.
 pytestmark = pytest.mark.slow
@@ -65,47 +33,10 @@ TITLE = re.compile(r"<title>flm-bench leaderboard \(\d+ rows, \d+ external\)</ti
 cli = CliRunner()
 
 
-class TinyCorpus:
-    """A pretraining corpus of the two small synthetic domains (the big ones take too long here)."""
-
-    @staticmethod
-    @hookimpl
-    def flm_bench_register_corpora(register):
-        register(
-            CorpusSpec(
-                name="tiny-corpus",
-                datasets=("synthetic-finance", "synthetic-media"),
-                description="SYNTHETIC test corpus",
-            )
-        )
-
-
 @pytest.fixture(scope="module")
-def measured(run_suite) -> Path:
-    """Records of a tiny two-domain suite (2 seeds), run once for the module."""
-    output = run_suite(SUITE, load_plugins(extra=[("tiny", TinyCorpus())]))
-    assert len(load_records(output)) == 12
-    return output / "records"
-
-
-def publish(measured: Path, root: Path) -> tuple[Path, Path]:
-    """Copy the records into ``root/leaderboards/records``; return (records, leaderboards)."""
-    boards = root / "leaderboards"
-    shutil.copytree(measured, boards / "records")
-    return boards / "records", boards
-
-
-def edit_record(folder: Path, **changes) -> None:
-    """Change fields of ``folder/record.json``: ``model__name="x"`` sets record["model"]["name"]."""
-    path = folder / "record.json"
-    data = json.loads(path.read_text())
-    for key, value in changes.items():
-        target = data
-        *parents, last = key.split("__")
-        for p in parents:
-            target = target[p]
-        target[last] = value
-    path.write_text(json.dumps(data, indent=2))
+def measured(board_records: Path) -> Path:
+    """Records of a tiny two-domain suite (2 seeds), run once for the session."""
+    return board_records
 
 
 def add_hostile(records: Path) -> None:
@@ -183,13 +114,15 @@ def test_render_writes_every_board_with_its_rows(measured: Path, tmp_path: Path)
     assert f"| {data['rows'][0]['metrics']['ndcg@10']['mean']:.4f} |" in popularity  # no ± 0 for identical seeds
     assert "synthetic-media" not in finance
     overall = (boards / "overall.md").read_text()
-    assert overall.count("| finance | synthetic-finance (SYNTHETIC) |") == 3 and "[media.md](media.md)" in overall
+    assert overall.count("| synthetic-finance (SYNTHETIC) | leave-one-out · render-test |") == 3
+    assert "[media.md](media.md)" in overall
 
     page = (boards / "index.html").read_text()
-    assert page.count('data-kind="measured"') == 6 and page.count("<svg") == 3  # 2 domains' gains + quality/cost
+    assert page.count('data-kind="measured"') == 6 and page.count("<svg") == 4  # 2 domains' gains, 2 datasets' costs
     assert 'id="filter"' in page and '<option value="media">media</option>' in page
-    external = re.search(r"<(link|img|iframe)\b|\bsrc=|https?://(?!www\.w3\.org/)", page)
+    external = re.search(r"<(link|img|iframe|object|embed)\b|\bsrc=|url\((?!#)|https?://(?!www\.w3\.org/)", page)
     assert not external, f"the page must be self-contained: {external}"
+    assert page.count("<title>") == 1 + 2 + 2  # the page's, and a hover title per gain bar and per cost point
     assert "<dc:date" not in page
 
 
@@ -377,16 +310,18 @@ def test_references_are_shown_apart_and_never_mixed_in(measured: Path, tmp_path:
 
 
 class _Rows(HTMLParser):
-    """Rows of one table in a DOM dump: (tr attributes, cell texts)."""
+    """Rows of one table in a DOM dump: (tr attributes, cell texts); ``columns``: data-col -> index."""
 
     def __init__(self, table_id: str) -> None:
         super().__init__()
-        self.table_id, self.inside, self.rows, self.cell = table_id, False, [], None
+        self.table_id, self.inside, self.rows, self.cell, self.columns = table_id, False, [], None, {}
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         if tag == "table":
             self.inside = attrs.get("id") == self.table_id
+        elif self.inside and tag == "th" and "data-col" in attrs:
+            self.columns[attrs["data-col"]] = len(self.columns)
         elif self.inside and tag == "tr" and "data-kind" in attrs:
             self.rows.append((attrs, []))
         elif self.inside and tag == "td" and self.rows:
@@ -443,19 +378,21 @@ def test_page_works_in_headless_chromium(hostile: tuple[Path, Path], tmp_path: P
     table = _Rows("board")
     table.feed(dom)
     assert len(table.rows) == len(rows) == 9 and not any("hidden" in attrs for attrs, _ in table.rows)
-    assert {cells[3] for _, cells in table.rows} == {"render-test"}
-    models = {cells[4].removesuffix(" ⚠cap 2/2") for _, cells in table.rows}  # one epoch: the cap ended sasrec
+    col = table.columns
+    assert {cells[col["suite"]] for _, cells in table.rows} == {"render-test"}
+    models = {cells[col["model"]].removesuffix(" ⚠cap 2/2") for _, cells in table.rows}  # the cap ended sasrec
     assert models == {"popularity", "sasrec", SCRIPT}  # text, not markup
     assert f"{len(rows)} of {len(rows)} measured rows shown" in dom
-    assert dom.count("<svg") == 4  # gains of finance, media and the hostile domain; quality vs cost
+    assert dom.count("<svg") == 6  # gains of finance, media and the hostile domain; gain vs cost of their datasets
 
     # filtering and sorting, driven through the page's URL parameters
     dom = chromium_dom(boards / "index.html", tmp_path, "?filter=SASREC&domain=finance&sort=ndcg@10&desc=1")
     table = _Rows("board")
     table.feed(dom)
     shown = [(attrs, cells) for attrs, cells in table.rows if "hidden" not in attrs]
-    assert [(a["data-domain"], c[4]) for a, c in shown] == [("finance", "sasrec ⚠cap 2/2")] * 2
-    ndcg = [float(cells[8].split()[0]) for _, cells in table.rows]
+    col = table.columns
+    assert [(a["data-domain"], c[col["model"]]) for a, c in shown] == [("finance", "sasrec ⚠cap 2/2")] * 2
+    ndcg = [float(cells[col["m:ndcg@10"]].split()[0]) for _, cells in table.rows]
     assert ndcg == sorted(ndcg, reverse=True), "rows are not sorted by ndcg@10, descending"
     assert "2 of 9 measured rows shown" in dom
     hidden_plots = re.findall(r'<figure class="plot gain" data-plot-domain="([^"]*)"( hidden="")?', dom)

@@ -7,8 +7,9 @@ import pytest
 import torch
 from model_helpers import build_model
 
-from flm_bench.data.splits import Sequences
+from flm_bench.data.splits import EvalSet, Sequences
 from flm_bench.errors import ConfigError
+from flm_bench.evaluation import evaluate
 from flm_bench.suite import TrainConfig
 from flm_bench.train.loop import fit
 
@@ -49,3 +50,39 @@ def test_fit_with_nothing_trainable_says_so() -> None:
     seqs = Sequences(np.arange(2), np.array([0, 3, 6]), np.array([1, 2, 3, 4, 5, 6]), np.arange(6))
     with pytest.raises(ConfigError, match="no trainable parameters"):
         fit(model, model.parameters(), seqs, None, TrainConfig(epochs=1, device="cpu"), seed=0)
+
+
+def test_bce_loss_is_the_original_sasrecs_with_one_negative_other_than_the_positive() -> None:
+    """With two items the only other item is the negative, so the loss is known exactly."""
+    model = build_model("sasrec", 2, **{**SMALL, "loss": "bce"}).eval()
+    inputs, lengths = torch.tensor([[1, 2, 1], [2, 0, 0]]), torch.tensor([3, 1])
+    targets = torch.tensor([[1, 0, 1], [0, -1, -1]])  # next items (index), -1 on padding
+    query = model.hidden(inputs, lengths)[targets >= 0]
+    table = model.encoder.items()[1:]
+    positive = targets[targets >= 0]
+    pos, neg = (query * table[positive]).sum(-1), (query * table[1 - positive]).sum(-1)
+    expected = -torch.nn.functional.logsigmoid(pos).mean() - torch.nn.functional.logsigmoid(-neg).mean()
+    assert torch.allclose(model.loss(inputs, lengths, targets, "next-item"), expected)
+    cross_entropy = build_model("sasrec", 2, **SMALL).eval().loss(inputs, lengths, targets, "next-item")
+    assert not torch.allclose(expected, cross_entropy)
+
+
+def test_bce_needs_a_second_item_to_draw() -> None:
+    with pytest.raises(ConfigError, match="sasrec loss 'bce' samples a negative item, so it needs 2\\+ items, not 1"):
+        build_model("sasrec", 1, **{**SMALL, "loss": "bce"})
+
+
+def test_validation_ranks_under_the_evaluations_history_rule() -> None:
+    """The validation target is already in the history (a repeat): excluded, it can never be hit;
+    kept, it is (this seed), so early stopping measures what the test will."""
+    train = Sequences(np.arange(2), np.array([0, 3, 6]), np.array([0, 1, 2, 2, 3, 4]), np.arange(6))
+    history = Sequences(np.arange(1), np.array([0, 3]), np.array([0, 1, 2]), np.arange(3))
+    valid = EvalSet(history, Sequences(np.arange(1), np.array([0, 1]), np.array([2]), np.arange(1)))
+    cfg = TrainConfig(epochs=1, device="cpu", valid_metric="ndcg@10")
+    best = {}
+    for exclude in (True, False):
+        model = build_model("sasrec", 15, **SMALL)  # 12 items left after the history: the top 10 holds none of it
+        best[exclude] = fit(model, model.parameters(), train, valid, cfg, seed=0, exclude_history=exclude).best_valid
+        _, scores = evaluate(model.score, valid, ["ndcg@10"], exclude_history=exclude)
+        assert best[exclude] == pytest.approx(float(scores["ndcg@10"].mean()))
+    assert best[True] == 0 < best[False]

@@ -7,6 +7,7 @@ import torch
 from model_helpers import params_of
 
 from flm_bench.data.splits import leave_one_out
+from flm_bench.errors import ConfigError
 from flm_bench.plugins import load_plugins
 from flm_bench.suite import PretrainConfig, TrainConfig
 from flm_bench.train.pretraining import pretrain
@@ -84,3 +85,36 @@ def test_adapter_trains_lora_head_and_ids_only(setup) -> None:
     assert torch.equal(base, state[f"{block}.weight"]), "pretrained weights must stay frozen"
     base = sum(p.numel() for n, p in model.named_parameters() if "lora_" not in n)
     assert 0 < result.trainable_parameters < base
+
+
+def test_zero_shot_applies_a_content_only_model_as_pretrained(setup, tmp_path) -> None:
+    """Items as features only: every weight comes from the checkpoint, nothing is trained, and the
+    target is scored by exactly the pretrained weights."""
+    plugins, target, split, _ = setup
+    content = params_of("sasrec", dim=16, layers=1, heads=1, max_len=10, use_ids=False, use_features=True)
+    spec = plugins.models.get("sasrec")
+    ckpt, _ = pretrain(
+        spec,
+        content,
+        plugins.datasets.get("synthetic-finance").load_data(),
+        excluded=[],
+        datasets=["synthetic-finance"],
+        cfg=PretrainConfig(epochs=1, device="cpu"),
+        seed=0,
+        device="cpu",
+        directory=tmp_path,
+    )
+    ctx = AdaptContext(spec, content, target, split, ckpt, TrainConfig(epochs=1, device="cpu"), seed=0, device="cpu")
+    result = plugins.strategies.get("zero-shot").build().adapt(ctx)
+    assert result.fit is None and result.trainable_parameters == 0 and result.transfer["reinitialised"] == []
+    state = ckpt.state()
+    assert all(torch.equal(value, state[name]) for name, value in result.model.state_dict().items())
+
+
+def test_zero_shot_refuses_a_model_that_needs_target_item_ids(setup) -> None:
+    untrained = (
+        r"zero-shot: model 'sasrec' would score the target with untrained parameters \(encoder.items.ids.weight\)"
+    )
+    with pytest.raises(ConfigError, match=untrained) as refused:
+        adapt(setup, "zero-shot")
+    assert "\n" not in str(refused.value)

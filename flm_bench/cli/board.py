@@ -31,7 +31,10 @@ def board_table(rows: list[Row], metrics: list[str], headline: str, width: int |
         "seeds: per-seed gains agreeing in sign"
     )
     if any(r.capped_seeds for r in rows):
-        caption += f"; {CAP_MARK} k/n: the epoch cap ended k of n seeds, and no gain over such a control is {SIG_MARK}"
+        caption += (
+            f"; {CAP_MARK} k/n: a budget (epoch cap or time) ended k of n seeds, "
+            f"and no gain over such a control is {SIG_MARK}"
+        )
     if left_out:
         caption += f"; left out for the terminal's width: {', '.join(left_out)}"
     synthetic = any(r.synthetic for r in rows)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -39,11 +40,16 @@ def render_command(
     same bytes, so --check can tell whether the published boards are up to date. A publish into
     the records' board that was interrupted is finished or undone first, and none runs meanwhile.
     """
+    with _settled(records):
+        _render(records, target, references, check=check)
+
+
+def _settled(records: Path) -> Any:
+    """A publish into the records' board that was interrupted is finished or undone first, and none runs meanwhile."""
     from flm_bench.results.publish import settled
     from flm_bench.results.records import RECORDS_DIR
 
-    with settled(records.parent if records.name == RECORDS_DIR else records):
-        _render(records, target, references, check=check)
+    return settled(records.parent if records.name == RECORDS_DIR else records)
 
 
 def _render(records: Path, target: Path, references: Path | None, *, check: bool) -> None:
@@ -66,3 +72,36 @@ def _render(records: Path, target: Path, references: Path | None, *, check: bool
     for path in paths:
         print(path)
     err.print(f"{len(paths)} file(s) rendered in {target}", markup=False)
+
+
+class Format(StrEnum):
+    csv = "csv"
+    latex = "latex"
+    json = "json"
+
+
+@app.command("export")
+def export_command(
+    fmt: Annotated[
+        Format, typer.Option("--format", "-f", help="csv (every number), latex (headline table) or json (the board).")
+    ],
+    records: Annotated[
+        Path, typer.Option("--from", help="Records folder (one <record_id>/record.json per record).")
+    ] = Path("leaderboards/records"),
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: standard output).")
+    ] = None,
+) -> None:
+    """Export the board's rows for a paper: the same rows, gains and p-values as the rendered boards.
+
+    Example: flm-bench leaderboard export --format latex -o table.tex
+    """
+    from flm_bench.results import render
+
+    with _settled(records):
+        text = render.export_board(records, fmt.value)
+    if output is None:
+        print(text, end="")
+        return
+    output.write_text(text, encoding="utf-8")
+    err.print(f"{len(text.splitlines())} lines of {fmt.value} written to {output}", markup=False)

@@ -134,7 +134,10 @@ class SetSummary:
 
 @dataclass
 class Comparison:
-    """One tested pair: treatment against control, and its gain (raw p-value in ``gain.p_value``)."""
+    """One tested pair: treatment against control, and its gain (raw p-value in ``gain.p_value``).
+
+    As on the board, a gain over a control whose training a budget ended on some seed (not
+    converged, :func:`~flm_bench.results.summary.capped`) is never significant."""
 
     control: str
     treatment: str
@@ -143,10 +146,12 @@ class Comparison:
     gain: Gain
     p_adjusted: float
     significant: bool
+    control_capped_seeds: int = 0
 
     def to_json(self) -> dict[str, Any]:
+        names = ("control", "treatment", "mean_control", "mean_treatment", "control_capped_seeds")
         return {
-            **{k: getattr(self, k) for k in ("control", "treatment", "mean_control", "mean_treatment")},
+            **{k: getattr(self, k) for k in names},
             "p_value": self.gain.p_value,
             "gain": gain_json(self.gain, self.p_adjusted, self.significant),
         }
@@ -231,5 +236,7 @@ def compare(
     result = CompareResult(metric, test, alpha, "holm" if len(raw) > 1 else "none", all_pairs, summaries)
     for (i, j, gain), p_adj in zip(gains, adjusted):
         a, b = summaries[i], summaries[j]
-        result.comparisons.append(Comparison(a.label, b.label, a.mean, b.mean, gain, p_adj, bool(p_adj < alpha)))
+        capped = a.row.capped_seeds
+        significant = bool(p_adj < alpha) and not capped
+        result.comparisons.append(Comparison(a.label, b.label, a.mean, b.mean, gain, p_adj, significant, capped))
     return result

@@ -102,6 +102,7 @@ def fit(
     seed: int,
     objective: str = "next-item",
     progress: Progress | None = None,
+    exclude_history: bool = True,
     on_epoch: EpochHook | None = None,
 ) -> FitResult:
     """Train ``parameters`` of ``model`` on ``train``; keep the weights best on ``valid``.
@@ -132,7 +133,7 @@ def fit(
     for epoch in range(1, cfg.epochs + 1):
         loss, steps = _train_epoch(model, params, optimizer, train, cfg, rng, objective)
         result.optimizer_steps += steps
-        value = _validate(model, my_valid, cfg.valid_metric) if len(valid) else -loss
+        value = _validate(model, my_valid, cfg.valid_metric, exclude_history) if len(valid) else -loss
         result.valid_curve.append(value)
         result.epochs = epoch
         log.info("epoch %d loss %.4f valid %s %.4f", epoch, loss, cfg.valid_metric, value)
@@ -207,10 +208,10 @@ def _train_epoch(
     return float(total / max(n, 1)), n
 
 
-def _validate(model: NeuralRecommender, my_valid: EvalSet, metric: str) -> float:
+def _validate(model: NeuralRecommender, my_valid: EvalSet, metric: str, exclude_history: bool) -> float:
     """The mean of ``metric`` over the validation users (gathered from every rank)."""
     model.eval()
-    _, scores = evaluate(model.score, my_valid, [metric])
+    _, scores = evaluate(model.score, my_valid, [metric], exclude_history=exclude_history)
     values = scores[metric]
     if distributed.world()[1] > 1:  # every rank gets all per-user scores in user order: the same mean everywhere
         values = distributed.gather_arrays(values)

@@ -147,6 +147,7 @@ class AdaptContext:
                 self.train_cfg,
                 seed=self.seed,
                 progress=self.progress,
+                exclude_history=self.exclude_history,
                 on_epoch=self.on_epoch,
             )
             return StrategyResult(model, result, sum(p.numel() for p in params), transfer or {})

@@ -5,8 +5,10 @@
 - ``<domain>.md``: one board per domain, one table per dataset (and split protocol);
 - ``overall.md``: every row, with a per-domain summary of transfer gains;
 - ``leaderboard.json``: the same rows, machine-readable (``"format": "flm-bench.board/2"``);
-- ``index.html``: a self-contained page (inline CSS, JS and SVG plots; nothing is fetched) with
-  sortable, filterable tables, transfer gain per domain and quality vs cost.
+- ``index.html``: a self-contained page (inline CSS, JS and SVG plots; nothing is fetched): the
+  answer in a sentence per domain, sortable and filterable tables (headline columns first, the
+  other metrics behind a column chooser), transfer gain per domain and gain vs cost per dataset,
+  the records' provenance and a link to every record.
 
 Every file is a pure function of the records (and of the optional ``references.json``): the
 same inputs give byte-identical files, so ``check(records_dir, out_dir)`` can tell whether the
@@ -26,9 +28,10 @@ and never enter the measured statistics.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 from flm_bench.errors import RecordError
-from flm_bench.results.records import Record, load_records
+from flm_bench.results.records import RECORDS_DIR, Record, load_records
 from flm_bench.results.render.base import (
     HTML_FILE,
     JSON_FILE,
@@ -39,12 +42,14 @@ from flm_bench.results.render.base import (
     build_board,
     read_references,
 )
+from flm_bench.results.render.export import export
 from flm_bench.results.render.html import page_html
 from flm_bench.results.render.json import board_json, dumps_json, script_json
 from flm_bench.results.render.markdown import domain_markdown, overall_markdown
-from flm_bench.results.render.plots import cost_plot, gain_plot
+from flm_bench.results.render.origin import origin
+from flm_bench.results.render.plots import cost_plots, gain_plot
 
-__all__ = ["check", "default_references", "read_records", "render", "render_files"]
+__all__ = ["check", "default_references", "export_board", "read_records", "render", "render_files"]
 
 
 def read_records(records_dir: Path) -> list[tuple[Path, Record]]:
@@ -54,18 +59,27 @@ def read_records(records_dir: Path) -> list[tuple[Path, Record]]:
     return load_records(records_dir, allow_empty=True)
 
 
-def _page(board: Board, data: dict) -> str:
-    """``index.html``: the page around the board, its plots and its data (the same as ``leaderboard.json``)."""
+def _page(board: Board, data: dict, records: list[tuple[Path, Record]], records_dir: Path) -> str:
+    """``index.html``: the page around the board, its plots and its data (the same as ``leaderboard.json``).
+
+    Each row links its record files as ``records/<path in the records folder>``: where ``flm-bench publish``
+    puts them beside the page. The link never depends on where the files are rendered, so the page stays a
+    pure function of the records (and ``--check`` passes on a copy of the boards)."""
     gains = {}
     if board.headline:
         gains = {d: svg for d in board.domains if (svg := gain_plot(board, d)) is not None}
-    cost = cost_plot(board) if board.headline else None
-    return page_html(board, script_json(data), gains, cost)
+    files = {rec.record_id: quote(f"{RECORDS_DIR}/{path.relative_to(records_dir).as_posix()}") for path, rec in records}
+    return page_html(board, script_json(data), gains, cost_plots(board), origin(records), files)
 
 
 def default_references(records_dir: Path) -> Path:
     """Where the references file is looked for: ``references.json`` beside the records folder."""
     return Path(records_dir).parent / REFERENCES_FILE
+
+
+def export_board(records_dir: Path, fmt: str) -> str:
+    """The board's measured rows in ``fmt`` (csv, latex or json: see :mod:`.export`)."""
+    return export(build_board(read_records(records_dir)), fmt)
 
 
 def render_files(records_dir: Path, references: Path | None = None) -> dict[str, bytes]:
@@ -77,7 +91,7 @@ def render_files(records_dir: Path, references: Path | None = None) -> dict[str,
     files = {f"{board.slugs[d]}.md": domain_markdown(board, d) for d in board.domains}
     files[OVERALL] = overall_markdown(board)
     files[JSON_FILE] = dumps_json(data)
-    files[HTML_FILE] = _page(board, data)
+    files[HTML_FILE] = _page(board, data, records, Path(records_dir))
     return {name: text.encode("utf-8") for name, text in sorted(files.items())}
 
 

@@ -23,13 +23,19 @@ from markupsafe import Markup
 
 from flm_bench.results.records import CONTROL
 from flm_bench.results.render import base
-from flm_bench.results.render.base import Board, domain_summary, metric_key
+from flm_bench.results.render.base import Board, citation_parts, domain_summary, metric_key
+from flm_bench.results.render.origin import Origin, fmt_counted
+from flm_bench.results.render.plots import hover
+from flm_bench.results.render.story import board_sentence, domain_sentence
 from flm_bench.results.stats import ALPHA
 from flm_bench.results.summary import FORMAT, json_number, json_p
 from flm_bench.text import printable
 
 #: template filter -> the shared formatter it is (``base.fmt_<name>``)
-_FILTERS = ("num", "stat", "gain", "p", "seed_gains", "seconds", "params", "signed", "model")
+_FILTERS = (
+    *("num", "stat", "gain", "p", "seed_gains", "seconds", "params", "signed", "model", "ci", "delta"),
+    *("relative", "holm", "agreeing", "cost", "cost_detail"),
+)
 #: names the templates read
 _GLOBALS = {
     "ALPHA": ALPHA,
@@ -56,7 +62,7 @@ def _environment() -> Environment:
         finalize=_printable,
     )
     env.filters.update({name: getattr(base, f"fmt_{name}") for name in _FILTERS})
-    env.filters.update(json_number=json_number, json_p=json_p)
+    env.filters.update(json_number=json_number, json_p=json_p, counted=fmt_counted, citation=citation_parts)
     env.globals.update(_GLOBALS)
     return env
 
@@ -66,9 +72,31 @@ def _static(name: str) -> str:
     return resources.files("flm_bench").joinpath("templates", "board", name).read_text(encoding="utf-8")
 
 
-def page_html(board: Board, data: str, gains: dict[str, str], cost: str | None) -> str:
+def _reference_metrics(board: Board) -> list[str]:
+    """The published metrics the page shows: the headline one when a reference has it (the protocol and
+    citation stay in view), else all; every one is on the domain boards and in the JSON."""
+    metrics = sorted({m for ref in board.references for m in ref.metrics}, key=metric_key)
+    return [board.headline] if board.headline in metrics else metrics
+
+
+def optional_columns(board: Board) -> list[tuple[str, str]]:
+    """The results table's columns behind the chooser, hidden at first: (column id, label)."""
+    metrics = [(f"m:{m}", m) for m in board.metrics if m != board.headline]
+    costs = [("pretrain", "pretrain s"), ("adapt", "adapt s"), ("params", "trainable params")]
+    return [("split", "split"), ("suite", "suite"), ("seeds", "seeds"), *metrics, *costs]
+
+
+def page_html(
+    board: Board,
+    data: str,
+    gains: dict[str, str],
+    costs: dict[tuple[str, str], str],
+    origin: Origin,
+    records: dict[str, str],
+) -> str:
     """The page. ``data``: the board as script-safe JSON (``script_json``); ``gains``: the gain plot
-    (inline SVG) of each domain that has one; ``cost``: the quality vs cost plot, if any."""
+    (inline SVG) of each domain that has one; ``costs``: the gain vs cost plot of each (domain,
+    dataset · split); ``origin``: the records' provenance; ``records``: record id -> link to its file."""
     script = _static("board.js")
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
     return (
@@ -77,7 +105,7 @@ def page_html(board: Board, data: str, gains: dict[str, str], cost: str | None) 
         .render(
             board=board,
             summaries=[domain_summary(board, d) for d in board.domains],
-            reference_metrics=sorted({m for ref in board.references for m in ref.metrics}, key=metric_key),
+            reference_metrics=_reference_metrics(board),
             marker=base.MARKER.replace("--", "- -"),  # inside an HTML comment
             script_hash=f"sha256-{digest}",
             # Already safe, so not escaped: our own CSS and script, JSON escaped for a <script> element,
@@ -86,6 +114,12 @@ def page_html(board: Board, data: str, gains: dict[str, str], cost: str | None) 
             script=Markup(script),
             data=Markup(data),
             gains={domain: Markup(svg) for domain, svg in gains.items()},
-            cost=Markup(cost) if cost else None,
+            costs={key: Markup(svg) for key, svg in costs.items()},
+            origin=origin,
+            records=records,
+            sentences=[domain_sentence(board, d) for d in board.domains] if board.headline else [],
+            overall=board_sentence(board) if board.headline and board.rows else None,
+            hover=hover,
+            optional=optional_columns(board),
         )
     )

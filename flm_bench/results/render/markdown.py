@@ -14,8 +14,14 @@ from flm_bench.results.render.base import (
     SIG_MARK,
     Board,
     Reference,
+    citation_parts,
     domain_summary,
+    fmt_agreeing,
+    fmt_ci,
+    fmt_cost,
+    fmt_delta,
     fmt_gain,
+    fmt_holm,
     fmt_model,
     fmt_num,
     fmt_p,
@@ -27,6 +33,7 @@ from flm_bench.results.render.base import (
     metric_key,
     oneline,
 )
+from flm_bench.results.render.story import board_sentence, domain_sentence
 from flm_bench.results.summary import Row
 
 _MD_BACKSLASH = re.compile(r"([\\`*_\[\]|~#])")
@@ -34,9 +41,19 @@ _MD_BACKSLASH = re.compile(r"([\\`*_\[\]|~#])")
 
 def md_escape(text: str) -> str:
     """A record string as inert Markdown table-cell text: no markup, no HTML, no pipes, one line."""
-    text = oneline(text)
+    return _inert(oneline(text))
+
+
+def _inert(text: str) -> str:
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _MD_BACKSLASH.sub(r"\\\1", text)
+
+
+def md_citation(text: str) -> str:
+    """A citation as Markdown text, its arXiv ids, DOIs and https addresses as links."""
+    safe = {ord("("): "%28", ord(")"): "%29", ord(" "): "%20", ord("|"): "%7C"}
+    parts = citation_parts(oneline(text))
+    return "".join(f"[{_inert(t)}]({h.translate(safe)})" if h else _inert(t) for t, h in parts)
 
 
 def _md_table(header: list[str], rows: list[list[str]], align: list[str]) -> list[str]:
@@ -66,19 +83,22 @@ def _md_header(board: Board, title: str, rows: list[Row]) -> list[str]:
         "parameters.",
         "",
     ]
+    if board.headline and rows:
+        lines += ["**Bold**: the best value of its metric in the dataset and split.", ""]
     if any(not r.exclude_history for r in rows):
         lines += ["Rows marked (history ranked) rank items already in the user's history.", ""]
     return lines
 
 
-def _row_cells(row: Row, metrics: list[str], headline: str | None) -> list[str]:
+def _row_cells(row: Row, metrics: list[str], headline: str | None, best: frozenset[str] = frozenset()) -> list[str]:
+    """A domain board's row: every metric (``best``: those in bold, the best in the dataset and split)."""
     model = md_escape(fmt_model(row))
     return [
         model,
         md_escape(row.key.strategy),
         md_escape(row.key.corpus) if row.key.corpus else "—",
         str(len(row.seeds)),
-        *(fmt_stat(row.metrics[m]) if m in row.metrics else "" for m in metrics),
+        *(_bold(fmt_stat(row.metrics[m]), m in best) if m in row.metrics else "" for m in metrics),
         fmt_gain(row, headline),
         fmt_p(row, headline),
         fmt_seconds(row.pretrain_seconds),
@@ -103,30 +123,37 @@ def _row_header(metrics: list[str], headline: str | None) -> tuple[list[str], li
     return header, ["l", "l", "l"] + ["r"] * (len(header) - 3)
 
 
-def _references_md(board: Board, refs: list[Reference], with_domain: bool) -> list[str]:
+def _references_md(board: Board, refs: list[Reference], overall: bool) -> list[str]:
+    """Published results; the overall board shows the headline metric and the citation only (the
+    domain boards have every metric and the protocol)."""
     if not refs:
         return []
     metrics = sorted({m for ref in refs for m in ref.metrics}, key=metric_key)
-    header = (["domain"] if with_domain else []) + ["dataset", "model", "strategy", *metrics, "protocol", "citation"]
+    if overall:
+        metrics = [m for m in metrics if m == board.headline]
+    header = (["domain"] if overall else []) + ["dataset", "model", "strategy", *metrics]
+    header += ["citation"] if overall else ["protocol", "citation"]
     rows = [
-        ([md_escape(board.reference_domain(ref) or "—")] if with_domain else [])
+        ([md_escape(board.reference_domain(ref) or "—")] if overall else [])
         + [
             md_escape(ref.dataset),
             md_escape(ref.model) + " (external)",
             md_escape(ref.strategy or "—"),
             *(fmt_num(ref.metrics[m]) if m in ref.metrics else "" for m in metrics),
-            md_escape(ref.protocol),
-            md_escape(ref.citation) + (f" — {md_escape(ref.notes)}" if ref.notes else ""),
         ]
+        + ([] if overall else [md_escape(ref.protocol)])
+        + [md_citation(ref.citation) + (f" — {md_escape(ref.notes)}" if ref.notes and not overall else "")]
         for ref in refs
     ]
-    align = ["l"] * (len(header) - len(metrics) - 2) + ["r"] * len(metrics) + ["l", "l"]
+    text = len(header) - len(metrics) - (1 if overall else 2)
+    align = ["l"] * text + ["r"] * len(metrics) + ["l"] * (1 if overall else 2)
+    where = " Protocols, notes and every metric are on the domain boards." if overall else ""
     return [
         "## External (published) results",
         "",
         (
             "Published numbers, **not measured by flm-bench** and never part of the statistics above; their "
-            "protocols (splits, sampled negatives, preprocessing) may differ from ours, so compare with care."
+            f"protocols (splits, sampled negatives, preprocessing) may differ from ours, so compare with care.{where}"
         ),
         "",
         *_md_table(header, rows, align),
@@ -149,6 +176,9 @@ def domain_markdown(board: Board, domain: str) -> str:
     """``<slug>.md``: the rows of one domain, one table per (dataset, split, suite), then its references."""
     rows = [r for r in board.rows if r.domain == domain]
     lines = _md_header(board, f"flm-bench leaderboard — {md_escape(domain)}", rows)
+    if board.headline and rows:
+        lines += [md_escape(domain_sentence(board, domain)), ""]
+    index = {id(r): i for i, r in enumerate(board.rows)}
     sections: dict[tuple[str, str, str, str], list[Row]] = defaultdict(list)
     for r in rows:
         sections[(r.key.dataset, r.split_protocol, r.key.split, r.key.suite)].append(r)
@@ -165,7 +195,8 @@ def domain_markdown(board: Board, domain: str) -> str:
         ]
         metrics = [m for m in board.metrics if any(m in r.metrics for r in members)]
         header, align = _row_header(metrics, board.headline)
-        lines += _md_table(header, [_row_cells(r, metrics, board.headline) for r in members], align) + [""]
+        cells = [_row_cells(r, metrics, board.headline, board.best[index[id(r)]]) for r in members]
+        lines += _md_table(header, cells, align) + [""]
     lines += _references_md(board, [ref for ref in board.references if board.reference_domain(ref) == domain], False)
     lines += _footer_md(board)
     return "\n".join(lines)
@@ -207,27 +238,55 @@ def _domains_md(board: Board) -> list[str]:
     ]
 
 
+def _overall_rows(board: Board, domain: str) -> list[str]:
+    """One domain's rows of ``overall.md``: the headline only (at most 12 columns); its board has the rest."""
+    hl = board.headline
+    header = ["#", "dataset", "split · suite", "model", "strategy", "corpus", hl or "metric"]
+    header += ["gain (%)", "95% CI", "p (Holm)", "seeds agree", "cost s"]
+    table = [
+        [
+            str(board.ranks[i] or ""),
+            _dataset_md(r.key.dataset, r.synthetic),
+            f"{md_escape(r.split_protocol)} · {md_escape(r.key.suite)}",
+            md_escape(fmt_model(r)),
+            md_escape(r.key.strategy),
+            md_escape(r.key.corpus) if r.key.corpus else "—",
+            _bold(fmt_stat(r.metrics[hl]), hl in board.best[i]) if hl in r.metrics else "",
+            fmt_delta(r, hl, relative=True),
+            fmt_ci(r.gain[hl].ci) if hl in r.gain else "",
+            fmt_holm(r, hl),
+            fmt_agreeing(r, hl),
+            fmt_cost(r),
+        ]
+        for i, r in enumerate(board.rows)
+        if r.domain == domain and hl is not None
+    ]
+    slug = board.slugs[domain]
+    title = f"### {md_escape(domain)} — every metric and cost in [{slug}.md]({slug}.md)"
+    return [title, "", *_md_table(header, table, ["r"] + ["l"] * 5 + ["r"] * 6), ""]
+
+
+def _bold(text: str, bold: bool) -> str:
+    return f"**{text}**" if bold and text else text
+
+
 def overall_markdown(board: Board) -> str:
-    """``overall.md``: the per-domain summary, every row, every reference."""
+    """``overall.md``: the answer in a sentence per domain, the per-domain summary, the headline of
+    every row (per domain, at most 12 columns), every reference."""
     lines = _md_header(board, "flm-bench leaderboard — all domains", board.rows)
+    if board.headline and board.rows:
+        lines += ["## What helps where", "", board_sentence(board), ""]
+        lines += [f"- {md_escape(domain_sentence(board, d))}" for d in board.domains] + [""]
     if board.domains:
         lines += _domains_md(board)
     lines += ["## All rows", ""]
     if board.rows:
-        header, align = _row_header(board.metrics, board.headline)
-        header = ["domain", "dataset", "split", "suite"] + header
-        align = ["l", "l", "l", "l"] + align
-        table = [
-            [
-                md_escape(r.domain),
-                _dataset_md(r.key.dataset, r.synthetic),
-                md_escape(r.split_protocol),
-                md_escape(r.key.suite),
-            ]
-            + _row_cells(r, board.metrics, board.headline)
-            for r in board.rows
+        lines += [
+            f"Rank (#) by {board.headline} within a dataset and split. cost s: mean seconds to pretrain + adapt.",
+            "",
         ]
-        lines += _md_table(header, table, align) + [""]
+        for domain in board.domains:
+            lines += _overall_rows(board, domain)
     else:
         lines += ["No records yet.", ""]
     lines += _references_md(board, board.references, True)

@@ -1,4 +1,9 @@
-"""The page's plots as inline SVG (matplotlib): transfer gain per domain, quality vs cost.
+"""The page's plots as inline SVG (matplotlib): transfer gain per domain, gain vs cost per dataset.
+
+One encoding everywhere: colour and marker = strategy (a colour-blind-safe palette with no red or
+blue, which the tables use for worse and better), filled = significant (Holm), hollow = not. All
+gain axes of a metric share one scale, so bars and points compare across domains and datasets.
+Each bar or point carries an SVG ``<title>`` (hover: values, CI, p, cost, record ids).
 
 Every SVG is deterministic (fixed ids, no date) and checked by :func:`_assert_inert` before it is
 embedded: drawing elements only, no event handlers, no links out of the figure. Labels come from
@@ -7,17 +12,26 @@ records; matplotlib escapes them as SVG text (``svg.fonttype = none``, no mathte
 
 from __future__ import annotations
 
+import functools
 import io
 import re
+from collections.abc import Callable
 from typing import Any
-
-import numpy as np
+from xml.sax.saxutils import escape
 
 from flm_bench.errors import RecordError
-from flm_bench.results.records import CONTROL
-from flm_bench.results.render.base import SIG_MARK, Board, oneline
+from flm_bench.results.render.base import (
+    Board,
+    fmt_ci,
+    fmt_cost_detail,
+    fmt_holm,
+    fmt_relative,
+    fmt_stat,
+    oneline,
+)
 from flm_bench.results.stats import ALPHA
-from flm_bench.results.summary import Row, Stat
+from flm_bench.results.summary import Row
+from flm_bench.text import printable
 
 _SVG_ELEMENTS = {
     "svg",
@@ -45,8 +59,9 @@ def _plot_text(text: str, limit: int = 70) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _svg(fig: Any, salt: str) -> str:
-    """The figure as inline ``<svg>`` text: deterministic ids, no date, no comments."""
+def _svg(fig: Any, salt: str, titles: dict[str, str] | None = None) -> str:
+    """The figure as inline ``<svg>`` text: deterministic ids, no date, no comments; ``titles``: the
+    hover text of the artists whose gid is the key."""
     import matplotlib
 
     buf = io.StringIO()
@@ -57,6 +72,8 @@ def _svg(fig: Any, salt: str) -> str:
     text = re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL)  # matplotlib echoes every text as a comment
     text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, flags=re.DOTALL)  # RDF boilerplate
     text = re.sub(r"\n\s*\n", "\n", text)
+    for gid, title in (titles or {}).items():
+        text = text.replace(f'<g id="{gid}">', f'<g id="{gid}"><title>{escape(printable(title))}</title>', 1)
     _assert_inert(text)
     return text.strip() + "\n"
 
@@ -88,106 +105,174 @@ def _plot_style() -> Any:  # matplotlib types rcParams keys as Literals
     }
 
 
-def gain_plot(board: Board, domain: str) -> str | None:
-    """Horizontal bars: headline gain over scratch per (dataset, model, strategy) of one domain, with its 95% CI."""
-    from matplotlib import rc_context
-    from matplotlib.figure import Figure
-
-    hl = board.headline or ""
-    rows = [r for r in board.rows if r.domain == domain and hl in r.gain]
-    if not rows:
-        return None
-    with rc_context(_plot_style()):
-        fig = Figure(figsize=(6.4, 1.3 + 0.5 * len(rows)))
-        ax = fig.add_subplot()
-        y = np.arange(len(rows))
-        means = [r.gain[hl].mean for r in rows]
-        # whiskers from the mean to the CI's ends (a percentile interval need not be symmetric)
-        below = [max(0.0, r.gain[hl].mean - r.gain[hl].ci[0]) for r in rows]
-        above = [max(0.0, r.gain[hl].ci[1] - r.gain[hl].mean) for r in rows]
-        colors = ["#1f6feb" if m >= 0 else "#d1242f" for m in means]
-        ax.barh(
-            y,
-            means,
-            xerr=[below, above],
-            color=colors,
-            alpha=0.85,
-            height=0.6,
-            capsize=3,
-            error_kw={"elinewidth": 1, "ecolor": "#24292f"},
-        )
-        several_suites = len({r.key.suite for r in rows}) > 1
-        labels = [
-            _plot_text(
-                r.key.dataset
-                + (" [synthetic]" if r.synthetic else "")
-                + (" · suite " + r.key.suite if several_suites else ""),
-                50,
-            )
-            + "\n"
-            + _plot_text(f"{r.key.model} · {r.key.strategy}{' ← ' + r.key.corpus if r.key.corpus else ''}", 50)
-            + (f" {SIG_MARK}" if r.significant(hl) else "")
-            for r in rows
-        ]
-        ax.set_yticks(y, labels)
-        ax.invert_yaxis()
-        ax.axvline(0, color="#57606a", linewidth=0.8)
-        ax.set_xlabel(f"gain in {hl} over scratch (mean, 95% CI over users); {SIG_MARK} p < {ALPHA}, Holm")
-        synthetic = all(r.synthetic for r in rows)
-        ax.set_title(_plot_text(f"{domain}{' (SYNTHETIC data)' if synthetic else ''}"), loc="left")
-        ax.grid(axis="x", color="#eaeef2", linewidth=0.8)
-        ax.set_axisbelow(True)
-        return _svg(fig, f"flm-gain-{board.slugs[domain]}")
-
-
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+#: strategy colours (Okabe–Ito, without its red and blue: the tables use those for worse and better)
+PALETTE = ["#009E73", "#CC79A7", "#E69F00", "#000000", "#999999", "#F0E442"]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 
 
-def _cost_point(ax: Any, r: Row, s: Stat, marker: str, color: str) -> None:
-    """One row of the quality-vs-cost scatter: mean ± std at pretrain + adapt seconds, labelled by model."""
-    x = r.pretrain_seconds + r.adapt_seconds
-    ax.errorbar(
-        [x], [s.mean], yerr=[s.std or 0.0], fmt=marker, color=color, markersize=6, capsize=2, elinewidth=0.8, alpha=0.9
-    )
-    ax.annotate(
-        _plot_text(r.key.model, 24), (x, s.mean), xytext=(4, 3), textcoords="offset points", fontsize=7, color="#57606a"
+def _strategies(board: Board) -> dict[str, tuple[str, str]]:
+    """Strategy -> (colour, marker), the same in every plot of the page."""
+    names = sorted({r.key.strategy for r in board.rows if not r.is_control})
+    return {s: (PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)]) for i, s in enumerate(names)}
+
+
+def _gained(board: Board) -> list[Row]:
+    hl = board.headline or ""
+    return [r for r in board.rows if hl in r.gain]
+
+
+def _gain_limits(board: Board) -> tuple[float, float]:
+    """One gain axis for every plot: every CI fits, and 0 is inside."""
+    hl = board.headline or ""
+    rows = _gained(board)
+    low = min([0.0, *(r.gain[hl].ci[0] for r in rows)])
+    high = max([0.0, *(r.gain[hl].ci[1] for r in rows)])
+    pad = 0.05 * (high - low or 1.0)
+    return low - pad, high + pad
+
+
+def hover(board: Board, row: Row) -> str:
+    """What a bar or a point says on hover: the row, its metric, gain, CI, p, cost and records."""
+    hl = board.headline or ""
+    g = row.gain[hl]
+    corpus = f" ← {row.key.corpus}" if row.key.corpus else ""
+    return (
+        f"{row.key.dataset} · {row.key.model} · {row.key.strategy}{corpus}\n"
+        f"{hl} {fmt_stat(row.metrics[hl])} vs scratch {g.control:.4f}\n"
+        f"gain {g.mean:+.4f} ({fmt_relative(row, hl)}), 95% CI {fmt_ci(g.ci)}, p (Holm) {fmt_holm(row, hl)}\n"
+        f"{fmt_cost_detail(row)}\nrecords: {', '.join(row.record_ids)}"
     )
 
 
-def cost_plot(board: Board) -> str | None:
-    """Scatter: headline metric (± std) against pretrain + adapt seconds, colour = domain, marker = strategy."""
+def _face(row: Row, metric: str, colour: str) -> str:
+    """Filled when significant, hollow (white) when not."""
+    return colour if row.significant(metric) else "white"
+
+
+def _legend(ax: Any, styles: dict[str, tuple[str, str]], shown: set[str]) -> None:
+    from matplotlib.lines import Line2D
+
+    grey: Any = {"color": "#57606a", "marker": "o", "linestyle": ""}
+    handles = [
+        Line2D([], [], color=c, marker=m, linestyle="", label=_plot_text(s, 24))
+        for s, (c, m) in styles.items()
+        if s in shown
+    ]
+    handles += [
+        Line2D([], [], **grey, label=f"filled: p < {ALPHA} (Holm)"),
+        Line2D([], [], **grey, markerfacecolor="white", label="hollow: not significant"),
+    ]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
+
+
+def _figure(draw: Callable[[Any, dict[str, str]], None], size: tuple[float, float], salt: str) -> str:
+    """A one-axes figure drawn by ``draw(ax, titles)``, as inline SVG with its hover titles."""
     from matplotlib import rc_context
     from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.ticker import FuncFormatter
 
-    hl = board.headline or ""
-    rows = [r for r in board.rows if hl in r.metrics]
-    if not rows:
-        return None
-    palette, markers = PALETTE, MARKERS
-    domains = sorted({r.domain for r in rows})
-    strategies = sorted({r.key.strategy for r in rows}, key=lambda s: (s != CONTROL, s))
-    color = {d: palette[i % len(palette)] for i, d in enumerate(domains)}
-    marker = {s: markers[i % len(markers)] for i, s in enumerate(strategies)}
     with rc_context(_plot_style()):
-        fig = Figure(figsize=(7.2, 4.6))
+        fig = Figure(figsize=size)
         ax = fig.add_subplot()
-        for r in rows:
-            _cost_point(ax, r, r.metrics[hl], marker[r.key.strategy], color[r.domain])
-        ax.set_xscale("symlog", linthresh=0.1)
-        ax.set_xlim(left=0)
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # no mathtext: parse_math is off
-        ax.set_xlabel("pretrain + adapt seconds (mean over seeds; symlog scale)")
-        ax.set_ylabel(f"{hl} (mean ± std over seeds)")
-        synthetic = " — includes SYNTHETIC data" if any(r.synthetic for r in rows) else ""
-        ax.set_title(f"quality vs cost{synthetic}", loc="left")
         ax.grid(color="#eaeef2", linewidth=0.8)
         ax.set_axisbelow(True)
-        handles = [Line2D([], [], color=color[d], marker="o", linestyle="", label=_plot_text(d, 30)) for d in domains]
-        handles += [
-            Line2D([], [], color="#57606a", marker=marker[s], linestyle="", label=_plot_text(s, 30)) for s in strategies
-        ]
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
-        return _svg(fig, "flm-cost")
+        titles: dict[str, str] = {}
+        draw(ax, titles)
+        return _svg(fig, salt, titles)
+
+
+def gain_plot(board: Board, domain: str) -> str | None:
+    """Horizontal bars: headline gain over scratch per (dataset, model, strategy) of one domain, with
+    its 95% CI, on the axis every domain shares."""
+    hl = board.headline or ""
+    rows = [r for r in _gained(board) if r.domain == domain]
+    if not rows:
+        return None
+    styles, slug = _strategies(board), board.slugs[domain]
+
+    def draw(ax: Any, titles: dict[str, str]) -> None:
+        for y, r in enumerate(rows):
+            g, colour = r.gain[hl], styles[r.key.strategy][0]
+            bar = ax.barh([y], [g.mean], height=0.6, color=_face(r, hl, colour), edgecolor=colour, linewidth=1.5)
+            ax.errorbar(
+                [g.mean],
+                [y],
+                xerr=[[max(0.0, g.mean - g.ci[0])], [max(0.0, g.ci[1] - g.mean)]],
+                fmt="none",
+                ecolor="#24292f",
+                elinewidth=1,
+                capsize=3,
+            )
+            bar.patches[0].set_gid(gid := f"flm-gain-{slug}-{y}")
+            titles[gid] = hover(board, r)
+        several = len({r.key.suite for r in rows}) > 1
+        ax.set_yticks(
+            range(len(rows)),
+            [
+                _plot_text(r.key.dataset + (f" · {r.key.suite}" if several else ""), 40)
+                + "\n"
+                + _plot_text(f"{r.key.model} · {r.key.strategy}", 40)
+                for r in rows
+            ],
+        )
+        ax.invert_yaxis()
+        ax.set_xlim(*_gain_limits(board))
+        ax.axvline(0, color="#57606a", linewidth=0.8)
+        ax.set_xlabel(f"gain in {hl} over scratch (mean over users, 95% CI); same scale in every domain")
+        synthetic = " (SYNTHETIC data)" if all(r.synthetic for r in rows) else ""
+        ax.set_title(_plot_text(f"{domain}{synthetic}"), loc="left")
+        _legend(ax, styles, {r.key.strategy for r in rows})
+
+    return _figure(draw, (7.2, 1.3 + 0.45 * len(rows)), f"flm-gain-{slug}")
+
+
+def cost_plots(board: Board) -> dict[tuple[str, str], str]:
+    """Per dataset (and split): gain over scratch against pretrain + adapt seconds, one point per row,
+    the gain axis shared by every plot. Key: (domain, dataset · split protocol)."""
+    hl = board.headline or ""
+    groups: dict[tuple[str, str, str], list[Row]] = {}
+    for r in _gained(board):
+        groups.setdefault((r.domain, r.key.dataset, r.split_protocol), []).append(r)
+    styles = _strategies(board)
+    plots = {}
+    for n, ((domain, dataset, split), rows) in enumerate(sorted(groups.items())):
+
+        def draw(ax: Any, titles: dict[str, str], rows: list[Row] = rows, n: int = n, name: str = "") -> None:
+            from matplotlib.ticker import FuncFormatter
+
+            for i, r in enumerate(rows):
+                colour, marker = styles[r.key.strategy]
+                g = r.gain[hl]
+                x = r.pretrain_seconds + r.adapt_seconds
+                (line,) = ax.plot(
+                    [x],
+                    [g.mean],
+                    marker=marker,
+                    color=colour,
+                    markerfacecolor=_face(r, hl, colour),
+                    markeredgewidth=1.5,
+                    markersize=7,
+                    linestyle="",
+                )
+                ax.plot([x, x], list(g.ci), color=colour, linewidth=0.8)
+                line.set_gid(gid := f"flm-cost-{n}-{i}")
+                titles[gid] = hover(board, r)
+            costs = [r.pretrain_seconds + r.adapt_seconds for r in rows]
+            if min(costs) > 0:  # a log axis spreads the points; symlog keeps a zero cost on it
+                ax.set_xscale("log")
+                ax.set_xlim(min(costs) / 1.5, max(costs) * 1.5)
+            else:
+                ax.set_xscale("symlog", linthresh=1.0)
+                ax.set_xlim(left=0)
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # no mathtext: parse_math is off
+            ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+            ax.set_ylim(*_gain_limits(board))
+            ax.axhline(0, color="#57606a", linewidth=0.8)
+            ax.set_xlabel("pretrain + adapt seconds (mean over seeds; log scale)")
+            ax.set_ylabel(f"gain in {hl} over scratch")
+            synthetic = " (SYNTHETIC)" if all(r.synthetic for r in rows) else ""
+            ax.set_title(_plot_text(name.replace(" · ", f"{synthetic} · ", 1), 60), loc="left")
+            _legend(ax, styles, {r.key.strategy for r in rows})
+
+        name = f"{dataset} · {split}"
+        plots[(domain, name)] = _figure(functools.partial(draw, name=name), (6.4, 3.4), f"flm-cost-{n}")
+    return plots

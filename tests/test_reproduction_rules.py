@@ -1,0 +1,82 @@
+"""Like-for-like reproduction: a ratio to a published number only under the reference's rules."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flm_bench.params import parse_params
+from flm_bench.plan import plan
+from flm_bench.plugins import load_plugins
+from flm_bench.results.records import load_records
+from flm_bench.results.render.base import read_references
+from flm_bench.results.reproduction import ReferenceRules, differences
+from flm_bench.suite import load_suite
+
+BOARD = Path(__file__).resolve().parents[1] / "leaderboards"
+
+
+def _scientific_sasrec():
+    return next(
+        r
+        for _, r in load_records(BOARD / "records")
+        if (r.suite, r.dataset.name, r.model.name, r.seed) == ("reproduction", "amazon-scientific", "sasrec", 0)
+    )
+
+
+def _rules(name: str, dataset: str) -> ReferenceRules | None:
+    return next(r.rules for r in read_references(BOARD / "references.json") if (r.model, r.dataset) == (name, dataset))
+
+
+def test_the_published_scientific_sasrec_differs_from_recboles_rules_in_history_and_width() -> None:
+    assert differences(_rules("SASRec", "amazon-scientific"), _scientific_sasrec()) == [
+        "exclude_history: published False, ours True",
+        "dim: published 300, ours 64",
+    ]
+
+
+def test_a_record_under_the_same_rules_is_like_for_like() -> None:
+    record = _scientific_sasrec()
+    record = record.model_copy(
+        update={
+            "evaluation": record.evaluation.model_copy(update={"exclude_history": False}),
+            "model": record.model.model_copy(update={"parameters": {**record.model.parameters, "dim": 300}}),
+        }
+    )
+    assert differences(_rules("SASRec", "amazon-scientific"), record) == []
+
+
+def test_bce_must_match_and_unstated_rules_are_never_like_for_like() -> None:
+    record = _scientific_sasrec()  # 50 items, 64-d, history excluded, cross-entropy: S3-Rec's sizes
+    s3rec = _rules("SASRec", "amazon-beauty")
+    assert differences(s3rec, record) == ["loss: published bce, ours ce"]
+    bce = record.model.model_copy(update={"parameters": {**record.model.parameters, "loss": "bce"}})
+    assert differences(s3rec, record.model_copy(update={"model": bce})) == []
+    assert differences(_rules("SASRec (ICSRec run)", "amazon-beauty"), record) == ["loss: not stated by the source"]
+    assert differences(None, record) == ["the source states no rules"]
+
+
+def test_the_table_prints_no_ratio_for_the_published_records_none_of_which_is_like_for_like() -> None:
+    script = Path(__file__).resolve().parents[1] / "scripts" / "reproduction_table.py"
+    done = subprocess.run([sys.executable, str(script), str(BOARD / "records")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines()[2:] if "(no published" not in line]
+    assert rows and all(line.split(" | ")[-2] == "—" and "| no: " in line for line in rows), done.stdout
+
+
+@pytest.mark.parametrize("name", ["reproduction-recbole", "reproduction-s3rec"])
+def test_each_like_for_like_suite_measures_under_its_references_rules(name: str) -> None:
+    """The suites' settings are what the references' rules say (else their ratio would be refused)."""
+    suite = load_suite(Path(__file__).resolve().parents[1] / "suites" / f"{name}.toml")
+    cells = plan(suite, load_plugins())
+    params = parse_params("sasrec", load_plugins().models.get("sasrec").params, suite.model_params["sasrec"])
+    ours = {"exclude_history": suite.evaluation.exclude_history, **params.model_dump()}
+    for target in suite.targets:
+        rules = _rules("SASRec", target)
+        assert rules is not None and {c.dataset for c in cells} == set(suite.targets)
+        assert {k: ours[k] for k in ("exclude_history", "loss", "max_len", "dim")} == {
+            k: getattr(rules, k) for k in ("exclude_history", "loss", "max_len", "dim")
+        }, target
