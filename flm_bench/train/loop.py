@@ -107,10 +107,9 @@ def fit(
 ) -> FitResult:
     """Train ``parameters`` of ``model`` on ``train``; keep the weights best on ``valid``.
 
-    Stops after ``cfg.patience`` epochs without improvement of ``cfg.valid_metric``, after the
-    epoch that ends past ``cfg.max_seconds``, or at the cap ``cfg.epochs`` (``stopped_by`` says
-    which), and restores the best epoch's weights. The test set is never seen here. ``on_epoch``
-    hears every epoch's validation value (and may raise to end the fit early).
+    Stops after ``cfg.patience`` epochs without improvement of ``cfg.valid_metric``, after the epoch that ends
+    past ``cfg.max_seconds``, or at the cap ``cfg.epochs`` (``stopped_by`` says which), and restores the best
+    epoch's weights; ``on_epoch`` hears each epoch's validation value. The test set is never seen here.
 
     Under an initialised ``torch.distributed`` group of several ranks, trains data-parallel
     (see :mod:`flm_bench.train.distributed`): the same steps as one process on the same global
