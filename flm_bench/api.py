@@ -38,7 +38,15 @@ from typing import TYPE_CHECKING, Any
 from flm_bench.data import text_encoder
 from flm_bench.data.sources import DataLocation, SourceFile, fetch, open_text, sha256_of
 from flm_bench.data.splits import EvalSet, Sequences, Split
-from flm_bench.data.table import SIDE_KEYS, InteractionData, build_table, canonical, from_table, index_ids
+from flm_bench.data.table import (
+    SIDE_KEYS,
+    InteractionData,
+    build_table,
+    canonical,
+    epoch_seconds,
+    from_table,
+    index_ids,
+)
 from flm_bench.errors import ConfigError, DataError, FlmBenchError
 from flm_bench.evaluation import evaluate, per_user_metrics, rank_batch
 from flm_bench.file_datasets import Parser, files_dataset
@@ -108,6 +116,7 @@ __all__ = [
     "TrainConfig",
     "build_table",
     "canonical",
+    "epoch_seconds",
     "evaluate",
     "fetch",
     "files_dataset",

@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from flm_bench.data.sources import DataLocation, SourceFile, fetch, sha256_of
-from flm_bench.data.table import InteractionData, build_table, canonical, from_table
+from flm_bench.data.table import InteractionData, build_table, canonical, epoch_seconds, from_table
 from flm_bench.errors import DataError
 from flm_bench.specs import DatasetSpec, Domain
 from flm_bench.suite import CsvDataset
 
-CSV_READER_VERSION = 1  # bump when read_csv changes what it produces
+CSV_READER_VERSION = 2  # bump when read_csv changes what it produces (2: dates in seconds under pandas 3)
 
 #: parse(files) -> (columns, side data); ``files`` maps each declared file's name to a local
 #: path, which may hold the stored (gzipped) or the original bytes: read it with
@@ -55,13 +55,18 @@ def files_dataset(
     """A :class:`DatasetSpec` whose ``load`` fetches, verifies, parses and caches ``files``.
 
     The parsed table is cached under the files' digests, the parser ``version`` (bump it
-    when ``parse`` changes) and the dataset name.
+    when ``parse`` changes) and the dataset name. A file whose digest is not declared (one the
+    user brings, see :attr:`SourceFile.obtain`) is fetched and hashed at every load.
     """
     files = tuple(files)
 
     def load(location: DataLocation) -> InteractionData:
-        key = {"name": name, "parser": version, "files": {f.path: f.sha256 for f in files}}
-        table, side = build_table(key, lambda: parse({f.name: fetch(f, location) for f in files}))
+        unknown = {f.name: fetch(f, location) for f in files if f.sha256 is None}
+        digests = {f.path: f.sha256 or sha256_of(unknown[f.name]) for f in files}
+        key = {"name": name, "parser": version, "files": digests}
+        table, side = build_table(
+            key, lambda: parse({f.name: unknown.get(f.name) or fetch(f, location) for f in files})
+        )
         return from_table(name, domain, table, timestamped=timestamped, ordered=ordered, side=side)
 
     return DatasetSpec(
@@ -85,6 +90,7 @@ def read_csv(cfg: CsvDataset) -> tuple[dict[str, np.ndarray], dict[str, np.ndarr
         raise DataError(f"{cfg.path}: holds no interactions")
     if cfg.timestamp:
         times = pd.to_numeric(frame[cfg.timestamp], errors="coerce")
+        order = times.to_numpy()
         if times.isna().any():  # not numbers: dates
             parsed = pd.to_datetime(frame[cfg.timestamp], errors="coerce", utc=True)
             if parsed.isna().any():
@@ -92,8 +98,8 @@ def read_csv(cfg: CsvDataset) -> tuple[dict[str, np.ndarray], dict[str, np.ndarr
                     f"{cfg.path}: column {cfg.timestamp!r} holds values that are neither numbers nor "
                     f"dates (row {int(parsed.isna().to_numpy().argmax()) + 2})"
                 )
-            times = parsed.astype("int64") // 10**9
-        order = times.to_numpy().astype(np.int64)
+            order = epoch_seconds(parsed)
+        order = order.astype(np.int64)
     else:  # a position per user (the file's row order) or nothing
         order = frame.groupby(cfg.user).cumcount().to_numpy() if cfg.ordered else np.zeros(len(frame), np.int64)
     rating = None

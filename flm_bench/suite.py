@@ -249,8 +249,13 @@ def builtin_suite(name: str = "quickstart") -> Suite:
     return _validated(tomllib.loads(text), f"built-in suite {name!r}")
 
 
+#: The name of a suite made of cells chosen on the command line (``flm-bench run --dataset ...``).
+ADHOC = "adhoc"
+
+
 def single_cell(base: Suite, **overrides: Any) -> Suite:
-    """``base`` with some top-level lists replaced (the CLI's one-cell options)."""
+    """``base`` with some top-level fields replaced (the CLI's one-cell options: lists of names,
+    ``name``, ``split``); None or empty leaves a field as it is."""
     data = base.model_dump()
     data.update({k: v for k, v in overrides.items() if v and k != "split"})
     data["model_params"] = {m: p for m, p in data["model_params"].items() if m in data["models"]}

@@ -10,31 +10,17 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from browser import chromium  # noqa: E402
 from screenshot_board import chromium_args  # noqa: E402  (the flags the screenshot script uses)
 
 sys.path.pop(0)
-
-
-def chromium() -> str:
-    """The browser, or a test failure saying how to install it."""
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.fail(
-            "headless Chromium not found: neither chromium nor chromium-browser is on PATH; the HTML "
-            "board needs a real browser test (Debian/Ubuntu: apt-get install -y chromium)",
-            pytrace=False,
-        )
-    return browser
 
 
 class Browser:
@@ -49,7 +35,8 @@ class Browser:
             os.dup2(read, 3)
             os.dup2(write, 4)
 
-        args = [*chromium_args(chromium(), str(profile)), "--remote-debugging-pipe", f"--window-size={width},{height}"]
+        browser = chromium(os.environ)
+        args = [*chromium_args(browser, str(profile)), "--remote-debugging-pipe", f"--window-size={width},{height}"]
         self.proc = subprocess.Popen(
             [*args, "about:blank"],
             preexec_fn=fds,

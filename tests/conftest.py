@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from browser import chromium
 from fake_plugins import install_fake_plugin
 
 from flm_bench.data.sources import DATA_DIR_ENV, MIRROR_ENV
@@ -27,6 +28,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if REAL_DATA_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("realdata"):
             item.add_marker(pytest.mark.realdata)
+
+
+@pytest.hookimpl(tryfirst=True)  # before any fixture of the test is set up
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A ``browser`` test is skipped, with the reason, where Chromium is missing (failed under CI)."""
+    if item.get_closest_marker("browser"):
+        chromium(os.environ)
 
 
 @pytest.fixture(scope="session")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import typer
+from console import cli
 from scipy.stats import ttest_rel, wilcoxon
 from typer.testing import CliRunner
 
@@ -252,3 +254,26 @@ def test_cli_compare(sets) -> None:
 
     single = runner.invoke(app, ["compare", str(sets["popularity"])])
     assert single.exit_code != 0 and "at least two" in str(single.exception)
+
+
+def test_cli_compare_selects_cells_in_a_records_folder(run_output: Path, sets, tmp_path: Path) -> None:
+    """A records folder plus selectors gives one set per cell, in the order asked; the seeds column is
+    a count, as on the board."""
+    folder = str(run_output)
+    done = cli("compare", folder, "--model", "sasrec", "--model", "itemknn", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert [s["label"] for s in data["sets"]] == ["sasrec/scratch", "itemknn/scratch"]
+    by_folder = compare([sets["sasrec"], sets["itemknn"]]).comparisons[0]
+    assert data["comparisons"][0]["p_value"] == by_folder.gain.p_value
+
+    table = cli(
+        "compare", folder, "--model", "popularity", "--model", "sasrec", "--dataset", "synthetic-finance", cwd=tmp_path
+    )
+    assert table.returncode == 0, table.stderr
+    assert re.search(r"popularity/scratch\s*│\s*2\s*│\s*1200\s*│", table.stdout), table.stdout
+
+    one = cli("compare", folder, "--model", "sasrec", cwd=tmp_path)
+    assert one.returncode == 2 and one.stderr.count("\n") == 1 and "matches one cell" in one.stderr, one.stderr
+    none = cli("compare", folder, "--model", "als", cwd=tmp_path)
+    assert none.returncode == 1 and none.stderr.count("\n") == 1 and "no record in" in none.stderr, none.stderr

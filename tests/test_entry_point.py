@@ -24,10 +24,10 @@ BOARD = Path(__file__).resolve().parents[1] / "leaderboards"
 def test_check_of_a_stale_board_exits_1(tmp_path: Path) -> None:
     shutil.copytree(BOARD, tmp_path / "board", ignore=shutil.ignore_patterns("records"))
     records = str(BOARD / "records")
-    fresh = cli("leaderboard", "render", "--check", "--from", records, "--to", "board", cwd=tmp_path)
+    fresh = cli("leaderboard", "render", "--check", "--from", records, "--output", "board", cwd=tmp_path)
     assert fresh.returncode == 0, fresh.stderr
     (tmp_path / "board" / "overall.md").write_text("edited by hand\n")
-    stale = cli("leaderboard", "render", "--check", "--from", records, "--to", "board", cwd=tmp_path)
+    stale = cli("leaderboard", "render", "--check", "--from", records, "--output", "board", cwd=tmp_path)
     assert stale.returncode == 1 and stale.stdout.strip() == f"{Path('board') / 'overall.md'}: stale"
     assert stale.stderr.count("\n") == 1 and "1 file(s) out of date" in stale.stderr
 
@@ -97,7 +97,7 @@ def test_ctrl_c_exits_130_and_keeps_completed_records(tmp_path: Path) -> None:
 def test_runtime_errors_exit_1_with_one_line(tmp_path: Path) -> None:
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "record.json").write_text("{")
-    done = cli("publish", "bad", "--to", "board", cwd=tmp_path)
+    done = cli("publish", "bad", "--output", "board", cwd=tmp_path)
     assert done.returncode == 1 and done.stderr.startswith(f"error: {Path('bad') / 'record.json'}: not valid JSON")
     assert done.stderr.count("\n") == 1 and not (tmp_path / "board").exists(), done.stderr
 

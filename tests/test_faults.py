@@ -118,7 +118,7 @@ def cli(*args: str, code: str = CLI, **env: str) -> subprocess.CompletedProcess[
 
 def render(board: Path, tally) -> None:
     """Render the board from its records (which settles it first), counting the outcome."""
-    done = cli("leaderboard", "render", "--from", str(records_dir(board)), "--to", str(board))
+    done = cli("leaderboard", "render", "--from", str(records_dir(board)), "--output", str(board))
     tally.boards += 1
     tally.rendered += done.returncode == 0
     assert done.returncode == 0, done.stderr
@@ -139,7 +139,7 @@ class Call:
     lines: int = 0  # lines run under the lock by the call, uninterrupted
 
     def publish(self, board: Path, **env: str) -> subprocess.CompletedProcess[str]:
-        args = ["publish", *self.args, "--to", str(board)]
+        args = ["publish", *self.args, "--output", str(board)]
         return cli(*args, code=PUBLISHER, FAULT_VALID=str(self.payload), **env)
 
     def outcome(self, board: Path, tally) -> str:
@@ -234,7 +234,7 @@ def test_recovery_killed_part_way_is_recovered(call: Call, tmp_path: Path, fault
     board = call.board(tmp_path)
     assert call.publish(board, **{ENV: "publish.journaled"}).returncode == KILLED
     fault_tally.kills += 1
-    render_args = ["leaderboard", "render", "--from", str(records_dir(board)), "--to", str(board)]
+    render_args = ["leaderboard", "render", "--from", str(records_dir(board)), "--output", str(board)]
     killed = cli(*render_args, **{ENV: "publish.between-renames"})  # killed while recovering the board
     assert killed.returncode == KILLED, killed.stderr
     fault_tally.kills += 1
@@ -267,7 +267,7 @@ def test_concurrent_publishers_of_disjoint_records(
         args = [str(records[s].source.parent) for s in seeds]
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-c", PUBLISHER, "publish", *args, "--to", str(board)],
+                [sys.executable, "-c", PUBLISHER, "publish", *args, "--output", str(board)],
                 env={**os.environ, "FAULT_VALID": str(payload)},
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

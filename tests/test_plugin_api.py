@@ -225,3 +225,13 @@ def test_plugin_code_digest_changes_with_the_code(tmp_path: Path, monkeypatch: p
     module = types.ModuleType("my_plugin_pkg.plugin")
     plugins = load_plugins(extra=[("mine", module)])
     assert plugins.modules()["mine"] == ["my_plugin_pkg.plugin"]
+
+
+def test_csv_dates_become_epoch_seconds(tmp_path: Path) -> None:
+    """Whatever resolution pandas parses dates to (microseconds in pandas 3), times are seconds."""
+    from flm_bench.file_datasets import read_csv
+    from flm_bench.suite import CsvDataset
+
+    (tmp_path / "dated.csv").write_text("user,item,timestamp\na,x,2020-01-01 00:00:00\na,y,2020-01-02 00:00:01\n")
+    columns, _ = read_csv(CsvDataset(path=tmp_path / "dated.csv"))
+    assert sorted(columns["order"].tolist()) == [1_577_836_800, 1_577_923_201]

@@ -717,14 +717,14 @@ def test_cli_publish(
     app.command("noop")(lambda: None)  # keep "publish" a subcommand
     runner = CliRunner()
     board = tmp_path / "lb"
-    result = runner.invoke(app, ["publish", str(record_folders["itemknn-2"]), "--to", str(board), "--json"])
+    result = runner.invoke(app, ["publish", str(record_folders["itemknn-2"]), "--output", str(board), "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["published"] == [str(records_dir(board) / record_folders["itemknn-2"].name / "record.json")]
     assert data["replaced"] == [] and data["commit"] is None
 
-    result = runner.invoke(app, ["publish", str(record_folders["itemknn-2"]), "--to", str(board)])
+    result = runner.invoke(app, ["publish", str(record_folders["itemknn-2"]), "--output", str(board)])
     assert isinstance(result.exception, RecordError) and "use --replace" in str(result.exception)
-    result = runner.invoke(app, ["publish", str(record_folders["itemknn-2"]), "--to", str(board), "--replace"])
+    result = runner.invoke(app, ["publish", str(record_folders["itemknn-2"]), "--output", str(board), "--replace"])
     assert result.exit_code == 0, result.output
     assert "replacing 1" in result.stderr

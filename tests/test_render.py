@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 import typer
 from board_helpers import edit_record, publish
+from browser import chromium
 from typer.testing import CliRunner
 
 from flm_bench.cli import leaderboard_cmd
@@ -208,7 +210,7 @@ def test_cli_render_and_check(measured: Path, tmp_path: Path) -> None:
     app = typer.Typer()
     app.add_typer(leaderboard_cmd.app, name="leaderboard")
     records, boards = publish(measured, tmp_path)
-    args = ["leaderboard", "render", "--from", str(records), "--to", str(boards)]
+    args = ["leaderboard", "render", "--from", str(records), "--output", str(boards)]
 
     result = cli.invoke(app, [*args, "--check"])
     assert result.exit_code == 1 and "overall.md: missing" in result.stdout
@@ -352,14 +354,8 @@ SCREENSHOT = _screenshot_script()
 
 
 def chromium_dom(page: Path, tmp_path: Path, query: str = "") -> str:
-    """The DOM of ``page`` after its scripts ran, from headless Chromium (a failure if it is missing)."""
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.fail(
-            "headless Chromium not found: neither chromium nor chromium-browser is on PATH; the HTML "
-            "board needs a real browser test (Debian/Ubuntu: apt-get install -y chromium)",
-            pytrace=False,
-        )
+    """The DOM of ``page`` after its scripts ran, from headless Chromium (see :func:`browser.chromium`)."""
+    browser = chromium(os.environ)
     profile = tmp_path / f"chromium-profile{len(query)}"
     cmd = [*SCREENSHOT.chromium_args(browser, str(profile)), "--dump-dom", page.as_uri() + query]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)

@@ -270,6 +270,39 @@ def test_unreachable_everywhere_says_how_to_provide_the_file(cache: Path) -> Non
     assert cache_files(cache) == []
 
 
+def test_a_file_the_user_brings_is_never_downloaded(mirror: Mirror, cache: Path, tmp_path: Path) -> None:
+    """Even when a mirror and a URL would serve it: the error says where to put it and where to get it."""
+    (item,) = source_files(U_ITEM)
+    brought = dataclasses.replace(item, url=f"{mirror.url}/{U_ITEM}", obtain="https://doi.org/10.0/example")
+    with pytest.raises(DataError) as info:
+        fetch(brought)
+    assert str(info.value) == (
+        f"file '{U_ITEM}' is missing: put u.item at <data folder>/{U_ITEM} "
+        f"(get it from https://doi.org/10.0/example) and pass --data-dir or set {DATA_DIR_ENV}"
+    )
+    assert mirror.requests == [] and cache_files(cache) == []
+    data = tmp_path / "data"
+    _copy_tree(mirror.root, data)
+    assert fetch(brought, DataLocation(data_dir=data)) == data / U_ITEM
+
+
+def test_declared_header_and_rows_are_checked_before_the_digest(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "x" / "t.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text("a,b\n1,2\n3,4\n")
+    declared = SourceFile("x/t.csv", None, None, obtain="https://doi.org/10.0/x", columns=("a", "b"), rows=2)
+    location = DataLocation(data_dir=tmp_path / "data")
+    assert fetch(declared, location) == path
+    for wrong, problem in (
+        ({"columns": ("a", "c")}, "has columns ['a', 'b'], expected ['a', 'c']"),
+        ({"rows": 3, "sha256": "0" * 64}, "has 2 rows after its header, expected 3"),
+        ({"sha256": "0" * 64}, f"has sha256 {sha256_of(path)}, expected {'0' * 64}"),
+    ):
+        with pytest.raises(ChecksumError) as info:
+            fetch(dataclasses.replace(declared, **wrong), location)
+        assert str(info.value) == f"file 'x/t.csv': {path} {problem}; the published file: https://doi.org/10.0/x"
+
+
 def test_missing_on_mirror_and_unreachable_original(mirror: Mirror, cache: Path) -> None:
     (file,) = [offline(f) for f in source_files("ecommerce/amazon2014-s3rec/Beauty.txt.gz")]
     with pytest.raises(DataError) as info:

@@ -11,9 +11,14 @@ from rich.console import Console
 
 from flm_bench.plugins import Plugins, default_plugins
 
+# No console reads rich markup: names, paths, descriptions and errors are user or plugin text, and
+# "[...]" in them is shown as typed; styles are given as Text or style= instead.
 # results; when piped, wide enough for the leaderboard instead of rich's 80 columns
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False, soft_wrap=True)  # diagnostics and progress; one line per message
+out = Console(highlight=False, markup=False, width=None if sys.stdout.isatty() else 200)
+# progress and information on stderr, one line per message; silent under -q
+err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
+# errors and warnings on stderr: printed under -q too
+alert = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 
 
 def plugins() -> Plugins:
@@ -23,9 +28,7 @@ def plugins() -> Plugins:
     """
     loaded = default_plugins()
     for info in loaded.failed:
-        err.print(
-            f"warning: plugin {info.origin} ({info.distribution} {info.version}) failed: {info.error}", markup=False
-        )
+        alert.print(f"warning: plugin {info.origin} ({info.distribution} {info.version}) failed: {info.error}")
     return loaded
 
 

@@ -10,11 +10,12 @@ import typer
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+from typer.models import OptionInfo
 
 from flm_bench.cli.common import out, print_json
 
 if TYPE_CHECKING:
-    from flm_bench.results.compare import CompareResult, Comparison
+    from flm_bench.results.compare import CompareResult, Comparison, RecordSet
 
 
 class Test(StrEnum):
@@ -57,19 +58,40 @@ def compare_table(result: CompareResult) -> RenderableType:
         by_set = {c.treatment: c for c in result.comparisons}
         for i, s in enumerate(result.sets):
             cells = ("(control)", *[""] * 6) if i == 0 else _verdict(by_set[s.label])
-            table.add_row(s.label, ",".join(map(str, s.seeds)), str(s.users), f"{s.mean:.4f}", *map(Text, cells))
+            table.add_row(Text(s.label), str(len(s.seeds)), str(s.users), f"{s.mean:.4f}", *map(Text, cells))
         return table
     sets = Table(title=title)
     for col in ("set", "seeds", "users", "mean"):
         sets.add_column(col, justify="left" if col == "set" else "right", no_wrap=True)
     for s in result.sets:
-        sets.add_row(s.label, ",".join(map(str, s.seeds)), str(s.users), f"{s.mean:.4f}")
+        sets.add_row(Text(s.label), str(len(s.seeds)), str(s.users), f"{s.mean:.4f}")
     pairs = Table(caption=caption.replace("set − control", "set − against"))
     for col in ("set", "against", *_PAIR_COLS):
         pairs.add_column(col, justify="left" if col in ("set", "against", "significant") else "right", no_wrap=True)
     for c in result.comparisons:
-        pairs.add_row(c.treatment, c.control, *map(Text, _verdict(c)))
+        pairs.add_row(Text(c.treatment), Text(c.control), *map(Text, _verdict(c)))
     return Group(sets, pairs)
+
+
+def _record_sets(paths: list[Path], selection: dict[str, list[str] | None]) -> list[RecordSet] | list[Path]:
+    """The sets to compare: each path one set, or with a selector the matching cells of the records at the paths."""
+    from flm_bench.errors import ConfigError
+    from flm_bench.results.compare import select_sets
+
+    if not any(selection.values()):
+        if len(paths) < 2:
+            raise ConfigError("compare needs at least two record sets (the first is the control)")
+        return paths
+    chosen = select_sets(paths, {k: v or [] for k, v in selection.items()})
+    if len(chosen) < 2:
+        raise ConfigError(f"the selection matches one cell ({chosen[0].source}); compare needs two or more")
+    return chosen
+
+
+def _selector(name: str, what: str) -> OptionInfo:
+    return typer.Option(
+        f"--{name}", metavar="NAME", help=f"Compare the cells of this {what} among the records (repeatable)."
+    )
 
 
 def compare_command(
@@ -78,38 +100,50 @@ def compare_command(
         typer.Argument(
             metavar="RECORD_SET",
             help="Two or more record sets: record files, record folders or folders holding "
-            "the seeds of one cell. The first is the control.",
+            "the seeds of one cell; the first is the control. With a selector (--dataset, --model, "
+            "--strategy, --corpus): folders of records, each selected cell a set, scratch first.",
         ),
     ],
-    metric: Annotated[str, typer.Option("--metric", help="ranx metric name stored per user.")] = "ndcg@10",
+    dataset: Annotated[list[str] | None, _selector("dataset", "dataset")] = None,
+    model: Annotated[list[str] | None, _selector("model", "model")] = None,
+    strategy: Annotated[list[str] | None, _selector("strategy", "strategy")] = None,
+    corpus: Annotated[list[str] | None, _selector("corpus", "pretraining corpus")] = None,
+    metric: Annotated[
+        str, typer.Option("--metric", metavar="NAME", help="ranx metric name stored per user.")
+    ] = "ndcg@10",
     test: Annotated[
         Test,
         typer.Option(
-            "--test", help="Paired test across users: Student t-test, Wilcoxon signed-rank or Fisher randomization."
+            "--test",
+            metavar="TEST",
+            help="Paired test across users: student (t-test), wilcoxon (signed-rank) or fisher (randomization).",
         ),
     ] = Test.student,
     all_pairs: Annotated[
         bool, typer.Option("--all-pairs", help="Test every pair, not just each set against the first.")
     ] = False,
-    alpha: Annotated[float, typer.Option("--alpha", min=0.0, max=1.0, help="Significance level (adjusted p).")] = 0.05,
-    permutations: Annotated[int, typer.Option("--permutations", min=1, help="Permutations of the Fisher test.")] = 1000,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed of the Fisher test.")] = 42,
+    alpha: Annotated[
+        float, typer.Option("--alpha", metavar="P", min=0.0, max=1.0, help="Significance level (adjusted p).")
+    ] = 0.05,
+    permutations: Annotated[
+        int, typer.Option("--permutations", metavar="N", min=1, help="Permutations of the Fisher test.")
+    ] = 1000,
+    seed: Annotated[int, typer.Option("--seed", metavar="N", help="Random seed of the Fisher test.")] = 42,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON on stdout.")] = False,
 ) -> None:
     """Compare record sets with paired tests across test users, Holm-adjusted when several pairs.
 
     A record set is the seeds of one cell; each user's score is averaged over a set's seeds
     (seeds with identical per-user scores count once), then the sets are paired by user.
+    The table's seeds column counts a set's seeds, as the board's does.
 
     Sets must share their test users: the same split fingerprint and user arrays (their seeds may differ).
     """
-    from flm_bench.errors import ConfigError
     from flm_bench.results.compare import compare
 
-    if len(sets) < 2:
-        raise ConfigError("compare needs at least two record sets (the first is the control)")
+    chosen = _record_sets(sets, {"dataset": dataset, "model": model, "strategy": strategy, "corpus": corpus})
     result = compare(
-        sets, metric=metric, test=test.value, all_pairs=all_pairs, alpha=alpha, n_permutations=permutations, seed=seed
+        chosen, metric=metric, test=test.value, all_pairs=all_pairs, alpha=alpha, n_permutations=permutations, seed=seed
     )
     if as_json:
         print_json(result.to_json())

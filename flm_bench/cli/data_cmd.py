@@ -8,24 +8,48 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from flm_bench.cli.common import err, out, plugins, print_json
+from flm_bench.cli.examples import epilog
 from flm_bench.cli.options import DataDir, Mirror
+from flm_bench.errors import ConfigError
 
 if TYPE_CHECKING:
+    from flm_bench.data.sources import SourceFile
     from flm_bench.data.table import InteractionData
 
-app = typer.Typer(no_args_is_help=True, help="Inspect, verify and prepare datasets.")
+app = typer.Typer(
+    no_args_is_help=True, help="Inspect, verify and prepare datasets.", epilog=epilog("data"), rich_markup_mode=None
+)
 
 
 def use_locations(data_dir: Path | None, mirror: str | None = None) -> None:
-    """Apply ``--data-dir`` / ``--mirror`` for this process (the loaders read the environment)."""
+    """Apply ``--data-dir`` / ``--mirror`` for this process (the loaders read the environment).
+
+    :raises ConfigError: ``data_dir`` is not a folder, or is the folder above a mirror's copy.
+    """
     from flm_bench.data.sources import DATA_DIR_ENV, MIRROR_ENV
 
     if data_dir is not None:
+        _check_data_dir(data_dir)
         os.environ[DATA_DIR_ENV] = str(data_dir.absolute())  # not resolve(): keep the path the user gave
     if mirror is not None:
         os.environ[MIRROR_ENV] = mirror
+
+
+def _check_data_dir(data_dir: Path) -> None:
+    """Refuse a ``--data-dir`` that cannot be a data folder, naming the fix."""
+    from flm_bench.data.sources import MANIFEST
+
+    if not data_dir.is_dir():
+        what = "is not a folder" if data_dir.exists() else "does not exist"
+        raise ConfigError(f"--data-dir {data_dir} {what}: pass the folder that holds the dataset files")
+    inner = data_dir / "datasets"
+    if (inner / MANIFEST).is_file() and not (data_dir / MANIFEST).is_file():
+        raise ConfigError(
+            f"--data-dir {data_dir} holds a mirror in datasets/, not the dataset files: pass --data-dir {inner}"
+        )
 
 
 def _download_bar():
@@ -39,7 +63,7 @@ def _download_bar():
     @contextmanager
     def bar():
         with Progress(
-            TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=err, transient=True
+            TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(), console=err, transient=True
         ) as progress:
             tasks: dict[str, Any] = {}
 
@@ -58,18 +82,39 @@ def _download_bar():
 
 
 def dataset_info(name: str) -> dict[str, Any]:
-    """Everything ``data info`` shows about one dataset (loads it)."""
+    """Everything ``data info`` shows about one dataset (loads it). A dataset with files the user
+    brings is described without its counts while they are not in place (``load_error`` says why)."""
+    from flm_bench.data.sources import DataLocation
+    from flm_bench.errors import DataError
+
     entry = plugins().datasets.entry(name)
     spec = entry.spec
-    with _download_bar():
-        data = spec.load_data()
-    side = {k: int(len(v)) for k, v in data.side.items() if k not in ("item_attr_indptr",)}
-    order = data.column("order")
-    return {
+    data_dir = DataLocation.from_env().data_dir
+    facts: dict[str, Any] = {
         "name": spec.name,
         "domain": spec.domain,
         "plugin": entry.plugin,
         "synthetic": spec.synthetic,
+    }
+    try:
+        with _download_bar():
+            facts.update(_loaded_facts(spec.load_data()))
+    except DataError as exc:
+        if not any(f.brought for f in spec.files):
+            raise
+        facts["load_error"] = str(exc)
+    facts.update(license=spec.license, citation=spec.citation, source=spec.source, files=_files(spec.files, data_dir))
+    if "fingerprint" in facts:  # keep the order of the keys people read
+        facts["fingerprint"] = facts.pop("fingerprint")
+    facts["description"] = spec.description
+    return facts
+
+
+def _loaded_facts(data: InteractionData) -> dict[str, Any]:
+    """The counts, order and side data of a loaded dataset."""
+    side = {k: int(len(v)) for k, v in data.side.items() if k not in ("item_attr_indptr",)}
+    order = data.column("order")
+    return {
         "users": data.n_users,
         "items": data.n_items,
         "interactions": data.n_interactions,
@@ -79,13 +124,31 @@ def dataset_info(name: str) -> dict[str, Any]:
         "columns": data.table.column_names,
         "side_data": side,
         "text_coverage": _text_coverage(data),
-        "license": spec.license,
-        "citation": spec.citation,
-        "source": spec.source,
-        "files": [{"path": f.path, "sha256": f.sha256, "size": f.size, "url": f.url} for f in spec.files],
         "fingerprint": data.fingerprint,
-        "description": spec.description,
     }
+
+
+def _files(files: tuple[SourceFile, ...], data_dir: Path | None) -> list[dict[str, Any]]:
+    """The declared files; those the user brings with where they go and where to get them."""
+    from flm_bench.data.sources import expected_path
+
+    rows = []
+    for f in files:
+        row: dict[str, Any] = {"path": f.path, "sha256": f.sha256, "size": f.size, "url": f.url}
+        if f.brought:
+            row.update(obtain=f.obtain, put_at=expected_path(f, data_dir), columns=list(f.columns), rows=f.rows)
+        rows.append(row)
+    return rows
+
+
+def _file_line(f: dict[str, Any]) -> str:
+    """One declared file, for the ``data info`` table."""
+    size = "size unknown" if f["size"] is None else f"{f['size']:,} bytes"
+    digest = "sha256 unknown" if f["sha256"] is None else f"sha256 {f['sha256'][:12]}…"
+    if "obtain" not in f:
+        return f"{f['path']} ({size}, {digest})"
+    rows = "" if f["rows"] is None else f"{f['rows']:,} rows, "
+    return f"{f['path']}: you bring it from {f['obtain']}; put it at {f['put_at']} ({rows}{size}, {digest})"
 
 
 def _text_coverage(data: InteractionData) -> dict[str, int]:
@@ -95,9 +158,9 @@ def _text_coverage(data: InteractionData) -> dict[str, int]:
     return {"items_with_text": with_text, "items": data.n_items}
 
 
-@app.command("info")
+@app.command("info", epilog=epilog("data info"))
 def info(
-    name: Annotated[str, typer.Argument(help="Dataset name (see `flm-bench list datasets`).")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Dataset name (see `flm-bench list datasets`).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
     data_dir: DataDir = None,
     mirror: Mirror = None,
@@ -111,7 +174,7 @@ def info(
     table = Table(title=name, show_header=False)
     for key, value in facts.items():
         if key == "files":
-            value = "\n".join(f"{f['path']} ({f['size']:,} bytes, sha256 {f['sha256'][:12]}…)" for f in value)
+            value = "\n".join(_file_line(f) for f in value)
         elif isinstance(value, dict):
             value = ", ".join(f"{k}: {v:,}" for k, v in value.items()) or "none"
         elif isinstance(value, int) and not isinstance(value, bool):
@@ -120,14 +183,17 @@ def info(
     out.print(table)
 
 
-@app.command("verify")
+@app.command("verify", epilog=epilog("data verify"))
 def verify(
-    name: Annotated[str | None, typer.Argument(help="Dataset name; default: every dataset with files.")] = None,
+    name: Annotated[
+        str | None, typer.Argument(metavar="NAME", help="Dataset name; default: every dataset with files.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Check size and sha256 of every file present (data folder or cache); download nothing."""
-    from flm_bench.data.sources import DataLocation, local_copy
+    """Check every file present (data folder or cache) against its declared header, rows, size and sha256;
+    download nothing. A missing file the user brings says where it goes and where to get it."""
+    from flm_bench.data.sources import DataLocation, bring_hint, local_copy
     from flm_bench.errors import DataError
 
     use_locations(data_dir)
@@ -138,7 +204,8 @@ def verify(
         for f in spec.files:
             try:
                 path = local_copy(f, DataLocation.from_env().data_dir)
-                status, detail = ("ok", str(path)) if path else ("missing", "")
+                hint = bring_hint(f, DataLocation.from_env().data_dir) if f.brought else ""
+                status, detail = ("ok", str(path)) if path else ("missing", hint)
             except DataError as exc:
                 status, detail, bad = "mismatch", str(exc), bad + 1
             rows.append({"dataset": spec.name, "file": f.path, "status": status, "detail": detail})
@@ -150,15 +217,15 @@ def verify(
             table.add_column(col)
         for r in rows:
             style = {"ok": "green", "missing": "yellow"}.get(r["status"], "red")
-            table.add_row(r["dataset"], r["file"], f"[{style}]{r['status']}[/]", r["detail"])
+            table.add_row(r["dataset"], r["file"], Text(r["status"], style=style), r["detail"])
         out.print(table)
     if bad:
         raise typer.Exit(1)
 
 
-@app.command("prepare")
+@app.command("prepare", epilog=epilog("data prepare"))
 def prepare(
-    names: Annotated[list[str], typer.Argument(help="Dataset name(s).")],
+    names: Annotated[list[str], typer.Argument(metavar="NAME", help="Dataset name(s).")],
     data_dir: DataDir = None,
     mirror: Mirror = None,
 ) -> None:

@@ -8,21 +8,32 @@ from typing import Annotated, Any
 
 import typer
 
-from flm_bench.cli.common import err
+from flm_bench.cli.common import alert, err
+from flm_bench.cli.examples import epilog
+from flm_bench.cli.options import deprecated, renamed
 
-app = typer.Typer(no_args_is_help=True, help="Render the leaderboard boards from published records.")
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Render the leaderboard boards from published records.",
+    epilog=epilog("leaderboard"),
+    rich_markup_mode=None,
+)
 
 
-@app.command("render")
+@app.command("render", epilog=epilog("leaderboard render"))
 def render_command(
     records: Annotated[
-        Path, typer.Option("--from", help="Records folder (one <record_id>/record.json per record).")
+        Path, typer.Option("--from", metavar="DIR", help="Records folder (one <record_id>/record.json per record).")
     ] = Path("leaderboards/records"),
-    target: Annotated[Path, typer.Option("--to", help="Folder the boards are written to.")] = Path("leaderboards"),
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", metavar="DIR", help="Folder the boards are written to (default: leaderboards)."),
+    ] = None,
     references: Annotated[
         Path | None,
         typer.Option(
             "--references",
+            metavar="FILE",
             help="Published (external) results, JSON (default: references.json beside the records folder).",
         ),
     ] = None,
@@ -33,6 +44,7 @@ def render_command(
             help="Write nothing; exit 1 and list the files that are missing or differ from what the records produce.",
         ),
     ] = False,
+    old_to: Annotated[Path | None, deprecated("--to", "--output")] = None,
 ) -> None:
     """Render <domain>.md, overall.md, leaderboard.json and index.html from the records.
 
@@ -40,6 +52,7 @@ def render_command(
     same bytes, so --check can tell whether the published boards are up to date. A publish into
     the records' board that was interrupted is finished or undone first, and none runs meanwhile.
     """
+    target = renamed(output, old_to, new="--output", old="--to", default=Path("leaderboards"))
     with _settled(records):
         _render(records, target, references, check=check)
 
@@ -60,10 +73,9 @@ def _render(records: Path, target: Path, references: Path | None, *, check: bool
         for line in problems:
             print(line)  # plain lines on stdout (never wrapped): a script may read them
         if problems:
-            err.print(
+            alert.print(
                 f"{len(problems)} file(s) out of date; run `flm-bench leaderboard render` "
-                f"--from {records} --to {target}",
-                markup=False,
+                f"--from {records} --output {target}",
             )
             raise typer.Exit(1)
         err.print(f"{target}: up to date with {records}", markup=False)
@@ -80,22 +92,27 @@ class Format(StrEnum):
     json = "json"
 
 
-@app.command("export")
+@app.command("export", epilog=epilog("leaderboard export"))
 def export_command(
     fmt: Annotated[
-        Format, typer.Option("--format", "-f", help="csv (every number), latex (headline table) or json (the board).")
+        Format,
+        typer.Option(
+            "--format",
+            "-f",
+            metavar="FORMAT",
+            help="csv (every number), latex (headline table) or json (the board).",
+        ),
     ],
     records: Annotated[
-        Path, typer.Option("--from", help="Records folder (one <record_id>/record.json per record).")
+        Path,
+        typer.Option("--from", metavar="DIR", help="Records folder (one <record_id>/record.json per record)."),
     ] = Path("leaderboards/records"),
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="File to write (default: standard output).")
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="File to write (default: standard output)."),
     ] = None,
 ) -> None:
-    """Export the board's rows for a paper: the same rows, gains and p-values as the rendered boards.
-
-    Example: flm-bench leaderboard export --format latex -o table.tex
-    """
+    """Export the board's rows for a paper: the same rows, gains and p-values as the rendered boards."""
     from flm_bench.results import render
 
     with _settled(records):

@@ -52,7 +52,7 @@ def _family_exclusions(left_out: dict[str, dict[str, str]]) -> str:
 
 
 def list_command(
-    kind: Annotated[Kind, typer.Argument(help="What to list.")],
+    kind: Annotated[Kind, typer.Argument(metavar="KIND", help=f"What to list: {', '.join(Kind)}.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array on stdout.")] = False,
 ) -> None:
     """List the registered datasets, corpora, models or strategies (and the plugin of each).

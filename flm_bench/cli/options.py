@@ -1,19 +1,67 @@
-"""Command-line options shared by several commands, declared once."""
+"""Command-line options declared once: those shared by several commands, and the longer ones of ``run``.
+
+Every option that takes a value names it with an upper-case metavar (``DIR``, ``NAME``); flags show none.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
+from typer.models import OptionInfo
 
-SuiteFile = Annotated[Path | None, typer.Option("--suite", help="Suite TOML file (default: the built-in quickstart).")]
-Output = Annotated[Path, typer.Option("--output", "-o", help="Folder for records and checkpoints.")]
-DEFAULT_OUTPUT = Path("flm-bench-runs")
-DataDir = Annotated[
-    Path | None, typer.Option("--data-dir", help="Local folder laid out like the mirror (sets FLM_BENCH_DATA_DIR).")
+from flm_bench.cli.common import alert
+from flm_bench.data.splits import PROTOCOLS
+from flm_bench.errors import ConfigError
+
+T = TypeVar("T")
+
+SuiteFile = Annotated[
+    Path | None,
+    typer.Option("--suite", metavar="FILE", help="Suite TOML file (default: the built-in quickstart)."),
 ]
-Mirror = Annotated[str | None, typer.Option("--mirror", help="Mirror base URL (sets FLM_BENCH_MIRROR).")]
+DEFAULT_OUTPUT = Path("flm-bench-runs")
+ADHOC_OUTPUT = Path("flm-bench-adhoc")
+Output = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        metavar="DIR",
+        help=f"Folder for records and checkpoints (default: {DEFAULT_OUTPUT}; for cells chosen on the "
+        f"command line without --suite, suite 'adhoc': {ADHOC_OUTPUT}).",
+    ),
+]
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        metavar="DIR",
+        help="Local folder laid out like the mirror, e.g. ../shared/datasets (sets FLM_BENCH_DATA_DIR).",
+    ),
+]
+Mirror = Annotated[str | None, typer.Option("--mirror", metavar="URL", help="Mirror base URL (sets FLM_BENCH_MIRROR).")]
+
+
+def _protocol(value: str | None) -> str | None:
+    if value is not None and value not in PROTOCOLS:
+        raise typer.BadParameter(f"{value!r} is not a split protocol; choose one of {', '.join(PROTOCOLS)}")
+    return value
+
+
+Split = Annotated[
+    str | None,
+    typer.Option(
+        "--split",
+        metavar="PROTOCOL",
+        callback=_protocol,
+        help=f"Split protocol, replacing the suite's: {', '.join(PROTOCOLS)}.",
+    ),
+]
+Device = Annotated[
+    str | None, typer.Option("--device", metavar="DEVICE", help="cpu, cuda, cuda:N or auto (overrides the suite).")
+]
 Csv = Annotated[
     list[str] | None,
     typer.Option(
@@ -31,3 +79,21 @@ Param = Annotated[
         help="Override a model parameter, e.g. sasrec.dim=128 (repeatable; see `flm-bench list models --json`).",
     ),
 ]
+
+
+def deprecated(old: str, new: str) -> OptionInfo:
+    """The hidden option ``old``, the former spelling of ``new`` (resolve it with :func:`renamed`)."""
+    return typer.Option(old, hidden=True, help=f"Deprecated: use {new}.")
+
+
+def renamed(value: T | None, old_value: T | None, *, new: str, old: str, default: T) -> T:
+    """The value of option ``new``, else of its deprecated spelling ``old`` (saying so on stderr), else ``default``.
+
+    :raises ConfigError: both spellings were given.
+    """
+    if old_value is None:
+        return default if value is None else value
+    if value is not None:
+        raise ConfigError(f"{old} is the deprecated name of {new}: pass {new} only")
+    alert.print(f"warning: {old} is deprecated, use {new}")
+    return old_value

@@ -7,13 +7,18 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from flm_bench.cli.common import out, plugins, print_json
+from flm_bench.cli.examples import epilog
+from flm_bench.cli.options import deprecated, renamed
 
 app = typer.Typer(
     invoke_without_command=True,
     no_args_is_help=False,
     help="Show loaded and failed plugins, or write a new plugin package.",
+    epilog=epilog("plugins"),
+    rich_markup_mode=None,
 )
 
 
@@ -44,18 +49,24 @@ def show(
     for col in ("name", "distribution", "version", "hooks", "status"):
         table.add_column(col)
     for r in rows:
-        status = f"[red]failed: {r['error']}[/]" if r["error"] else "loaded"
+        status = Text(f"failed: {r['error']}", style="red") if r["error"] else "loaded"
         table.add_row(r["name"], r["distribution"], r["version"], ", ".join(r["hooks"]), status)
     out.print(table)
 
 
-@app.command("new")
+@app.command("new", epilog=epilog("plugins new"))
 def new(
-    name: Annotated[str, typer.Argument(help="Distribution name of the new plugin, e.g. flm-bench-mydata.")],
-    directory: Annotated[Path, typer.Option("--dir", help="Where to create the package folder.")] = Path("."),
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="Distribution name of the new plugin, e.g. flm-bench-mydata.")
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", metavar="DIR", help="Folder the package folder is created in (default: .)."),
+    ] = None,
+    old_dir: Annotated[Path | None, deprecated("--dir", "--output")] = None,
 ) -> None:
     """Write a ready-to-edit plugin package (entry point, one dataset, one model, one test)."""
     from flm_bench.scaffold import write_plugin
 
-    path = write_plugin(name, directory)
+    path = write_plugin(name, renamed(output, old_dir, new="--output", old="--dir", default=Path(".")))
     out.print(f"wrote {path}\nnext: pip install -e {path} && flm-bench list datasets")

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from flm_bench.cli.common import err, out, plugins, print_json
-from flm_bench.cli.options import DEFAULT_OUTPUT, DataDir, Param, SuiteFile
+from flm_bench.cli.options import DEFAULT_OUTPUT, DataDir, Mirror, Param, SuiteFile
 
 if TYPE_CHECKING:
     from flm_bench.suite import Suite
@@ -41,16 +41,19 @@ def _table(done: list[tuple[Checkpoint, bool]]) -> Table:
 def pretrain_command(
     suite_file: SuiteFile = None,
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Folder whose checkpoints/ they go to (as for run).")
+        Path,
+        typer.Option("--output", "-o", metavar="DIR", help="Folder whose checkpoints/ they go to (as for run)."),
     ] = DEFAULT_OUTPUT,
     device: Annotated[
         str | None,
         typer.Option(
+            metavar="DEVICE",
             help="cpu, cuda, cuda:N or auto (overrides the suite); under torchrun, "
-            "any cuda device means cuda:LOCAL_RANK."
+            "any cuda device means cuda:LOCAL_RANK.",
         ),
     ] = None,
     data_dir: DataDir = None,
+    mirror: Mirror = None,
     param: Param = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the checkpoints as JSON on stdout.")] = False,
 ) -> None:
@@ -67,7 +70,7 @@ def pretrain_command(
     from flm_bench.suite import builtin_suite, load_suite, with_params
     from flm_bench.train import distributed
 
-    use_locations(data_dir)
+    use_locations(data_dir, mirror)
     suite = with_params(load_suite(suite_file) if suite_file else builtin_suite(), param or [])
     launch = distributed.Launch.from_env()
     done = _pretrain(suite, output, device, launch)
@@ -88,7 +91,7 @@ def pretrain_command(
 
 def _line(text: str) -> None:
     """A runner message as one line on stderr (readable in torchrun's interleaved logs)."""
-    err.print(text, markup=False)
+    err.print(text)
 
 
 def _pretrain(suite: Suite, output: Path, device: str | None, launch: Launch | None) -> list[tuple[Checkpoint, bool]]:

@@ -19,7 +19,18 @@ from rich.progress import (
 
 from flm_bench.cli.board import board_table
 from flm_bench.cli.common import err, out, plugins, print_json
-from flm_bench.cli.options import DEFAULT_OUTPUT, Csv, DataDir, Output, Param, SuiteFile
+from flm_bench.cli.options import (
+    ADHOC_OUTPUT,
+    DEFAULT_OUTPUT,
+    Csv,
+    DataDir,
+    Device,
+    Mirror,
+    Output,
+    Param,
+    Split,
+    SuiteFile,
+)
 
 if TYPE_CHECKING:
     from flm_bench.plan import Cell
@@ -37,7 +48,7 @@ class _RichProgress:
 
     COLUMNS = (
         TextColumn("{task.description}"),
-        TextColumn("[dim]{task.fields[status]}"),
+        TextColumn("{task.fields[status]}", style="dim", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -55,7 +66,7 @@ class _RichProgress:
     def cell_finished(self, cell: Cell, record: Record | None) -> None:
         self.bar.advance(self.task)
         if record is None:
-            self.bar.console.print(f"[dim]skipped (already complete): {cell_name(cell)}[/]")
+            self.bar.console.print(f"skipped (already complete): {cell_name(cell)}", style="dim")
 
     def message(self, text: str) -> None:
         self.bar.update(self.task, status=text)
@@ -90,20 +101,25 @@ class _LineProgress:
 
 def run_command(
     suite_file: SuiteFile = None,
-    dataset: Annotated[list[str] | None, typer.Option(help="Target dataset(s); replaces the suite's targets.")] = None,
-    corpus: Annotated[list[str] | None, typer.Option(help="Pretraining corpus (or corpora).")] = None,
-    model: Annotated[list[str] | None, typer.Option(help="Model(s).")] = None,
-    strategy: Annotated[list[str] | None, typer.Option(help="Strategy (or strategies).")] = None,
-    seed: Annotated[list[int] | None, typer.Option(help="Seed(s).")] = None,
-    output: Output = DEFAULT_OUTPUT,
-    split: Annotated[str | None, typer.Option(help="Split protocol (replaces the suite's split).")] = None,
-    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:N or auto (overrides the suite).")] = None,
+    dataset: Annotated[
+        list[str] | None, typer.Option(metavar="NAME", help="Target dataset(s); replaces the suite's targets.")
+    ] = None,
+    corpus: Annotated[list[str] | None, typer.Option(metavar="NAME", help="Pretraining corpus (or corpora).")] = None,
+    model: Annotated[list[str] | None, typer.Option(metavar="NAME", help="Model(s).")] = None,
+    strategy: Annotated[list[str] | None, typer.Option(metavar="NAME", help="Strategy (or strategies).")] = None,
+    seed: Annotated[list[int] | None, typer.Option(metavar="INT", help="Seed(s).")] = None,
+    output: Output = None,
+    split: Split = None,
+    device: Device = None,
     data_dir: DataDir = None,
+    mirror: Mirror = None,
     csv: Csv = None,
     param: Param = None,
     overlay: Annotated[
         Path | None,
-        typer.Option("--overlay", help="Overlay of tuned parameters, as `flm-bench tune` writes it (tuned.toml)."),
+        typer.Option(
+            "--overlay", metavar="FILE", help="Overlay of tuned parameters, as `flm-bench tune` writes it (tuned.toml)."
+        ),
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the board as JSON on stdout (format flm-bench.board/2).")
@@ -112,15 +128,17 @@ def run_command(
     """Run a suite: pretrain, adapt, evaluate, write one record per cell, print the board.
 
     Completed cells (records already in --output) are skipped, so an interrupted run resumes.
+    Cells chosen on the command line without --suite are the suite 'adhoc', not the quickstart.
     """
     from flm_bench.cli.data_cmd import use_locations
-    from flm_bench.suite import builtin_suite, load_suite, single_cell, with_csv, with_overlay, with_params
+    from flm_bench.suite import ADHOC, builtin_suite, load_suite, single_cell, with_csv, with_overlay, with_params
 
-    use_locations(data_dir)
+    use_locations(data_dir, mirror)
+    cells = {"targets": dataset, "corpora": corpus, "models": model, "strategies": strategy, "seeds": seed}
+    adhoc = suite_file is None and any([*cells.values(), split, csv, param])
     suite = with_overlay(load_suite(suite_file) if suite_file else builtin_suite(), overlay)
-    suite = single_cell(
-        suite, targets=dataset, corpora=corpus, models=model, strategies=strategy, seeds=seed, split=split
-    )
+    suite = single_cell(suite, name=ADHOC if adhoc else None, split=split, **cells)
+    output = output or (ADHOC_OUTPUT if adhoc else DEFAULT_OUTPUT)
     _run(with_params(with_csv(suite, csv or []), param or []), output, device, as_json)
 
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from flm_bench.cli.common import err, out, plugins
-from flm_bench.cli.options import DEFAULT_OUTPUT, DataDir, Output, SuiteFile
+from flm_bench.cli.common import alert, err, out, plugins
+from flm_bench.cli.options import DEFAULT_OUTPUT, DataDir, Device, Mirror, Output, SuiteFile
 
 if TYPE_CHECKING:
     from flm_bench.tuning import Study
@@ -21,7 +21,10 @@ STORAGE = "tuning.db"
 def tune_command(
     suite_file: SuiteFile = None,
     trials: Annotated[
-        int, typer.Option("--trials", min=1, help="Trials per study, in all (over every worker sharing --storage).")
+        int,
+        typer.Option(
+            "--trials", metavar="N", min=1, help="Trials per study, in all (over every worker sharing --storage)."
+        ),
     ] = 20,
     storage: Annotated[
         str | None,
@@ -29,10 +32,13 @@ def tune_command(
             "--storage", metavar="URL", help=f"SQLAlchemy URL of the studies (default: sqlite in --output/{STORAGE})."
         ),
     ] = None,
-    study: Annotated[str | None, typer.Option("--study", help="Study name prefix (default: the suite's name).")] = None,
-    output: Output = DEFAULT_OUTPUT,
-    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:N or auto (overrides the suite).")] = None,
+    study: Annotated[
+        str | None, typer.Option("--study", metavar="NAME", help="Study name prefix (default: the suite's name).")
+    ] = None,
+    output: Output = None,
+    device: Device = None,
     data_dir: DataDir = None,
+    mirror: Mirror = None,
 ) -> None:
     """Tune every cell of a suite on validation; write the best parameters to --output/tuned.toml.
 
@@ -42,20 +48,17 @@ def tune_command(
     tunes the model's search space and the learning rate and weight decay; adaptation strategies
     keep the checkpoint's architecture and tune the learning rate and weight decay. Every study
     gets --trials trials, its first being the suite's own configuration. A trial that raises,
-    yields NaN or runs out of memory is recorded as failed and the study goes on.
-
-    Several workers (processes or machines) share the studies through one --storage:
-
-        flm-bench tune --suite suite.toml --trials 40 --storage postgresql://host/db   # on each machine
-
-        flm-bench run --suite suite.toml --overlay flm-bench-runs/tuned.toml
+    yields NaN or runs out of memory is recorded as failed and the study goes on. Several workers
+    (processes or machines) share the studies through one --storage; run them with
+    flm-bench run --overlay.
     """
     from flm_bench.cli.data_cmd import use_locations
     from flm_bench.suite import builtin_suite, load_suite
     from flm_bench.tuning import overlay_text, require_optuna, tune
 
     require_optuna()
-    use_locations(data_dir)
+    use_locations(data_dir, mirror)
+    output = output or DEFAULT_OUTPUT
     suite = load_suite(suite_file) if suite_file else builtin_suite()
     output.mkdir(parents=True, exist_ok=True)
     url = storage or f"sqlite:///{(output / STORAGE).resolve()}"
@@ -76,12 +79,12 @@ def tune_command(
     err.print(f"{len(found)} tuned cell(s) in {path}; run them with: flm-bench run --suite SUITE --overlay {path}")
     empty = [s.name for s in studies if s.best is None and s.searched]
     if empty:
-        err.print(f"error: no trial completed in {', '.join(empty)} (see the failed trials above)", markup=False)
+        alert.print(f"error: no trial completed in {', '.join(empty)} (see the failed trials above)")
         raise typer.Exit(1)
 
 
 def _say(text: str) -> None:
-    err.print(text, markup=False)
+    err.print(text)
 
 
 def _public(url: str) -> str:

@@ -9,13 +9,17 @@ the digest of the original bytes. :func:`fetch` resolves a file in this order:
 3. a mirror base URL (:attr:`DataLocation.mirror`: ``--mirror`` or ``FLM_BENCH_MIRROR``);
 4. the original URL.
 
-Every file is checked (size and sha256) before it is used. Downloads go through ``pooch``
+A file the user brings (:attr:`SourceFile.obtain`: its terms or size keep it out of every
+mirror) is read from the data folder only; when it is absent the error says where to put it
+and where to get it. Every file is checked (its declared header and row count, size and
+sha256, as far as they are known) before it is used. Downloads go through ``pooch``
 to a temporary name and are renamed into the cache only when their digest matches, so a
 corrupted download leaves nothing behind.
 """
 
 from __future__ import annotations
 
+import csv
 import gzip
 import hashlib
 import io
@@ -35,6 +39,7 @@ log = logging.getLogger(__name__)
 
 DATA_DIR_ENV = "FLM_BENCH_DATA_DIR"
 MIRROR_ENV = "FLM_BENCH_MIRROR"
+MANIFEST = "manifest.json"  # the index at the top of a mirror (the layout of shared/datasets)
 
 #: Called with (what, bytes so far, total bytes) while downloading.
 DownloadProgress = Callable[[str, int, int], None]
@@ -66,15 +71,23 @@ class SourceFile:
     """One file of a dataset, as stored in a mirror and as published originally."""
 
     path: str  # relative to a mirror / data folder, e.g. "media/movielens-100k/u.data.gz"
-    sha256: str
-    size: int
+    sha256: str | None  # None only for a file the user brings whose digest is not published
+    size: int | None
     url: str | None = None  # the original location (may hold the uncompressed bytes)
     url_sha256: str | None = None
     url_size: int | None = None
+    obtain: str = ""  # set for a file the user brings: where to get it (e.g. a DOI); never downloaded
+    columns: tuple[str, ...] = ()  # the header line a CSV file must have
+    rows: int | None = None  # the number of lines after that header
 
     @property
     def name(self) -> str:
         return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def brought(self) -> bool:
+        """Whether the user brings this file into the data folder (no mirror or download has it)."""
+        return bool(self.obtain)
 
     @property
     def original_path(self) -> str | None:
@@ -93,19 +106,48 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def verify(path: Path, sha256: str, size: int | None, what: str) -> None:
-    """Raise :class:`ChecksumError` naming ``what`` unless ``path`` has this size and digest."""
+def verify(path: Path, sha256: str | None, size: int | None, what: str) -> None:
+    """Raise :class:`ChecksumError` naming ``what`` unless ``path`` has this size and digest
+    (either may be unknown: None)."""
     actual_size = path.stat().st_size
     if size is not None and actual_size != size:
         raise ChecksumError(f"{what}: {path} has {actual_size} bytes, expected {size}")
+    if sha256 is None:
+        return
     actual = sha256_of(path)
     if actual != sha256:
         raise ChecksumError(f"{what}: {path} has sha256 {actual}, expected {sha256}")
 
 
-def _candidates(file: SourceFile, root: Path) -> list[tuple[Path, str, int | None]]:
+def verify_table(path: Path, file: SourceFile, what: str) -> None:
+    """Raise :class:`ChecksumError` naming ``what`` unless the CSV file at ``path`` has the header
+    (``file.columns``) and the number of rows after it (``file.rows``) that ``file`` declares."""
+    if not file.columns and file.rows is None:
+        return
+    with open_text(path, encoding="utf-8-sig") as f:  # a byte-order mark is not part of the header
+        reader = csv.reader(f)
+        header = tuple(next(reader, ()))
+        if file.columns and header != file.columns:
+            raise ChecksumError(f"{what}: {path} has columns {list(header)}, expected {list(file.columns)}")
+        rows = sum(1 for _ in reader) if file.rows is not None else None
+    if rows != file.rows:
+        raise ChecksumError(f"{what}: {path} has {rows:,} rows after its header, expected {file.rows:,}")
+
+
+def expected_path(file: SourceFile, data_dir: Path | None) -> str:
+    """Where ``file`` goes in the data folder (``<data folder>/...`` when none is set)."""
+    return str(Path(data_dir) / file.path) if data_dir else f"<data folder>/{file.path}"
+
+
+def bring_hint(file: SourceFile, data_dir: Path | None) -> str:
+    """What to do about a missing file the user brings: where to put it, where to get it."""
+    hint = f"put {file.name} at {expected_path(file, data_dir)} (get it from {file.obtain})"
+    return hint if data_dir else f"{hint} and pass --data-dir or set {DATA_DIR_ENV}"
+
+
+def _candidates(file: SourceFile, root: Path) -> list[tuple[Path, str | None, int | None]]:
     """The stored copy, and the original (e.g. uncompressed) bytes under the same folder."""
-    found: list[tuple[Path, str, int | None]] = [(root / file.path, file.sha256, file.size)]
+    found: list[tuple[Path, str | None, int | None]] = [(root / file.path, file.sha256, file.size)]
     if file.original_path and file.url_sha256:  # original_path implies a different url_sha256
         found.append((root / file.original_path, file.url_sha256, file.url_size))
     return found
@@ -117,7 +159,14 @@ def local_copy(file: SourceFile, data_dir: Path | None = None) -> Path | None:
     for root in roots:
         for path, digest, size in _candidates(file, root):
             if path.exists():
-                verify(path, digest, size, f"file {file.path!r}")
+                try:
+                    if path == root / file.path:  # the header and rows are declared for the stored copy
+                        verify_table(path, file, f"file {file.path!r}")
+                    verify(path, digest, size, f"file {file.path!r}")
+                except ChecksumError as exc:
+                    if file.brought:  # say where the right one is
+                        raise ChecksumError(f"{exc}; the published file: {file.obtain}") from None
+                    raise
                 return path
     return None
 
@@ -145,6 +194,13 @@ def _download(
     return target
 
 
+def _known(file: SourceFile) -> str:
+    """The digest a download is checked against: every file that can be downloaded declares one."""
+    if file.sha256 is None:
+        raise DataError(f"file {file.path!r} declares no sha256, so it cannot be downloaded")
+    return file.sha256
+
+
 def fetch(file: SourceFile, location: DataLocation | None = None, *, progress: DownloadProgress | None = None) -> Path:
     """A verified local path for ``file``, downloading it if needed (see the module doc);
     ``location`` defaults to :meth:`DataLocation.from_env`."""
@@ -153,6 +209,8 @@ def fetch(file: SourceFile, location: DataLocation | None = None, *, progress: D
     if found is not None:
         return found
     what = f"file {file.path!r}"
+    if file.brought:
+        raise DataError(f"{what} is missing: {bring_hint(file, location.data_dir)}")
     progress = progress or download_progress.get()
     downloads = cache_dir() / "downloads"
     mirror = location.mirror
@@ -160,7 +218,7 @@ def fetch(file: SourceFile, location: DataLocation | None = None, *, progress: D
     if mirror:
         try:
             return _download(
-                f"{mirror.rstrip('/')}/{file.path}", downloads / file.path, file.sha256, file.size, what, progress
+                f"{mirror.rstrip('/')}/{file.path}", downloads / file.path, _known(file), file.size, what, progress
             )
         except ChecksumError:
             raise
@@ -169,7 +227,7 @@ def fetch(file: SourceFile, location: DataLocation | None = None, *, progress: D
     if file.url:
         target = downloads / (file.original_path or file.path)
         try:
-            return _download(file.url, target, file.url_sha256 or file.sha256, file.url_size, what, progress)
+            return _download(file.url, target, file.url_sha256 or _known(file), file.url_size, what, progress)
         except ChecksumError:
             raise
         except DataError as exc:

@@ -26,6 +26,7 @@ from flm_bench.errors import DataError
 
 if TYPE_CHECKING:
     import datasets
+    import pandas as pd
 
 COLUMNS = ("user", "item", "order")
 CACHE_ENV = "FLM_BENCH_CACHE_DIR"
@@ -264,6 +265,14 @@ def _check_side(name: str, side: Side, n_users: int, n_items: int) -> None:
     edges = side.get("social_edges")
     if edges is not None and len(edges) and (edges.ndim != 2 or edges.shape[1] != 2 or edges.max() >= n_users):
         raise DataError(f"dataset {name!r}: social_edges must be [n, 2] user indices below {n_users}")
+
+
+def epoch_seconds(parsed: pd.Series) -> np.ndarray:
+    """Parsed UTC datetimes as int64 seconds since 1970, whatever pandas' resolution (pandas 3
+    parses to microseconds, so integer casts of the raw values are not nanoseconds)."""
+    import pandas as pd
+
+    return ((parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(np.int64)
 
 
 def canonical(

@@ -12,14 +12,14 @@ across users, a bootstrap CI, and per-seed gains for the seeds both sets have.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 from flm_bench.errors import IncomparableError, RecordError
-from flm_bench.results.records import CellKey, Record, load_records, per_user_scores
+from flm_bench.results.records import CONTROL, CellKey, Record, load_records, per_user_scores
 from flm_bench.results.stats import (
     ALPHA,
     DEFAULT_PERMUTATIONS,
@@ -76,19 +76,56 @@ def load_set(path: Path | str, label: str | None = None) -> RecordSet:
 
     :raises RecordError: no records there, several cells mixed, or a seed twice.
     """
-    records = sorted(load_records(path), key=lambda pr: pr[1].seed)
+    records = load_records(path)
     cells = {CellKey.of(r) for _, r in records}
     if len(cells) > 1:
         names = sorted(f"{c.label()} on {c.dataset}" for c in cells)
         raise RecordError(
             f"{path}: holds records of {len(cells)} different cells ({', '.join(names)}); "
-            "a record set is the seeds of one cell, so pass one folder or record per cell"
+            "a record set is the seeds of one cell, so pass one folder or record per cell, "
+            "or a records folder with --dataset, --model, --strategy or --corpus"
         )
+    return _seed_set(str(path), records, label or "")
+
+
+def _seed_set(source: str, records: list[tuple[Path, Record]], label: str) -> RecordSet:
+    """The records of one cell as a set, sorted by seed; a seed twice is refused."""
     seeds = [r.seed for _, r in records]
     if len(set(seeds)) != len(seeds):
         dup = sorted({s for s in seeds if seeds.count(s) > 1})
-        raise RecordError(f"{path}: holds several records for seed(s) {dup} of one cell")
-    return RecordSet(str(path), records, label or "")
+        raise RecordError(f"{source}: holds several records for seed(s) {dup} of one cell")
+    return RecordSet(source, sorted(records, key=lambda pr: pr[1].seed), label)
+
+
+#: What :func:`select_sets` can select cells by: selector name -> the cell's field.
+SELECTORS = {"dataset": "dataset", "model": "model", "strategy": "strategy", "corpus": "corpus"}
+
+
+def select_sets(paths: Sequence[Path | str], selection: Mapping[str, Sequence[str]]) -> list[RecordSet]:
+    """One record set per cell among the records at ``paths`` (each a records folder, a run's output
+    or a record) that matches ``selection`` (selector of :data:`SELECTORS` -> allowed names; an empty
+    or missing selector allows any). The controls (strategy ``scratch``) come first, then the cells in
+    the order of the names given.
+
+    :raises RecordError: no record matches.
+    """
+    cells: dict[CellKey, list[tuple[Path, Record]]] = {}
+    for path in paths:
+        for path_record in load_records(path):
+            key = CellKey.of(path_record[1])
+            if all(not names or getattr(key, SELECTORS[s]) in names for s, names in selection.items()):
+                cells.setdefault(key, []).append(path_record)
+    if not cells:
+        asked = ", ".join(f"--{s} {' '.join(names)}" for s, names in selection.items() if names)
+        raise RecordError(f"no record in {', '.join(map(str, paths))} matches {asked}")
+
+    def order(key: CellKey) -> tuple[Any, ...]:
+        given = [list(selection.get(s) or ()) for s in SELECTORS]
+        values = [getattr(key, field) for field in SELECTORS.values()]
+        rank = [names.index(v) if v in names else len(names) for names, v in zip(given, values)]
+        return (key.strategy != CONTROL, *rank, *(v or "" for v in values), key.suite)
+
+    return [_seed_set(key.describe(), cells[key], "") for key in sorted(cells, key=order)]
 
 
 def check_comparable(sets: Sequence[RecordSet], metric: str) -> None:
