@@ -16,25 +16,28 @@ if TYPE_CHECKING:
 
 OVERLAY = "tuned.toml"
 STORAGE = "tuning.db"
+Trials = Annotated[
+    int,
+    typer.Option(
+        "--trials", metavar="N", min=1, help="Trials per study, in all (over every worker sharing --storage)."
+    ),
+]
+Storage = Annotated[
+    str | None,
+    typer.Option(
+        "--storage", metavar="URL", help=f"SQLAlchemy URL of the studies (default: sqlite in --output/{STORAGE})."
+    ),
+]
+StudyName = Annotated[
+    str | None, typer.Option("--study", metavar="NAME", help="Study name prefix (default: the suite's name).")
+]
 
 
 def tune_command(
     suite_file: SuiteFile = None,
-    trials: Annotated[
-        int,
-        typer.Option(
-            "--trials", metavar="N", min=1, help="Trials per study, in all (over every worker sharing --storage)."
-        ),
-    ] = 20,
-    storage: Annotated[
-        str | None,
-        typer.Option(
-            "--storage", metavar="URL", help=f"SQLAlchemy URL of the studies (default: sqlite in --output/{STORAGE})."
-        ),
-    ] = None,
-    study: Annotated[
-        str | None, typer.Option("--study", metavar="NAME", help="Study name prefix (default: the suite's name).")
-    ] = None,
+    trials: Trials = 20,
+    storage: Storage = None,
+    study: StudyName = None,
     output: Output = None,
     device: Device = None,
     data_dir: DataDir = None,
