@@ -77,6 +77,14 @@ class MessagesOnly:
             self._say(text)
 
 
+@dataclass(frozen=True)
+class CellDone:
+    """One cell settled: its record file, and the record when it was written now (None: skipped)."""
+
+    path: Path
+    record: Record | None
+
+
 @dataclass
 class Adapted:
     """A cell adapted but not evaluated: its data, split, checkpoint (and whether it was reused),
@@ -92,10 +100,15 @@ class Adapted:
 
 @dataclass
 class RunResult:
-    """What a run did: record files written now, and those already complete."""
+    """What a run did: record files written now, those already complete, and the cells that
+    raised (with their one-line reason; the local executor stops at the first instead)."""
 
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
+    failed: list[tuple[Cell, str]] = field(default_factory=list)
+
+    def add(self, done: CellDone) -> None:
+        (self.skipped if done.record is None else self.written).append(done.path)
 
     @property
     def records(self) -> list[Path]:
@@ -133,34 +146,45 @@ class Runner:
         process has done the rest, it waits for that lock and takes the cell over if the other
         process died before writing the record.
         """
+        cells = self.prepare()
+        result = RunResult()
+        elsewhere = []
+        for i, (cell, rid) in enumerate(cells):
+            self.progress.cell_started(cell, i, len(cells))
+            done = self.run_cell(cell, rid, wait=False)
+            if done is None:
+                elsewhere.append((cell, rid))
+            else:
+                result.add(done)
+                self.progress.cell_finished(cell, done.record)
+        for cell, rid in elsewhere:
+            done = self.run_cell(cell, rid, wait=True)
+            assert done is not None, "a waited-for claim is always held"
+            result.add(done)
+            self.progress.cell_finished(cell, done.record)
+        return result
+
+    def prepare(self) -> list[tuple[Cell, str]]:
+        """The suite's cells with their record ids (every id first: a bad name fails before any
+        work), after removing partial records left by interrupted runs."""
         cells = plan(self.suite, self.plugins)
         for stale in clean_partial(self.output):
             log.warning("removed partial record left by an interrupted run: %s", stale)
-        result = RunResult()
-        elsewhere = []
-        ids = [self.record_id(cell) for cell in cells]  # every id first: a bad name fails before any work
-        for i, (cell, rid) in enumerate(zip(cells, ids)):
-            self.progress.cell_started(cell, i, len(cells))
-            if not self._run_cell(cell, rid, result, wait=False):
-                elsewhere.append((cell, rid))
-        for cell, rid in elsewhere:
-            self._run_cell(cell, rid, result, wait=True)
-        return result
+        return [(cell, self.record_id(cell)) for cell in cells]
 
-    def _run_cell(self, cell: Cell, rid: str, result: RunResult, *, wait: bool) -> bool:
-        """Skip or execute ``cell`` holding its lock; False when another process holds it (and not ``wait``)."""
+    def run_cell(
+        self, cell: Cell, rid: str, *, wait: bool, pretrained: tuple[Checkpoint, bool] | None = None
+    ) -> CellDone | None:
+        """Skip or execute ``cell`` holding its lock; None when another process holds it (and not
+        ``wait``). ``pretrained``: the checkpoint to adapt from (and whether it was reused), when
+        the caller has it already; else it is found or trained here."""
         with claim(lock_path(self.output, rid), wait=wait) as mine:
             if not mine:
                 self.progress.message(f"{rid}: another process is working on it")
-                return False
+                return None
             if is_complete(self.output, rid):
-                result.skipped.append(record_path(self.output, rid))
-                self.progress.cell_finished(cell, None)
-            else:
-                path, record = self._execute(cell, rid)
-                result.written.append(path)
-                self.progress.cell_finished(cell, record)
-        return True
+                return CellDone(record_path(self.output, rid), None)
+            return CellDone(*self._execute(cell, rid, pretrained))
 
     def record_id(self, cell: Cell) -> str:
         """``cell``'s record id, over its settings and the content of the data it uses."""
@@ -232,13 +256,20 @@ class Runner:
             progress=self.progress.message,
         )
 
+    def checkpoint_key(self, cell: Cell) -> tuple[str, str, int] | None:
+        """What identifies the checkpoint ``cell`` adapts from within this suite (model, corpus
+        less the target's family, seed); None for a cell that needs none."""
+        if not cell.corpus:
+            return None
+        return cell.model, self.pretraining_corpus(cell.corpus, cell.dataset).name, cell.seed
+
     def pretraining_cells(self) -> list[Cell]:
         """One cell per distinct checkpoint the suite needs (model × corpus-minus-target × seed)."""
         seen: dict[tuple[str, str, int], Cell] = {}
         for cell in plan(self.suite, self.plugins):
-            if cell.corpus:
-                name = self.pretraining_corpus(cell.corpus, cell.dataset).name
-                seen.setdefault((cell.model, name, cell.seed), cell)
+            key = self.checkpoint_key(cell)
+            if key is not None:
+                seen.setdefault(key, cell)
         return list(seen.values())
 
     def adapt(
@@ -247,15 +278,16 @@ class Runner:
         params: ModelParams,
         training: TrainConfig,
         on_epoch: EpochHook | None = None,
+        pretrained: tuple[Checkpoint, bool] | None = None,
     ) -> Adapted:
-        """Pretrain (or reuse) and adapt ``cell`` with ``params`` and ``training``; the test split is
-        not touched here (tuning stops after this, ``run`` goes on to evaluate)."""
+        """Pretrain (or reuse ``pretrained``) and adapt ``cell`` with ``params`` and ``training``; the
+        test split is not touched here (tuning stops after this, ``run`` goes on to evaluate)."""
         from flm_bench.train.cost import Meter
         from flm_bench.train.loop import seed_everything
         from flm_bench.train.strategy import AdaptContext
 
         data, split = self.data(cell.dataset), self.split(cell.dataset)
-        ckpt, reused = self.checkpoint(cell, params) if cell.corpus else (None, False)
+        ckpt, reused = pretrained or (self.checkpoint(cell, params) if cell.corpus else (None, False))
         seed_everything(cell.seed, training.deterministic)
         ctx = AdaptContext(
             self.plugins.models.get(cell.model),
@@ -275,13 +307,13 @@ class Runner:
             result = self.plugins.strategies.get(cell.strategy).build().adapt(ctx)
         return Adapted(data, split, ckpt, reused, result, meter)
 
-    def _execute(self, cell: Cell, rid: str) -> tuple[Path, Record]:
+    def _execute(self, cell: Cell, rid: str, pretrained: tuple[Checkpoint, bool] | None) -> tuple[Path, Record]:
         from flm_bench.evaluation import evaluate
         from flm_bench.train.cost import Meter
 
         tuned = self.tuned(cell)
         params = self.cell_params(cell)
-        done = self.adapt(cell, params, self.suite.training_for(tuned))
+        done = self.adapt(cell, params, self.suite.training_for(tuned), pretrained=pretrained)
         data, split, ckpt, result, adapt = done.data, done.split, done.checkpoint, done.result, done.meter
         with Meter(self.device) as ev:
             ranked, per_user = evaluate(

@@ -154,6 +154,26 @@ class TunedCell(Tuning):
         return Tuning.model_validate(self.model_dump(include=set(Tuning.model_fields)))
 
 
+class CellResources(_Strict):
+    """What one cell (or pretraining task) reserves on a cluster worker (``--executor ray``)."""
+
+    cpus: float = Field(1.0, gt=0, description="CPU cores reserved; also the cell's torch threads")
+    gpus: float = Field(0.0, ge=0, description="GPUs reserved (fractions share one GPU)")
+
+
+class Resources(CellResources):
+    """Per-cell resources for the Ray executor, with per-model overrides (``[resources.models.NAME]``).
+
+    They decide where a cell may run, not what it computes: they are not part of record ids.
+    """
+
+    models: dict[str, CellResources] = Field(default_factory=dict)
+
+    def for_model(self, model: str) -> CellResources:
+        """What a cell of ``model`` reserves: its override, else the suite-wide amounts."""
+        return self.models.get(model, CellResources(cpus=self.cpus, gpus=self.gpus))
+
+
 class Suite(_Strict):
     """One benchmark suite."""
 
@@ -202,11 +222,16 @@ class Suite(_Strict):
             return self.training
         return TrainConfig.model_validate({**self.training.model_dump(), **tuned.training})
 
+    resources: Resources = Resources()
+
     @model_validator(mode="after")
     def _overrides_name_targets(self) -> Suite:
         stray = sorted(set(self.split_overrides) - set(self.targets))
         if stray:
             raise ValueError(f"split_overrides for {stray}, which are not among the targets {self.targets}")
+        stray = sorted(set(self.resources.models) - set(self.models))
+        if stray:
+            raise ValueError(f"resources.models for {stray}, which are not among the models {self.models}")
         return self
 
     def split_for(self, target: str) -> SplitConfig:
@@ -268,6 +293,7 @@ def single_cell(base: Suite, **overrides: Any) -> Suite:
         and t["strategy"] in data["strategies"]
         and (not t["corpus"] or t["corpus"] in data["corpora"])
     ]
+    data["resources"]["models"] = {m: r for m, r in data["resources"]["models"].items() if m in data["models"]}
     if overrides.get("split"):
         data["split"] = {"protocol": overrides["split"], "params": {}}
         data["split_overrides"] = {}

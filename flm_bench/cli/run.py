@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.progress import (
@@ -31,11 +32,19 @@ from flm_bench.cli.options import (
     Split,
     SuiteFile,
 )
+from flm_bench.errors import ConfigError
 
 if TYPE_CHECKING:
     from flm_bench.plan import Cell
+    from flm_bench.plugins import Plugins
     from flm_bench.results.records import Record
+    from flm_bench.runner import Progress as RunProgress
+    from flm_bench.runner import RunResult
     from flm_bench.suite import Suite
+
+    Execute = Callable[[Suite, Plugins, Path, RunProgress], RunResult]
+
+Executor = Literal["local", "ray"]
 
 
 def cell_name(cell: Cell) -> str:
@@ -124,11 +133,26 @@ def run_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the board as JSON on stdout (format flm-bench.board/2).")
     ] = False,
+    executor: Annotated[
+        Executor,
+        typer.Option(
+            metavar="EXECUTOR", help="local: cells one after another here; ray: cells as Ray tasks (the ray extra)."
+        ),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESS",
+            help="With --executor ray: a running cluster (auto, HOST:PORT, ray://HOST:PORT); "
+            "default: start a local Ray instance sized to this machine.",
+        ),
+    ] = None,
 ) -> None:
     """Run a suite: pretrain, adapt, evaluate, write one record per cell, print the board.
 
     Completed cells (records already in --output) are skipped, so an interrupted run resumes.
     Cells chosen on the command line without --suite are the suite 'adhoc', not the quickstart.
+    With --executor ray, a cell that fails is reported and the others go on (exit code 1).
     """
     from flm_bench.cli.data_cmd import use_locations
     from flm_bench.suite import ADHOC, builtin_suite, load_suite, single_cell, with_csv, with_overlay, with_params
@@ -139,28 +163,61 @@ def run_command(
     suite = with_overlay(load_suite(suite_file) if suite_file else builtin_suite(), overlay)
     suite = single_cell(suite, name=ADHOC if adhoc else None, split=split, **cells)
     output = output or (ADHOC_OUTPUT if adhoc else DEFAULT_OUTPUT)
-    _run(with_params(with_csv(suite, csv or []), param or []), output, device, as_json)
+    if ray_address is not None and executor != "ray":
+        raise ConfigError("--ray-address needs --executor ray")
+    run_suite = with_params(with_csv(suite, csv or []), param or [])
+    _run(run_suite, output, as_json, _executor(executor, device, ray_address))
 
 
-def _run(suite: Suite, output: Path, device: str | None, as_json: bool) -> None:
-    """Run ``suite`` with a progress display on stderr; print its board on stdout."""
+def _executor(name: Executor, device: str | None, address: str | None) -> Execute:
+    """Runs a suite into an output folder with a progress display: one executor or the other."""
+    if name == "ray":
+        from flm_bench.ray_executor import import_ray, run_on_ray
+
+        import_ray()  # the missing extra is one line, before any work
+
+        def on_ray(suite: Suite, loaded: Plugins, output: Path, progress: RunProgress) -> RunResult:
+            return run_on_ray(suite, loaded, output, device=device, progress=progress, address=address).result
+
+        return on_ray
+
+    def local(suite: Suite, loaded: Plugins, output: Path, progress: RunProgress) -> RunResult:
+        from flm_bench.runner import Runner
+
+        return Runner(suite, loaded, output, device=device, progress=progress).run()
+
+    return local
+
+
+def _run(suite: Suite, output: Path, as_json: bool, execute: Execute) -> None:
+    """Run ``suite`` with a progress display on stderr; print its board on stdout; exit 1 after
+    one line per failed cell, if any."""
     from flm_bench.plan import add_csv_datasets, plan
-    from flm_bench.results.records import load_record
-    from flm_bench.results.render.base import build_board
-    from flm_bench.results.render.json import board_json
-    from flm_bench.runner import Runner
 
     loaded = plugins()
     add_csv_datasets(suite, loaded)
     plan(suite, loaded)  # every name and parameter is checked before the progress display starts
     if err.is_terminal:
         with Progress(*_RichProgress.COLUMNS, console=err, transient=True) as bar:
-            result = Runner(suite, loaded, output, device=device, progress=_RichProgress(bar)).run()
+            result = execute(suite, loaded, output, _RichProgress(bar))
     else:
-        result = Runner(suite, loaded, output, device=device, progress=_LineProgress()).run()
+        result = execute(suite, loaded, output, _LineProgress())
     err.print(
         f"{len(result.written)} record(s) written, {len(result.skipped)} already complete, in {output / 'records'}"
     )
+    _print_board(suite, result, as_json)
+    for cell, reason in result.failed:
+        err.print(f"error: cell {cell_name(cell)} failed: {reason}", markup=False)
+    if result.failed:
+        raise typer.Exit(1)
+
+
+def _print_board(suite: Suite, result: RunResult, as_json: bool) -> None:
+    """The board of the run's records: a table, or JSON with ``as_json``."""
+    from flm_bench.results.records import load_record
+    from flm_bench.results.render.base import build_board
+    from flm_bench.results.render.json import board_json
+
     board = build_board([(p, load_record(p)) for p in result.records])
     if as_json:
         print_json(board_json(board))
