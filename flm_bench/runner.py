@@ -22,18 +22,16 @@ from flm_bench.params import ModelParams, parse_params
 from flm_bench.plan import Cell, add_csv_datasets, plan
 from flm_bench.plugins import Plugins
 from flm_bench.recommender import ReadsText
+from flm_bench.record_fields import dataset_info, strategy_info, training_info
 from flm_bench.results.claims import claim, clean_partial, lock_path
 from flm_bench.results.records import (
     ARTIFACTS,
     Artifacts,
     Cost,
-    DatasetInfo,
     EvaluationInfo,
     ModelInfo,
     Record,
     SplitInfo,
-    StrategyInfo,
-    TrainingInfo,
     is_complete,
     record_path,
     write_record,
@@ -43,7 +41,7 @@ from flm_bench.suite import Suite, TrainConfig, TunedCell
 if TYPE_CHECKING:
     from flm_bench.data.splits import Split
     from flm_bench.train.cost import Meter
-    from flm_bench.train.loop import EpochHook, FitResult
+    from flm_bench.train.loop import EpochHook
     from flm_bench.train.pretraining import Checkpoint
     from flm_bench.train.strategy import StrategyResult
 
@@ -362,7 +360,7 @@ class Runner:
         return Record(
             record_id=rid,
             suite=self.suite.name,
-            dataset=_dataset_info(data, self.suite.preprocess.model_dump(exclude_defaults=True)),
+            dataset=dataset_info(data, self.suite.preprocess.model_dump(exclude_defaults=True)),
             split=SplitInfo(
                 protocol=split.protocol, params=split.params, derived=split.derived, fingerprint=split.fingerprint
             ),
@@ -373,7 +371,7 @@ class Runner:
                 item_representation=mentry.spec.item_representation,
                 text_encoder=result.model.text_encoder if isinstance(result.model, ReadsText) else None,
             ),
-            strategy=_strategy_info(cell, sentry.plugin, ckpt, result.transfer),
+            strategy=strategy_info(cell, sentry.plugin, ckpt, result.transfer),
             seed=cell.seed,
             evaluation=EvaluationInfo(
                 exclude_history=evaluation.exclude_history,
@@ -382,41 +380,9 @@ class Runner:
                 metrics=evaluation.names,
             ),
             metrics=metrics,
-            training=_training_info(result.fit),
+            training=training_info(result.fit),
             strategy_metrics=result.metrics,
             cost=cost,
             provenance=provenance(self.plugins.distributions(), self.plugins.modules()),
             artifacts=Artifacts(**ARTIFACTS),
         )
-
-
-def _dataset_info(data: InteractionData, preprocess: dict[str, Any]) -> DatasetInfo:
-    return DatasetInfo(
-        name=data.name,
-        domain=data.domain,
-        fingerprint=data.fingerprint,
-        synthetic=data.synthetic,
-        users=data.n_users,
-        items=data.n_items,
-        interactions=data.n_interactions,
-        preprocess=preprocess,
-    )
-
-
-def _strategy_info(cell: Cell, plugin: str, ckpt: Checkpoint | None, transfer: dict[str, list[str]]) -> StrategyInfo:
-    return StrategyInfo(
-        name=cell.strategy,
-        plugin=plugin,
-        corpus=cell.corpus,
-        corpus_datasets=ckpt.datasets if ckpt else [],
-        excluded=ckpt.excluded if ckpt else [],
-        checkpoint=Path(ckpt.path).name if ckpt else None,
-        transfer=transfer,
-    )
-
-
-def _training_info(fit: FitResult | None) -> TrainingInfo | None:
-    """The record's ``training``: the fields of the fit it names (every one is a FitResult field)."""
-    if fit is None:
-        return None
-    return TrainingInfo(**{name: getattr(fit, name) for name in TrainingInfo.model_fields})

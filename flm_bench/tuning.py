@@ -15,7 +15,7 @@ import logging
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from flm_bench.data.table import fingerprint
@@ -140,6 +140,7 @@ class Objective:
     budget: int
     seed: int
     say: Callable[[str], None]
+    first: dict[str, Any] = field(default_factory=dict)  # trial 0's values: the suite's configuration
 
     def __call__(self, trial: optuna.Trial) -> float:
         optuna = require_optuna()
@@ -147,8 +148,11 @@ class Objective:
             trial.set_user_attr(SURPLUS, True)
             trial.study.stop()
             raise optuna.TrialPruned()
-        # TPE drawing from a per-trial seed: reproducible, and workers do not repeat each other's draws
-        trial.study.sampler = optuna.samplers.TPESampler(seed=int(fingerprint(self.seed, trial.number)[:8], 16))
+        # TPE drawing from a per-trial seed: reproducible, and workers do not repeat each other's draws;
+        # trial 0 holds the suite's own values (fixed here: a queued trial can be taken by two SQLite workers)
+        tpe = optuna.samplers.TPESampler(seed=int(fingerprint(self.seed, trial.number)[:8], 16))
+        fixed = trial.number == 0 and self.first
+        trial.study.sampler = optuna.samplers.PartialFixedSampler(self.first, tpe) if fixed else tpe
         fields = self.runner.plugins.models.get(self.cell.model).params.model_fields
         types = {k: f.annotation for k, f in fields.items()}
         model_params = _suggest(trial, MODEL, self.space.model, types)
@@ -218,9 +222,9 @@ def _storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
     raise AssertionError("unreachable")
 
 
-def open_study(url: str, name: str, space: Space, first: dict[str, Any], seed: int) -> optuna.Study:
-    """Create the study (and queue ``first`` as its first trial), or join it when another worker
-    created it; a study made over another search space is an error."""
+def open_study(url: str, name: str, space: Space, seed: int) -> optuna.Study:
+    """Create the study, or join it when another worker created it; a study made over another
+    search space is an error."""
     optuna = require_optuna()
     kwargs = {
         "storage": _storage(url),
@@ -240,7 +244,6 @@ def open_study(url: str, name: str, space: Space, first: dict[str, Any], seed: i
             ) from None
         return study
     study.set_user_attr("search_space", space.digest())
-    study.enqueue_trial(first)
     return study
 
 
@@ -256,8 +259,8 @@ def tune_cell(runner: Runner, cell: Cell, *, budget: int, url: str, prefix: str,
     first, outside = default_values(runner, cell, space)
     if outside:
         say(f"{name}: the default of {outside} lies outside the search space; the first trial uses the rest")
-    study = open_study(url, name, space, first, cell.seed)
-    objective = Objective(runner, cell, space, budget, cell.seed, lambda text: say(f"{name}: {text}"))
+    study = open_study(url, name, space, cell.seed)
+    objective = Objective(runner, cell, space, budget, cell.seed, lambda text: say(f"{name}: {text}"), first)
     if len(study.get_trials(deepcopy=False)) < budget:
         stop = optuna.study.MaxTrialsCallback(budget, states=None)  # all states: running ones count too
         study.optimize(objective, n_trials=budget, catch=(Exception,), callbacks=[stop])

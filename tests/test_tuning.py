@@ -298,7 +298,7 @@ def test_a_trial_past_the_budget_is_not_run_and_not_counted(tmp_path: Path) -> N
     runner = _sasrec_runner(tmp_path)
     [cell] = tuning_cells(runner)
     space = tuning.space_for(runner, cell)
-    study = tuning.open_study(f"sqlite:///{tmp_path / 'db.sqlite'}", "p", space, {}, 0)
+    study = tuning.open_study(f"sqlite:///{tmp_path / 'db.sqlite'}", "p", space, 0)
     for value in (0.1, 0.3):
         study.tell(study.ask(), value)
     # a worker that asks for a trial when another worker took the last one of the budget meanwhile
