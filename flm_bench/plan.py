@@ -27,11 +27,14 @@ class Cell:
     corpus: str | None
     seed: int
 
-    def record_id(self, suite: Suite, params: dict[str, Any], content: Sequence[str]) -> str:
+    def record_id(
+        self, suite: Suite, params: dict[str, Any], content: Sequence[str], tuning: dict[str, Any] | None = None
+    ) -> str:
         """Names the cell and hashes everything that shapes its result: the settings, the model's
-        merged parameters (a plugin changing its defaults must not reuse old records) and the
+        merged parameters (a plugin changing its defaults must not reuse old records), the
         ``content`` fingerprints of the data it uses (target data, split, corpus datasets), so a
-        record made from other data is never taken for this cell's."""
+        record made from other data is never taken for this cell's, and its ``tuning`` (tuned
+        parameters and their study; an untuned cell's id is what it was before tuning existed)."""
         config = fingerprint(
             suite.preprocess.model_dump(exclude_defaults=True) or None,
             suite.split_for(self.dataset).model_dump(),
@@ -40,6 +43,7 @@ class Cell:
             suite.pretraining.model_dump(exclude={"device"}) if self.corpus else None,
             params,
             list(content),
+            *([tuning] if tuning is not None else []),
         )[:10]
         corpus = f"__{self.corpus}" if self.corpus else ""
         rid = f"{suite.name}__{self.dataset}__{self.model}__{self.strategy}{corpus}__seed{self.seed}__{config}"
@@ -73,6 +77,11 @@ def plan(suite: Suite, plugins: Plugins) -> list[Cell]:
             raise ConfigError(f"model_params.{m}: model {m!r} is not in the suite's models {suite.models}")
     for m, spec in models.items():
         parse_params(m, spec.params, suite.model_params.get(m, {}))
+    for t in suite.tuned:
+        named = t.dataset in suite.targets and t.model in models and t.strategy in strategies
+        if not named or (t.corpus and t.corpus not in suite.corpora):
+            raise ConfigError(f"tuned: the entry for {'/'.join(t.key)} names no cell of the suite")
+        parse_params(t.model, models[t.model].params, {**suite.model_params.get(t.model, {}), **t.model_params})
     objective = suite.pretraining.objective
     for m, spec in models.items():
         if spec.pretrainable and objective not in spec.objectives:

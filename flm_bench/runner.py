@@ -22,27 +22,26 @@ from flm_bench.params import ModelParams, parse_params
 from flm_bench.plan import Cell, add_csv_datasets, plan
 from flm_bench.plugins import Plugins
 from flm_bench.recommender import ReadsText
+from flm_bench.record_fields import dataset_info, strategy_info, training_info
 from flm_bench.results.claims import claim, clean_partial, lock_path
 from flm_bench.results.records import (
     ARTIFACTS,
     Artifacts,
     Cost,
-    DatasetInfo,
     EvaluationInfo,
     ModelInfo,
     Record,
     SplitInfo,
-    StrategyInfo,
-    TrainingInfo,
     is_complete,
     record_path,
     write_record,
 )
-from flm_bench.suite import Suite
+from flm_bench.suite import Suite, TrainConfig, TunedCell
 
 if TYPE_CHECKING:
     from flm_bench.data.splits import Split
-    from flm_bench.train.loop import FitResult
+    from flm_bench.train.cost import Meter
+    from flm_bench.train.loop import EpochHook
     from flm_bench.train.pretraining import Checkpoint
     from flm_bench.train.strategy import StrategyResult
 
@@ -82,6 +81,19 @@ class CellDone:
 
     path: Path
     record: Record | None
+
+
+@dataclass
+class Adapted:
+    """A cell adapted but not evaluated: its data, split, checkpoint (and whether it was reused),
+    the strategy's result, and the time and memory adapting took."""
+
+    data: InteractionData
+    split: Split
+    checkpoint: Checkpoint | None
+    reused: bool
+    result: StrategyResult
+    meter: Meter
 
 
 @dataclass
@@ -177,12 +189,23 @@ class Runner:
         content = [self.data(cell.dataset).fingerprint, self.split(cell.dataset).fingerprint]
         if cell.corpus:
             content += [self.data(d).fingerprint for d in self.pretraining_corpus(cell.corpus, cell.dataset).members]
-        return cell.record_id(self.suite, self.params(cell.model).model_dump(), content)
+        tuned = self.tuned(cell)
+        tuning = tuned.tuning().model_dump() if tuned else None
+        return cell.record_id(self.suite, self.cell_params(cell).model_dump(), content, tuning)
 
-    def params(self, model: str) -> ModelParams:
-        """The model's parameters: its defaults with the suite's overrides, validated."""
+    def params(self, model: str, tuned: dict[str, Any] | None = None) -> ModelParams:
+        """The model's parameters: its defaults with the suite's overrides (and ``tuned`` ones), validated."""
         spec = self.plugins.models.get(model)
-        return parse_params(model, spec.params, self.suite.model_params.get(model, {}))
+        return parse_params(model, spec.params, {**self.suite.model_params.get(model, {}), **(tuned or {})})
+
+    def tuned(self, cell: Cell) -> TunedCell | None:
+        """The suite's ``[[tuned]]`` entry for ``cell`` (any seed), if any."""
+        return self.suite.tuned_for(cell.dataset, cell.model, cell.strategy, cell.corpus)
+
+    def cell_params(self, cell: Cell) -> ModelParams:
+        """The parameters ``cell`` runs with: :meth:`params` with its tuned ones."""
+        tuned = self.tuned(cell)
+        return self.params(cell.model, tuned.model_params if tuned else None)
 
     def data(self, name: str) -> InteractionData:
         if name not in self._data:
@@ -220,7 +243,7 @@ class Runner:
         self.progress.message(f"pretraining {cell.model} on {use.name} (seed {cell.seed})")
         return pretrain(
             self.plugins.models.get(cell.model),
-            self.params(cell.model) if params is None else params,
+            self.cell_params(cell) if params is None else params,
             self._corpora[use.name],
             excluded=list(use.excluded),
             datasets=list(use.members),
@@ -247,31 +270,49 @@ class Runner:
                 seen.setdefault(key, cell)
         return list(seen.values())
 
-    def _execute(self, cell: Cell, rid: str, pretrained: tuple[Checkpoint, bool] | None) -> tuple[Path, Record]:
-        from flm_bench.evaluation import evaluate
+    def adapt(
+        self,
+        cell: Cell,
+        params: ModelParams,
+        training: TrainConfig,
+        on_epoch: EpochHook | None = None,
+        pretrained: tuple[Checkpoint, bool] | None = None,
+    ) -> Adapted:
+        """Pretrain (or reuse ``pretrained``) and adapt ``cell`` with ``params`` and ``training``; the
+        test split is not touched here (tuning stops after this, ``run`` goes on to evaluate)."""
         from flm_bench.train.cost import Meter
         from flm_bench.train.loop import seed_everything
         from flm_bench.train.strategy import AdaptContext
 
         data, split = self.data(cell.dataset), self.split(cell.dataset)
-        params = self.params(cell.model)
         ckpt, reused = pretrained or (self.checkpoint(cell, params) if cell.corpus else (None, False))
-        seed_everything(cell.seed, self.suite.training.deterministic)
+        seed_everything(cell.seed, training.deterministic)
         ctx = AdaptContext(
             self.plugins.models.get(cell.model),
             params,
             data,
             split,
             ckpt,
-            self.suite.training,
+            training,
             cell.seed,
             self.device,
             progress=self.progress.message,
             metrics=self.suite.evaluation.names,
             exclude_history=self.suite.evaluation.exclude_history,
+            on_epoch=on_epoch,
         )
-        with Meter(self.device) as adapt:
+        with Meter(self.device) as meter:
             result = self.plugins.strategies.get(cell.strategy).build().adapt(ctx)
+        return Adapted(data, split, ckpt, reused, result, meter)
+
+    def _execute(self, cell: Cell, rid: str, pretrained: tuple[Checkpoint, bool] | None) -> tuple[Path, Record]:
+        from flm_bench.evaluation import evaluate
+        from flm_bench.train.cost import Meter
+
+        tuned = self.tuned(cell)
+        params = self.cell_params(cell)
+        done = self.adapt(cell, params, self.suite.training_for(tuned), pretrained=pretrained)
+        data, split, ckpt, result, adapt = done.data, done.split, done.checkpoint, done.result, done.meter
         with Meter(self.device) as ev:
             ranked, per_user = evaluate(
                 result.model.score,
@@ -281,7 +322,7 @@ class Runner:
             )
         cost = Cost(
             pretrain_seconds=ckpt.seconds if ckpt else 0.0,
-            pretrain_reused=reused,
+            pretrain_reused=done.reused,
             adapt_seconds=adapt.seconds,
             eval_seconds=ev.seconds,
             trainable_parameters=result.trainable_parameters,
@@ -292,6 +333,8 @@ class Runner:
         record = self._record(
             cell, rid, data, split, params, ckpt, result, cost, {n: float(v.mean()) for n, v in per_user.items()}
         )
+        if tuned is not None:
+            record.tuning = tuned.tuning()
         targets = [split.test.targets.get(i) for i in range(len(split.test))]
         path = write_record(
             self.output, record, users=split.test.users, ranked=ranked, targets=targets, per_user=per_user
@@ -317,7 +360,7 @@ class Runner:
         return Record(
             record_id=rid,
             suite=self.suite.name,
-            dataset=_dataset_info(data, self.suite.preprocess.model_dump(exclude_defaults=True)),
+            dataset=dataset_info(data, self.suite.preprocess.model_dump(exclude_defaults=True)),
             split=SplitInfo(
                 protocol=split.protocol, params=split.params, derived=split.derived, fingerprint=split.fingerprint
             ),
@@ -328,7 +371,7 @@ class Runner:
                 item_representation=mentry.spec.item_representation,
                 text_encoder=result.model.text_encoder if isinstance(result.model, ReadsText) else None,
             ),
-            strategy=_strategy_info(cell, sentry.plugin, ckpt, result.transfer),
+            strategy=strategy_info(cell, sentry.plugin, ckpt, result.transfer),
             seed=cell.seed,
             evaluation=EvaluationInfo(
                 exclude_history=evaluation.exclude_history,
@@ -337,41 +380,9 @@ class Runner:
                 metrics=evaluation.names,
             ),
             metrics=metrics,
-            training=_training_info(result.fit),
+            training=training_info(result.fit),
             strategy_metrics=result.metrics,
             cost=cost,
             provenance=provenance(self.plugins.distributions(), self.plugins.modules()),
             artifacts=Artifacts(**ARTIFACTS),
         )
-
-
-def _dataset_info(data: InteractionData, preprocess: dict[str, Any]) -> DatasetInfo:
-    return DatasetInfo(
-        name=data.name,
-        domain=data.domain,
-        fingerprint=data.fingerprint,
-        synthetic=data.synthetic,
-        users=data.n_users,
-        items=data.n_items,
-        interactions=data.n_interactions,
-        preprocess=preprocess,
-    )
-
-
-def _strategy_info(cell: Cell, plugin: str, ckpt: Checkpoint | None, transfer: dict[str, list[str]]) -> StrategyInfo:
-    return StrategyInfo(
-        name=cell.strategy,
-        plugin=plugin,
-        corpus=cell.corpus,
-        corpus_datasets=ckpt.datasets if ckpt else [],
-        excluded=ckpt.excluded if ckpt else [],
-        checkpoint=Path(ckpt.path).name if ckpt else None,
-        transfer=transfer,
-    )
-
-
-def _training_info(fit: FitResult | None) -> TrainingInfo | None:
-    """The record's ``training``: the fields of the fit it names (every one is a FitResult field)."""
-    if fit is None:
-        return None
-    return TrainingInfo(**{name: getattr(fit, name) for name in TrainingInfo.model_fields})

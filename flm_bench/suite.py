@@ -115,6 +115,45 @@ class CsvDataset(_Strict):
         return v or None  # TOML has no null: an empty name means no such column
 
 
+class TrialCounts(_Strict):
+    """How a study's trials ended (``run`` = ``complete`` + ``pruned`` + ``failed``)."""
+
+    run: int = Field(ge=0)
+    complete: int = Field(ge=0)
+    pruned: int = Field(ge=0)
+    failed: int = Field(ge=0)
+
+
+class Tuning(_Strict):
+    """Parameters ``flm-bench tune`` chose for a cell on validation, and the study they come from."""
+
+    model_params: dict[str, Any] = Field(default_factory=dict, description="overrides of the model's parameters")
+    training: dict[str, Any] = Field(default_factory=dict, description="overrides of [training] (learning rate, …)")
+    study: str = Field(description="the Optuna study's name")
+    best_trial: int = Field(ge=0, description="number of the study's best trial")
+    best_value: float = Field(description="its best validation value (valid_metric; never the test split)")
+    valid_metric: str
+    search_space: str = Field(description="sha256 prefix of the search space the study drew from")
+    trials: TrialCounts
+
+
+class TunedCell(Tuning):
+    """A ``[[tuned]]`` entry: the :class:`Tuning` of one tuning cell (every seed of it)."""
+
+    dataset: str
+    model: str
+    strategy: str
+    corpus: str = Field("", description='pretraining corpus; "" for a cell without one (TOML has no null)')
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.dataset, self.model, self.strategy, self.corpus)
+
+    def tuning(self) -> Tuning:
+        """The entry without its cell's names (what a record carries)."""
+        return Tuning.model_validate(self.model_dump(include=set(Tuning.model_fields)))
+
+
 class CellResources(_Strict):
     """What one cell (or pretraining task) reserves on a cluster worker (``--executor ray``)."""
 
@@ -158,6 +197,31 @@ class Suite(_Strict):
     csv: dict[str, CsvDataset] = Field(
         default_factory=dict, description="datasets read from your own CSV files, by the name targets and corpora use"
     )
+    tuned: list[TunedCell] = Field(
+        default_factory=list, description="parameters chosen by `flm-bench tune` per cell (see with_overlay)"
+    )
+
+    @model_validator(mode="after")
+    def _tuned_cells_are_unique_and_valid(self) -> Suite:
+        keys = [t.key for t in self.tuned]
+        twice = sorted({"/".join(k) for k in keys if keys.count(k) > 1})
+        if twice:
+            raise ValueError(f"tuned: more than one entry for the cell(s) {twice}")
+        for t in self.tuned:
+            self.training_for(t)  # overrides must be [training] fields with allowed values
+        return self
+
+    def tuned_for(self, dataset: str, model: str, strategy: str, corpus: str | None) -> TunedCell | None:
+        """The ``[[tuned]]`` entry of a cell, if any."""
+        key = (dataset, model, strategy, corpus or "")
+        return next((t for t in self.tuned if t.key == key), None)
+
+    def training_for(self, tuned: TunedCell | None) -> TrainConfig:
+        """``[training]`` with a tuned cell's overrides."""
+        if tuned is None or not tuned.training:
+            return self.training
+        return TrainConfig.model_validate({**self.training.model_dump(), **tuned.training})
+
     resources: Resources = Resources()
 
     @model_validator(mode="after")
@@ -221,6 +285,14 @@ def single_cell(base: Suite, **overrides: Any) -> Suite:
     data.update({k: v for k, v in overrides.items() if v and k != "split"})
     data["model_params"] = {m: p for m, p in data["model_params"].items() if m in data["models"]}
     data["split_overrides"] = {t: s for t, s in data["split_overrides"].items() if t in data["targets"]}
+    data["tuned"] = [
+        t
+        for t in data["tuned"]
+        if t["dataset"] in data["targets"]
+        and t["model"] in data["models"]
+        and t["strategy"] in data["strategies"]
+        and (not t["corpus"] or t["corpus"] in data["corpora"])
+    ]
     data["resources"]["models"] = {m: r for m, r in data["resources"]["models"].items() if m in data["models"]}
     if overrides.get("split"):
         data["split"] = {"protocol": overrides["split"], "params": {}}
@@ -268,3 +340,28 @@ def with_params(base: Suite, params: list[str]) -> Suite:
             raise ConfigError(f"--param {text!r}: model {model!r} is not among the suite's models {data['models']}")
         data["model_params"].setdefault(model, {})[name] = value
     return _validated(data, "command-line options")
+
+
+def with_overlay(base: Suite, path: Path | None) -> Suite:
+    """``base`` with the ``[[tuned]]`` entries of an overlay file (as ``flm-bench tune`` writes it);
+    an overlay entry replaces the suite's entry for the same cell."""
+    if path is None:
+        return base
+    try:
+        overlay = tomllib.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"overlay {str(path)!r} is not a readable TOML file: {exc}") from exc
+    stray = sorted(set(overlay) - {"tuned"})
+    if stray or not isinstance(overlay.get("tuned"), list):
+        raise ConfigError(f"overlay {str(path)!r}: expected only [[tuned]] entries, found {stray or 'none'}")
+    data = base.model_dump()
+    cells = {TunedCell.model_validate(t).key: t for t in data["tuned"]}
+    for entry in overlay["tuned"]:
+        try:
+            cells[TunedCell.model_validate(entry).key] = entry
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(f"overlay {str(path)!r}: tuned entry field {where}: {first['msg']}") from None
+    data["tuned"] = list(cells.values())
+    return _validated(data, f"suite with overlay {str(path)!r}")

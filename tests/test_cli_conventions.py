@@ -24,7 +24,7 @@ from flm_bench.results.records import load_records
 
 NO_PRETRAINING = 'name = "q"\ntargets = ["synthetic-finance"]\nmodels = ["popularity"]\nstrategies = ["scratch"]\n'
 #: Commands that load datasets: each takes --data-dir and --mirror (data verify reads local files only).
-LOADERS = ["run", "pretrain", "publish", "data info", "data prepare"]
+LOADERS = ["run", "pretrain", "tune", "publish", "data info", "data prepare"]
 
 
 def one_error_line(done, code: int, *needles: str) -> None:

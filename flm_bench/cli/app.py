@@ -19,6 +19,7 @@ from flm_bench.cli import (
     pretrain_cmd,
     publish_cmd,
     run,
+    tune,
 )
 from flm_bench.cli.common import alert, err
 from flm_bench.cli.examples import epilog
@@ -35,6 +36,7 @@ app = typer.Typer(
 for _name, _command in (
     ("run", run.run_command),
     ("pretrain", pretrain_cmd.pretrain_command),
+    ("tune", tune.tune_command),
     ("list", listing.list_command),
     ("publish", publish_cmd.publish_command),
     ("compare", compare_cmd.compare_command),

@@ -35,6 +35,14 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
             "flm-bench pretrain --suite suites/standard.toml -o runs/standard",
         ),
     ),
+    "tune": (
+        ("tune a suite's cells on validation, 40 trials per study", "flm-bench tune --suite suite.toml --trials 40"),
+        (
+            "one worker of several sharing the studies (run it on each machine)",
+            "flm-bench tune --suite suite.toml --trials 40 --storage postgresql://db-host/flm --study mine",
+        ),
+        ("then run with the tuned parameters", "flm-bench run --suite suite.toml --overlay flm-bench-runs/tuned.toml"),
+    ),
     "list": (
         ("datasets and the plugin of each", "flm-bench list datasets"),
         ("models with every parameter's type, range and search space", "flm-bench list models --json"),

@@ -137,6 +137,12 @@ def run_command(
     mirror: Mirror = None,
     csv: Csv = None,
     param: Param = None,
+    overlay: Annotated[
+        Path | None,
+        typer.Option(
+            "--overlay", metavar="FILE", help="Overlay of tuned parameters, as `flm-bench tune` writes it (tuned.toml)."
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the board as JSON on stdout (format flm-bench.board/2).")
     ] = False,
@@ -162,12 +168,12 @@ def run_command(
     With --executor ray, a cell that fails is reported and the others go on (exit code 1).
     """
     from flm_bench.cli.data_cmd import use_locations
-    from flm_bench.suite import ADHOC, builtin_suite, load_suite, single_cell, with_csv, with_params
+    from flm_bench.suite import ADHOC, builtin_suite, load_suite, single_cell, with_csv, with_overlay, with_params
 
     use_locations(data_dir, mirror)
     cells = {"targets": dataset, "corpora": corpus, "models": model, "strategies": strategy, "seeds": seed}
     adhoc = suite_file is None and any([*cells.values(), split, csv, param])
-    suite = load_suite(suite_file) if suite_file else builtin_suite()
+    suite = with_overlay(load_suite(suite_file) if suite_file else builtin_suite(), overlay)
     suite = single_cell(suite, name=ADHOC if adhoc else None, split=split, **cells)
     output = output or (ADHOC_OUTPUT if adhoc else DEFAULT_OUTPUT)
     if ray_address is not None and executor != "ray":

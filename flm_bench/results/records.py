@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flm_bench import faults
 from flm_bench.errors import RecordError
-from flm_bench.suite import StopReason, Windows
+from flm_bench.suite import StopReason, Tuning, Windows
 
 SCHEMA_VERSION = 4
 SCHEMA_FILE = f"record-v{SCHEMA_VERSION}.schema.json"
@@ -173,6 +173,11 @@ class Record(_Model):
     cost: Cost
     provenance: Provenance
     artifacts: Artifacts
+    tuning: Tuning | None = Field(
+        None,
+        description="the parameters `flm-bench tune` chose on validation and the study they come from; "
+        "null for a cell run with the suite's own parameters",
+    )
 
 
 def json_schema() -> dict[str, Any]:
@@ -343,6 +348,7 @@ class CellKey:
     model: str
     strategy: str
     corpus: str | None
+    tuned: bool = False  # parameters chosen by `flm-bench tune`: a row of its own
 
     @classmethod
     def of(cls, record: Record) -> CellKey:
@@ -353,15 +359,21 @@ class CellKey:
             record.model.name,
             record.strategy.name,
             record.strategy.corpus,
+            record.tuning is not None,
         )
 
     def control(self) -> CellKey:
-        """The cell of this cell's control: same suite, dataset, split and model, trained from scratch."""
-        return CellKey(self.suite, self.dataset, self.split, self.model, CONTROL, None)
+        """The cell of this cell's control: same suite, dataset, split and model, trained from scratch,
+        and tuned if this cell is (a tuned strategy is compared with an equally tuned scratch)."""
+        return CellKey(self.suite, self.dataset, self.split, self.model, CONTROL, None, self.tuned)
 
     def label(self) -> str:
         """``model/strategy←corpus``, how a cell is named among others of the same dataset."""
-        return f"{self.model}/{self.strategy}" + (f"←{self.corpus}" if self.corpus else "")
+        return (
+            f"{self.model}/{self.strategy}"
+            + (f"←{self.corpus}" if self.corpus else "")
+            + (" (tuned)" if self.tuned else "")
+        )
 
     def describe(self, seed: int | None = None) -> str:
         """One line naming the cell (and a seed), for messages."""

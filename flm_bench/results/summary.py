@@ -116,6 +116,7 @@ class Row:
             "strategy": self.key.strategy,
             "strategy_plugin": self.strategy_plugin,
             "corpus": self.key.corpus,
+            **({"tuned": True} if self.key.tuned else {}),  # parameters from `flm-bench tune`
             "seeds": self.seeds,
             "exclude_history": self.exclude_history,
             "metrics": {

@@ -23,6 +23,9 @@ from flm_bench.train.neural import NeuralRecommender, training_batches
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
+#: Called after each epoch's validation with (epoch, value of ``valid_metric``); it may raise to
+#: end the fit (a tuning trial pruned), and the exception propagates out of :func:`fit`.
+EpochHook = Callable[[int, float], None]
 
 
 def resolve_device(name: str) -> str:
@@ -100,12 +103,13 @@ def fit(
     objective: str = "next-item",
     progress: Progress | None = None,
     exclude_history: bool = True,
+    on_epoch: EpochHook | None = None,
 ) -> FitResult:
     """Train ``parameters`` of ``model`` on ``train``; keep the weights best on ``valid``.
 
-    Stops after ``cfg.patience`` epochs without improvement of ``cfg.valid_metric``, after the
-    epoch that ends past ``cfg.max_seconds``, or at the cap ``cfg.epochs`` (``stopped_by`` says
-    which), and restores the best epoch's weights. The test set is never seen here.
+    Stops after ``cfg.patience`` epochs without improvement of ``cfg.valid_metric``, after the epoch that ends
+    past ``cfg.max_seconds``, or at the cap ``cfg.epochs`` (``stopped_by`` says which), and restores the best
+    epoch's weights; ``on_epoch`` hears each epoch's validation value. The test set is never seen here.
 
     Under an initialised ``torch.distributed`` group of several ranks, trains data-parallel
     (see :mod:`flm_bench.train.distributed`): the same steps as one process on the same global
@@ -134,6 +138,8 @@ def fit(
         log.info("epoch %d loss %.4f valid %s %.4f", epoch, loss, cfg.valid_metric, value)
         if progress:
             progress(f"epoch {epoch}/{cfg.epochs} {cfg.valid_metric}={value:.4f}")
+        if on_epoch:
+            on_epoch(epoch, value)
         if not value <= result.best_valid:  # also true for the first epoch (best is nan)
             result.best_valid, result.best_epoch = value, epoch
             best_state = copy.deepcopy(model.state_dict())

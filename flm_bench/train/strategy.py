@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from flm_bench.params import ModelParams
     from flm_bench.specs import ModelSpec
     from flm_bench.suite import TrainConfig
-    from flm_bench.train.loop import FitResult, Progress
+    from flm_bench.train.loop import EpochHook, FitResult, Progress
     from flm_bench.train.neural import NeuralRecommender
     from flm_bench.train.pretraining import Checkpoint
 
@@ -81,6 +81,8 @@ class AdaptContext:
     #: measure as they adapt; the defaults are those of a suite's ``[evaluation]``
     metrics: list[str] = field(default_factory=lambda: EvalConfig().names)
     exclude_history: bool = True
+    #: hears each epoch's validation value of :meth:`fit` (tuning prunes trials through it)
+    on_epoch: EpochHook | None = None
 
     def build(self) -> Recommender:
         """A fresh, seeded model for the target catalogue (a neural one's contract is checked)."""
@@ -146,6 +148,7 @@ class AdaptContext:
                 seed=self.seed,
                 progress=self.progress,
                 exclude_history=self.exclude_history,
+                on_epoch=self.on_epoch,
             )
             return StrategyResult(model, result, sum(p.numel() for p in params), transfer or {})
         if isinstance(model, FittableRecommender):

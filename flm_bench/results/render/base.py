@@ -299,8 +299,9 @@ def gain_note(board: Board) -> str:
 
 
 def fmt_model(row: Row) -> str:
-    """The model's name with its notes: history ranked, and seeds a budget (epoch cap, time) stopped."""
-    notes = "" if row.exclude_history else " (history ranked)"
+    """The model's name with its notes: tuned, history ranked, and seeds a budget (epoch cap, time) stopped."""
+    notes = " (tuned)" if row.key.tuned else ""
+    notes += "" if row.exclude_history else " (history ranked)"
     if row.capped_seeds:
         notes += f" {CAP_MARK} {row.capped_seeds}/{len(row.seeds)}"
     return row.key.model + notes

@@ -1,0 +1,114 @@
+"""``flm-bench tune``: Optuna studies on validation, written as a suite overlay for ``run``."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from flm_bench.cli.common import alert, err, out, plugins
+from flm_bench.cli.options import DEFAULT_OUTPUT, DataDir, Device, Mirror, Output, SuiteFile
+
+if TYPE_CHECKING:
+    from flm_bench.tuning import Study
+
+OVERLAY = "tuned.toml"
+STORAGE = "tuning.db"
+Trials = Annotated[
+    int,
+    typer.Option(
+        "--trials", metavar="N", min=1, help="Trials per study, in all (over every worker sharing --storage)."
+    ),
+]
+Storage = Annotated[
+    str | None,
+    typer.Option(
+        "--storage", metavar="URL", help=f"SQLAlchemy URL of the studies (default: sqlite in --output/{STORAGE})."
+    ),
+]
+StudyName = Annotated[
+    str | None, typer.Option("--study", metavar="NAME", help="Study name prefix (default: the suite's name).")
+]
+
+
+def tune_command(
+    suite_file: SuiteFile = None,
+    trials: Trials = 20,
+    storage: Storage = None,
+    study: StudyName = None,
+    output: Output = None,
+    device: Device = None,
+    data_dir: DataDir = None,
+    mirror: Mirror = None,
+) -> None:
+    """Tune every cell of a suite on validation; write the best parameters to --output/tuned.toml.
+
+    One Optuna study per dataset × model × strategy × corpus, on the suite's first seed: TPE draws,
+    a median pruner stops trials behind on per-epoch validation (the suite's training.valid_metric), and a
+    trial's value is its fit's best validation value. The test split is never evaluated. scratch
+    tunes the model's search space and the learning rate and weight decay; adaptation strategies
+    keep the checkpoint's architecture and tune the learning rate and weight decay. Every study
+    gets --trials trials, its first being the suite's own configuration. A trial that raises,
+    yields NaN or runs out of memory is recorded as failed and the study goes on. Several workers
+    (processes or machines) share the studies through one --storage; run them with
+    flm-bench run --overlay.
+    """
+    from flm_bench.cli.data_cmd import use_locations
+    from flm_bench.suite import builtin_suite, load_suite
+    from flm_bench.tuning import overlay_text, require_optuna, tune
+
+    require_optuna()
+    use_locations(data_dir, mirror)
+    output = output or DEFAULT_OUTPUT
+    suite = load_suite(suite_file) if suite_file else builtin_suite()
+    output.mkdir(parents=True, exist_ok=True)
+    url = storage or f"sqlite:///{(output / STORAGE).resolve()}"
+    from flm_bench.runner import MessagesOnly, Runner
+
+    runner = Runner(suite, plugins(), output, device=device, progress=MessagesOnly(_say))
+    studies = tune(runner, budget=trials, url=url, prefix=study or suite.name, say=_say)
+    found = [s.best for s in studies if s.best is not None]
+    path = output / OVERLAY
+    note = (
+        f"written by flm-bench tune for suite {suite.name!r}: {trials} trial(s) per study, in {_public(url)}\n"
+        f"flm-bench run --suite SUITE --overlay {path}"
+    )
+    tmp = path.with_name(f".{OVERLAY}.{os.getpid()}")
+    tmp.write_text(overlay_text(found, note))
+    tmp.replace(path)
+    out.print(_table(studies))
+    err.print(f"{len(found)} tuned cell(s) in {path}; run them with: flm-bench run --suite SUITE --overlay {path}")
+    empty = [s.name for s in studies if s.best is None and s.searched]
+    if empty:
+        alert.print(f"error: no trial completed in {', '.join(empty)} (see the failed trials above)")
+        raise typer.Exit(1)
+
+
+def _say(text: str) -> None:
+    err.print(text)
+
+
+def _public(url: str) -> str:
+    """``url`` without its password (the overlay may be shared)."""
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    return f"{scheme}{sep}{creds.partition(':')[0]}{at}{host}" if at else url
+
+
+def _table(studies: list[Study]) -> Table:
+    table = Table(title="tuned on validation")
+    for col in ("study", "trials", "complete", "pruned", "failed", "best", "trial", "parameters"):
+        table.add_column(col, justify="left" if col in ("study", "parameters") else "right")
+    for s in studies:
+        b = s.best
+        params = {**(b.model_params if b else {}), **(b.training if b else {})}
+        table.add_row(
+            s.name,
+            *(str(n) for n in (s.trials.run, s.trials.complete, s.trials.pruned, s.trials.failed)),
+            f"{b.valid_metric} {b.best_value:.4f}" if b else "-",
+            str(b.best_trial) if b else "-",
+            ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()),
+        )
+    return table
