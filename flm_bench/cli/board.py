@@ -15,14 +15,14 @@ _LEFT = ("dataset", "model", "strategy", "corpus")
 
 
 def board_table(rows: list[Row], metrics: list[str], headline: str, width: int | None = None) -> Table:
-    """The leaderboard as a rich table; with ``width`` (the terminal's), the columns that do not
-    fit are left out, least important first (costs, other metrics, seeds, corpus), so that the
-    headline metric, its gain and p are never cut to ``0.…``."""
+    """The leaderboard as a rich table; with ``width`` (the terminal's), the gain's CI moves below
+    it and the columns that do not fit are left out, least important first (costs, other
+    metrics, seeds, corpus), so that the headline metric, its gain, CI and p are never cut."""
     from flm_bench.results.render.base import CAP_MARK, SIG_MARK
 
-    columns, first = _columns(rows, metrics, headline, ci=True)
-    if width is not None and _need(columns, first) > width:  # too narrow: the gain without its CI
-        columns, first = _columns(rows, metrics, headline, ci=False)
+    columns, first = _columns(rows, metrics, headline, ci_below=False)
+    if width is not None and _need(columns, first) > width:  # too narrow: the CI on a line of its own
+        columns, first = _columns(rows, metrics, headline, ci_below=True)
     shown = _fitting(columns, first, width)
     left_out = [c for c in columns if c not in shown]
     caption = (
@@ -51,12 +51,14 @@ def board_table(rows: list[Row], metrics: list[str], headline: str, width: int |
     return table
 
 
-def _columns(rows: list[Row], metrics: list[str], headline: str, *, ci: bool) -> tuple[dict[str, list[str]], list[str]]:
+def _columns(
+    rows: list[Row], metrics: list[str], headline: str, *, ci_below: bool
+) -> tuple[dict[str, list[str]], list[str]]:
     """Header -> cells in display order, and the columns that always show (names, headline
-    metric, gain, p); the rest give way to the terminal's width from the last one back."""
-    from flm_bench.results.render.base import fmt_gain, fmt_model, fmt_p, fmt_params, fmt_seconds, fmt_stat
+    metric, gain with its CI, p); the rest give way to the terminal's width from the last one back."""
+    from flm_bench.results.render.base import fmt_model, fmt_p, fmt_params, fmt_seconds, fmt_stat
 
-    gain = f"gain {headline} (%) [95% CI]" if ci else f"gain {headline} (%)"
+    gain = f"gain {headline} (%)" + ("\n[95% CI]" if ci_below else " [95% CI]")
     columns = {
         "dataset": [r.key.dataset for r in rows],
         "model": [fmt_model(r) for r in rows],
@@ -64,7 +66,7 @@ def _columns(rows: list[Row], metrics: list[str], headline: str, *, ci: bool) ->
         "corpus": [r.key.corpus or "" for r in rows],
         "seeds": [str(len(r.seeds)) for r in rows],
         **{m: [fmt_stat(r.metrics[m]) if m in r.metrics else "" for r in rows] for m in metrics},
-        gain: [fmt_gain(r, headline, ci=ci) for r in rows],
+        gain: [_gain(r, headline, ci_below) for r in rows],
         "p · seeds": [fmt_p(r, headline) for r in rows],
         "adapt s": [fmt_seconds(r.adapt_seconds) for r in rows],
         "pretrain s": [fmt_seconds(r.pretrain_seconds) for r in rows],
@@ -73,9 +75,19 @@ def _columns(rows: list[Row], metrics: list[str], headline: str, *, ci: bool) ->
     return columns, ["dataset", "model", "strategy", metrics[0], gain, "p · seeds"]
 
 
+def _gain(row: Row, metric: str, ci_below: bool) -> str:
+    """The gain cell: absolute (relative) [CI] †, or with ``ci_below`` the CI on a second line."""
+    from flm_bench.results.render.base import fmt_ci, fmt_gain
+
+    if not ci_below or metric not in row.gain:
+        return fmt_gain(row, metric)
+    return f"{fmt_gain(row, metric, ci=False)}\n{fmt_ci(row.gain[metric].ci)}"
+
+
 def _need(columns: dict[str, list[str]], names: list[str]) -> int:
-    """Characters the ``names`` columns take unwrapped: widest cell, padding and a separator each."""
-    return 4 + sum(max(len(n), *(len(c) for c in columns[n])) + 3 for n in names)
+    """Characters the ``names`` columns take unwrapped: widest line of a cell or header, padding and
+    a separator each."""
+    return 4 + sum(max(len(line) for cell in [n, *columns[n]] for line in cell.split("\n")) + 3 for n in names)
 
 
 def _fitting(columns: dict[str, list[str]], first: list[str], width: int | None) -> list[str]:
