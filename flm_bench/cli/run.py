@@ -69,8 +69,10 @@ class _RichProgress:
     def __init__(self, bar: Progress) -> None:
         self.bar = bar
         self.task = bar.add_task("starting", total=None, status="")
+        self.cell_start = time.monotonic()
 
     def cell_started(self, cell: Cell, index: int, total: int) -> None:
+        self.cell_start = time.monotonic()
         self.bar.update(self.task, total=total, completed=index, description=cell_name(cell), status="")
 
     def cell_finished(self, cell: Cell, record: Record | None) -> None:
@@ -79,15 +81,13 @@ class _RichProgress:
             self.bar.console.print(f"skipped (already complete): {cell_name(cell)}", style="dim")
 
     def message(self, text: str) -> None:
-        self.bar.update(self.task, status=text)
+        self.bar.update(self.task, status=text + _cell_eta(text, self.cell_start))
 
 
 class _LineProgress:
     """The runner's progress as plain timestamped lines on stderr, for logs and CI (no terminal to
     redraw): each cell with the suite's ETA, its epochs with the cell's (at most: patience may stop
     it sooner), and what it scored."""
-
-    EPOCH = re.compile(r"^epoch (\d+)/(\d+)\b")  # the training loop's per-epoch message
 
     def __init__(self) -> None:
         self.start = self.cell_start = time.monotonic()
@@ -110,11 +110,19 @@ class _LineProgress:
 
     def message(self, text: str) -> None:
         where = f"[{self.index + 1}/{self.total}]   " if self.total else ""  # before the first cell: loading
-        epoch = self.EPOCH.match(text)
-        if epoch:
-            done, cap = int(epoch[1]), int(epoch[2])
-            text += f" (cell eta at most {_duration((time.monotonic() - self.cell_start) / done * (cap - done))})"
-        self._say(where + text)
+        self._say(where + text + _cell_eta(text, self.cell_start))
+
+
+_EPOCH = re.compile(r"^epoch (\d+)/(\d+)\b")  # the training loop's per-epoch message
+
+
+def _cell_eta(message: str, cell_start: float) -> str:
+    """For an epoch message, `` (cell eta at most H:MM:SS)`` (patience may end the cell sooner); else ''."""
+    epoch = _EPOCH.match(message)
+    if not epoch:
+        return ""
+    done, cap = int(epoch[1]), int(epoch[2])
+    return f" (cell eta at most {_duration((time.monotonic() - cell_start) / done * (cap - done))})"
 
 
 def _duration(seconds: float) -> str:
