@@ -204,7 +204,13 @@ def _submit(ray: Any, runner: Runner, job: Any, pending: list[tuple[Cell, str]],
     refs = {}
     for cell, rid in pending:
         res = runner.suite.resources.for_model(cell.model)
-        options = {"num_cpus": res.cpus, "num_gpus": res.gpus, "max_retries": max_retries}
+        # SPREAD: cells go to the least busy nodes, not first to the node that submitted them
+        options = {
+            "num_cpus": res.cpus,
+            "num_gpus": res.gpus,
+            "max_retries": max_retries,
+            "scheduling_strategy": "SPREAD",
+        }
         key = runner.checkpoint_key(cell)
         first = key is not None and key not in checkpoints
         if key is not None and first:

@@ -89,7 +89,7 @@ heads = 1
 #: Record fields that measure the run rather than the cell: they differ between any two runs.
 RUN_SPECIFIC = {
     "cost": ("pretrain_seconds", "adapt_seconds", "eval_seconds", "peak_memory_mb"),
-    "provenance": ("created",),
+    "provenance": ("created", "torch_threads"),  # a Ray task runs with its cells' cpus as threads
 }
 
 
@@ -165,7 +165,7 @@ def test_missing_ray_is_one_line_and_core_never_imports_it(tmp_path: Path) -> No
 @pytest.mark.slow
 def test_cells_spread_over_two_nodes_equal_local_and_rerun_skips(cluster: Any, tmp_path: Path) -> None:
     """Pretraining and cells as tasks on both nodes; the records are the local executor's (apart
-    from timings, memory and creation time); a rerun through the console script skips them all,
+    from timings, memory, creation time and threads); a rerun through the console script skips them all,
     runs a new cell, and reports a cell that raises on one line with exit code 1."""
     suite = load_suite(suite_file(tmp_path, ["popularity", "sasrec"], [0]))
     first = run_ray(cluster, suite, tmp_path / "ray")
