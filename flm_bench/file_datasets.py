@@ -50,6 +50,8 @@ def files_dataset(
     citation: str,
     source: str,
     family: str = "",
+    user_id_space: str = "",
+    item_id_space: str = "",
     version: int = 1,
 ) -> DatasetSpec:
     """A :class:`DatasetSpec` whose ``load`` fetches, verifies, parses and caches ``files``.
@@ -70,7 +72,17 @@ def files_dataset(
         return from_table(name, domain, table, timestamped=timestamped, ordered=ordered, side=side)
 
     return DatasetSpec(
-        name, domain, load, description, files=files, license=license, citation=citation, source=source, family=family
+        name,
+        domain,
+        load,
+        description,
+        files=files,
+        license=license,
+        citation=citation,
+        source=source,
+        family=family,
+        user_id_space=user_id_space,
+        item_id_space=item_id_space,
     )
 
 

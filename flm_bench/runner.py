@@ -39,6 +39,8 @@ from flm_bench.results.records import (
 from flm_bench.suite import Suite, TrainConfig, TunedCell
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from flm_bench.data.splits import Split
     from flm_bench.train.cost import Meter
     from flm_bench.train.loop import EpochHook
@@ -224,9 +226,15 @@ class Runner:
         return self._splits[name]
 
     def pretraining_corpus(self, corpus_name: str, target: str) -> CorpusUse:
-        """What a cell adapting to ``target`` pretrains on: the corpus without the target and its
-        source family (a pretraining corpus never holds the evaluated data)."""
-        return corpus_for(self.plugins.corpora.get(corpus_name), target, self.plugins.datasets)
+        """What a cell adapting to ``target`` pretrains on: the corpus without the target, its
+        source family and the datasets whose raw ids overlap its own (a pretraining corpus never
+        holds the evaluated data, nor its people or products under another name)."""
+        return corpus_for(self.plugins.corpora.get(corpus_name), target, self.plugins.datasets, self.raw_ids)
+
+    def raw_ids(self, name: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Dataset ``name``'s raw user and item ids, as prepared for this suite."""
+        side = self.data(name).side
+        return side.get("user_ids"), side.get("item_ids")
 
     def checkpoint(self, cell: Cell, params: ModelParams | None = None) -> tuple[Checkpoint, bool]:
         """The pretrained checkpoint ``cell`` adapts from, and whether it was reused: trained

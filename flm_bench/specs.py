@@ -42,6 +42,11 @@ class DatasetSpec:
     citation: str = ""
     source: str = ""  # where the files were published (repository, commit, preprocessing)
     family: str = ""  # the raw data it derives from; datasets of one family never pretrain for each other
+    #: where the source's raw user / item ids (side data ``user_ids`` / ``item_ids``) mean the same
+    #: person or thing across datasets, e.g. "amazon-reviewer" / "amazon-asin"; "" for a dataset's
+    #: own numbering. Datasets sharing a space are checked for overlapping ids before pretraining.
+    user_id_space: str = ""
+    item_id_space: str = ""
 
     @property
     def source_family(self) -> str:

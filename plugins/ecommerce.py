@@ -45,6 +45,8 @@ VIDEO = "ecommerce/amazon2014-videogames-sasrec"
 SCIENTIFIC = "ecommerce/amazon2018-scientific-unisrec"
 INSTRUMENTS = "ecommerce/amazon2018-instruments-lcrec"
 DIGINETICA = "ecommerce/diginetica-sample-srgnn"
+# Amazon's reviewerID and ASIN name one reviewer / product in every Amazon review dump
+AMAZON_REVIEWERS, AMAZON_ITEMS = "amazon-reviewer", "amazon-asin"
 
 MCAULEY_2014 = (
     "J. McAuley, C. Targett, Q. Shi, A. van den Hengel. Image-based Recommendations on "
@@ -285,6 +287,8 @@ def _amazon_scientific() -> DatasetSpec:
         _parse_scientific,
         timestamped=False,
         ordered=True,
+        user_id_space=AMAZON_REVIEWERS,
+        item_id_space=AMAZON_ITEMS,
         description=(
             "Amazon 2018 Industrial_and_Scientific (UniSRec preprocessing): 8,442 users, 4,385 items, "
             "59,427 interactions, each user's full sequence rebuilt from the RecBole "
@@ -314,6 +318,8 @@ def _amazon_instruments() -> DatasetSpec:
         _parse_instruments,
         timestamped=False,
         ordered=True,
+        user_id_space=AMAZON_REVIEWERS,
+        item_id_space=AMAZON_ITEMS,
         description=(
             "Amazon 2018 Musical_Instruments (LC-Rec preprocessing): 17,112 users, 6,250 items, "
             "136,226 interactions; {user: [items]} oldest first, ids mapped back to reviewerID / "
