@@ -10,6 +10,9 @@ from flm_bench.api import CorpusSpec, hookimpl
 
 AMAZON_2014 = ("amazon-beauty", "amazon-sports", "amazon-toys", "amazon-videogames", "amazon-office", "amazon-tools")
 
+#: the Amazon datasets whose items carry text (titles): what a sentence encoder can transfer
+AMAZON_TEXT = ("amazon-games", "amazon-scientific")
+
 MIXED_SMALL = ("amazon-office", "lastfm-s3rec", "diginetica-sample", "zimnat")
 
 
@@ -20,6 +23,14 @@ def flm_bench_register_corpora(register):
             name="amazon-2014",
             datasets=AMAZON_2014,
             description="the six Amazon 2014 5-core categories (separate item catalogues)",
+        )
+    )
+    register(
+        CorpusSpec(
+            name="amazon-text",
+            datasets=AMAZON_TEXT,
+            description="the Amazon 2018 categories with item titles (Games, Scientific): text-based transfer "
+            "between catalogues; the target and its source family are left out",
         )
     )
     register(

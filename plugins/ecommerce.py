@@ -1,9 +1,10 @@
 """Real e-commerce datasets (files from ``shared/datasets/ecommerce``; see its SOURCES.md).
 
-Eight Amazon review categories in the sequence formats of the papers that published them,
-and a DIGINETICA session sample. Each category is its own catalogue: item ids are remapped
-per category upstream, so nothing links an item of one dataset to an item of another
-(raw ASINs are kept as ``item_ids`` where the files give them: Scientific, Instruments).
+Nine Amazon review categories in the sequence formats of the papers that published them (Games,
+with titles, in :mod:`flm_bench_plugins.amazon_games`), and a DIGINETICA session sample. Each
+category is its own catalogue: item ids are remapped per category upstream, so nothing links an
+item of one dataset to an item of another (raw reviewerIDs and ASINs are kept as ``user_ids`` /
+``item_ids`` where the files give them, Scientific and Instruments, which declare those id spaces).
 
 None of the Amazon files has timestamps; every per-user list is stored oldest to newest, so
 ``order`` is the position in the user's sequence (``timestamped=False, ordered=True``).
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from flm_bench.api import DataError, DatasetSpec, hookimpl
+from flm_bench_plugins.amazon_games import VIDEO_GAMES_FAMILY, amazon_games
 from flm_bench_plugins.realdata import (
     S3REC_COMMIT,
     Columns,
@@ -260,6 +262,7 @@ def _amazon_videogames() -> DatasetSpec:
         _parse_video,
         timestamped=False,
         ordered=True,
+        family=VIDEO_GAMES_FAMILY,
         description=(
             "Amazon 2014 Video Games (SASRec preprocessing): 31,013 users, 23,715 items, 287,107 "
             "interactions; 'user item' rows grouped by user, oldest first; no timestamps, order = "
@@ -375,5 +378,5 @@ def flm_bench_register_datasets(register):
         ("amazon-tools", "Tools_and_Home_Improvement", "16,638", "10,217", "134,476", 142, False),
     ):
         register(_amazon2014_lines(name, category, users, items, inters, max_seq, s3rec=s3rec))
-    for make in (_amazon_videogames, _amazon_scientific, _amazon_instruments, _diginetica_sample):
+    for make in (_amazon_videogames, _amazon_scientific, _amazon_instruments, amazon_games, _diginetica_sample):
         register(make())

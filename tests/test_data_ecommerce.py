@@ -28,6 +28,7 @@ S3REC = f"{EC}/amazon2014-s3rec"
 MFCGODE = f"{EC}/amazon2014-5core-mfcgode"
 SCI = f"{EC}/amazon2018-scientific-unisrec"
 INS = f"{EC}/amazon2018-instruments-lcrec"
+GAMES = f"{EC}/amazon2018-games-llmrank"
 
 #: name: (users, items, interactions, timestamped, ordered), as in SOURCES.md; see amazon-scientific.
 EXPECTED = {
@@ -42,6 +43,7 @@ EXPECTED = {
     # 56/60/80 interactions, so the full sequences have 59,427.
     "amazon-scientific": (8_442, 4_385, 59_427, False, True),
     "amazon-instruments": (17_112, 6_250, 136_226, False, True),
+    "amazon-games": (50_546, 16_859, 440_264, False, True),
     "diginetica-sample": (2_986, 7_139, 12_391, True, True),
 }
 #: datasets in the S3-Rec line format: name -> (file, attribute file or None)
@@ -190,6 +192,23 @@ def test_instruments_ids_map_back_to_asins(load, real_data: Path) -> None:
         assert seq == [asins[str(i)] for i in raw[token]]
         assert order.tolist() == list(range(len(seq)))
     assert users["0"] == "A3LXYBBLOOEOMQ" and asins["0"] == "B002SQJL9U"
+
+
+def test_games_lines_and_titles(load, real_data: Path) -> None:
+    """Line k of the sequence file is user k's items, oldest first; every item has its title."""
+    data = load("amazon-games")
+    with open_text(real_data / f"{GAMES}/Games.user_seqs.txt.gz") as f:
+        next(f)  # the '#' comment
+        lines = [next(f).split() for _ in range(2)]
+    for user, items in enumerate(lines):
+        got, order, _ = _sequence(data, str(user))
+        assert got == items and order.tolist() == list(range(len(items)))
+    with open_text(real_data / f"{GAMES}/Games.item_title.tsv.gz") as f:
+        next(f)  # header
+        titles = dict(line.rstrip("\n").split("\t", 1) for line in f)
+    text = dict(zip(data.side["item_ids"].tolist(), data.side["item_text"].tolist()))
+    assert text == {i: t.strip() for i, t in titles.items()}
+    assert all(text.values())
 
 
 def test_diginetica_sessions_ordered_by_date_and_timeframe(load) -> None:

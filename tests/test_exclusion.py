@@ -158,3 +158,21 @@ def test_a_declared_id_space_without_ids_is_a_plugin_error() -> None:
     registry, _ = _spaced(["s", "s"], [{1}, {1}])
     with pytest.raises(DataError, match="'d0' declares an id space for its items but its data has no raw item ids"):
         left_out(CorpusSpec("c", ("d1",)), "d0", registry, lambda name: (None, None))
+
+
+@pytest.mark.parametrize(
+    "target, members, excluded",
+    [
+        ("amazon-scientific", ("amazon-games",), {"amazon-scientific": "the target"}),
+        ("amazon-games", ("amazon-scientific",), {"amazon-games": "the target"}),
+        (  # the 2014 and 2018 crawls of Amazon's Video Games reviews
+            "amazon-videogames",
+            ("amazon-scientific",),
+            {"amazon-games": "same source family as the target (amazon-video-games)"},
+        ),
+    ],
+)
+def test_amazon_text_corpus(target: str, members: tuple[str, ...], excluded: dict[str, str]) -> None:
+    plugins = load_plugins()
+    use = corpus_for(plugins.corpora.get("amazon-text"), target, plugins.datasets)
+    assert (use.members, use.excluded) == (members, excluded)
