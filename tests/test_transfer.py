@@ -239,3 +239,11 @@ def test_a_bad_fraction_exits_2_with_one_line_through_the_console_script(tmp_pat
     assert done.stderr.count("\n") == 1 and "field protocol.target_fractions.1: Input should be greater than 0" in (
         done.stderr
     )
+
+
+@pytest.mark.parametrize("name, cells", [("transfer", 72), ("transfer-zero-shot", 36)])
+def test_the_transfer_suites_plan_every_fraction(name: str, cells: int) -> None:
+    suite = load_suite(Path(__file__).resolve().parents[1] / "suites" / f"{name}.toml")
+    planned = plan(suite, load_plugins())
+    assert len(planned) == cells and {c.fraction for c in planned} == {0.05, 0.2, 1.0}
+    assert {c.seed for c in planned} == {0, 1, 2} and "scratch" in {c.strategy for c in planned}
