@@ -1,5 +1,5 @@
-"""Planning a suite: its cells (dataset × model × strategy × corpus × seed), every name resolved
-first so that a typo fails before any work, and the record id each cell writes."""
+"""Planning a suite: its cells (dataset × model × strategy × corpus × target fraction × seed), every
+name resolved first so that a typo fails before any work, and the record id each cell writes."""
 
 from __future__ import annotations
 
@@ -19,13 +19,14 @@ MAX_ID_LENGTH = 120
 
 @dataclass(frozen=True)
 class Cell:
-    """One (dataset, model, strategy, corpus, seed) combination of a suite."""
+    """One (dataset, model, strategy, corpus, seed, target fraction) combination of a suite."""
 
     dataset: str
     model: str
     strategy: str
     corpus: str | None
     seed: int
+    fraction: float = 1.0  # share of the target's training users kept (docs/transfer.md)
 
     def record_id(
         self, suite: Suite, params: dict[str, Any], content: Sequence[str], tuning: dict[str, Any] | None = None
@@ -34,7 +35,9 @@ class Cell:
         merged parameters (a plugin changing its defaults must not reuse old records), the
         ``content`` fingerprints of the data it uses (target data, split, corpus datasets), so a
         record made from other data is never taken for this cell's, and its ``tuning`` (tuned
-        parameters and their study; an untuned cell's id is what it was before tuning existed)."""
+        parameters and their study; an untuned cell's id is what it was before tuning existed), and
+        its target fraction with its seed (at 1.0 the id is what it was before fractions existed)."""
+        fraction = {"target_fraction": self.fraction, "seed": suite.protocol.fraction_seed}
         config = fingerprint(
             suite.preprocess.model_dump(exclude_defaults=True) or None,
             suite.split_for(self.dataset).model_dump(),
@@ -44,9 +47,11 @@ class Cell:
             params,
             list(content),
             *([tuning] if tuning is not None else []),
+            *([fraction] if self.fraction != 1.0 else []),
         )[:10]
         corpus = f"__{self.corpus}" if self.corpus else ""
-        rid = f"{suite.name}__{self.dataset}__{self.model}__{self.strategy}{corpus}__seed{self.seed}__{config}"
+        part = f"__f{self.fraction:g}" if self.fraction != 1.0 else ""
+        rid = f"{suite.name}__{self.dataset}__{self.model}__{self.strategy}{corpus}{part}__seed{self.seed}__{config}"
         if len(rid) > MAX_ID_LENGTH:
             raise ConfigError(
                 f"the record id {rid!r} has {len(rid)} characters, more than the {MAX_ID_LENGTH} a folder "
@@ -99,7 +104,8 @@ def plan(suite: Suite, plugins: Plugins) -> list[Cell]:
                 if sspec.needs_pretraining and not mspec.pretrainable:
                     continue  # non-neural references run as controls only
                 for corpus in suite.corpora if sspec.needs_pretraining else [None]:
-                    cells.extend(Cell(target, m, s, corpus, seed) for seed in suite.seeds)
+                    for fraction in suite.protocol.target_fractions:
+                        cells.extend(Cell(target, m, s, corpus, seed, fraction) for seed in suite.seeds)
     if not cells:
         raise ConfigError(
             f"the suite has no cell to run: the strategies {list(strategies)} all need pretraining, "

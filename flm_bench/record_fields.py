@@ -1,13 +1,19 @@
-"""The parts of a record the runner builds from what a cell used: dataset, strategy and training."""
+"""The parts of a record the runner builds from what a cell used: dataset, strategy, training,
+target fraction and the metrics of the test set's slices."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from flm_bench.data.splits import Split
 from flm_bench.data.table import InteractionData
+from flm_bench.data.transfer import COLD_START_ITEMS, cold_item_users
 from flm_bench.plan import Cell
-from flm_bench.results.records import DatasetInfo, StrategyInfo, TrainingInfo
+from flm_bench.results.records import DatasetInfo, SliceResult, StrategyInfo, TargetFraction, TrainingInfo
+from flm_bench.suite import Suite
 
 if TYPE_CHECKING:
     from flm_bench.train.loop import FitResult
@@ -44,3 +50,22 @@ def training_info(fit: FitResult | None) -> TrainingInfo | None:
     if fit is None:
         return None
     return TrainingInfo(**{name: getattr(fit, name) for name in TrainingInfo.model_fields})
+
+
+def fraction_info(used: Split, full: Split, fraction: float, suite: Suite) -> TargetFraction:
+    """The record's ``target_fraction``: the share of ``full``'s training users the ``used`` split kept."""
+    return TargetFraction(
+        fraction=fraction,
+        seed=suite.protocol.fraction_seed,
+        training_users=len(used.train),
+        of_users=len(full.train),
+    )
+
+
+def slices_info(split: Split, per_user: dict[str, np.ndarray]) -> dict[str, SliceResult]:
+    """The record's ``slices``: the cold-start-item users of ``split``'s test set and their mean
+    metrics (none when there is no such user)."""
+    mask = cold_item_users(split)
+    n = int(mask.sum())
+    metrics = {name: float(v[mask].mean()) for name, v in per_user.items()} if n else {}
+    return {COLD_START_ITEMS: SliceResult(users=n, metrics=metrics)}

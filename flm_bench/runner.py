@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from flm_bench.data.sources import DataLocation
 from flm_bench.data.splits import prepare_split
 from flm_bench.data.table import InteractionData, merge
+from flm_bench.data.transfer import with_fraction
 from flm_bench.exclusion import CorpusUse, corpus_for
 from flm_bench.params import ModelParams, parse_params
 from flm_bench.plan import Cell, add_csv_datasets, plan
 from flm_bench.plugins import Plugins
 from flm_bench.recommender import ReadsText
-from flm_bench.record_fields import dataset_info, strategy_info, training_info
+from flm_bench.record_fields import dataset_info, fraction_info, slices_info, strategy_info, training_info
 from flm_bench.results.claims import claim, clean_partial, lock_path
 from flm_bench.results.records import (
     ARTIFACTS,
@@ -219,11 +220,12 @@ class Runner:
             )
         return self._data[name]
 
-    def split(self, name: str) -> Split:
+    def split(self, name: str, fraction: float = 1.0) -> Split:
+        """``name``'s split; below ``fraction`` 1.0 trained on that share of its training users only."""
         if name not in self._splits:
             config = self.suite.split_for(name)
             self._splits[name] = prepare_split(self.data(name), config.protocol, config.params)
-        return self._splits[name]
+        return with_fraction(self._splits[name], fraction, self.suite.protocol.fraction_seed)
 
     def pretraining_corpus(self, corpus_name: str, target: str) -> CorpusUse:
         """What a cell adapting to ``target`` pretrains on: the corpus without the target, its
@@ -292,7 +294,7 @@ class Runner:
         from flm_bench.train.loop import seed_everything
         from flm_bench.train.strategy import AdaptContext
 
-        data, split = self.data(cell.dataset), self.split(cell.dataset)
+        data, split = self.data(cell.dataset), self.split(cell.dataset, cell.fraction)
         ckpt, reused = pretrained or (self.checkpoint(cell, params) if cell.corpus else (None, False))
         seed_everything(cell.seed, training.deterministic)
         ctx = AdaptContext(
@@ -343,6 +345,8 @@ class Runner:
         )
         if tuned is not None:
             record.tuning = tuned.tuning()
+        record.target_fraction = fraction_info(split, self.split(cell.dataset), cell.fraction, self.suite)
+        record.slices = slices_info(split, per_user)
         targets = [split.test.targets.get(i) for i in range(len(split.test))]
         path = write_record(
             self.output, record, users=split.test.users, ranked=ranked, targets=targets, per_user=per_user

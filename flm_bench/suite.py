@@ -91,6 +91,24 @@ class TrainConfig(_Strict):
         return v
 
 
+class ProtocolConfig(_Strict):
+    """Transfer protocols (``docs/transfer.md``): each target fraction is a cell of its own."""
+
+    target_fractions: list[Annotated[float, Field(gt=0, le=1)]] = Field(
+        default_factory=lambda: [1.0],
+        min_length=1,
+        description="shares of the target's training users kept, each in (0, 1]; nested, seeded subsets",
+    )
+    fraction_seed: int = Field(0, ge=0, lt=2**32, description="seed of the draw of kept training users")
+
+    @field_validator("target_fractions")
+    @classmethod
+    def _distinct(cls, v: list[float]) -> list[float]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"target fractions must be distinct, got {v}")
+        return v
+
+
 class PretrainConfig(TrainConfig):
     """Pretraining: the same loop, on a corpus, with an objective."""
 
@@ -188,6 +206,7 @@ class Suite(_Strict):
     evaluation: EvalConfig = EvalConfig()
     training: TrainConfig = TrainConfig()
     pretraining: PretrainConfig = PretrainConfig()
+    protocol: ProtocolConfig = ProtocolConfig()
     model_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     split_overrides: dict[str, SplitConfig] = Field(
         default_factory=dict,

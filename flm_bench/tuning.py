@@ -1,6 +1,7 @@
 """Tuning on validation with Optuna (``flm-bench tune``; the ``tune`` extra).
 
-One study per tuning cell (dataset × model × strategy × corpus, on the suite's first seed):
+One study per tuning cell (dataset × model × strategy × corpus, on the suite's first seed and its
+largest target fraction; the tuned parameters apply at every fraction):
 TPE draws the parameters, a median pruner stops trials whose per-epoch validation value
 (``[training] valid_metric``) falls behind, and a trial's objective is its fit's best validation
 value. The test split is never evaluated here (:meth:`Runner.adapt` stops before it).
@@ -69,9 +70,9 @@ class Space:
 
 
 def tuning_cells(runner: Runner) -> list[Cell]:
-    """One cell per (dataset, model, strategy, corpus) of the suite, on its first seed."""
-    first = runner.suite.seeds[0]
-    return [c for c in plan(runner.suite, runner.plugins) if c.seed == first]
+    """One cell per (dataset, model, strategy, corpus) of the suite, on its first seed and largest target fraction."""
+    first, largest = runner.suite.seeds[0], max(runner.suite.protocol.target_fractions)
+    return [c for c in plan(runner.suite, runner.plugins) if c.seed == first and c.fraction == largest]
 
 
 def space_for(runner: Runner, cell: Cell) -> Space:

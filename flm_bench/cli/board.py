@@ -55,10 +55,13 @@ def _columns(
     rows: list[Row], metrics: list[str], headline: str, *, ci_below: bool
 ) -> tuple[dict[str, list[str]], list[str]]:
     """Header -> cells in display order, and the columns that always show (names, headline
-    metric, gain with its CI, p); the rest give way to the terminal's width from the last one back."""
-    from flm_bench.results.render.base import fmt_model, fmt_p, fmt_params, fmt_seconds, fmt_stat
+    metric, gain with its CI, p, and the headline of the cold-start-item users when a row has them); the
+    rest give way to the terminal's width from the last one back."""
+    from flm_bench.data.transfer import COLD_START_ITEMS
+    from flm_bench.results.render.base import fmt_model, fmt_p, fmt_params, fmt_seconds, fmt_slice, fmt_stat
 
     gain = f"gain {headline} (%)" + ("\n[95% CI]" if ci_below else " [95% CI]")
+    cold, cold_rows = f"{headline}\ncold-start items", [COLD_START_ITEMS in r.slices for r in rows]
     columns = {
         "dataset": [r.key.dataset for r in rows],
         "model": [fmt_model(r) for r in rows],
@@ -68,11 +71,12 @@ def _columns(
         **{m: [fmt_stat(r.metrics[m]) if m in r.metrics else "" for r in rows] for m in metrics},
         gain: [_gain(r, headline, ci_below) for r in rows],
         "p · seeds": [fmt_p(r, headline) for r in rows],
+        **({cold: [fmt_slice(r, COLD_START_ITEMS, headline) for r in rows]} if any(cold_rows) else {}),
         "adapt s": [fmt_seconds(r.adapt_seconds) for r in rows],
         "pretrain s": [fmt_seconds(r.pretrain_seconds) for r in rows],
         "trainable": [fmt_params(r.trainable_parameters) for r in rows],
     }
-    return columns, ["dataset", "model", "strategy", metrics[0], gain, "p · seeds"]
+    return columns, ["dataset", "model", "strategy", metrics[0], gain, "p · seeds", *([cold] if any(cold_rows) else [])]
 
 
 def _gain(row: Row, metric: str, ci_below: bool) -> str:

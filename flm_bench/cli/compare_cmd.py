@@ -94,6 +94,15 @@ def _selector(name: str, what: str) -> OptionInfo:
     )
 
 
+_FRACTION = typer.Option(
+    "--fraction",
+    metavar="F",
+    min=0.0,
+    max=1.0,
+    help="Compare the cells of this target fraction (repeatable, e.g. 0.05).",
+)
+
+
 def compare_command(
     sets: Annotated[
         list[Path],
@@ -101,13 +110,14 @@ def compare_command(
             metavar="RECORD_SET",
             help="Two or more record sets: record files, record folders or folders holding "
             "the seeds of one cell; the first is the control. With a selector (--dataset, --model, "
-            "--strategy, --corpus): folders of records, each selected cell a set, scratch first.",
+            "--strategy, --corpus, --fraction): folders of records, each selected cell a set, scratch first.",
         ),
     ],
     dataset: Annotated[list[str] | None, _selector("dataset", "dataset")] = None,
     model: Annotated[list[str] | None, _selector("model", "model")] = None,
     strategy: Annotated[list[str] | None, _selector("strategy", "strategy")] = None,
     corpus: Annotated[list[str] | None, _selector("corpus", "pretraining corpus")] = None,
+    fraction: Annotated[list[float] | None, _FRACTION] = None,
     metric: Annotated[
         str, typer.Option("--metric", metavar="NAME", help="ranx metric name stored per user.")
     ] = "ndcg@10",
@@ -137,11 +147,15 @@ def compare_command(
     (seeds with identical per-user scores count once), then the sets are paired by user.
     The table's seeds column counts a set's seeds, as the board's does.
 
-    Sets must share their test users: the same split fingerprint and user arrays (their seeds may differ).
+    Sets must share their test users (the same split fingerprint and user arrays; their seeds may differ)
+    and their target fraction.
     """
     from flm_bench.results.compare import compare
 
-    chosen = _record_sets(sets, {"dataset": dataset, "model": model, "strategy": strategy, "corpus": corpus})
+    fractions = [f"{f:g}" for f in fraction or []]  # as select_sets names them
+    chosen = _record_sets(
+        sets, dict(dataset=dataset, model=model, strategy=strategy, corpus=corpus, fraction=fractions)
+    )
     result = compare(
         chosen, metric=metric, test=test.value, all_pairs=all_pairs, alpha=alpha, n_permutations=permutations, seed=seed
     )

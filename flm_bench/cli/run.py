@@ -49,8 +49,11 @@ Executor = Literal["local", "ray"]
 
 
 def cell_name(cell: Cell) -> str:
+    from flm_bench.results.records import fraction_text
+
     corpus = f" ← {cell.corpus}" if cell.corpus else ""
-    return f"{cell.dataset} · {cell.model} · {cell.strategy}{corpus} · seed {cell.seed}"
+    share = f" · {fraction_text(cell.fraction)} of training users" if cell.fraction != 1.0 else ""
+    return f"{cell.dataset} · {cell.model} · {cell.strategy}{corpus}{share} · seed {cell.seed}"
 
 
 class _RichProgress:

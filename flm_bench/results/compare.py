@@ -4,7 +4,8 @@ A *record set* is every seed of one cell: a record file, a record folder, or a f
 records (:func:`~flm_bench.results.records.find_records`). Sets are comparable only when they
 were evaluated on the very same test users: one split fingerprint, the same user arrays, the
 same history exclusion; anything else is refused (:class:`~flm_bench.errors.IncomparableError`),
-never silently trimmed. Each later set is tested against the first (the control), or every pair
+never silently trimmed; so are sets of different target fractions (a strategy is measured against
+its control at the same fraction). Each later set is tested against the first (the control), or every pair
 with ``all_pairs``, by the rules of the board (:func:`~flm_bench.results.stats.measure_gain`):
 each user's score averaged over a set's seeds (the sets' seeds need not match), a paired test
 across users, a bootstrap CI, and per-seed gains for the seeds both sets have.
@@ -98,7 +99,12 @@ def _seed_set(source: str, records: list[tuple[Path, Record]], label: str) -> Re
 
 
 #: What :func:`select_sets` can select cells by: selector name -> the cell's field.
-SELECTORS = {"dataset": "dataset", "model": "model", "strategy": "strategy", "corpus": "corpus"}
+SELECTORS = {"dataset": "dataset", "model": "model", "strategy": "strategy", "corpus": "corpus", "fraction": "fraction"}
+
+
+def _text(value: str | float | None) -> str | None:
+    """A cell's field as a selector names it (a target fraction as ``0.05``)."""
+    return f"{value:g}" if isinstance(value, float) else value
 
 
 def select_sets(paths: Sequence[Path | str], selection: Mapping[str, Sequence[str]]) -> list[RecordSet]:
@@ -113,7 +119,7 @@ def select_sets(paths: Sequence[Path | str], selection: Mapping[str, Sequence[st
     for path in paths:
         for path_record in load_records(path):
             key = CellKey.of(path_record[1])
-            if all(not names or getattr(key, SELECTORS[s]) in names for s, names in selection.items()):
+            if all(not names or _text(getattr(key, SELECTORS[s])) in names for s, names in selection.items()):
                 cells.setdefault(key, []).append(path_record)
     if not cells:
         asked = ", ".join(f"--{s} {' '.join(names)}" for s, names in selection.items() if names)
@@ -121,7 +127,7 @@ def select_sets(paths: Sequence[Path | str], selection: Mapping[str, Sequence[st
 
     def order(key: CellKey) -> tuple[Any, ...]:
         given = [list(selection.get(s) or ()) for s in SELECTORS]
-        values = [getattr(key, field) for field in SELECTORS.values()]
+        values = [_text(getattr(key, field)) for field in SELECTORS.values()]
         rank = [names.index(v) if v in names else len(names) for names, v in zip(given, values)]
         return (key.strategy != CONTROL, *rank, *(v or "" for v in values), key.suite)
 
@@ -139,6 +145,11 @@ def check_comparable(sets: Sequence[RecordSet], metric: str) -> None:
                 f"{where} were evaluated on different test users: split fingerprints "
                 f"{a.split.fingerprint[:12]}… ({a.dataset.name}, {a.split.protocol}) and "
                 f"{b.split.fingerprint[:12]}… ({b.dataset.name}, {b.split.protocol}) differ"
+            )
+        if a.fraction != b.fraction:
+            raise IncomparableError(
+                f"{where} were trained on different target fractions ({a.fraction:g} and {b.fraction:g}); "
+                "compare cells at one fraction (e.g. with --fraction)"
             )
         if a.evaluation.exclude_history != b.evaluation.exclude_history:
             raise IncomparableError(

@@ -10,23 +10,23 @@ next run removes.
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import shutil
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import IO, Any, Literal, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from flm_bench import faults
 from flm_bench.errors import RecordError
+from flm_bench.results.trec import write_trec_qrels, write_trec_run
 from flm_bench.suite import StopReason, Tuning, Windows
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SCHEMA_FILE = f"record-v{SCHEMA_VERSION}.schema.json"
 RECORDS_DIR = "records"
 TMP_PREFIX = ".tmp-"
@@ -151,10 +151,22 @@ class Artifacts(_Model):
     per_user: str = Field(description="npz: users and per-user metric scores")
 
 
+class TargetFraction(_Model):
+    fraction: float = Field(gt=0, le=1, description="share of the target's training users kept (docs/transfer.md)")
+    seed: int = Field(description="seed of the draw of kept users (one draw per split: fractions are nested)")
+    training_users: int = Field(description="training users kept")
+    of_users: int = Field(description="training users the split has")
+
+
+class SliceResult(_Model):
+    users: int = Field(description="test users in the slice (0: no metrics)")
+    metrics: dict[str, float] = Field(default_factory=dict, description="ranx metric name -> mean over its users")
+
+
 class Record(_Model):
     """One result cell: (suite, dataset, split, model, strategy, seed)."""
 
-    schema_version: Literal[4] = 4  # SCHEMA_VERSION
+    schema_version: Literal[5] = 5  # SCHEMA_VERSION
     record_id: str
     suite: str
     dataset: DatasetInfo
@@ -178,6 +190,19 @@ class Record(_Model):
         description="the parameters `flm-bench tune` chose on validation and the study they come from; "
         "null for a cell run with the suite's own parameters",
     )
+    target_fraction: TargetFraction | None = Field(
+        None, description="the share of the target's training users the cell used; null before schema 5 (all)"
+    )
+    slices: dict[str, SliceResult] = Field(
+        default_factory=dict,
+        description="metrics of subsets of the test users, by name (cold-start-items: docs/transfer.md); "
+        "empty before schema 5",
+    )
+
+    @property
+    def fraction(self) -> float:
+        """The share of training users the cell used (1.0 when the record does not say)."""
+        return self.target_fraction.fraction if self.target_fraction else 1.0
 
 
 def json_schema() -> dict[str, Any]:
@@ -194,43 +219,6 @@ def shipped_schema() -> dict[str, Any]:
 
 
 ARTIFACTS = {"run": "run.trec.gz", "qrels": "qrels.trec.gz", "per_user": "per_user.npz"}
-
-
-def open_text(path: Path) -> IO[str]:
-    """A text artifact opened for reading, gunzipped when its name ends in ``.gz``."""
-    return gzip.open(path, "rt") if Path(path).suffix == ".gz" else open(path)
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write a text artifact, gzipped when its name ends in ``.gz`` (the gzip header carries no
-    time, so equal content gives equal bytes)."""
-    data = text.encode()
-    Path(path).write_bytes(gzip.compress(data, mtime=0) if Path(path).suffix == ".gz" else data)
-
-
-def trec_kind(name: str) -> str:
-    """ranx's ``kind`` for a TREC artifact file name."""
-    return "gz" if name.endswith(".gz") else "trec"
-
-
-def write_trec_run(path: Path, users: np.ndarray, ranked: np.ndarray, tag: str) -> None:
-    """TREC run lines ``user Q0 item rank score tag``; score = k - rank + 1 (strictly decreasing)."""
-    k = ranked.shape[1]
-    write_text(
-        path,
-        "".join(
-            f"{u} Q0 {it} {r + 1} {k - r} {tag}\n"
-            for u, items in zip(users.tolist(), ranked.tolist())
-            for r, it in enumerate(items)
-        ),
-    )
-
-
-def write_trec_qrels(path: Path, users: np.ndarray, targets: list[np.ndarray]) -> None:
-    """TREC qrels lines ``user 0 item 1`` for each distinct relevant item."""
-    write_text(
-        path, "".join(f"{u} 0 {it} 1\n" for u, t in zip(users.tolist(), targets) for it in np.unique(t).tolist())
-    )
 
 
 def records_dir(output: Path) -> Path:
@@ -281,9 +269,13 @@ def migrate(doc: Any) -> Any:
     v2 -> v3: ``model.text_encoder`` was added; older records did not say (null).
     v3 -> v4: ``training.windows`` was added; every older record was trained on each user's last
     window only (``last``).
+    v4 -> v5: ``target_fraction`` and ``slices`` were added; older records used all training users
+    (null) and measured no slice (empty).
     """
-    if not isinstance(doc, dict) or doc.get("schema_version") not in (1, 2, 3):
+    if not isinstance(doc, dict) or doc.get("schema_version") not in (1, 2, 3, 4):
         return doc
+    if doc["schema_version"] == 4:
+        return {**doc, "schema_version": 5}
     if doc["schema_version"] == 1:
         doc = {**doc, "schema_version": 2}
         stream = doc.pop("stream", None)
@@ -295,7 +287,7 @@ def migrate(doc: Any) -> Any:
     training = doc.get("training")
     if isinstance(training, dict):
         doc = {**doc, "training": {**training, "windows": "last"}}
-    return {**doc, "schema_version": 4}
+    return {**doc, "schema_version": 5}
 
 
 def load_record(path: Path) -> Record:
@@ -338,6 +330,11 @@ def load_records(path: Path | str, *, allow_empty: bool = False) -> list[tuple[P
     return [(p, load_record(p)) for p in find_records(path, allow_empty=allow_empty)]
 
 
+def fraction_text(fraction: float) -> str:
+    """A target fraction as a percentage (``0.05`` -> ``5%``)."""
+    return f"{fraction * 100:.4g}%"
+
+
 @dataclass(frozen=True)
 class CellKey:
     """What makes records seeds of one cell (one board row): every field but the seed."""
@@ -349,6 +346,7 @@ class CellKey:
     strategy: str
     corpus: str | None
     tuned: bool = False  # parameters chosen by `flm-bench tune`: a row of its own
+    fraction: float = 1.0  # share of the target's training users (docs/transfer.md): a row of its own
 
     @classmethod
     def of(cls, record: Record) -> CellKey:
@@ -360,12 +358,13 @@ class CellKey:
             record.strategy.name,
             record.strategy.corpus,
             record.tuning is not None,
+            record.fraction,
         )
 
     def control(self) -> CellKey:
-        """The cell of this cell's control: same suite, dataset, split and model, trained from scratch,
-        and tuned if this cell is (a tuned strategy is compared with an equally tuned scratch)."""
-        return CellKey(self.suite, self.dataset, self.split, self.model, CONTROL, None, self.tuned)
+        """The cell of this cell's control: same suite, dataset, split, model and target fraction, trained
+        from scratch, and tuned if this cell is (a tuned strategy is compared with an equally tuned scratch)."""
+        return CellKey(self.suite, self.dataset, self.split, self.model, CONTROL, None, self.tuned, self.fraction)
 
     def label(self) -> str:
         """``model/strategy←corpus``, how a cell is named among others of the same dataset."""
@@ -373,12 +372,14 @@ class CellKey:
             f"{self.model}/{self.strategy}"
             + (f"←{self.corpus}" if self.corpus else "")
             + (" (tuned)" if self.tuned else "")
+            + (f" @{fraction_text(self.fraction)}" if self.fraction != 1.0 else "")
         )
 
     def describe(self, seed: int | None = None) -> str:
         """One line naming the cell (and a seed), for messages."""
         corpus = f" ← {self.corpus}" if self.corpus else ""
-        where = f"{self.suite}: {self.dataset} (split {self.split[:12]}…) {self.model}/{self.strategy}{corpus}"
+        share = f" at {fraction_text(self.fraction)} of training users" if self.fraction != 1.0 else ""
+        where = f"{self.suite}: {self.dataset} (split {self.split[:12]}…) {self.model}/{self.strategy}{corpus}{share}"
         return where + (f" seed {seed}" if seed is not None else "")
 
 

@@ -2,8 +2,8 @@
 
 A row is every seed of one cell (:class:`~flm_bench.results.records.CellKey`): mean ± std
 (ddof = 1) of each metric over seeds. A strategy's transfer gain is metric(strategy) −
-metric(scratch) for the same suite, dataset, split and model (records of different suites never
-share a row: their budgets differ), measured with the test user as the unit
+metric(scratch) for the same suite, dataset, split, model and target fraction (records of
+different suites never share a row: their budgets differ), measured with the test user as the unit
 (:func:`flm_bench.results.stats.measure_gain`): each user's score averaged over a side's seeds,
 a paired two-sided t-test across users, a bootstrap CI, and the per-seed gains of the seeds
 both sides have. p-values of all gains summarized together are adjusted with Holm–Bonferroni.
@@ -52,6 +52,10 @@ def _json_or_none(x: float | None, places: int = 6) -> float | None:
     return None if x is None else json_number(x, places)
 
 
+def _stat_json(s: Stat) -> dict[str, Any]:
+    return {"mean": json_number(s.mean), "std": _json_or_none(s.std)}
+
+
 def gain_json(gain: Gain, p_holm: float | None, significant: bool) -> dict[str, Any]:
     """A gain as JSON data: in rows (``leaderboard.json``) and in ``compare --json``."""
     return {
@@ -68,6 +72,18 @@ def gain_json(gain: Gain, p_holm: float | None, significant: bool) -> dict[str, 
             "agreeing": gain.agreeing,
         },
     }
+
+
+@dataclass(frozen=True)
+class SliceStat:
+    """A slice of the test users (e.g. cold-start items) over seeds: its users (the same for every
+    seed: a slice depends on the split and the target fraction only) and each metric's mean and std."""
+
+    users: int
+    metrics: dict[str, Stat]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"users": self.users, "metrics": {m: _stat_json(s) for m, s in sorted(self.metrics.items())}}
 
 
 @dataclass
@@ -91,6 +107,7 @@ class Row:
     trainable_parameters: int = 0
     capped_seeds: int = 0  # seeds whose training the epoch cap ended (not converged)
     control_capped_seeds: int = 0  # the same for the control its gain is measured against
+    slices: dict[str, SliceStat] = field(default_factory=dict)  # by name; none in records before schema 5
 
     @property
     def is_control(self) -> bool:
@@ -117,11 +134,11 @@ class Row:
             "strategy_plugin": self.strategy_plugin,
             "corpus": self.key.corpus,
             **({"tuned": True} if self.key.tuned else {}),  # parameters from `flm-bench tune`
+            **({"target_fraction": self.key.fraction} if self.key.fraction != 1.0 else {}),
             "seeds": self.seeds,
             "exclude_history": self.exclude_history,
-            "metrics": {
-                m: {"mean": json_number(s.mean), "std": _json_or_none(s.std)} for m, s in sorted(self.metrics.items())
-            },
+            "metrics": {m: _stat_json(s) for m, s in sorted(self.metrics.items())},
+            **({"slices": {n: s.to_json() for n, s in sorted(self.slices.items())}} if self.slices else {}),
             "gain": {m: gain_json(g, self.p_value.get(m), self.significant(m)) for m, g in sorted(self.gain.items())},
             "cost": {
                 "pretrain_seconds": json_number(self.pretrain_seconds, 3),
@@ -161,7 +178,15 @@ def _row(key: CellKey, recs: list[Record], names: list[str] | None) -> Row:
         adapt_seconds=float(np.mean([r.cost.adapt_seconds for r in recs])),
         trainable_parameters=first.cost.trainable_parameters,
         capped_seeds=sum(capped(r) is True for r in recs),
+        slices={name: _slice(name, recs) for name in first.slices},
     )
+
+
+def _slice(name: str, recs: list[Record]) -> SliceStat:
+    """The slice ``name`` of a row's records: its users, and each metric over the seeds that have it."""
+    parts = [r.slices[name] for r in recs if name in r.slices]
+    names = [m for m in parts[0].metrics if all(m in p.metrics for p in parts)]
+    return SliceStat(parts[0].users, {m: _stat([p.metrics[m] for p in parts]) for m in names})
 
 
 def capped(record: Record) -> bool | None:
@@ -225,6 +250,7 @@ def summarize(records: list[RecordFile], metrics: list[str] | None = None) -> li
             r.split_protocol,
             r.key.split,
             r.key.suite,
+            r.key.fraction,
             r.key.model,
             not r.is_control,
             r.key.strategy,

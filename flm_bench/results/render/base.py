@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from flm_bench.errors import ConfigError
-from flm_bench.results.records import CellKey, Record
+from flm_bench.results.records import CellKey, Record, fraction_text
 from flm_bench.results.reproduction import ReferenceRules
 from flm_bench.results.resampling import RESAMPLES
 from flm_bench.results.stats import ALPHA
@@ -298,9 +298,21 @@ def gain_note(board: Board) -> str:
     )
 
 
+def fmt_slice(row: Row, name: str, metric: str | None) -> str:
+    """A slice's ``metric`` and users (``0.0123 (45 users)``), ``0 users`` when it is empty, and
+    nothing when the row does not have it."""
+    part = row.slices.get(name)
+    if part is None:
+        return ""
+    stat = part.metrics.get(metric or "")
+    return f"{fmt_stat(stat)} ({part.users} users)" if stat is not None else f"{part.users} users"
+
+
 def fmt_model(row: Row) -> str:
-    """The model's name with its notes: tuned, history ranked, and seeds a budget (epoch cap, time) stopped."""
+    """The model's name with its notes: tuned, target fraction, history ranked, and seeds a budget
+    (epoch cap, time) stopped."""
     notes = " (tuned)" if row.key.tuned else ""
+    notes += f" @{fraction_text(row.key.fraction)} train" if row.key.fraction != 1.0 else ""
     notes += "" if row.exclude_history else " (history ranked)"
     if row.capped_seeds:
         notes += f" {CAP_MARK} {row.capped_seeds}/{len(row.seeds)}"

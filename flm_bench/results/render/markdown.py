@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
+from flm_bench.data.transfer import COLD_START_ITEMS
 from flm_bench.results.render.base import (
     MARKER,
     SIG_MARK,
@@ -28,6 +29,7 @@ from flm_bench.results.render.base import (
     fmt_params,
     fmt_seconds,
     fmt_signed,
+    fmt_slice,
     fmt_stat,
     gain_note,
     metric_key,
@@ -90,8 +92,11 @@ def _md_header(board: Board, title: str, rows: list[Row]) -> list[str]:
     return lines
 
 
-def _row_cells(row: Row, metrics: list[str], headline: str | None, best: frozenset[str] = frozenset()) -> list[str]:
-    """A domain board's row: every metric (``best``: those in bold, the best in the dataset and split)."""
+def _row_cells(
+    row: Row, metrics: list[str], headline: str | None, best: frozenset[str] = frozenset(), cold: bool = False
+) -> list[str]:
+    """A domain board's row: every metric (``best``: those in bold, the best in the dataset and split),
+    with ``cold`` the headline of its cold-start-item users."""
     model = md_escape(fmt_model(row))
     return [
         model,
@@ -101,13 +106,14 @@ def _row_cells(row: Row, metrics: list[str], headline: str | None, best: frozens
         *(_bold(fmt_stat(row.metrics[m]), m in best) if m in row.metrics else "" for m in metrics),
         fmt_gain(row, headline),
         fmt_p(row, headline),
+        *([fmt_slice(row, COLD_START_ITEMS, headline)] if cold else []),
         fmt_seconds(row.pretrain_seconds),
         fmt_seconds(row.adapt_seconds),
         fmt_params(row.trainable_parameters),
     ]
 
 
-def _row_header(metrics: list[str], headline: str | None) -> tuple[list[str], list[str]]:
+def _row_header(metrics: list[str], headline: str | None, cold: bool = False) -> tuple[list[str], list[str]]:
     header = [
         "model",
         "strategy",
@@ -116,6 +122,7 @@ def _row_header(metrics: list[str], headline: str | None) -> tuple[list[str], li
         *metrics,
         f"gain {headline} (%) [95% CI]" if headline else "gain",
         "p (Holm) · seeds",
+        *([f"{headline} cold-start items (users)"] if cold else []),
         "pretrain s",
         "adapt s",
         "trainable params",
@@ -194,8 +201,9 @@ def domain_markdown(board: Board, domain: str) -> str:
             "",
         ]
         metrics = [m for m in board.metrics if any(m in r.metrics for r in members)]
-        header, align = _row_header(metrics, board.headline)
-        cells = [_row_cells(r, metrics, board.headline, board.best[index[id(r)]]) for r in members]
+        cold = any(COLD_START_ITEMS in r.slices for r in members)
+        header, align = _row_header(metrics, board.headline, cold)
+        cells = [_row_cells(r, metrics, board.headline, board.best[index[id(r)]], cold) for r in members]
         lines += _md_table(header, cells, align) + [""]
     lines += _references_md(board, [ref for ref in board.references if board.reference_domain(ref) == domain], False)
     lines += _footer_md(board)
