@@ -242,7 +242,7 @@ def test_a_bad_fraction_exits_2_with_one_line_through_the_console_script(tmp_pat
     )
 
 
-@pytest.mark.parametrize("name, cells", [("transfer", 72), ("transfer-zero-shot", 36)])
+@pytest.mark.parametrize("name, cells", [("transfer", 108), ("transfer-zero-shot", 54)])
 def test_the_transfer_suites_plan_every_fraction(name: str, cells: int) -> None:
     suite = load_suite(Path(__file__).resolve().parents[1] / "suites" / f"{name}.toml")
     planned = plan(suite, load_plugins())
