@@ -5,6 +5,8 @@ suite on a k-node cluster.
 
 Run:  python benchmarks/bench_executor.py             (N = 8 cells)
       python benchmarks/bench_executor.py --cells 4   (quicker)
+      python benchmarks/bench_executor.py --tune 8    (instead: one tuning study of 8 trials,
+                                                       ``tune`` here against ``tune --executor ray``)
 
 The cells: synthetic-finance × {popularity, sasrec (dim 16, 2 epochs)} × seeds, scratch only
 (no pretraining: every cell is independent, so the ratio is the executor's, not the DAG's).
@@ -98,12 +100,59 @@ def extrapolate(cell_s: float, overhead_s: float, startup_s: float, cores: int, 
         print(f"{k:>6} {slots:>9} {waves:>6} {wall / 60:>8.1f} m {sequential / wall:>8.1f}x")
 
 
+def bench_tuning(trials: int, workers: int) -> None:
+    """One study (sasrec scratch on synthetic-finance) of ``trials`` trials tuned here, one trial after
+    another, and as Ray tasks on a local Ray instance with ``workers`` workers, side by side; each in a
+    fresh storage, the Ray instance's start included (as ``flm-bench tune --executor ray`` pays it)."""
+    import torch
+
+    from flm_bench.plugins import load_plugins
+    from flm_bench.ray_tuning import tune_on_ray
+    from flm_bench.runner import Runner
+    from flm_bench.suite import load_suite
+    from flm_bench.tuning import tune
+
+    torch.set_num_threads(1)
+    root = Path(tempfile.mkdtemp(prefix="bench-tuning-"))
+    (root / "suite.toml").write_text(
+        SUITE.format(seeds=[0]).replace('"popularity", ', "") + "\n[resources]\ncpus = 1\n"
+    )
+    suite = load_suite(root / "suite.toml")
+    print(f"one study of {trials} trials; before: {load()}")
+    walls = {}
+    for name in ("local", "ray"):
+        runner = Runner(suite, load_plugins(), root / name)
+        url = f"sqlite:///{root / name / 'tuning.db'}"
+        (root / name).mkdir()
+        start = time.perf_counter()
+        if name == "ray":
+            import ray
+
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+            try:
+                [study] = tune_on_ray(runner, budget=trials, url=url, prefix="bench", say=lambda _: None)
+            finally:
+                ray.shutdown()
+        else:
+            [study] = tune(runner, budget=trials, url=url, prefix="bench", say=lambda _: None)
+        walls[name] = time.perf_counter() - start
+        assert study.trials.run == trials, study.trials
+    print(f"after: {load()}")
+    print(f"tune, local, sequential:    {walls['local']:7.1f} s")
+    print(f"tune, ray, {workers} workers:      {walls['ray']:7.1f} s  (starting Ray and its workers included)")
+    print(f"speed-up local / ray:       {walls['local'] / walls['ray']:7.2f}x (ideal {workers}x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=int, default=8, help="cells (even: half popularity, half sasrec)")
     parser.add_argument("--workers", type=int, default=2, help="Ray workers (CPUs of the local Ray instance)")
     parser.add_argument("--cores-per-node", type=int, default=16, help="for the extrapolation")
+    parser.add_argument("--tune", type=int, metavar="TRIALS", help="bench tuning one study of TRIALS trials instead")
     args = parser.parse_args()
+    if args.tune:
+        bench_tuning(args.tune, args.workers)
+        return
 
     import ray
     import torch
