@@ -128,12 +128,11 @@ def _run_trials(
 
     def submit(one: Opened) -> None:
         cell, budget = one.objective.cell, one.objective.budget
-        cpus, options = task_options(runner.suite, cell.model, max_retries=0)
-        del options["max_retries"]  # trial tasks are not retried (see the module's text); pretraining is
+        cpus, options = task_options(runner.suite, cell.model, max_retries=0)  # see the module's text
         key, ckpt = runner.checkpoint_key(cell), None
         if key is not None:
             if key not in checkpoints:
-                checkpoints[key] = pretrain.options(**options, max_retries=MAX_RETRIES).remote(job, cell, cpus)
+                checkpoints[key] = pretrain.options(**{**options, "max_retries": MAX_RETRIES}).remote(job, cell, cpus)
             ckpt = checkpoints[key]
         tag = uuid.uuid4().hex
         ref = remote.options(**options).remote(job, cell, cpus, budget, url, prefix, tag, ckpt)

@@ -31,9 +31,10 @@ def flm_bench_register_models(register):
 
 #: ``tiny``: sasrec with a search space small enough for a test; ``fragile``: the same network,
 #: whose build raises whenever the sampled dropout is above 0.05 (its default, 0.0, builds);
-#: ``once``: the same network, whose first build after the file ``$FAIL_ONCE`` appears deletes it and raises.
+#: ``once``: the same network, whose first build after the file ``$KILL_ONCE`` appears deletes it and
+#: kills its own process, and whose first build after ``$FAIL_ONCE`` appears deletes it and raises.
 TUNING_PLUGIN = """
-import os
+import os, signal
 from flm_bench.api import ModelSpec, Search, hookimpl, tunable
 from flm_bench_plugins import sasrec
 
@@ -49,12 +50,19 @@ def fragile(inputs):
         raise RuntimeError(f"fragile: dropout {inputs.params.dropout:.3f} is not supported")
     return sasrec.build(inputs)
 
-def once(inputs):
+def took(flag):
     try:
-        os.unlink(os.environ.get("FAIL_ONCE", ""))
+        os.unlink(os.environ.get(flag, ""))
     except OSError:
-        return sasrec.build(inputs)
-    raise RuntimeError("once: this build fails")
+        return False
+    return True
+
+def once(inputs):
+    if took("KILL_ONCE"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    if took("FAIL_ONCE"):
+        raise RuntimeError("once: this build fails")
+    return sasrec.build(inputs)
 
 @hookimpl
 def flm_bench_register_models(register):

@@ -1,6 +1,7 @@
 """``flm-bench tune --executor ray`` on a real two-node Ray cluster on this machine: the trials of
 each study run as Ray tasks on both nodes at once, every study holds exactly ``--trials`` finished
-trials, a trial that raises is failed while the others go on, and the overlay holds each study's best."""
+trials, a trial that raises or whose worker is killed is failed while the others go on, and the
+overlay holds each study's best."""
 
 from __future__ import annotations
 
@@ -43,24 +44,29 @@ TRIALS = 4
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """Two Ray nodes of one CPU each; their workers see the tuning plugin and the ``once`` flag file."""
     site = install_fake_plugin(tmp_path_factory.mktemp("site"), "fake_tuning", TUNING_PLUGIN)
-    flag = tmp_path_factory.mktemp("flag") / "fail-once"
-    with two_node_cluster(site, FAIL_ONCE=str(flag), OMP_NUM_THREADS="1") as nodes:
+    flags = tmp_path_factory.mktemp("flags")
+    with two_node_cluster(
+        site, FAIL_ONCE=str(flags / "fail"), KILL_ONCE=str(flags / "kill"), OMP_NUM_THREADS="1"
+    ) as nodes:
         yield nodes
 
 
 @pytest.mark.slow
 def test_trials_of_a_study_run_at_once_on_both_nodes_and_the_budget_holds(cluster: Any, tmp_path: Path) -> None:
     """Through the console script: 4 trials per study (two studies), over both nodes, overlapping in
-    time; the trial whose build raises is failed with its error and the others complete; the
+    time; the trial whose build raises and the trial whose worker is killed are failed with their
+    reasons and the others complete; the
     overlay is the local tuner's format, read as ``run --overlay`` reads it, with each study's best trial."""
     (tmp_path / "suite.toml").write_text(SUITE)
-    Path(os.environ["FAIL_ONCE"]).touch()
+    flags = [Path(os.environ["KILL_ONCE"]), Path(os.environ["FAIL_ONCE"])]
+    for flag in flags:
+        flag.touch()
     args = ("--suite", "suite.toml", "-o", "out")
     done = cli(
         "tune", "--executor", "ray", "--ray-address", cluster.address, "--trials", str(TRIALS), *args, cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr
-    assert not Path(os.environ["FAIL_ONCE"]).exists(), "one build took the flag"
+    assert not any(flag.exists() for flag in flags), "one build killed its worker, another raised"
     storage = f"sqlite:///{tmp_path / 'out' / 'tuning.db'}"
     studies = {s.study_name: s for s in optuna.get_all_study_summaries(storage)}
     assert set(studies) == {"raytune:synthetic-finance/once/scratch", "raytune:synthetic-finance/tiny/scratch"}
@@ -69,10 +75,11 @@ def test_trials_of_a_study_run_at_once_on_both_nodes_and_the_budget_holds(cluste
         assert sorted(t.number for t in ts) == list(range(TRIALS)), name  # exactly the budget, none past it
         assert all(t.state.is_finished() for t in ts), name
     everyone = [t for ts in trials.values() for t in ts]
-    failed = [t for t in everyone if t.state.name == "FAIL"]
-    assert [t.user_attrs[ERROR] for t in failed] == ["RuntimeError: once: this build fails"]
-    assert "failed: RuntimeError: once: this build fails" in done.stderr
-    assert sum(t.state.name == "COMPLETE" for t in everyone) >= 2 * TRIALS - 3  # the median pruner may stop some
+    errors = sorted(t.user_attrs[ERROR] for t in everyone if t.state.name == "FAIL")
+    assert len(errors) == 2 and errors[0] == "RuntimeError: once: this build fails", errors
+    assert errors[1].startswith("WorkerCrashedError"), errors  # the killed trial, failed by the driver
+    assert "failed: RuntimeError: once: this build fails" in done.stderr and "trial task failed:" in done.stderr
+    assert sum(t.state.name == "COMPLETE" for t in everyone) >= 2 * TRIALS - 4  # the median pruner may stop some
     assert {t.user_attrs[NODE] for t in everyone} == node_ids(cluster), "trials ran on both nodes"
     spans = [(t.datetime_start, t.datetime_complete) for t in everyone]
     assert any(a[0] < b[1] and b[0] < a[1] for a, b in combinations(spans, 2)), "two trials ran at once"
