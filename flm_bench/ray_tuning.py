@@ -18,7 +18,7 @@ a cluster of several machines needs a database server's URL, and a SQLite storag
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -48,19 +48,12 @@ if TYPE_CHECKING:
 TASK, NODE = "ray_task", "ray_node"
 
 
-@dataclass(frozen=True)
-class Ran:
-    """What a trial task did: its trial's number, and the lines its objective said."""
-
-    number: int
-    lines: list[str]
-
-
 def trial_task(
     job: Job, cell: Cell, cpus: float, budget: int, url: str, prefix: str, tag: str, checkpoint: object
-) -> Ran:
-    """Ray task: join ``cell``'s study and run one trial of it, tagged ``tag`` (``checkpoint``, the
-    pretraining task's result, is only waited for: the trial finds the checkpoint in the output folder)."""
+) -> list[str]:
+    """Ray task: join ``cell``'s study and run one trial of it, tagged ``tag``; return what its objective
+    said (``checkpoint``, the pretraining task's result, is only waited for: the trial finds the
+    checkpoint in the output folder)."""
     import ray
 
     runner = worker_runner(job, cpus)
@@ -76,8 +69,7 @@ def trial_task(
         return objective(trial)
 
     opened.study.optimize(tagged, n_trials=1, catch=(Exception,))
-    [number] = [t.number for t in opened.study.get_trials(deepcopy=False) if t.user_attrs.get(TASK) == tag]
-    return Ran(number, lines)
+    return lines
 
 
 def tune_on_ray(
@@ -145,7 +137,7 @@ def _run_trials(
         [ref], _ = ray.wait(list(pending), num_returns=1)
         one, tag = pending.pop(ref)
         try:
-            for line in ray.get(ref).lines:
+            for line in ray.get(ref):
                 say(line)
         except ray.exceptions.RayError as exc:
             name, why = one.study.study_name, failure_reason(exc)
