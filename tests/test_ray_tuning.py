@@ -80,6 +80,8 @@ def test_trials_of_a_study_run_at_once_on_both_nodes_and_the_budget_holds(cluste
     assert errors[1].startswith("WorkerCrashedError"), errors  # the killed trial, failed by the driver
     assert "failed: RuntimeError: once: this build fails" in done.stderr and "trial task failed:" in done.stderr
     assert sum(t.state.name == "COMPLETE" for t in everyone) >= 2 * TRIALS - 4  # the median pruner may stop some
+    complete = [t for t in everyone if t.state.name == "COMPLETE"]
+    assert all(t.intermediate_values == {1: t.value} for t in complete), "each epoch reached the shared storage"
     assert {t.user_attrs[NODE] for t in everyone} == node_ids(cluster), "trials ran on both nodes"
     spans = [(t.datetime_start, t.datetime_complete) for t in everyone]
     assert any(a[0] < b[1] and b[0] < a[1] for a, b in combinations(spans, 2)), "two trials ran at once"
