@@ -151,14 +151,6 @@ def finish_cell(runner: Runner, cell: Cell, opened: Opened | None, *, prefix: st
     return _summary(runner, cell, study, opened.objective.space, budget)
 
 
-def tune_cell(runner: Runner, cell: Cell, *, budget: int, url: str, prefix: str, say: Callable[[str], None]) -> Study:
-    """Run ``cell``'s study here until it holds ``budget`` trials (over all workers), wait for the other
-    workers' trials of it, and return what it found."""
-    opened = open_cell(runner, cell, budget=budget, url=url, prefix=prefix, say=say)
-    run_here([opened] if opened else [])
-    return finish_cell(runner, cell, opened, prefix=prefix, say=say)
-
-
 @dataclass(frozen=True)
 class Study:
     """What a cell's study found: its best entry (None when no trial completed), and its trials."""

@@ -254,10 +254,9 @@ def test_raising_nan_and_out_of_memory_trials_fail_and_the_study_goes_on(
 
     monkeypatch.setattr(tuning_trial, "evaluate_config", fake)  # the outcomes of training, without training
     runner = _sasrec_runner(tmp_path)
-    [cell] = tuning_cells(runner)
     said: list[str] = []
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    study = tuning.tune_cell(runner, cell, budget=5, url=url, prefix="p", say=said.append)
+    [study] = tuning.tune(runner, budget=5, url=url, prefix="p", say=said.append)
     trials = optuna.load_study(study_name=study.name, storage=url).get_trials()
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "FAIL", "FAIL", "COMPLETE"]
     assert ["nan" in trials[1].user_attrs["error"], "MemoryError" in trials[2].user_attrs["error"]] == [True, True]
@@ -265,8 +264,8 @@ def test_raising_nan_and_out_of_memory_trials_fail_and_the_study_goes_on(
     assert study.best is not None and (study.best.best_trial, study.best.best_value) == (4, 0.2)
     assert study.trials.model_dump() == {"run": 5, "complete": 2, "pruned": 0, "failed": 3}
     assert sum("failed:" in line for line in said) == 3
-    again = tuning.tune_cell(runner, cell, budget=5, url=url, prefix="p", say=said.append)
-    assert again == study and outcomes == []  # a finished study runs no more trials
+    again = tuning.tune(runner, budget=5, url=url, prefix="p", say=said.append)
+    assert again == [study] and outcomes == []  # a finished study runs no more trials
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # the trials before it are told by hand
