@@ -91,7 +91,7 @@ class RayRun:
 _RUNNERS: dict[str, Runner] = {}  # one per job and worker process: data and splits are loaded once
 
 
-def _worker_runner(job: Job, cpus: float) -> Runner:
+def worker_runner(job: Job, cpus: float) -> Runner:
     import torch
 
     torch.set_num_threads(max(1, int(cpus)))  # the cell's reserved cores, not the node's
@@ -104,7 +104,7 @@ def _worker_runner(job: Job, cpus: float) -> Runner:
 
 def pretrain_task(job: Job, cell: Cell, cpus: float) -> tuple[Checkpoint, bool]:
     """Ray task: the checkpoint ``cell`` adapts from, trained now or found in the output folder."""
-    return _worker_runner(job, cpus).checkpoint(cell)
+    return worker_runner(job, cpus).checkpoint(cell)
 
 
 def cell_task(
@@ -116,7 +116,7 @@ def cell_task(
 
     if pretrained is not None and not first:
         pretrained = (pretrained[0], True)
-    done = _worker_runner(job, cpus).run_cell(cell, rid, wait=True, pretrained=pretrained)
+    done = worker_runner(job, cpus).run_cell(cell, rid, wait=True, pretrained=pretrained)
     assert done is not None, "a waited-for claim is always held"
     return Placed(done, ray.get_runtime_context().get_node_id(), os.getpid())
 
@@ -203,21 +203,23 @@ def _submit(ray: Any, runner: Runner, job: Any, pending: list[tuple[Cell, str]],
     checkpoints: dict[tuple[str, str, int], Any] = {}
     refs = {}
     for cell, rid in pending:
-        res = runner.suite.resources.for_model(cell.model)
-        # SPREAD: cells go to the least busy nodes, not first to the node that submitted them
-        options = {
-            "num_cpus": res.cpus,
-            "num_gpus": res.gpus,
-            "max_retries": max_retries,
-            "scheduling_strategy": "SPREAD",
-        }
+        cpus, options = task_options(runner.suite, cell.model, max_retries)
         key = runner.checkpoint_key(cell)
         first = key is not None and key not in checkpoints
         if key is not None and first:
-            checkpoints[key] = pretrain.options(**options).remote(job, cell, res.cpus)
+            checkpoints[key] = pretrain.options(**options).remote(job, cell, cpus)
         ckpt = checkpoints[key] if key is not None else None
-        refs[settle.options(**options).remote(job, cell, rid, res.cpus, ckpt, first)] = cell
+        refs[settle.options(**options).remote(job, cell, rid, cpus, ckpt, first)] = cell
     return refs
+
+
+def task_options(suite: Suite, model: str, max_retries: int) -> tuple[float, dict[str, Any]]:
+    """The cores a task of ``model``'s cells reserves, and its Ray options: the suite's ``[resources]``
+    for the model, and SPREAD scheduling (tasks go to the least busy nodes, not first to the node
+    that submitted them)."""
+    res = suite.resources.for_model(model)
+    options = {"num_cpus": res.cpus, "num_gpus": res.gpus, "max_retries": max_retries, "scheduling_strategy": "SPREAD"}
+    return res.cpus, options
 
 
 def _gather(ray: Any, refs: dict[Any, Cell], run: RayRun, progress: Progress, total: int) -> None:

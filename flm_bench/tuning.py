@@ -6,7 +6,9 @@ TPE draws the parameters, a median pruner stops trials whose per-epoch validatio
 (``[training] valid_metric``) falls behind, and a trial's objective is its fit's best validation
 value. The test split is never evaluated here (:meth:`Runner.adapt` stops before it).
 Every study of a suite gets the same number of trials, counted over every worker sharing its
-storage. The best parameters become ``[[tuned]]`` entries of a suite overlay (:mod:`flm_bench.suite`).
+storage; the trials run here one after another, or elsewhere (:mod:`flm_bench.ray_tuning`: as Ray
+tasks). The best parameters become ``[[tuned]]`` entries of a suite overlay (:mod:`flm_bench.suite`).
+This module keeps the studies; a trial's body is :mod:`flm_bench.tuning_trial`.
 """
 
 from __future__ import annotations
@@ -16,57 +18,31 @@ import logging
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from flm_bench.data.table import fingerprint
 from flm_bench.errors import ConfigError
-from flm_bench.params import Search
 from flm_bench.plan import Cell, plan
-from flm_bench.runner import Adapted, Runner
-from flm_bench.suite import TrainConfig, TrialCounts, TunedCell, Tuning
+from flm_bench.runner import Runner
+from flm_bench.suite import TrialCounts, TunedCell, Tuning
+from flm_bench.tuning_trial import (
+    MODEL,
+    SURPLUS,
+    TRAINING,
+    Objective,
+    Space,
+    default_values,
+    require_optuna,
+    space_for,
+)
 
 if TYPE_CHECKING:
     import optuna
 
 log = logging.getLogger(__name__)
 
-MISSING_OPTUNA = "flm-bench tune needs optuna: pip install 'flm-bench[tune]'"
-#: What adaptation and scratch alike tune in ``[training]``.
-TRAINING_SPACE: dict[str, Search] = {
-    "learning_rate": Search(low=1e-4, high=1e-2, log=True),
-    "weight_decay": Search(choices=(0.0, 1e-4, 1e-3, 1e-2)),
-}
-MODEL, TRAINING = "model.", "training."
-SURPLUS = "surplus"  # user attribute of a trial numbered past the budget (workers raced): not run
-ERROR = "error"  # user attribute: why a trial failed
 #: a worker's trials beat every ``HEARTBEAT`` seconds; one silent for ``GRACE`` seconds is failed
 HEARTBEAT, GRACE = 20, 120
-
-
-def require_optuna() -> Any:
-    """The ``optuna`` module, or a :class:`ConfigError` naming the extra to install."""
-    try:
-        import optuna
-    except ImportError:
-        raise ConfigError(MISSING_OPTUNA) from None
-    return optuna
-
-
-@dataclass(frozen=True)
-class Space:
-    """A cell's search space: model parameters (empty when a checkpoint fixes them) and training."""
-
-    model: dict[str, Search]
-    training: dict[str, Search]
-
-    def digest(self) -> str:
-        """A sha256 prefix naming the space (a study refuses workers with another space)."""
-        dims = {MODEL + k: v for k, v in self.model.items()} | {TRAINING + k: v for k, v in self.training.items()}
-        return fingerprint({k: vars(v) for k, v in sorted(dims.items())})[:16]
-
-    def __bool__(self) -> bool:
-        return bool(self.model or self.training)
 
 
 def tuning_cells(runner: Runner) -> list[Cell]:
@@ -75,128 +51,9 @@ def tuning_cells(runner: Runner) -> list[Cell]:
     return [c for c in plan(runner.suite, runner.plugins) if c.seed == first and c.fraction == largest]
 
 
-def space_for(runner: Runner, cell: Cell) -> Space:
-    """``scratch`` and other cells without a checkpoint tune the model's declared search space;
-    a cell adapting a checkpoint keeps its architecture. Models trained by the harness loop
-    (pretrainable ones) also tune ``learning_rate`` and ``weight_decay``."""
-    spec = runner.plugins.models.get(cell.model)
-    model = {} if cell.corpus else spec.params.search_space()
-    return Space(model, dict(TRAINING_SPACE) if spec.pretrainable else {})
-
-
 def study_name(prefix: str, cell: Cell) -> str:
     corpus = f"/{cell.corpus}" if cell.corpus else ""
     return f"{prefix}:{cell.dataset}/{cell.model}/{cell.strategy}{corpus}"
-
-
-def _suggest(trial: optuna.Trial, prefix: str, space: dict[str, Search], types: dict[str, Any]) -> dict[str, Any]:
-    """Values for ``space`` drawn by ``trial`` (integer fields as integers)."""
-    out: dict[str, Any] = {}
-    for name, s in space.items():
-        key = prefix + name
-        if s.choices is not None:
-            out[name] = trial.suggest_categorical(key, list(s.choices))
-        elif types.get(name) is int:
-            out[name] = trial.suggest_int(key, int(s.low or 0), int(s.high or 0), log=s.log)
-        else:
-            out[name] = trial.suggest_float(key, float(s.low or 0), float(s.high or 0), log=s.log)
-    return out
-
-
-def validation_value(runner: Runner, cell: Cell, done: Adapted, training: TrainConfig) -> float:
-    """The objective: the fit's best validation value; for a model fitted in one call, its
-    ``valid_metric`` on the same validation users the loop would score (never the test split)."""
-    if done.result.fit is not None:
-        return float(done.result.fit.best_valid)
-    from flm_bench.evaluation import evaluate
-    from flm_bench.train.loop import subsample
-
-    valid = subsample(done.split.valid, training.max_valid_users, cell.seed)
-    rule = runner.suite.evaluation.exclude_history  # the loop validates under the suite's rule too
-    _, scores = evaluate(done.result.model.score, valid, [training.valid_metric], exclude_history=rule)
-    return float(scores[training.valid_metric].mean())
-
-
-def evaluate_config(
-    runner: Runner,
-    cell: Cell,
-    model_params: dict[str, Any],
-    training: dict[str, Any],
-    on_epoch: Callable[[int, float], None] | None = None,
-) -> float:
-    """Validation value of ``cell`` adapted with these overrides of the suite's parameters: the
-    path of every trial (and of the default configuration, with no overrides)."""
-    params = runner.params(cell.model, model_params)
-    cfg = TrainConfig.model_validate({**runner.suite.training.model_dump(), **training})
-    return validation_value(runner, cell, runner.adapt(cell, params, cfg, on_epoch), cfg)
-
-
-@dataclass
-class Objective:
-    """One trial of a cell's study: draw, adapt, return the validation value; prune on the way."""
-
-    runner: Runner
-    cell: Cell
-    space: Space
-    budget: int
-    seed: int
-    say: Callable[[str], None]
-    first: dict[str, Any] = field(default_factory=dict)  # trial 0's values: the suite's configuration
-
-    def __call__(self, trial: optuna.Trial) -> float:
-        optuna = require_optuna()
-        if trial.number >= self.budget:  # another worker took the last trial while this one asked
-            trial.set_user_attr(SURPLUS, True)
-            trial.study.stop()
-            raise optuna.TrialPruned()
-        # TPE drawing from a per-trial seed: reproducible, and workers do not repeat each other's draws;
-        # trial 0 holds the suite's own values (fixed here: a queued trial can be taken by two SQLite workers)
-        tpe = optuna.samplers.TPESampler(seed=int(fingerprint(self.seed, trial.number)[:8], 16))
-        fixed = trial.number == 0 and self.first
-        trial.study.sampler = optuna.samplers.PartialFixedSampler(self.first, tpe) if fixed else tpe
-        fields = self.runner.plugins.models.get(self.cell.model).params.model_fields
-        types = {k: f.annotation for k, f in fields.items()}
-        model_params = _suggest(trial, MODEL, self.space.model, types)
-        training = _suggest(trial, TRAINING, self.space.training, {})
-
-        def report(epoch: int, value: float) -> None:
-            trial.report(value, epoch)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"epoch {epoch}: {value:.4f} below the median")
-
-        try:
-            value = evaluate_config(self.runner, self.cell, model_params, training, report)
-        except optuna.TrialPruned:
-            self.say(f"trial {trial.number}: pruned")
-            raise
-        except Exception as exc:  # recorded as failed (optimize catches it); the study goes on
-            self._failed(trial, " ".join(f"{type(exc).__name__}: {exc}".split()))
-            raise
-        if not math.isfinite(value):
-            self._failed(trial, f"validation value {value}")  # optuna records a NaN objective as failed
-        else:
-            self.say(f"trial {trial.number}: {value:.4f}")
-        return value
-
-    def _failed(self, trial: optuna.Trial, why: str) -> None:
-        trial.set_user_attr(ERROR, why[:500])
-        self.say(f"trial {trial.number}: failed: {why}")
-
-
-def default_values(runner: Runner, cell: Cell, space: Space) -> tuple[dict[str, Any], list[str]]:
-    """The suite's own configuration as trial parameters (the study's first trial), and the
-    dimensions whose default lies outside the space (that trial cannot hold them)."""
-    values = {MODEL: runner.params(cell.model).model_dump(), TRAINING: runner.suite.training.model_dump()}
-    out, outside = {}, []
-    for prefix, dims in ((MODEL, space.model), (TRAINING, space.training)):
-        for name, s in dims.items():
-            v = values[prefix][name]
-            inside = v in s.choices if s.choices is not None else float(s.low or 0) <= v <= float(s.high or 0)
-            if inside:
-                out[prefix + name] = v
-            else:
-                outside.append(prefix + name)
-    return out, outside
 
 
 def _storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
@@ -248,25 +105,51 @@ def open_study(url: str, name: str, space: Space, seed: int) -> optuna.Study:
     return study
 
 
-def tune_cell(runner: Runner, cell: Cell, *, budget: int, url: str, prefix: str, say: Callable[[str], None]) -> Study:
-    """Run ``cell``'s study until it holds ``budget`` trials (over all workers), wait for the other
-    workers' trials of it, and return what it found."""
-    optuna = require_optuna()
+@dataclass(frozen=True)
+class Opened:
+    """A tuning cell's study, created or joined in its storage, and the objective its trials run."""
+
+    study: optuna.Study
+    objective: Objective
+
+
+#: Runs the trials of every opened study until each holds its budget (here, or as Ray tasks).
+RunTrials = Callable[[list[Opened]], None]
+
+
+def open_cell(
+    runner: Runner, cell: Cell, *, budget: int, url: str, prefix: str, say: Callable[[str], None]
+) -> Opened | None:
+    """``cell``'s study in ``url`` and its objective; None (and said) when the cell has nothing to tune."""
     name = study_name(prefix, cell)
     space = space_for(runner, cell)
     if not space:
         say(f"{name}: nothing to tune (no search space declared, not trained by the harness loop)")
-        return Study(name, None, TrialCounts(run=0, complete=0, pruned=0, failed=0), searched=False)
+        return None
     first, outside = default_values(runner, cell, space)
     if outside:
         say(f"{name}: the default of {outside} lies outside the search space; the first trial uses the rest")
     study = open_study(url, name, space, cell.seed)
-    objective = Objective(runner, cell, space, budget, cell.seed, lambda text: say(f"{name}: {text}"), first)
-    if len(study.get_trials(deepcopy=False)) < budget:
-        stop = optuna.study.MaxTrialsCallback(budget, states=None)  # all states: running ones count too
-        study.optimize(objective, n_trials=budget, catch=(Exception,), callbacks=[stop])
-    _wait_for_workers(study, budget, lambda text: say(f"{name}: {text}"))
-    return _summary(runner, cell, study, space, budget)
+    return Opened(study, Objective(runner, cell, space, budget, cell.seed, lambda text: say(f"{name}: {text}"), first))
+
+
+def run_here(opened: list[Opened]) -> None:
+    """Each study's trials in this process, one after another, until it holds its budget (over all workers)."""
+    optuna = require_optuna()
+    for one in opened:
+        budget = one.objective.budget
+        if len(one.study.get_trials(deepcopy=False)) < budget:
+            stop = optuna.study.MaxTrialsCallback(budget, states=None)  # all states: running ones count too
+            one.study.optimize(one.objective, n_trials=budget, catch=(Exception,), callbacks=[stop])
+
+
+def finish_cell(runner: Runner, cell: Cell, opened: Opened | None, *, prefix: str, say: Callable[[str], None]) -> Study:
+    """Wait for the trials of ``cell``'s study that other workers run, and return what it found."""
+    if opened is None:
+        return Study(study_name(prefix, cell), None, TrialCounts(run=0, complete=0, pruned=0, failed=0), searched=False)
+    study, budget = opened.study, opened.objective.budget
+    _wait_for_workers(study, budget, lambda text: say(f"{study.study_name}: {text}"))
+    return _summary(runner, cell, study, opened.objective.space, budget)
 
 
 @dataclass(frozen=True)
@@ -323,12 +206,24 @@ def _summary(runner: Runner, cell: Cell, study: optuna.Study, space: Space, budg
     return Study(study.study_name, entry, counts)
 
 
-def tune(runner: Runner, *, budget: int, url: str, prefix: str, say: Callable[[str], None]) -> list[Study]:
-    """Every tuning cell's study, with ``budget`` trials each (the same for scratch and every strategy)."""
+def tune(
+    runner: Runner,
+    *,
+    budget: int,
+    url: str,
+    prefix: str,
+    say: Callable[[str], None],
+    run_trials: RunTrials = run_here,
+) -> list[Study]:
+    """Every tuning cell's study, with ``budget`` trials each (the same for scratch and every strategy),
+    run by ``run_trials``."""
     if budget < 1:
         raise ConfigError(f"--trials {budget}: at least one trial per study")
     require_optuna().logging.set_verbosity(logging.INFO if log.isEnabledFor(logging.INFO) else logging.ERROR)
-    return [tune_cell(runner, cell, budget=budget, url=url, prefix=prefix, say=say) for cell in tuning_cells(runner)]
+    cells = tuning_cells(runner)
+    opened = [open_cell(runner, cell, budget=budget, url=url, prefix=prefix, say=say) for cell in cells]
+    run_trials([one for one in opened if one is not None])
+    return [finish_cell(runner, cell, one, prefix=prefix, say=say) for cell, one in zip(cells, opened, strict=True)]
 
 
 def overlay_text(entries: list[TunedCell], note: str) -> str:

@@ -29,6 +29,48 @@ def flm_bench_register_models(register):
                        pretrainable=False, item_representation="none"))
 """
 
+#: ``tiny``: sasrec with a search space small enough for a test; ``fragile``: the same network,
+#: whose build raises whenever the sampled dropout is above 0.05 (its default, 0.0, builds);
+#: ``once``: the same network, whose first build after the file ``$KILL_ONCE`` appears deletes it and
+#: kills its own process, and whose first build after ``$FAIL_ONCE`` appears deletes it and raises.
+TUNING_PLUGIN = """
+import os, signal
+from flm_bench.api import ModelSpec, Search, hookimpl, tunable
+from flm_bench_plugins import sasrec
+
+class TinyParams(sasrec.SASRecParams):
+    dim: int = tunable(8, "width", ge=1, search=Search(choices=(8, 16)))
+    layers: int = 1
+    heads: int = 1
+    max_len: int = 8
+    dropout: float = tunable(0.0, "dropout", ge=0, lt=1, search=Search(low=0.0, high=0.5))
+
+def fragile(inputs):
+    if inputs.params.dropout > 0.05:
+        raise RuntimeError(f"fragile: dropout {inputs.params.dropout:.3f} is not supported")
+    return sasrec.build(inputs)
+
+def took(flag):
+    try:
+        os.unlink(os.environ.get(flag, ""))
+    except OSError:
+        return False
+    return True
+
+def once(inputs):
+    if took("KILL_ONCE"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    if took("FAIL_ONCE"):
+        raise RuntimeError("once: this build fails")
+    return sasrec.build(inputs)
+
+@hookimpl
+def flm_bench_register_models(register):
+    register(ModelSpec("tiny", sasrec.build, pretrainable=True, item_representation="ids+features", params=TinyParams))
+    register(ModelSpec("fragile", fragile, pretrainable=True, item_representation="ids+features", params=TinyParams))
+    register(ModelSpec("once", once, pretrainable=True, item_representation="ids+features", params=TinyParams))
+"""
+
 
 def install_fake_plugin(site: Path, module: str, source: str) -> Path:
     """Install ``source`` as module ``module`` of distribution ``module`` (dashes for underscores,

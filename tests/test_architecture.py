@@ -15,7 +15,7 @@ PLUGINS = Path(flm_bench_plugins.__file__).parent
 #: Each layer may import only from the layers after it (and from itself).
 LAYERS = [
     {"flm_bench.cli"},
-    {"flm_bench.tuning", "flm_bench.ray_executor"},
+    {"flm_bench.tuning", "flm_bench.tuning_trial", "flm_bench.ray_executor", "flm_bench.ray_tuning"},
     {"flm_bench.runner", "flm_bench.record_fields", "flm_bench.scaffold"},
     {"flm_bench.plan", "flm_bench.exclusion"},
     {"flm_bench.results"},

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from console import cli
 from fake_plugins import install_fake_plugin
+from ray_cluster import node_ids, two_node_cluster
 
 from flm_bench.errors import ConfigError
 from flm_bench.plan import plan
@@ -117,28 +118,10 @@ def comparable(folder: Path) -> dict[str, dict[str, Any]]:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """Two Ray nodes of one CPU each; their workers (and this process) see the ``marked`` plugin."""
-    try:
-        from ray.cluster_utils import Cluster
-    except ImportError:
-        pytest.fail(f"Ray is not installed: {MISSING_EXTRA}", pytrace=False)
     site = install_fake_plugin(tmp_path_factory.mktemp("site"), "fake_marked", MARKED_PLUGIN)
     marks = tmp_path_factory.mktemp("marks")
-    with pytest.MonkeyPatch.context() as mp:  # the raylets' workers inherit this environment
-        mp.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
-        mp.setenv("MARKS_DIR", str(marks))
-        mp.setenv("MARKED_SECONDS", "3")
-        mp.syspath_prepend(str(site))
-        nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-        try:
-            nodes.add_node(num_cpus=1)
-            nodes.wait_for_nodes()
-            yield nodes
-        finally:
-            nodes.shutdown()
-
-
-def node_ids(cluster: Any) -> set[str]:
-    return {node.node_id for node in cluster.list_all_nodes()}
+    with two_node_cluster(site, MARKS_DIR=str(marks), MARKED_SECONDS="3") as nodes:
+        yield nodes
 
 
 def run_ray(cluster: Any, suite: Suite, output: Path) -> RayRun:
@@ -156,7 +139,10 @@ def test_missing_ray_is_one_line_and_core_never_imports_it(tmp_path: Path) -> No
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines() == [f"error: {MISSING_EXTRA}"]
     assert not (tmp_path / "out").exists()
-    code = "import sys, flm_bench.cli.app, flm_bench.ray_executor; assert 'ray' not in sys.modules, 'ray imported'"
+    code = (
+        "import sys, flm_bench.cli.app, flm_bench.ray_executor, flm_bench.ray_tuning; "
+        "assert 'ray' not in sys.modules, 'ray imported'"
+    )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).returncode == 0
     wrong = cli("run", "--ray-address", "auto", cwd=tmp_path)
     assert wrong.returncode == 2 and wrong.stderr.strip() == "error: --ray-address needs --executor ray"

@@ -13,38 +13,16 @@ from types import ModuleType
 import optuna
 import pytest
 from console import EXE, cli
-from fake_plugins import fake_plugin_env
+from fake_plugins import TUNING_PLUGIN, fake_plugin_env
 
 from flm_bench.errors import ConfigError
 from flm_bench.plugins import load_plugins
 from flm_bench.results.records import load_record
 from flm_bench.runner import Runner
 from flm_bench.suite import load_suite, with_overlay
-from flm_bench.tuning import SURPLUS, evaluate_config, tuning_cells
+from flm_bench.tuning import tuning_cells
+from flm_bench.tuning_trial import SURPLUS, evaluate_config
 
-#: ``tiny``: sasrec with a search space small enough for a test; ``fragile``: the same network,
-#: whose build raises whenever the sampled dropout is above 0.05 (its default, 0.0, builds).
-TUNING_PLUGIN = """
-from flm_bench.api import ModelSpec, Search, hookimpl, tunable
-from flm_bench_plugins import sasrec
-
-class TinyParams(sasrec.SASRecParams):
-    dim: int = tunable(8, "width", ge=1, search=Search(choices=(8, 16)))
-    layers: int = 1
-    heads: int = 1
-    max_len: int = 8
-    dropout: float = tunable(0.0, "dropout", ge=0, lt=1, search=Search(low=0.0, high=0.5))
-
-def fragile(inputs):
-    if inputs.params.dropout > 0.05:
-        raise RuntimeError(f"fragile: dropout {inputs.params.dropout:.3f} is not supported")
-    return sasrec.build(inputs)
-
-@hookimpl
-def flm_bench_register_models(register):
-    register(ModelSpec("tiny", sasrec.build, pretrainable=True, item_representation="ids+features", params=TinyParams))
-    register(ModelSpec("fragile", fragile, pretrainable=True, item_representation="ids+features", params=TinyParams))
-"""
 SUITE = """
 name = "tune-test"
 targets = ["synthetic-finance"]
@@ -227,7 +205,7 @@ def test_the_epoch_hook_hears_every_validation_value_and_can_end_the_fit(tmp_pat
 @pytest.mark.slow
 def test_adaptation_keeps_the_checkpoints_architecture_and_every_cell_of_a_suite_is_tuned(tmp_path: Path) -> None:
     from flm_bench.suite import Suite
-    from flm_bench.tuning import TRAINING_SPACE, space_for
+    from flm_bench.tuning_trial import TRAINING_SPACE, space_for
 
     suite = Suite(
         name="s",
@@ -263,7 +241,7 @@ def test_raising_nan_and_out_of_memory_trials_fail_and_the_study_goes_on(
 ) -> None:
     import torch
 
-    from flm_bench import tuning
+    from flm_bench import tuning, tuning_trial
 
     outcomes: list[object] = [0.1, float("nan"), MemoryError(), torch.OutOfMemoryError("CUDA out of memory"), 0.2]
 
@@ -274,12 +252,11 @@ def test_raising_nan_and_out_of_memory_trials_fail_and_the_study_goes_on(
         assert isinstance(outcome, float)
         return outcome
 
-    monkeypatch.setattr(tuning, "evaluate_config", fake)  # the outcomes of training, without training
+    monkeypatch.setattr(tuning_trial, "evaluate_config", fake)  # the outcomes of training, without training
     runner = _sasrec_runner(tmp_path)
-    [cell] = tuning_cells(runner)
     said: list[str] = []
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    study = tuning.tune_cell(runner, cell, budget=5, url=url, prefix="p", say=said.append)
+    [study] = tuning.tune(runner, budget=5, url=url, prefix="p", say=said.append)
     trials = optuna.load_study(study_name=study.name, storage=url).get_trials()
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "FAIL", "FAIL", "COMPLETE"]
     assert ["nan" in trials[1].user_attrs["error"], "MemoryError" in trials[2].user_attrs["error"]] == [True, True]
@@ -287,22 +264,22 @@ def test_raising_nan_and_out_of_memory_trials_fail_and_the_study_goes_on(
     assert study.best is not None and (study.best.best_trial, study.best.best_value) == (4, 0.2)
     assert study.trials.model_dump() == {"run": 5, "complete": 2, "pruned": 0, "failed": 3}
     assert sum("failed:" in line for line in said) == 3
-    again = tuning.tune_cell(runner, cell, budget=5, url=url, prefix="p", say=said.append)
-    assert again == study and outcomes == []  # a finished study runs no more trials
+    again = tuning.tune(runner, budget=5, url=url, prefix="p", say=said.append)
+    assert again == [study] and outcomes == []  # a finished study runs no more trials
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # the trials before it are told by hand
 def test_a_trial_past_the_budget_is_not_run_and_not_counted(tmp_path: Path) -> None:
-    from flm_bench import tuning
+    from flm_bench import tuning, tuning_trial
 
     runner = _sasrec_runner(tmp_path)
     [cell] = tuning_cells(runner)
-    space = tuning.space_for(runner, cell)
+    space = tuning_trial.space_for(runner, cell)
     study = tuning.open_study(f"sqlite:///{tmp_path / 'db.sqlite'}", "p", space, 0)
     for value in (0.1, 0.3):
         study.tell(study.ask(), value)
     # a worker that asks for a trial when another worker took the last one of the budget meanwhile
-    study.optimize(tuning.Objective(runner, cell, space, 2, 0, print), n_trials=5)
+    study.optimize(tuning_trial.Objective(runner, cell, space, 2, 0, print), n_trials=5)
     late = study.get_trials()[2:]
     assert [(t.number, t.state.name, t.user_attrs) for t in late] == [(2, "PRUNED", {SURPLUS: True})]
     summary = tuning._summary(runner, cell, study, space, 2)

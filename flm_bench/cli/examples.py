@@ -41,6 +41,10 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
             "one worker of several sharing the studies (run it on each machine)",
             "flm-bench tune --suite suite.toml --trials 40 --storage postgresql://db-host/flm --study mine",
         ),
+        (
+            "trials as Ray tasks, several at once, on the cluster this node belongs to",
+            "flm-bench tune --suite suite.toml --trials 40 --executor ray --ray-address auto --storage postgresql://db-host/flm",
+        ),
         ("then run with the tuned parameters", "flm-bench run --suite suite.toml --overlay flm-bench-runs/tuned.toml"),
     ),
     "list": (

@@ -6,7 +6,7 @@ Every option that takes a value names it with an upper-case metavar (``DIR``, ``
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 import typer
 from typer.models import OptionInfo
@@ -79,6 +79,35 @@ Param = Annotated[
         help="Override a model parameter, e.g. sasrec.dim=128 (repeatable; see `flm-bench list models --json`).",
     ),
 ]
+
+Executor = Literal["local", "ray"]
+ExecutorOption = Annotated[
+    Executor,
+    typer.Option(
+        "--executor",
+        metavar="EXECUTOR",
+        help="local: one after another in this process; ray: as Ray tasks, several at once (the ray extra).",
+    ),
+]
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="With --executor ray: a running cluster (auto, HOST:PORT, ray://HOST:PORT); "
+        "default: start a local Ray instance sized to this machine.",
+    ),
+]
+
+
+def check_executor(executor: Executor, ray_address: str | None) -> None:
+    """:raises ConfigError: ``--ray-address`` without ``--executor ray``, or Ray not installed for it."""
+    if ray_address is not None and executor != "ray":
+        raise ConfigError("--ray-address needs --executor ray")
+    if executor == "ray":
+        from flm_bench.ray_executor import import_ray
+
+        import_ray()  # the missing extra is one line, before any work
 
 
 def deprecated(old: str, new: str) -> OptionInfo:

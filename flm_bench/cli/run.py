@@ -7,7 +7,7 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -27,13 +27,16 @@ from flm_bench.cli.options import (
     Csv,
     DataDir,
     Device,
+    Executor,
+    ExecutorOption,
     Mirror,
     Output,
     Param,
+    RayAddress,
     Split,
     SuiteFile,
+    check_executor,
 )
-from flm_bench.errors import ConfigError
 
 if TYPE_CHECKING:
     from flm_bench.plan import Cell
@@ -44,8 +47,6 @@ if TYPE_CHECKING:
     from flm_bench.suite import Suite
 
     Execute = Callable[[Suite, Plugins, Path, RunProgress], RunResult]
-
-Executor = Literal["local", "ray"]
 
 
 def cell_name(cell: Cell) -> str:
@@ -157,20 +158,8 @@ def run_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the board as JSON on stdout (format flm-bench.board/2).")
     ] = False,
-    executor: Annotated[
-        Executor,
-        typer.Option(
-            metavar="EXECUTOR", help="local: cells one after another here; ray: cells as Ray tasks (the ray extra)."
-        ),
-    ] = "local",
-    ray_address: Annotated[
-        str | None,
-        typer.Option(
-            metavar="ADDRESS",
-            help="With --executor ray: a running cluster (auto, HOST:PORT, ray://HOST:PORT); "
-            "default: start a local Ray instance sized to this machine.",
-        ),
-    ] = None,
+    executor: ExecutorOption = "local",
+    ray_address: RayAddress = None,
 ) -> None:
     """Run a suite: pretrain, adapt, evaluate, write one record per cell, print the board.
 
@@ -181,14 +170,13 @@ def run_command(
     from flm_bench.cli.data_cmd import use_locations
     from flm_bench.suite import ADHOC, builtin_suite, load_suite, single_cell, with_csv, with_overlay, with_params
 
+    check_executor(executor, ray_address)
     use_locations(data_dir, mirror)
     cells = {"targets": dataset, "corpora": corpus, "models": model, "strategies": strategy, "seeds": seed}
     adhoc = suite_file is None and any([*cells.values(), split, csv, param])
     suite = with_overlay(load_suite(suite_file) if suite_file else builtin_suite(), overlay)
     suite = single_cell(suite, name=ADHOC if adhoc else None, split=split, **cells)
     output = output or (ADHOC_OUTPUT if adhoc else DEFAULT_OUTPUT)
-    if ray_address is not None and executor != "ray":
-        raise ConfigError("--ray-address needs --executor ray")
     run_suite = with_params(with_csv(suite, csv or []), param or [])
     _run(run_suite, output, as_json, _executor(executor, device, ray_address))
 
@@ -196,9 +184,7 @@ def run_command(
 def _executor(name: Executor, device: str | None, address: str | None) -> Execute:
     """Runs a suite into an output folder with a progress display: one executor or the other."""
     if name == "ray":
-        from flm_bench.ray_executor import import_ray, run_on_ray
-
-        import_ray()  # the missing extra is one line, before any work
+        from flm_bench.ray_executor import run_on_ray
 
         def on_ray(suite: Suite, loaded: Plugins, output: Path, progress: RunProgress) -> RunResult:
             return run_on_ray(suite, loaded, output, device=device, progress=progress, address=address).result

@@ -9,9 +9,21 @@ import typer
 from rich.table import Table
 
 from flm_bench.cli.common import alert, err, out, plugins
-from flm_bench.cli.options import DEFAULT_OUTPUT, DataDir, Device, Mirror, Output, SuiteFile
+from flm_bench.cli.options import (
+    DEFAULT_OUTPUT,
+    DataDir,
+    Device,
+    ExecutorOption,
+    Mirror,
+    Output,
+    RayAddress,
+    SuiteFile,
+    check_executor,
+)
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from flm_bench.tuning import Study
 
 OVERLAY = "tuned.toml"
@@ -42,6 +54,8 @@ def tune_command(
     device: Device = None,
     data_dir: DataDir = None,
     mirror: Mirror = None,
+    executor: ExecutorOption = "local",
+    ray_address: RayAddress = None,
 ) -> None:
     """Tune every cell of a suite on validation; write the best parameters to --output/tuned.toml.
 
@@ -51,15 +65,19 @@ def tune_command(
     tunes the model's search space and the learning rate and weight decay; adaptation strategies
     keep the checkpoint's architecture and tune the learning rate and weight decay. Every study
     gets --trials trials, its first being the suite's own configuration. A trial that raises,
-    yields NaN or runs out of memory is recorded as failed and the study goes on. Several workers
-    (processes or machines) share the studies through one --storage; run them with
-    flm-bench run --overlay.
+    yields NaN, runs out of memory or is killed is recorded as failed and the study goes on. Several
+    workers (processes or machines) share the studies through one --storage; run them with
+    flm-bench run --overlay. With --executor ray, the trials are Ray tasks, several of one study at once
+    (each reserving the suite's [resources]), still --trials per study in all; on a cluster of several
+    machines, --storage must be a database server every node reaches (see docs/cluster.md).
     """
     from flm_bench.cli.data_cmd import use_locations
     from flm_bench.suite import builtin_suite, load_suite
-    from flm_bench.tuning import overlay_text, require_optuna, tune
+    from flm_bench.tuning import overlay_text, tune
+    from flm_bench.tuning_trial import require_optuna
 
     require_optuna()
+    check_executor(executor, ray_address)
     use_locations(data_dir, mirror)
     output = output or DEFAULT_OUTPUT
     suite = load_suite(suite_file) if suite_file else builtin_suite()
@@ -68,22 +86,32 @@ def tune_command(
     from flm_bench.runner import MessagesOnly, Runner
 
     runner = Runner(suite, plugins(), output, device=device, progress=MessagesOnly(_say))
-    studies = tune(runner, budget=trials, url=url, prefix=study or suite.name, say=_say)
+    prefix = study or suite.name
+    if executor == "ray":
+        from flm_bench.ray_tuning import tune_on_ray
+
+        studies = tune_on_ray(
+            runner, budget=trials, url=url, prefix=prefix, say=_say, device=device, address=ray_address
+        )
+    else:
+        studies = tune(runner, budget=trials, url=url, prefix=prefix, say=_say)
     found = [s.best for s in studies if s.best is not None]
     path = output / OVERLAY
-    note = (
-        f"written by flm-bench tune for suite {suite.name!r}: {trials} trial(s) per study, in {_public(url)}\n"
-        f"flm-bench run --suite SUITE --overlay {path}"
-    )
-    tmp = path.with_name(f".{OVERLAY}.{os.getpid()}")
-    tmp.write_text(overlay_text(found, note))
-    tmp.replace(path)
+    note = f"written by flm-bench tune for suite {suite.name!r}: {trials} trial(s) per study, in {_public(url)}"
+    _write(path, overlay_text(found, f"{note}\nflm-bench run --suite SUITE --overlay {path}"))
     out.print(_table(studies))
     err.print(f"{len(found)} tuned cell(s) in {path}; run them with: flm-bench run --suite SUITE --overlay {path}")
     empty = [s.name for s in studies if s.best is None and s.searched]
     if empty:
         alert.print(f"error: no trial completed in {', '.join(empty)} (see the failed trials above)")
         raise typer.Exit(1)
+
+
+def _write(path: Path, text: str) -> None:
+    """``text`` into ``path`` at once (written beside it, then renamed over it)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def _say(text: str) -> None:
