@@ -18,6 +18,7 @@ from flm_bench.data import splits
 from flm_bench.data.preprocess import Preprocess
 from flm_bench.errors import ConfigError, DataError
 from flm_bench.evaluation import metric_names
+from flm_bench.levels import scaled_cutoffs
 from flm_bench.specs import Domain
 
 
@@ -54,6 +55,11 @@ class EvalConfig(_Strict):
     @property
     def names(self) -> list[str]:
         return metric_names(self.metrics, self.cutoffs)
+
+    def names_for(self, n_items: int) -> list[str]:
+        """The metrics a catalogue of ``n_items`` is evaluated with: :attr:`names`, plus @1 and @3 for a
+        small catalogue (:func:`flm_bench.levels.scaled_cutoffs`)."""
+        return metric_names(self.metrics, [*self.cutoffs, *scaled_cutoffs(n_items, self.cutoffs)])
 
 
 #: Why training stopped: validation stopped improving for ``patience`` epochs; the epoch cap ended
