@@ -33,16 +33,9 @@ from flm_bench.results.publish import (
     settled,
     validate,
 )
-from flm_bench.results.records import (
-    ARTIFACTS,
-    TMP_PREFIX,
-    find_records,
-    load_records,
-    open_text,
-    records_dir,
-    write_text,
-)
+from flm_bench.results.records import ARTIFACTS, TMP_PREFIX, find_records, load_records, records_dir
 from flm_bench.results.summary import summarize
+from flm_bench.results.trec import open_text, write_text
 
 SUITE = """
 name = "pub"
@@ -260,7 +253,7 @@ TAMPERINGS: dict[str, tuple[Callable[[Path], None], str]] = {
     "not JSON": (lambda f: (f / "record.json").write_text('{"record_id": '), "not valid JSON"),
     "schema: wrong type": (
         _set("seed", value="zero"),
-        r"record schema record-v4\.schema\.json at seed: 'zero' is not of type 'integer'",
+        r"record schema record-v5\.schema\.json at seed: 'zero' is not of type 'integer'",
     ),
     "schema: unknown field": (_set("dataset", "colour", value="blue"), r"at dataset: Additional properties"),
     "missing provenance field": (

@@ -10,23 +10,23 @@ next run removes.
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import shutil
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import IO, Any, Literal, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from flm_bench import faults
 from flm_bench.errors import RecordError
+from flm_bench.results.trec import write_trec_qrels, write_trec_run
 from flm_bench.suite import StopReason, Tuning, Windows
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SCHEMA_FILE = f"record-v{SCHEMA_VERSION}.schema.json"
 RECORDS_DIR = "records"
 TMP_PREFIX = ".tmp-"
@@ -91,6 +91,17 @@ class EvaluationInfo(_Model):
     tie_rule: str
     users: int
     metrics: list[str]
+    scaled_cutoffs: list[int] = Field(
+        default_factory=list,
+        description="cutoffs added because the catalogue is small (@1, @3 below 50 items); empty before schema 5",
+    )
+
+
+class Levels(_Model):
+    """What reference rankers score on the record's own test users, candidates and history rule."""
+
+    random: dict[str, float] = Field(description="metric -> exact expectation under a uniformly random ranking")
+    popularity: dict[str, float] = Field(description="metric -> ranking by training-interaction count")
 
 
 class TrainingInfo(_Model):
@@ -154,7 +165,7 @@ class Artifacts(_Model):
 class Record(_Model):
     """One result cell: (suite, dataset, split, model, strategy, seed)."""
 
-    schema_version: Literal[4] = 4  # SCHEMA_VERSION
+    schema_version: Literal[5] = 5  # SCHEMA_VERSION
     record_id: str
     suite: str
     dataset: DatasetInfo
@@ -164,6 +175,7 @@ class Record(_Model):
     seed: int
     evaluation: EvaluationInfo
     metrics: dict[str, float] = Field(description="ranx metric name -> mean over users")
+    levels: Levels | None = Field(None, description="random and popularity levels of every metric (null before 5)")
     training: TrainingInfo | None = None
     strategy_metrics: dict[str, float | int | str] = Field(
         default_factory=dict,
@@ -194,43 +206,6 @@ def shipped_schema() -> dict[str, Any]:
 
 
 ARTIFACTS = {"run": "run.trec.gz", "qrels": "qrels.trec.gz", "per_user": "per_user.npz"}
-
-
-def open_text(path: Path) -> IO[str]:
-    """A text artifact opened for reading, gunzipped when its name ends in ``.gz``."""
-    return gzip.open(path, "rt") if Path(path).suffix == ".gz" else open(path)
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write a text artifact, gzipped when its name ends in ``.gz`` (the gzip header carries no
-    time, so equal content gives equal bytes)."""
-    data = text.encode()
-    Path(path).write_bytes(gzip.compress(data, mtime=0) if Path(path).suffix == ".gz" else data)
-
-
-def trec_kind(name: str) -> str:
-    """ranx's ``kind`` for a TREC artifact file name."""
-    return "gz" if name.endswith(".gz") else "trec"
-
-
-def write_trec_run(path: Path, users: np.ndarray, ranked: np.ndarray, tag: str) -> None:
-    """TREC run lines ``user Q0 item rank score tag``; score = k - rank + 1 (strictly decreasing)."""
-    k = ranked.shape[1]
-    write_text(
-        path,
-        "".join(
-            f"{u} Q0 {it} {r + 1} {k - r} {tag}\n"
-            for u, items in zip(users.tolist(), ranked.tolist())
-            for r, it in enumerate(items)
-        ),
-    )
-
-
-def write_trec_qrels(path: Path, users: np.ndarray, targets: list[np.ndarray]) -> None:
-    """TREC qrels lines ``user 0 item 1`` for each distinct relevant item."""
-    write_text(
-        path, "".join(f"{u} 0 {it} 1\n" for u, t in zip(users.tolist(), targets) for it in np.unique(t).tolist())
-    )
 
 
 def records_dir(output: Path) -> Path:
@@ -281,8 +256,9 @@ def migrate(doc: Any) -> Any:
     v2 -> v3: ``model.text_encoder`` was added; older records did not say (null).
     v3 -> v4: ``training.windows`` was added; every older record was trained on each user's last
     window only (``last``).
+    v4 -> v5: ``levels`` and ``evaluation.scaled_cutoffs`` were added; older records have neither.
     """
-    if not isinstance(doc, dict) or doc.get("schema_version") not in (1, 2, 3):
+    if not isinstance(doc, dict) or doc.get("schema_version") not in (1, 2, 3, 4):
         return doc
     if doc["schema_version"] == 1:
         doc = {**doc, "schema_version": 2}
@@ -293,9 +269,9 @@ def migrate(doc: Any) -> Any:
             metrics.update({f"stream.{k}": v for k, v in (stream.get("metrics") or {}).items()})
         doc["strategy_metrics"] = metrics
     training = doc.get("training")
-    if isinstance(training, dict):
+    if isinstance(training, dict) and doc["schema_version"] < 4:
         doc = {**doc, "training": {**training, "windows": "last"}}
-    return {**doc, "schema_version": 4}
+    return {**doc, "schema_version": 5}
 
 
 def load_record(path: Path) -> Record:

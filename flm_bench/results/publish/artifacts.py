@@ -16,7 +16,8 @@ import numpy as np
 
 from flm_bench.results.publish import files
 from flm_bench.results.publish.errors import Rejected
-from flm_bench.results.records import RECORD_FILE, Record, open_text, trec_kind
+from flm_bench.results.records import RECORD_FILE, Record
+from flm_bench.results.trec import open_text, trec_kind
 
 TOLERANCE = 1e-9
 _SAFE_ARTIFACT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
