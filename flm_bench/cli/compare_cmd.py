@@ -39,7 +39,7 @@ def _verdict(c: Comparison) -> tuple[str, ...]:
         f"{g.agreeing}/{len(g.per_seed)}" if g.per_seed else "",
         f"{g.p_value:.3g}",
         f"{c.p_adjusted:.3g}",
-        ("yes" if c.significant else "no") + (f" {SAT_MARK}" if c.significant and c.saturated else ""),
+        ("yes" if c.significant else "no") + (f" {SAT_MARK}" if c.saturated else ""),
     )
 
 
@@ -54,7 +54,11 @@ def compare_table(result: CompareResult) -> RenderableType:
         "Δ = set − control (% of control), 95% CI from a paired bootstrap over users; seeds agree: per-seed "
         f"gains (seeds both sets have) with the sign of Δ; correction: {correction}; "
         f"significant: adjusted p < {result.alpha:g}"
-        + (f"; {SAT_MARK}: {SAT_NOTE}" if any(c.saturated for c in result.comparisons) else "")
+        + (
+            f"; {SAT_MARK} {SAT_NOTE} (the control's popularity level)"
+            if any(c.saturated for c in result.comparisons)
+            else ""
+        )
     )
     if not result.all_pairs:
         table = Table(title=title, caption=caption)
