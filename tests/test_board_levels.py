@@ -16,6 +16,7 @@ import pytest
 from rich.console import Console
 
 from flm_bench.cli.board import board_table
+from flm_bench.cli.run import _print_board
 from flm_bench.plugins import load_plugins
 from flm_bench.results import render
 from flm_bench.results.compare import compare
@@ -153,7 +154,9 @@ timestamp = "t"
 
 
 @pytest.mark.parametrize("n_items, scaled", [(30, [1, 3]), (60, [])])
-def test_small_catalogues_are_evaluated_at_scaled_cutoffs(tmp_path: Path, n_items: int, scaled: list[int]) -> None:
+def test_small_catalogues_are_evaluated_at_scaled_cutoffs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], n_items: int, scaled: list[int]
+) -> None:
     rng = np.random.default_rng(0)
     lines = ["user,item,t"] + [
         f"u{u},i{i},{t}" for u in range(60) for t, i in enumerate(rng.choice(n_items, size=6, replace=False))
@@ -161,7 +164,10 @@ def test_small_catalogues_are_evaluated_at_scaled_cutoffs(tmp_path: Path, n_item
     lines += [f"u0,i{i},99" for i in range(n_items)]  # every item occurs
     (tmp_path / "small.csv").write_text("\n".join(lines) + "\n")
     (tmp_path / "suite.toml").write_text(SMALL_SUITE)
-    Runner(load_suite(tmp_path / "suite.toml"), load_plugins(), tmp_path / "out").run()
+    suite = load_suite(tmp_path / "suite.toml")
+    result = Runner(suite, load_plugins(), tmp_path / "out").run()
+    _print_board(suite, result, as_json=False)  # run's terminal board leads with @3 for a small catalogue
+    assert ("ndcg@3" in capsys.readouterr().out) == bool(scaled)
     ((_, record),) = load_records(tmp_path / "out")
     assert record.evaluation.scaled_cutoffs == scaled
     expected = ["ndcg@10", "recall@10"] + [f"{m}@{k}" for k in scaled for m in ("ndcg", "recall")]
