@@ -46,7 +46,7 @@ class SplitConfig(_Strict):
 
 
 class EvalConfig(_Strict):
-    """Full-ranking evaluation settings."""
+    """Full-ranking evaluation settings (a catalogue of fewer than 50 items adds @1 and @3: :meth:`names_for`)."""
 
     metrics: list[str] = Field(default_factory=lambda: ["ndcg", "recall", "mrr"], min_length=1)
     cutoffs: list[Annotated[int, Field(ge=1, le=100_000)]] = Field(default_factory=lambda: [10, 20], min_length=1)
