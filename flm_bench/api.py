@@ -27,7 +27,9 @@ What is here, by what you are writing:
 - a strategy: :class:`StrategySpec`, :class:`AdaptContext` (what ``adapt`` gets),
   :class:`StrategyResult` (what it returns), :class:`FitResult`, and the evaluation helpers a
   strategy that measures as it adapts uses (:func:`evaluate`, :func:`rank_batch`,
-  :func:`per_user_metrics`, :func:`seed_everything`, :func:`subsample`).
+  :func:`per_user_metrics`, :func:`seed_everything`, :func:`subsample`);
+- :func:`popularity_counts`: training-interaction counts, the ``popularity`` baseline's scores and
+  the popularity level every record carries.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from flm_bench.errors import ConfigError, DataError, FlmBenchError
 from flm_bench.evaluation import evaluate, per_user_metrics, rank_batch
 from flm_bench.file_datasets import Parser, files_dataset
 from flm_bench.hookspecs import hookimpl
+from flm_bench.levels import popularity_counts
 from flm_bench.params import ModelParams, NoParams, Search, tunable
 from flm_bench.recommender import BuildInputs, CountsParameters, FittableRecommender, ReadsText, Recommender
 from flm_bench.specs import DOMAINS, CorpusSpec, DatasetSpec, Domain, ModelSpec
@@ -126,6 +129,7 @@ __all__ = [
     "open_text",
     "pad",
     "per_user_metrics",
+    "popularity_counts",
     "rank_batch",
     "seed_everything",
     "sha256_of",

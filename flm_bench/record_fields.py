@@ -1,5 +1,5 @@
-"""The parts of a record the runner builds from what a cell used: dataset, strategy, training,
-target fraction and the metrics of the test set's slices."""
+"""The parts of a record the runner builds from what a cell used: dataset, evaluation, reference
+levels, strategy, training, target fraction and the metrics of the test set's slices."""
 
 from __future__ import annotations
 
@@ -8,14 +8,23 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from flm_bench.data.splits import Split
 from flm_bench.data.table import InteractionData
 from flm_bench.data.transfer import COLD_START_ITEMS, cold_item_users
+from flm_bench.levels import popularity_levels, random_levels, scaled_cutoffs
 from flm_bench.plan import Cell
-from flm_bench.results.records import DatasetInfo, SliceResult, StrategyInfo, TargetFraction, TrainingInfo
-from flm_bench.suite import Suite
+from flm_bench.results.records import (
+    DatasetInfo,
+    EvaluationInfo,
+    Levels,
+    SliceResult,
+    StrategyInfo,
+    TargetFraction,
+    TrainingInfo,
+)
+from flm_bench.suite import EvalConfig, Suite
 
 if TYPE_CHECKING:
+    from flm_bench.data.splits import Split
     from flm_bench.train.loop import FitResult
     from flm_bench.train.pretraining import Checkpoint
 
@@ -30,6 +39,25 @@ def dataset_info(data: InteractionData, preprocess: dict[str, Any]) -> DatasetIn
         items=data.n_items,
         interactions=data.n_interactions,
         preprocess=preprocess,
+    )
+
+
+def evaluation_info(evaluation: EvalConfig, n_items: int, users: int, tie_rule: str) -> EvaluationInfo:
+    return EvaluationInfo(
+        exclude_history=evaluation.exclude_history,
+        tie_rule=tie_rule,
+        users=users,
+        metrics=evaluation.names_for(n_items),
+        scaled_cutoffs=scaled_cutoffs(n_items, evaluation.cutoffs),
+    )
+
+
+def levels(split: Split, names: list[str], exclude_history: bool) -> Levels:
+    """The random and popularity levels of ``names`` on ``split``'s test users (:mod:`flm_bench.levels`)."""
+    test, n = split.test, split.n_items
+    return Levels(
+        random=random_levels(test, n, names, exclude_history=exclude_history),
+        popularity=popularity_levels(split.train, test, n, names, exclude_history=exclude_history),
     )
 
 

@@ -23,13 +23,20 @@ from flm_bench.params import ModelParams, parse_params
 from flm_bench.plan import Cell, add_csv_datasets, plan
 from flm_bench.plugins import Plugins
 from flm_bench.recommender import ReadsText
-from flm_bench.record_fields import dataset_info, fraction_info, slices_info, strategy_info, training_info
+from flm_bench.record_fields import (
+    dataset_info,
+    evaluation_info,
+    fraction_info,
+    levels,
+    slices_info,
+    strategy_info,
+    training_info,
+)
 from flm_bench.results.claims import claim, clean_partial, lock_path
 from flm_bench.results.records import (
     ARTIFACTS,
     Artifacts,
     Cost,
-    EvaluationInfo,
     ModelInfo,
     Record,
     SplitInfo,
@@ -323,13 +330,9 @@ class Runner:
         params = self.cell_params(cell)
         done = self.adapt(cell, params, self.suite.training_for(tuned), pretrained=pretrained)
         data, split, ckpt, result, adapt = done.data, done.split, done.checkpoint, done.result, done.meter
+        names, exclude = self.suite.evaluation.names_for(split.n_items), self.suite.evaluation.exclude_history
         with Meter(self.device) as ev:
-            ranked, per_user = evaluate(
-                result.model.score,
-                split.test,
-                self.suite.evaluation.names,
-                exclude_history=self.suite.evaluation.exclude_history,
-            )
+            ranked, per_user = evaluate(result.model.score, split.test, names, exclude_history=exclude)
         cost = Cost(
             pretrain_seconds=ckpt.seconds if ckpt else 0.0,
             pretrain_reused=done.reused,
@@ -343,6 +346,7 @@ class Runner:
         record = self._record(
             cell, rid, data, split, params, ckpt, result, cost, {n: float(v.mean()) for n, v in per_user.items()}
         )
+        record.levels = levels(split, names, exclude)  # after the meter: eval_seconds is the model's alone
         if tuned is not None:
             record.tuning = tuned.tuning()
         record.target_fraction = fraction_info(split, self.split(cell.dataset), cell.fraction, self.suite)
@@ -368,7 +372,6 @@ class Runner:
         from flm_bench.results.provenance import provenance
 
         mentry, sentry = self.plugins.models.entry(cell.model), self.plugins.strategies.entry(cell.strategy)
-        evaluation = self.suite.evaluation
         return Record(
             record_id=rid,
             suite=self.suite.name,
@@ -385,12 +388,7 @@ class Runner:
             ),
             strategy=strategy_info(cell, sentry.plugin, ckpt, result.transfer),
             seed=cell.seed,
-            evaluation=EvaluationInfo(
-                exclude_history=evaluation.exclude_history,
-                tie_rule=TIE_RULE,
-                users=len(split.test),
-                metrics=evaluation.names,
-            ),
+            evaluation=evaluation_info(self.suite.evaluation, split.n_items, len(split.test), TIE_RULE),
             metrics=metrics,
             training=training_info(result.fit),
             strategy_metrics=result.metrics,

@@ -18,6 +18,7 @@ from flm_bench.data import splits
 from flm_bench.data.preprocess import Preprocess
 from flm_bench.errors import ConfigError, DataError
 from flm_bench.evaluation import metric_names
+from flm_bench.levels import scaled_cutoffs
 from flm_bench.specs import Domain
 
 
@@ -45,7 +46,7 @@ class SplitConfig(_Strict):
 
 
 class EvalConfig(_Strict):
-    """Full-ranking evaluation settings."""
+    """Full-ranking evaluation settings (a catalogue of fewer than 50 items adds @1 and @3: :meth:`names_for`)."""
 
     metrics: list[str] = Field(default_factory=lambda: ["ndcg", "recall", "mrr"], min_length=1)
     cutoffs: list[Annotated[int, Field(ge=1, le=100_000)]] = Field(default_factory=lambda: [10, 20], min_length=1)
@@ -54,6 +55,11 @@ class EvalConfig(_Strict):
     @property
     def names(self) -> list[str]:
         return metric_names(self.metrics, self.cutoffs)
+
+    def names_for(self, n_items: int) -> list[str]:
+        """The metrics a catalogue of ``n_items`` is evaluated with: :attr:`names`, plus @1 and @3 for a
+        small catalogue (:func:`flm_bench.levels.scaled_cutoffs`)."""
+        return metric_names(self.metrics, [*self.cutoffs, *scaled_cutoffs(n_items, self.cutoffs)])
 
 
 #: Why training stopped: validation stopped improving for ``patience`` epochs; the epoch cap ended

@@ -10,7 +10,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from flm_bench.api import BuildInputs, ModelParams, ModelSpec, Search, Sequences, hookimpl, tunable
+from flm_bench.api import (
+    BuildInputs,
+    ModelParams,
+    ModelSpec,
+    Search,
+    Sequences,
+    hookimpl,
+    popularity_counts,
+    tunable,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -24,7 +33,7 @@ class Popularity:
         self.counts = np.zeros(n_items, dtype=np.float32)
 
     def fit(self, train: Sequences) -> None:
-        self.counts = np.bincount(train.items, minlength=self.n_items).astype(np.float32)
+        self.counts = popularity_counts(train, self.n_items)
 
     def score(self, histories: list[np.ndarray], users: np.ndarray) -> torch.Tensor:
         import torch

@@ -234,8 +234,9 @@ def test_cli_compare(sets) -> None:
     assert data["format"] == "flm-bench.board/2" and data["metric"] == "recall@10" and data["correction"] == "holm"
     first = data["comparisons"][0]
     assert len(data["comparisons"]) == 2 and set(first) == {
-        "control", "treatment", "mean_control", "mean_treatment", "control_capped_seeds", "p_value", "gain"
+        "control", "treatment", "mean_control", "mean_treatment", "control_capped_seeds", "saturated", "p_value", "gain"
     }  # fmt: skip
+    assert first["saturated"] is False and first["gain"]["saturated"] is False  # synthetic data: far from saturated
     gain = first["gain"]
     assert gain["ci95"][0] <= gain["mean"] <= gain["ci95"][1] and gain["p_holm"] >= first["p_value"]
     assert gain["per_seed"]["seeds"] == [0] and gain["per_seed"]["std"] is None  # two deterministic models: one seed

@@ -18,7 +18,7 @@ def board_table(rows: list[Row], metrics: list[str], headline: str, width: int |
     """The leaderboard as a rich table; with ``width`` (the terminal's), the gain's CI moves below
     it and the columns that do not fit are left out, least important first (costs, other
     metrics, seeds, corpus), so that the headline metric, its gain, CI and p are never cut."""
-    from flm_bench.results.render.base import CAP_MARK, SIG_MARK
+    from flm_bench.results.render.base import CAP_MARK, SAT_MARK, SAT_NOTE, SIG_MARK
 
     columns, first = _columns(rows, metrics, headline, ci_below=False)
     if width is not None and _need(columns, first) > width:  # too narrow: the CI on a line of its own
@@ -34,6 +34,11 @@ def board_table(rows: list[Row], metrics: list[str], headline: str, width: int |
         caption += (
             f"; {CAP_MARK} k/n: a budget (epoch cap or time) ended k of n seeds, "
             f"and no gain over such a control is {SIG_MARK}"
+        )
+    if any(r.levels for r in rows):
+        caption += (
+            f"; random, popularity: {headline} of a uniformly random ranking (expected) and of ranking by "
+            f"popularity, on the same users; lift = {headline} / popularity; {SAT_MARK} {SAT_NOTE}"
         )
     if left_out:
         caption += f"; left out for the terminal's width: {', '.join(left_out)}"
@@ -69,6 +74,7 @@ def _columns(
         "corpus": [r.key.corpus or "" for r in rows],
         "seeds": [str(len(r.seeds)) for r in rows],
         **{m: [fmt_stat(r.metrics[m]) if m in r.metrics else "" for r in rows] for m in metrics},
+        **(_levels(rows, headline) if any(r.levels for r in rows) else {}),
         gain: [_gain(r, headline, ci_below) for r in rows],
         "p · seeds": [fmt_p(r, headline) for r in rows],
         **({cold: [fmt_slice(r, COLD_START_ITEMS, headline) for r in rows]} if any(cold_rows) else {}),
@@ -77,6 +83,14 @@ def _columns(
         "trainable": [fmt_params(r.trainable_parameters) for r in rows],
     }
     return columns, ["dataset", "model", "strategy", metrics[0], gain, "p · seeds", *([cold] if any(cold_rows) else [])]
+
+
+def _levels(rows: list[Row], headline: str) -> dict[str, list[str]]:
+    """The random and popularity columns and the lift (``fmt_levels``), for rows that carry levels."""
+    from flm_bench.results.render.base import fmt_levels
+
+    cells = [fmt_levels(r, headline) for r in rows]
+    return {name: [c[i] for c in cells] for i, name in enumerate(("random", "popularity", "lift"))}
 
 
 def _gain(row: Row, metric: str, ci_below: bool) -> str:

@@ -29,6 +29,8 @@ _PAIR_COLS = ("Δ", "Δ %", "95% CI", "seeds agree", "p", "p adjusted", "signifi
 
 
 def _verdict(c: Comparison) -> tuple[str, ...]:
+    from flm_bench.results.render.base import SAT_MARK
+
     g = c.gain
     return (
         f"{g.mean:+.4f}",
@@ -37,19 +39,26 @@ def _verdict(c: Comparison) -> tuple[str, ...]:
         f"{g.agreeing}/{len(g.per_seed)}" if g.per_seed else "",
         f"{g.p_value:.3g}",
         f"{c.p_adjusted:.3g}",
-        "yes" if c.significant else "no",
+        ("yes" if c.significant else "no") + (f" {SAT_MARK}" if c.saturated else ""),
     )
 
 
 def compare_table(result: CompareResult) -> RenderableType:
     """The comparison for the terminal: one row per set against the control, or (all pairs)
     a table of sets followed by a table of pairs."""
+    from flm_bench.results.render.base import SAT_MARK, SAT_NOTE
+
     correction = "Holm–Bonferroni" if result.correction == "holm" else "none (one pair)"
     title = f"{result.metric}: paired {_TEST_NAMES[result.test]} across test users (scores averaged over seeds)"
     caption = (
         "Δ = set − control (% of control), 95% CI from a paired bootstrap over users; seeds agree: per-seed "
         f"gains (seeds both sets have) with the sign of Δ; correction: {correction}; "
         f"significant: adjusted p < {result.alpha:g}"
+        + (
+            f"; {SAT_MARK} {SAT_NOTE} (the control's popularity level)"
+            if any(c.saturated for c in result.comparisons)
+            else ""
+        )
     )
     if not result.all_pairs:
         table = Table(title=title, caption=caption)

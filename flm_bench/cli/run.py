@@ -233,5 +233,7 @@ def _print_board(suite: Suite, result: RunResult, as_json: bool) -> None:
         print_json(board_json(board))
         return
     smallest = min(suite.evaluation.cutoffs)
+    if board.rows and all(3 in r.scaled_cutoffs for r in board.rows):  # small catalogues only: @3 leads
+        smallest = min(smallest, 3)
     metrics = [f"{m}@{smallest}" for m in suite.evaluation.metrics]
     out.print(board_table(board.rows, metrics, metrics[0], width=out.width))

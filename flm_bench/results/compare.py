@@ -185,7 +185,8 @@ class Comparison:
     """One tested pair: treatment against control, and its gain (raw p-value in ``gain.p_value``).
 
     As on the board, a gain over a control whose training a budget ended on some seed (not
-    converged, :func:`~flm_bench.results.summary.capped`) is never significant."""
+    converged, :func:`~flm_bench.results.summary.capped`) is never significant, and a significant
+    gain where popularity saturates the metric (:func:`flm_bench.results.levels.saturated`) says so."""
 
     control: str
     treatment: str
@@ -195,13 +196,14 @@ class Comparison:
     p_adjusted: float
     significant: bool
     control_capped_seeds: int = 0
+    saturated: bool | None = None  # the control's popularity level saturates the metric; None: no levels
 
     def to_json(self) -> dict[str, Any]:
-        names = ("control", "treatment", "mean_control", "mean_treatment", "control_capped_seeds")
+        names = ("control", "treatment", "mean_control", "mean_treatment", "control_capped_seeds", "saturated")
         return {
             **{k: getattr(self, k) for k in names},
             "p_value": self.gain.p_value,
-            "gain": gain_json(self.gain, self.p_adjusted, self.significant),
+            "gain": gain_json(self.gain, self.p_adjusted, self.significant, self.saturated),
         }
 
 
@@ -286,5 +288,8 @@ def compare(
         a, b = summaries[i], summaries[j]
         capped = a.row.capped_seeds
         significant = bool(p_adj < alpha) and not capped
-        result.comparisons.append(Comparison(a.label, b.label, a.mean, b.mean, gain, p_adj, significant, capped))
+        saturated = a.row.saturated(metric)
+        result.comparisons.append(
+            Comparison(a.label, b.label, a.mean, b.mean, gain, p_adj, significant, capped, saturated)
+        )
     return result

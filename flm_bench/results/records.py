@@ -91,6 +91,17 @@ class EvaluationInfo(_Model):
     tie_rule: str
     users: int
     metrics: list[str]
+    scaled_cutoffs: list[int] = Field(
+        default_factory=list,
+        description="cutoffs added because the catalogue is small (@1, @3 below 50 items); empty before schema 5",
+    )
+
+
+class Levels(_Model):
+    """What reference rankers score on the record's own test users, candidates and history rule."""
+
+    random: dict[str, float] = Field(description="metric -> exact expectation under a uniformly random ranking")
+    popularity: dict[str, float] = Field(description="metric -> ranking by training-interaction count")
 
 
 class TrainingInfo(_Model):
@@ -138,9 +149,7 @@ class Provenance(_Model):
     torch: str
     platform: str
     cpus: int | None = Field(None, description="CPUs the machine has (null before schema 4)")
-    torch_threads: int | None = Field(
-        None, description="torch's intra-op threads when the record was made (null before 4)"
-    )
+    torch_threads: int | None = Field(None, description="torch's intra-op threads when it was made (null before 4)")
     git_sha: str | None
     created: str
 
@@ -176,6 +185,7 @@ class Record(_Model):
     seed: int
     evaluation: EvaluationInfo
     metrics: dict[str, float] = Field(description="ranx metric name -> mean over users")
+    levels: Levels | None = Field(None, description="random and popularity levels of every metric (null before 5)")
     training: TrainingInfo | None = None
     strategy_metrics: dict[str, float | int | str] = Field(
         default_factory=dict,
@@ -269,8 +279,9 @@ def migrate(doc: Any) -> Any:
     v2 -> v3: ``model.text_encoder`` was added; older records did not say (null).
     v3 -> v4: ``training.windows`` was added; every older record was trained on each user's last
     window only (``last``).
-    v4 -> v5: ``target_fraction`` and ``slices`` were added; older records used all training users
-    (null) and measured no slice (empty).
+    v4 -> v5: ``target_fraction``, ``slices``, ``levels`` and ``evaluation.scaled_cutoffs`` were
+    added; older records used all training users (null), measured no slice (empty) and have no
+    levels or scaled cutoffs.
     """
     if not isinstance(doc, dict) or doc.get("schema_version") not in (1, 2, 3, 4):
         return doc
@@ -285,7 +296,7 @@ def migrate(doc: Any) -> Any:
             metrics.update({f"stream.{k}": v for k, v in (stream.get("metrics") or {}).items()})
         doc["strategy_metrics"] = metrics
     training = doc.get("training")
-    if isinstance(training, dict):
+    if isinstance(training, dict) and doc["schema_version"] < 4:
         doc = {**doc, "training": {**training, "windows": "last"}}
     return {**doc, "schema_version": 5}
 

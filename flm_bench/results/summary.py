@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from flm_bench.errors import RecordError
+from flm_bench.results import levels
 from flm_bench.results.records import CONTROL, CellKey, Record, per_user_scores
 from flm_bench.results.stats import ALPHA, Gain, SeedScores, holm, measure_gain
 
@@ -56,8 +57,9 @@ def _stat_json(s: Stat) -> dict[str, Any]:
     return {"mean": json_number(s.mean), "std": _json_or_none(s.std)}
 
 
-def gain_json(gain: Gain, p_holm: float | None, significant: bool) -> dict[str, Any]:
-    """A gain as JSON data: in rows (``leaderboard.json``) and in ``compare --json``."""
+def gain_json(gain: Gain, p_holm: float | None, significant: bool, saturated: bool | None = None) -> dict[str, Any]:
+    """A gain as JSON data: in rows (``leaderboard.json``) and in ``compare --json``; ``saturated``
+    (:func:`flm_bench.results.levels.saturated`) only where the records carry levels."""
     return {
         "mean": json_number(gain.mean),
         "relative_percent": _json_or_none(gain.relative, 3),
@@ -71,6 +73,7 @@ def gain_json(gain: Gain, p_holm: float | None, significant: bool) -> dict[str, 
             "std": _json_or_none(gain.seed_std),
             "agreeing": gain.agreeing,
         },
+        **({} if saturated is None else {"saturated": saturated}),
     }
 
 
@@ -108,6 +111,8 @@ class Row:
     capped_seeds: int = 0  # seeds whose training the epoch cap ended (not converged)
     control_capped_seeds: int = 0  # the same for the control its gain is measured against
     slices: dict[str, SliceStat] = field(default_factory=dict)  # by name; none in records before schema 5
+    levels: dict[str, tuple[float, float]] = field(default_factory=dict)  # metric -> (random, popularity)
+    scaled_cutoffs: list[int] = field(default_factory=list)  # cutoffs added for a small catalogue
 
     @property
     def is_control(self) -> bool:
@@ -117,6 +122,28 @@ class Row:
         """Holm-adjusted p below :data:`ALPHA`, over a control that converged on every seed (a gain
         over a control the epoch cap stopped is never marked significant)."""
         return metric in self.p_value and self.p_value[metric] < ALPHA and not self.control_capped_seeds
+
+    def saturated(self, metric: str) -> bool | None:
+        """Whether popularity already takes most of the headroom in ``metric`` (None: no levels)."""
+        return levels.saturated(*self.levels[metric]) if metric in self.levels else None
+
+    def lift(self, metric: str) -> float | None:
+        """The metric's mean over the popularity level (None: no levels, or popularity scores 0)."""
+        return levels.lift(self.metrics[metric].mean, self.levels[metric][1]) if metric in self.levels else None
+
+    def _levels_json(self) -> dict[str, Any]:
+        if not self.levels:
+            return {}
+        rows = {
+            m: {
+                "random": json_number(r),
+                "popularity": json_number(p),
+                "lift": _json_or_none(self.lift(m)),
+                "saturated": self.saturated(m),
+            }
+            for m, (r, p) in sorted(self.levels.items())
+        }
+        return {"levels": rows, "scaled_cutoffs": self.scaled_cutoffs}
 
     def to_json(self) -> dict[str, Any]:
         """The row as JSON data: the shape of ``leaderboard.json``, ``run --json`` and ``compare --json``."""
@@ -139,7 +166,10 @@ class Row:
             "exclude_history": self.exclude_history,
             "metrics": {m: _stat_json(s) for m, s in sorted(self.metrics.items())},
             **({"slices": {n: s.to_json() for n, s in sorted(self.slices.items())}} if self.slices else {}),
-            "gain": {m: gain_json(g, self.p_value.get(m), self.significant(m)) for m, g in sorted(self.gain.items())},
+            "gain": {
+                m: gain_json(g, self.p_value.get(m), self.significant(m), self.saturated(m))
+                for m, g in sorted(self.gain.items())
+            },
             "cost": {
                 "pretrain_seconds": json_number(self.pretrain_seconds, 3),
                 "adapt_seconds": json_number(self.adapt_seconds, 3),
@@ -148,6 +178,7 @@ class Row:
             "capped_seeds": self.capped_seeds,
             "control_capped_seeds": self.control_capped_seeds,
             "records": self.record_ids,
+            **self._levels_json(),  # only where the records carry levels (schema 5)
         }
 
 
@@ -163,6 +194,7 @@ def _row(key: CellKey, recs: list[Record], names: list[str] | None) -> Row:
                 "with different configurations; keep one of them"
             )
     first = recs[0]
+    metrics = {n: _stat([r.metrics[n] for r in recs]) for n in (names or list(first.metrics)) if n in first.metrics}
     return Row(
         key=key,
         domain=first.dataset.domain,
@@ -173,12 +205,14 @@ def _row(key: CellKey, recs: list[Record], names: list[str] | None) -> Row:
         seeds=[r.seed for r in recs],
         record_ids=[r.record_id for r in recs],
         exclude_history=all(r.evaluation.exclude_history for r in recs),
-        metrics={n: _stat([r.metrics[n] for r in recs]) for n in (names or list(first.metrics)) if n in first.metrics},
+        metrics=metrics,
         pretrain_seconds=float(np.mean([r.cost.pretrain_seconds for r in recs])),
         adapt_seconds=float(np.mean([r.cost.adapt_seconds for r in recs])),
         trainable_parameters=first.cost.trainable_parameters,
         capped_seeds=sum(capped(r) is True for r in recs),
         slices={name: _slice(name, recs) for name in first.slices},
+        levels=_levels(recs, metrics),
+        scaled_cutoffs=first.evaluation.scaled_cutoffs,
     )
 
 
@@ -187,6 +221,21 @@ def _slice(name: str, recs: list[Record]) -> SliceStat:
     parts = [r.slices[name] for r in recs if name in r.slices]
     names = [m for m in parts[0].metrics if all(m in p.metrics for p in parts)]
     return SliceStat(parts[0].users, {m: _stat([p.metrics[m] for p in parts]) for m in names})
+
+
+def _levels(recs: list[Record], metrics: dict[str, Stat]) -> dict[str, tuple[float, float]]:
+    """metric -> (random, popularity) of the row's ``metrics``, means over the seeds (equal on one
+    split); empty unless every seed carries levels."""
+    if any(r.levels is None for r in recs):
+        return {}
+    names = {*metrics}.intersection(*({*r.levels.random} & {*r.levels.popularity} for r in recs if r.levels))
+    return {
+        m: (
+            float(np.mean([r.levels.random[m] for r in recs if r.levels])),
+            float(np.mean([r.levels.popularity[m] for r in recs if r.levels])),
+        )
+        for m in sorted(names)
+    }
 
 
 def capped(record: Record) -> bool | None:

@@ -34,14 +34,17 @@ from flm_bench.text import printable
 #: template filter -> the shared formatter it is (``base.fmt_<name>``)
 _FILTERS = (
     *("num", "stat", "gain", "p", "seed_gains", "seconds", "params", "signed", "model", "ci", "delta"),
-    *("relative", "holm", "agreeing", "cost", "cost_detail"),
+    *("relative", "holm", "agreeing", "cost", "cost_detail", "levels"),
 )
 #: names the templates read
 _GLOBALS = {
     "ALPHA": ALPHA,
     "CONTROL": CONTROL,
     "FORMAT": FORMAT,
-    **{n: getattr(base, n) for n in ("JSON_FILE", "MARKER", "REFERENCES_FILE", "SIG_MARK", "gain_note")},
+    **{
+        n: getattr(base, n)
+        for n in ("JSON_FILE", "MARKER", "REFERENCES_FILE", "SIG_MARK", "SAT_MARK", "gain_note", "levels_note")
+    },
 }
 
 

@@ -12,6 +12,7 @@ from collections import defaultdict
 from flm_bench.data.transfer import COLD_START_ITEMS
 from flm_bench.results.render.base import (
     MARKER,
+    SAT_MARK,
     SIG_MARK,
     Board,
     Reference,
@@ -23,6 +24,7 @@ from flm_bench.results.render.base import (
     fmt_delta,
     fmt_gain,
     fmt_holm,
+    fmt_levels,
     fmt_model,
     fmt_num,
     fmt_p,
@@ -32,8 +34,10 @@ from flm_bench.results.render.base import (
     fmt_slice,
     fmt_stat,
     gain_note,
+    levels_note,
     metric_key,
     oneline,
+    section_headline,
 )
 from flm_bench.results.render.story import board_sentence, domain_sentence
 from flm_bench.results.summary import Row
@@ -87,16 +91,25 @@ def _md_header(board: Board, title: str, rows: list[Row]) -> list[str]:
     ]
     if board.headline and rows:
         lines += ["**Bold**: the best value of its metric in the dataset and split.", ""]
+    if any(r.levels for r in rows):
+        lines += [levels_note(board), ""]
     if any(not r.exclude_history for r in rows):
         lines += ["Rows marked (history ranked) rank items already in the user's history.", ""]
     return lines
 
 
 def _row_cells(
-    row: Row, metrics: list[str], headline: str | None, best: frozenset[str] = frozenset(), cold: bool = False
+    row: Row,
+    metrics: list[str],
+    headline: str | None,
+    best: frozenset[str] = frozenset(),
+    *,
+    levels: bool = False,
+    cold: bool = False,
 ) -> list[str]:
     """A domain board's row: every metric (``best``: those in bold, the best in the dataset and split),
-    with ``cold`` the headline of its cold-start-item users."""
+    with ``levels`` the headline's random and popularity levels and the lift, with ``cold`` the
+    headline of its cold-start-item users."""
     model = md_escape(fmt_model(row))
     return [
         model,
@@ -104,6 +117,7 @@ def _row_cells(
         md_escape(row.key.corpus) if row.key.corpus else "—",
         str(len(row.seeds)),
         *(_bold(fmt_stat(row.metrics[m]), m in best) if m in row.metrics else "" for m in metrics),
+        *(fmt_levels(row, headline) if levels else ()),
         fmt_gain(row, headline),
         fmt_p(row, headline),
         *([fmt_slice(row, COLD_START_ITEMS, headline)] if cold else []),
@@ -113,13 +127,16 @@ def _row_cells(
     ]
 
 
-def _row_header(metrics: list[str], headline: str | None, cold: bool = False) -> tuple[list[str], list[str]]:
+def _row_header(
+    metrics: list[str], headline: str | None, *, levels: bool = False, cold: bool = False
+) -> tuple[list[str], list[str]]:
     header = [
         "model",
         "strategy",
         "corpus",
         "seeds",
         *metrics,
+        *((f"random {headline}", f"popularity {headline}", "lift") if levels else ()),
         f"gain {headline} (%) [95% CI]" if headline else "gain",
         "p (Holm) · seeds",
         *([f"{headline} cold-start items (users)"] if cold else []),
@@ -192,18 +209,24 @@ def domain_markdown(board: Board, domain: str) -> str:
     if not rows:
         lines += ["No measured rows in this domain yet.", ""]
     for (_dataset, split, fp, suite), members in sections.items():
-        synthetic = members[0].synthetic
+        synthetic, hl = members[0].synthetic, section_headline(board, members)
         lines += [
             (
                 f"## {_dataset_md(members[0].key.dataset, synthetic)} · {md_escape(split)} (split {md_escape(fp[:8])})"
                 f" · suite {md_escape(suite)}"
+                + (
+                    f" · {SAT_MARK} saturated"
+                    if any(r.saturated(section_headline(board, members) or "") for r in members)
+                    else ""
+                )
             ),
             "",
         ]
         metrics = [m for m in board.metrics if any(m in r.metrics for r in members)]
+        levels = any(r.levels for r in members)
         cold = any(COLD_START_ITEMS in r.slices for r in members)
-        header, align = _row_header(metrics, board.headline, cold)
-        cells = [_row_cells(r, metrics, board.headline, board.best[index[id(r)]], cold) for r in members]
+        header, align = _row_header(metrics, hl, levels=levels, cold=cold)
+        cells = [_row_cells(r, metrics, hl, board.best[index[id(r)]], levels=levels, cold=cold) for r in members]
         lines += _md_table(header, cells, align) + [""]
     lines += _references_md(board, [ref for ref in board.references if board.reference_domain(ref) == domain], False)
     lines += _footer_md(board)
@@ -259,7 +282,7 @@ def _overall_rows(board: Board, domain: str) -> list[str]:
             md_escape(fmt_model(r)),
             md_escape(r.key.strategy),
             md_escape(r.key.corpus) if r.key.corpus else "—",
-            _bold(fmt_stat(r.metrics[hl]), hl in board.best[i]) if hl in r.metrics else "",
+            _bold(fmt_stat(r.metrics[hl]), hl in board.best[i]) + _levels_md(r, hl) if hl in r.metrics else "",
             fmt_delta(r, hl, relative=True),
             fmt_ci(r.gain[hl].ci) if hl in r.gain else "",
             fmt_holm(r, hl),
@@ -271,7 +294,26 @@ def _overall_rows(board: Board, domain: str) -> list[str]:
     ]
     slug = board.slugs[domain]
     title = f"### {md_escape(domain)} — every metric and cost in [{slug}.md]({slug}.md)"
-    return [title, "", *_md_table(header, table, ["r"] + ["l"] * 5 + ["r"] * 6), ""]
+    return [title, "", *_md_table(header, table, ["r"] + ["l"] * 5 + ["r"] * 6), "", *_dataset_levels_md(board, domain)]
+
+
+def _levels_md(row: Row, metric: str) -> str:
+    """The lift beside a headline value of ``overall.md`` (nothing for rows without levels)."""
+    return f" {fmt_levels(row, metric)[2]}" if metric in row.levels else ""
+
+
+def _dataset_levels_md(board: Board, domain: str) -> list[str]:
+    """Under a domain's rows in ``overall.md``: each dataset's random and popularity levels (equal for
+    every row of a split, so they are listed once; the domain board has them on every row)."""
+    hl, seen, parts = board.headline or "", set(), []
+    for r in board.rows:
+        if r.domain == domain and hl in r.levels and (r.key.dataset, r.key.split) not in seen:
+            seen.add((r.key.dataset, r.key.split))
+            random, popularity, _ = fmt_levels(r, hl)
+            parts.append(f"{_dataset_md(r.key.dataset, r.synthetic)} random {random}, popularity {popularity}")
+    return (
+        [f"Levels of {hl} (× = lift over popularity beside each value): " + "; ".join(parts) + ".", ""] if parts else []
+    )
 
 
 def _bold(text: str, bold: bool) -> str:

@@ -4,6 +4,7 @@ of significant wins and losses. Plain text (every format escapes it its own way)
 from __future__ import annotations
 
 from flm_bench.results.render.base import (
+    SAT_MARK,
     Board,
     fmt_ci,
     fmt_cost,
@@ -24,6 +25,14 @@ def tally(rows: list[Row], metric: str) -> tuple[int, int]:
     wins = sum(r.significant(metric) and r.gain[metric].mean > 0 for r in rows if metric in r.gain)
     losses = sum(r.significant(metric) and r.gain[metric].mean < 0 for r in rows if metric in r.gain)
     return wins, losses
+
+
+def _saturated(row: Row, metric: str) -> str:
+    """What a gain on a saturated metric is next to (nothing when it is not saturated)."""
+    if not row.saturated(metric):
+        return ""
+    random, popularity = row.levels[metric]
+    return f" ({SAT_MARK} saturated: popularity alone scores {popularity:.4f}, random {random:.4f})"
 
 
 def _config(row: Row) -> str:
@@ -52,7 +61,7 @@ def domain_sentence(board: Board, domain: str) -> str:
     count = f"{wins} significant win{'s' * (wins != 1)} and {losses} significant loss{'es' * (losses != 1)}"
     counted = f"{count} among {len(rows)} gain{'s' * (len(rows) != 1)} tested"
     if g.mean > 0 and best.significant(hl):
-        lead = f"{_config(best)} helps most: {numbers}"
+        lead = f"{_config(best)} helps most: {numbers}{_saturated(best, hl)}"
     elif g.mean > 0:
         n = best.control_capped_seeds
         capped = f" (not counted: its scratch control hit its budget (epoch cap or time) on {n} seed{'s' * (n != 1)})"

@@ -1,0 +1,29 @@
+"""What the board makes of a record's reference levels (:mod:`flm_bench.levels`): the lift over
+popularity and the ``saturated`` flag, each defined here once.
+
+- lift = metric / popularity level (×1.00: the row scores what ranking by popularity scores);
+- headroom taken = (popularity − random) / (1 − random): the share of what a ranking can gain over
+  random that popularity already has; a metric is **saturated** when it is at least
+  :data:`SATURATED_AT` (coil2000: (0.8666 − 0.2333) / (1 − 0.2333) ≈ 0.83 in ndcg@10).
+"""
+
+from __future__ import annotations
+
+#: Popularity has this share of the headroom above random or more: the metric is saturated.
+SATURATED_AT = 0.75
+
+
+def headroom_taken(random: float, popularity: float) -> float | None:
+    """(popularity − random) / (1 − random); None when random already scores 1."""
+    return (popularity - random) / (1.0 - random) if random < 1.0 else None
+
+
+def saturated(random: float, popularity: float) -> bool:
+    """Whether popularity already takes :data:`SATURATED_AT` of the headroom above random."""
+    taken = headroom_taken(random, popularity)
+    return taken is None or taken >= SATURATED_AT
+
+
+def lift(value: float, popularity: float) -> float | None:
+    """value / popularity; None when popularity scores 0."""
+    return value / popularity if popularity > 0 else None
