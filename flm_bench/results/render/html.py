@@ -23,10 +23,11 @@ from markupsafe import Markup
 
 from flm_bench.results.records import CONTROL
 from flm_bench.results.render import base
-from flm_bench.results.render.base import Board, citation_parts, domain_summary, metric_key
+from flm_bench.results.render.base import Board, domain_summary, metric_key
 from flm_bench.results.render.origin import Origin, fmt_counted
 from flm_bench.results.render.plots import hover
 from flm_bench.results.render.story import board_sentence, domain_sentence
+from flm_bench.results.render.strings import citation_parts
 from flm_bench.results.stats import ALPHA
 from flm_bench.results.summary import FORMAT, json_number, json_p
 from flm_bench.text import printable

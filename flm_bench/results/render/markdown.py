@@ -16,7 +16,6 @@ from flm_bench.results.render.base import (
     SIG_MARK,
     Board,
     Reference,
-    citation_parts,
     domain_summary,
     fmt_agreeing,
     fmt_ci,
@@ -36,10 +35,10 @@ from flm_bench.results.render.base import (
     gain_note,
     levels_note,
     metric_key,
-    oneline,
     section_headline,
 )
 from flm_bench.results.render.story import board_sentence, domain_sentence
+from flm_bench.results.render.strings import citation_parts, oneline
 from flm_bench.results.summary import Row
 
 _MD_BACKSLASH = re.compile(r"([\\`*_\[\]|~#])")

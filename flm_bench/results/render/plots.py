@@ -27,8 +27,8 @@ from flm_bench.results.render.base import (
     fmt_holm,
     fmt_relative,
     fmt_stat,
-    oneline,
 )
+from flm_bench.results.render.strings import oneline
 from flm_bench.results.stats import ALPHA
 from flm_bench.results.summary import Row
 from flm_bench.text import printable
