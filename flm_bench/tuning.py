@@ -46,9 +46,15 @@ HEARTBEAT, GRACE = 20, 120
 
 
 def tuning_cells(runner: Runner) -> list[Cell]:
-    """One cell per (dataset, model, strategy, corpus) of the suite, on its first seed and largest target fraction."""
+    """One cell per (dataset, model, strategy, corpus) of the suite, on its first seed and largest
+    target fraction; none for a strategy that does not train on the target (``zero-shot``)."""
     first, largest = runner.suite.seeds[0], max(runner.suite.protocol.target_fractions)
-    return [c for c in plan(runner.suite, runner.plugins) if c.seed == first and c.fraction == largest]
+    strategies = runner.plugins.strategies
+    return [
+        c
+        for c in plan(runner.suite, runner.plugins)
+        if c.seed == first and c.fraction == largest and strategies.get(c.strategy).trains
+    ]
 
 
 def study_name(prefix: str, cell: Cell) -> str:

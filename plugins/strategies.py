@@ -153,6 +153,7 @@ def flm_bench_register_strategies(register):
             "zero-shot",
             ZeroShot,
             needs_pretraining=True,
+            trains=False,
             description="the pretrained model as it is, no target training (content-only models)",
         )
     )

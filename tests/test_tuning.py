@@ -211,12 +211,13 @@ def test_adaptation_keeps_the_checkpoints_architecture_and_every_cell_of_a_suite
         name="s",
         targets=["synthetic-finance"],
         models=["sasrec", "popularity"],
-        strategies=["scratch", "finetune", "probe"],
+        strategies=["scratch", "finetune", "probe", "zero-shot"],
         corpora=["synthetic-general"],
         seeds=[3, 1],
     )
     runner = Runner(suite, load_plugins(), tmp_path / "out", device="cpu")
     cells = tuning_cells(runner)
+    # zero-shot trains nothing on the target: no study, no trials spent on it
     assert {(c.model, c.strategy, c.corpus, c.seed) for c in cells} == {
         ("sasrec", "scratch", None, 3),
         ("sasrec", "finetune", "synthetic-general", 3),

@@ -62,6 +62,7 @@ class StrategySpec:
     build: Callable[[], Strategy]
     needs_pretraining: bool
     description: str = ""
+    trains: bool = True  # whether it trains on the target: one that does not has nothing to tune
 
 
 @dataclass
