@@ -21,6 +21,8 @@ What is here, by what you are writing:
   :class:`BuildInputs` (what ``build`` gets), :class:`Recommender` / :class:`FittableRecommender`
   (what it returns, for a model fitted in one call; :class:`CountsParameters` to report its
   size), :class:`NeuralRecommender` for a pretrainable torch model (the harness trains it),
+  :class:`SelfBatchingRecommender` for a torch model that draws its own training batches (a
+  graph model: the harness trains and early-stops it too, under ``scratch`` only),
   :class:`Sequences` (what ``fit`` gets), :class:`ItemTable` / :class:`QueryHead` (shared layers),
   :mod:`text_encoder` (item text as sentence embeddings, with the ``text`` extra) and
   :class:`ReadsText` (say in the record what encoded the text);
@@ -63,11 +65,12 @@ from flm_bench.train.strategy import AdaptContext, StrategyMetrics, StrategyResu
 if TYPE_CHECKING:
     from flm_bench.train.layers import ItemTable, QueryHead
     from flm_bench.train.loop import FitResult, seed_everything, subsample
-    from flm_bench.train.neural import NeuralRecommender, pad
+    from flm_bench.train.neural import NeuralRecommender, SelfBatchingRecommender, pad
 
 #: torch-backed names, imported on first access
 _LAZY = {
     "NeuralRecommender": "flm_bench.train.neural",
+    "SelfBatchingRecommender": "flm_bench.train.neural",
     "pad": "flm_bench.train.neural",
     "FitResult": "flm_bench.train.loop",
     "seed_everything": "flm_bench.train.loop",
@@ -110,6 +113,7 @@ __all__ = [
     "ReadsText",
     "Recommender",
     "Search",
+    "SelfBatchingRecommender",
     "Sequences",
     "SourceFile",
     "Split",

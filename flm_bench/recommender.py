@@ -33,6 +33,8 @@ class BuildInputs(Generic[P]):
     seed: int  # the cell's seed: seed any generator the model owns with it
     device: str  # "cpu", "cuda", "cuda:N": where a torch model's tensors go
     side: Mapping[str, np.ndarray] = field(default_factory=dict)  # keys of flm_bench.data.table.SIDE_KEYS
+    n_users: int = 0  # users are 0 .. n_users - 1 (0: not given); for models with user parameters
+    dataset: str = ""  # the dataset's name, for error messages
 
 
 @runtime_checkable

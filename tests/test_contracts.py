@@ -98,7 +98,8 @@ def params_for(model: str) -> ModelParams:
 
 
 def generated(name: str, n_users: int, n_items: int, seed: int) -> InteractionData:
-    """Timestamped sequences of 4..10 distinct items per user, with item features, text and attributes."""
+    """Timestamped sequences of 4..10 distinct items per user, with item features, text, attributes
+    and a random social graph."""
     import datasets
 
     rng = np.random.default_rng(seed)
@@ -116,6 +117,7 @@ def generated(name: str, n_users: int, n_items: int, seed: int) -> InteractionDa
         "item_text": np.array(["" if i % 7 == 0 else " ".join(rng.choice(WORDS, 3)) + f" {i}" for i in range(n_items)]),
         "item_attr_indptr": np.concatenate([[0], np.cumsum(n_attrs)]).astype(np.int64),
         "item_attr_ids": rng.integers(0, 10, int(n_attrs.sum())).astype(np.int64),
+        "social_edges": rng.integers(0, n_users, (2 * n_users, 2)).astype(np.int64),  # for social models
     }
     columns = {
         "user": np.array(users, np.int64),
@@ -221,6 +223,8 @@ def test_model_build_keeps_its_promises(model: str, target: InteractionData) -> 
             seed=0,
             device="cpu",
             side=target.side,
+            n_users=target.n_users,
+            dataset=target.name,
         )
     )
     assert isinstance(built, Recommender) and built.n_items == target.n_items

@@ -17,12 +17,14 @@ def build_model(spec: ModelSpec, params: ModelParams, data: InteractionData, *, 
     """``spec.build`` for ``data``'s catalogue, seeded, on ``device``; checks what the model promises."""
     import torch
 
-    from flm_bench.train.neural import NeuralRecommender
+    from flm_bench.train.neural import NeuralRecommender, SelfBatchingRecommender
 
     torch.manual_seed(seed)
     model = spec.build(
         BuildInputs(
             n_items=data.n_items,
+            n_users=data.n_users,
+            dataset=data.name,
             item_features=data.item_features,
             params=params,
             seed=seed,
@@ -38,6 +40,8 @@ def build_model(spec: ModelSpec, params: ModelParams, data: InteractionData, *, 
             f"model {spec.name!r} is pretrainable, so build() must return a NeuralRecommender, "
             f"not {type(model).__name__}"
         )
+    elif isinstance(model, SelfBatchingRecommender):
+        model.to(device)
     elif not isinstance(model, Recommender):
         raise ConfigError(
             f"model {spec.name!r}: build() returned {type(model).__name__}, which has no "

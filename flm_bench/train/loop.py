@@ -7,7 +7,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,7 +18,7 @@ from flm_bench.errors import ConfigError
 from flm_bench.evaluation import evaluate
 from flm_bench.suite import StopReason, TrainConfig, Windows
 from flm_bench.train import distributed
-from flm_bench.train.neural import NeuralRecommender, training_batches
+from flm_bench.train.neural import NeuralRecommender, SelfBatchingRecommender, training_batches
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,8 @@ Progress = Callable[[str], None]
 #: Called after each epoch's validation with (epoch, value of ``valid_metric``); it may raise to
 #: end the fit (a tuning trial pruned), and the exception propagates out of :func:`fit`.
 EpochHook = Callable[[int, float], None]
+#: What the loop trains: a sequence model on item windows, or a model drawing its own batches.
+Trainable = NeuralRecommender | SelfBatchingRecommender
 
 
 def resolve_device(name: str) -> str:
@@ -93,7 +95,7 @@ class FitResult:
 
 
 def fit(
-    model: NeuralRecommender,
+    model: Trainable,
     parameters: Iterable[torch.nn.Parameter],
     train: Sequences,
     valid: EvalSet,
@@ -114,19 +116,17 @@ def fit(
     Under an initialised ``torch.distributed`` group of several ranks, trains data-parallel
     (see :mod:`flm_bench.train.distributed`): the same steps as one process on the same global
     batches, and the same validation decisions on every rank.
+
+    A :class:`SelfBatchingRecommender` is prepared on ``train`` first, and each epoch takes its
+    own batch losses (one process only); everything after the batches is the same.
     """
     seed_everything(seed, cfg.deterministic)
     rng = np.random.default_rng(seed)
-    params = [p for p in parameters if p.requires_grad]
-    if not params:
-        raise ConfigError(
-            f"{type(model).__name__}: no trainable parameters (the strategy froze every weight "
-            "and the model has none left fresh, e.g. probe on a head without weights)"
-        )
-    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    params, optimizer = _optimizer(model, parameters, train, cfg)
     valid = subsample(valid, cfg.max_valid_users, seed)
     my_valid = _join_ranks(model, valid, seed)
-    result = FitResult(valid_metric=cfg.valid_metric, epochs_cap=cfg.epochs, stopped_by="cap", windows=cfg.windows)
+    windows = cfg.windows if isinstance(model, NeuralRecommender) else None  # the other reads no windows
+    result = FitResult(valid_metric=cfg.valid_metric, epochs_cap=cfg.epochs, stopped_by="cap", windows=windows)
     best_state = copy.deepcopy(model.state_dict())
     start = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
@@ -165,7 +165,25 @@ def _stop(cfg: TrainConfig, bad_epochs: int, epoch: int, start: float) -> StopRe
     return "time" if (distributed.broadcast_object(late) if distributed.world()[1] > 1 else late) else None
 
 
-def _join_ranks(model: NeuralRecommender, valid: EvalSet, seed: int) -> EvalSet:
+def _optimizer(
+    model: Trainable, parameters: Iterable[torch.nn.Parameter], train: Sequences, cfg: TrainConfig
+) -> tuple[list[torch.nn.Parameter], torch.optim.Optimizer]:
+    """The trainable ``parameters`` and their optimizer; a self-batching ``model`` is prepared on ``train``."""
+    params = [p for p in parameters if p.requires_grad]
+    if not params:
+        raise ConfigError(
+            f"{type(model).__name__}: no trainable parameters (the strategy froze every weight "
+            "and the model has none left fresh, e.g. probe on a head without weights)"
+        )
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    if isinstance(model, SelfBatchingRecommender):
+        if distributed.world()[1] > 1:
+            raise ConfigError(f"model {type(model).__name__} draws its own batches and trains in one process only")
+        model.prepare(train)
+    return params, optimizer
+
+
+def _join_ranks(model: Trainable, valid: EvalSet, seed: int) -> EvalSet:
     """Under several ranks: the same start everywhere, a random stream per rank, and this rank's
     share of the validation users (returned); one process: ``valid`` itself."""
     rank, world_size = distributed.world()
@@ -178,7 +196,7 @@ def _join_ranks(model: NeuralRecommender, valid: EvalSet, seed: int) -> EvalSet:
 
 
 def _train_epoch(
-    model: NeuralRecommender,
+    model: Trainable,
     params: list[torch.nn.Parameter],
     optimizer: torch.optim.Optimizer,
     train: Sequences,
@@ -187,19 +205,13 @@ def _train_epoch(
     objective: str,
 ) -> tuple[float, int]:
     """One pass over shuffled training batches; the mean batch loss and the optimizer steps taken."""
-    world_size = distributed.world()[1]
     model.train()
     total, n = 0.0, 0
-    for inputs, lengths, targets in training_batches(
-        train, cfg.batch_size, model.max_len, rng, model.device, sliding=cfg.windows == "sliding"
-    ):
-        if world_size > 1:
-            total, n = (
-                total + distributed.train_step(model, params, optimizer, (inputs, lengths, targets), objective),
-                n + 1,
-            )
-            continue
-        loss = model.loss(inputs, lengths, targets, objective)
+    if isinstance(model, NeuralRecommender) and distributed.world()[1] > 1:
+        for batch in _windows(model, train, cfg, rng):
+            total, n = total + distributed.train_step(model, params, optimizer, batch, objective), n + 1
+        return float(total / max(n, 1)), n
+    for loss in _losses(model, train, cfg, rng, objective):
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -207,7 +219,25 @@ def _train_epoch(
     return float(total / max(n, 1)), n
 
 
-def _validate(model: NeuralRecommender, my_valid: EvalSet, metric: str, exclude_history: bool) -> float:
+def _windows(
+    model: NeuralRecommender, train: Sequences, cfg: TrainConfig, rng: np.random.Generator
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """The epoch's shuffled ``(inputs, lengths, targets)`` batches of training windows."""
+    return training_batches(train, cfg.batch_size, model.max_len, rng, model.device, sliding=cfg.windows == "sliding")
+
+
+def _losses(
+    model: Trainable, train: Sequences, cfg: TrainConfig, rng: np.random.Generator, objective: str
+) -> Iterator[torch.Tensor]:
+    """The epoch's batch losses, each computed when the loop asks for it (one process)."""
+    if isinstance(model, SelfBatchingRecommender):
+        return model.epoch_losses(train, cfg.batch_size, rng)
+    return (
+        model.loss(inputs, lengths, targets, objective) for inputs, lengths, targets in _windows(model, train, cfg, rng)
+    )
+
+
+def _validate(model: Trainable, my_valid: EvalSet, metric: str, exclude_history: bool) -> float:
     """The mean of ``metric`` over the validation users (gathered from every rank)."""
     model.eval()
     _, scores = evaluate(model.score, my_valid, [metric], exclude_history=exclude_history)

@@ -1,4 +1,8 @@
-"""Base class of pretrainable models, and how sequences become tensors.
+"""Base classes of the torch models the harness trains, and how sequences become tensors.
+
+:class:`NeuralRecommender` is the pretrainable sequence model; :class:`SelfBatchingRecommender`
+is a model that draws its own training batches (a graph model) but is trained, validated and
+early-stopped by the same harness loop.
 
 Inputs are right-padded ``[B, L]`` tensors of item index + 1 (0 is padding), holding the
 last ``max_len`` items of each sequence; ``lengths`` gives the real length of each row.
@@ -157,3 +161,36 @@ class NeuralRecommender(nn.Module, metaclass=ABCMeta):
     def transferable_state(self) -> dict[str, torch.Tensor]:
         """Weights that can move to another catalogue: everything but item-ID parameters."""
         return {k: v for k, v in self.state_dict().items() if k not in self.id_parameters}
+
+
+class SelfBatchingRecommender(nn.Module, metaclass=ABCMeta):
+    """A torch model trained by the harness loop on batches it draws itself.
+
+    A graph model, for one, samples (user, positive, negative) triples and propagates over a
+    graph built from the training interactions; it does not read item-sequence windows. The
+    loop (:func:`flm_bench.train.loop.fit`) calls :meth:`prepare` once with the training
+    sequences, then per epoch steps the optimizer after each loss of :meth:`epoch_losses`,
+    validates, early-stops and keeps the best weights exactly as for a
+    :class:`NeuralRecommender`. It is tied to one catalogue (and user set), so it is not
+    pretrainable: register it with ``pretrainable=False`` (the ``scratch`` strategy only).
+    """
+
+    n_items: int
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @abstractmethod
+    def prepare(self, train: Sequences) -> None:
+        """Derive what the model needs from the training sequences (and nothing else) before the
+        first epoch, e.g. a graph's adjacency."""
+
+    @abstractmethod
+    def epoch_losses(self, train: Sequences, batch_size: int, rng: np.random.Generator) -> Iterator[torch.Tensor]:
+        """One epoch's batch losses in order, each computed just before its optimizer step;
+        draw every random choice from ``rng``."""
+
+    @abstractmethod
+    def score(self, histories: list[np.ndarray], users: np.ndarray) -> torch.Tensor:
+        """Scores ``[len(users), n_items]`` (see :class:`flm_bench.recommender.Recommender`)."""

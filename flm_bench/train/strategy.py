@@ -133,12 +133,13 @@ class AdaptContext:
         *,
         transfer: dict[str, list[str]] | None = None,
     ) -> StrategyResult:
-        """Train ``parameters`` (default: all trainable ones) with the harness loop, or fit a
-        non-neural model in one call; ``transfer`` is passed through to the result."""
+        """Train ``parameters`` (default: all trainable ones) of a torch model with the harness loop
+        (a neural or a self-batching one), or fit any other model in one call; ``transfer`` is
+        passed through to the result."""
         from flm_bench.train.loop import fit
-        from flm_bench.train.neural import NeuralRecommender
+        from flm_bench.train.neural import NeuralRecommender, SelfBatchingRecommender
 
-        if isinstance(model, NeuralRecommender):
+        if isinstance(model, (NeuralRecommender, SelfBatchingRecommender)):
             params = [p for p in (parameters if parameters is not None else model.parameters()) if p.requires_grad]
             result = fit(
                 model,

@@ -1,0 +1,163 @@
+"""``sociallgn`` and its ablation ``lightgcn``: propagation, refusal, early stopping, end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from console import cli
+
+from flm_bench.api import BuildInputs, ConfigError, EvalSet, Sequences
+from flm_bench.params import parse_params
+from flm_bench.plugins import load_plugins
+from flm_bench.results.records import load_records
+from flm_bench.runner import Runner
+from flm_bench.suite import TrainConfig, load_suite
+from flm_bench.train.loop import fit
+from flm_bench_plugins.sociallgn_net import SocialLGN
+
+# 4 users, 5 items; user 3 shares no item with user 0
+HISTORIES = [[0, 1], [1, 2], [2, 3, 0], [4]]
+
+
+def _sequences(histories: list[list[int]]) -> Sequences:
+    items = np.array([i for h in histories for i in h], dtype=np.int64)
+    indptr = np.r_[0, np.cumsum([len(h) for h in histories])].astype(np.int64)
+    return Sequences(np.arange(len(histories), dtype=np.int64), indptr, items, np.arange(len(items)))
+
+
+TRAIN = _sequences(HISTORIES)
+
+
+MODELS = load_plugins().models  # loaded once: the builds below are the tests
+
+
+def _graph_model(model: str, edges: list[tuple[int, int]] | None, seed: int = 0, **params) -> SocialLGN:
+    side = {} if edges is None else {"social_edges": np.array(edges, dtype=np.int64).reshape(-1, 2)}
+    spec = MODELS.get(model)
+    torch.manual_seed(seed)
+    inputs = BuildInputs(
+        5, None, parse_params(model, spec.params, {"dim": 4, **params}), seed, "cpu", side, n_users=4, dataset="tiny"
+    )
+    built = spec.build(inputs)
+    assert isinstance(built, SocialLGN)
+    built.prepare(TRAIN)
+    return built
+
+
+def test_lightgcn_propagation_is_the_mean_of_normalised_adjacency_powers() -> None:
+    model = _graph_model("lightgcn", None, layers=2)
+    a = np.zeros((9, 9))
+    for u, h in enumerate(HISTORIES):
+        for i in h:
+            a[u, 4 + i] = a[4 + i, u] = 1.0
+    d = a.sum(1) ** -0.5
+    norm = d[:, None] * a * d[None, :]
+    x = torch.cat([model.user_table.weight, model.item_table.weight]).detach().double().numpy()
+    expected = (x + norm @ x + norm @ norm @ x) / 3
+    users, items = model.propagate()
+    np.testing.assert_allclose(torch.cat([users, items]).detach().numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_without_social_edges_sociallgn_is_lightgcn_exactly() -> None:
+    social, plain = _graph_model("sociallgn", []), _graph_model("lightgcn", None)
+    assert social.fusion is None
+    assert torch.equal(social.score([], np.arange(4)), plain.score([], np.arange(4)))
+    rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
+    for a, b in zip(social.epoch_losses(TRAIN, 2, rng_a), plain.epoch_losses(TRAIN, 2, rng_b), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_a_friend_changes_the_users_embedding_and_starts_from_the_same_weights() -> None:
+    one, two = _graph_model("sociallgn", [(0, 1)]), _graph_model("sociallgn", [(0, 1), (0, 3)])
+    plain = _graph_model("lightgcn", None)
+    assert torch.equal(one.user_table.weight, plain.user_table.weight)  # the graph is the only difference
+    users_one, users_two = one.propagate()[0], two.propagate()[0]
+    assert not torch.allclose(users_one[0], users_two[0])
+    with torch.no_grad():  # a self-loop is no friendship
+        assert torch.equal(_graph_model("sociallgn", [(0, 1), (2, 2)]).propagate()[0], users_one)
+
+
+def test_sociallgn_on_a_dataset_without_social_edges_is_refused_in_one_line() -> None:
+    with pytest.raises(ConfigError, match=r"'sociallgn' needs social edges .* dataset 'tiny' does not carry") as err:
+        _graph_model("sociallgn", None)
+    assert "\n" not in str(err.value)
+
+
+def test_negatives_are_never_training_positives_and_scores_are_deterministic() -> None:
+    model = _graph_model("sociallgn", [(0, 1), (1, 0)])
+    users = np.repeat(np.arange(4), 50)
+    negatives = model.negatives(users, np.random.default_rng(0))
+    assert not any(n in HISTORIES[u] for u, n in zip(users, negatives, strict=True))
+    first = model.score([], np.array([3, 0]))
+    assert first.shape == (2, 5)
+    assert torch.equal(first, _graph_model("sociallgn", [(0, 1), (1, 0)]).score([], np.array([3, 0])))
+    assert torch.allclose(first[1], model.score([], np.array([0]))[0])  # a user's scores do not depend on the batch
+
+
+def _valid() -> EvalSet:
+    return EvalSet(TRAIN, _sequences([[3], [4], [1], [0]]))
+
+
+@pytest.mark.parametrize(
+    "training,stopped_by", [({"epochs": 3, "patience": 10}, "cap"), ({"epochs": 50, "patience": 1}, "patience")]
+)
+def test_the_harness_loop_trains_it_and_says_why_it_stopped(training: dict, stopped_by: str) -> None:
+    model = _graph_model("sociallgn", [(0, 1), (1, 0)])
+    cfg = TrainConfig(batch_size=3, learning_rate=0.5, device="cpu", **training)
+    result = fit(model, model.parameters(), TRAIN, _valid(), cfg, seed=0)
+    assert result.stopped_by == stopped_by and result.windows is None
+    assert result.optimizer_steps == 3 * result.epochs  # 8 distinct pairs in batches of 3
+    assert result.epochs == (3 if stopped_by == "cap" else result.best_epoch + 1)
+    assert result.valid_curve[result.best_epoch - 1] == max(result.valid_curve)
+
+
+SUITE = """
+name = "social-tiny"
+targets = ["filmtrust"]
+models = ["lightgcn", "sociallgn"]
+strategies = ["scratch", "finetune"]
+corpora = ["mixed-small"]
+[split]
+protocol = "random-holdout"
+[evaluation]
+metrics = ["ndcg", "recall"]
+cutoffs = [10]
+[training]
+device = "cpu"
+epochs = 2
+batch_size = 4096
+learning_rate = 0.01
+max_valid_users = 300
+[model_params.lightgcn]
+dim = 8
+layers = 1
+[model_params.sociallgn]
+dim = 8
+layers = 1
+"""
+
+
+@pytest.mark.slow
+def test_a_social_suite_runs_both_models_from_scratch_on_real_trust_data(real_data: Path, tmp_path: Path) -> None:
+    (tmp_path / "suite.toml").write_text(SUITE)
+    result = cli("run", "--suite", "suite.toml", "--output", "out", "--data-dir", str(real_data), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    records = {r.model.name: r for _, r in load_records(tmp_path / "out")}
+    assert set(records) == {"lightgcn", "sociallgn"}  # finetune does not apply to an ID-bound graph model
+    for record in records.values():
+        assert record.strategy.name == "scratch" and record.training is not None
+        assert (record.training.stopped_by, record.training.epochs) == ("cap", 2)
+        assert 1 <= record.training.best_epoch <= 2 and record.training.optimizer_steps > 0
+        assert 0 < record.metrics["ndcg@10"] < 1
+    assert records["sociallgn"].metrics != records["lightgcn"].metrics
+
+
+def test_sociallgn_on_real_data_without_edges_is_refused_naming_the_dataset(real_data: Path, tmp_path: Path) -> None:
+    suite = 'name = "no-edges"\ntargets = ["movielens-100k"]\nmodels = ["sociallgn"]\nstrategies = ["scratch"]\n'
+    (tmp_path / "suite.toml").write_text(suite + '[training]\ndevice = "cpu"\n')
+    runner = Runner(load_suite(tmp_path / "suite.toml"), load_plugins(), tmp_path / "out", device="cpu")
+    with pytest.raises(ConfigError, match="'sociallgn' needs social edges .* dataset 'movielens-100k' does not carry"):
+        runner.run()
