@@ -7,7 +7,7 @@ Times, best of ``--repeat`` interleaved rounds, on the dataset's leave-one-out t
 (b) flm    - ``evaluate`` of a dot-product model (seeded random 64-d user and item embeddings, as in
              ``bench_evaluation.py``): what a cell's evaluation costs without levels;
 (r) random - ``random_levels`` (closed forms, no ranking);
-(p) pop.   - ``popularity_levels`` (a second full ranking, by training counts).
+(p) pop.   - ``popularity_levels`` (one catalogue order by training counts, each user's history skipped).
 
 and prints (r + p) / (b), the share the levels add to the evaluation.
 """
@@ -16,19 +16,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 import warnings
 
 import torch
-
-
-def best_of(fn, repeat: int) -> tuple[float, object]:
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, result
+from bench_evaluation import timed  # benchmarks run as scripts: their folder is on sys.path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,10 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.dataset}: {len(test)} test users x {n} items, metrics {','.join(names)}")
     times = {"flm": float("inf"), "random": float("inf"), "popularity": float("inf")}
     for _ in range(args.repeat):
-        times["flm"] = min(times["flm"], best_of(lambda: evaluate(score, test, names), 1)[0])
-        t, rnd = best_of(lambda: random_levels(test, n, names, exclude_history=True), 1)
+        times["flm"] = min(times["flm"], timed(lambda: evaluate(score, test, names), 1)[0])
+        t, rnd = timed(lambda: random_levels(test, n, names, exclude_history=True), 1)
         times["random"] = min(times["random"], t)
-        t, pop = best_of(lambda: popularity_levels(split.train, test, n, names, exclude_history=True), 1)
+        t, pop = timed(lambda: popularity_levels(split.train, test, n, names, exclude_history=True), 1)
         times["popularity"] = min(times["popularity"], t)
     for label, key in (
         ("(b) evaluate()", "flm"),
