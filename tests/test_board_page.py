@@ -21,7 +21,8 @@ from flm_bench.results import render
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-HEADLINE = ["rank", "domain", "dataset", "model", "strategy", "corpus", "m:ndcg@10"]
+# the records carry reference levels: the lift over popularity shows, the levels wait behind the chooser
+HEADLINE = ["rank", "domain", "dataset", "model", "strategy", "corpus", "m:ndcg@10", "lift"]
 HEADLINE += ["gain", "relative", "ci", "p", "agree", "cost", "records"]
 VISIBLE_ROWS = "Array.from(document.querySelectorAll('#board tbody tr')).filter(r => !r.hidden)"
 
@@ -68,6 +69,8 @@ def test_headline_columns_and_the_answer_fit_at_1400_px(boards: Path, browser, t
     assert [c for c, _, _ in columns] == HEADLINE  # other metrics and costs wait behind the chooser
     assert all(0 <= left and right <= viewport for _, left, right in columns), (viewport, columns)
     assert page.js("window.scrollX") == 0 and page.js("document.documentElement.scrollWidth") <= viewport
+    chooser = page.js("Array.from(document.querySelectorAll('.columns input')).map(i => i.dataset.col)")
+    assert {"random", "popularity"} <= set(chooser)  # the levels are one click away
 
     data = json.loads((boards / "leaderboard.json").read_text())
     sentences = page.js("Array.from(document.querySelectorAll('#answer .sentences li')).map(li => li.textContent)")

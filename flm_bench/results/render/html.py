@@ -86,8 +86,14 @@ def _reference_metrics(board: Board) -> list[str]:
 def optional_columns(board: Board) -> list[tuple[str, str]]:
     """The results table's columns behind the chooser, hidden at first: (column id, label)."""
     metrics = [(f"m:{m}", m) for m in board.metrics if m != board.headline]
+    levels = [("random", "random level"), ("popularity", "popularity level")] if has_levels(board) else []
     costs = [("pretrain", "pretrain s"), ("adapt", "adapt s"), ("params", "trainable params")]
-    return [("split", "split"), ("suite", "suite"), ("seeds", "seeds"), *metrics, *costs]
+    return [("split", "split"), ("suite", "suite"), ("seeds", "seeds"), *metrics, *levels, *costs]
+
+
+def has_levels(board: Board) -> bool:
+    """Whether the results table has level columns: some row's records carry reference levels."""
+    return bool(board.headline) and any(r.levels for r in board.rows)
 
 
 def page_html(
@@ -125,5 +131,6 @@ def page_html(
             overall=board_sentence(board) if board.headline and board.rows else None,
             hover=hover,
             optional=optional_columns(board),
+            with_levels=has_levels(board),
         )
     )
