@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from flm_bench.results.records import CellKey
@@ -79,3 +80,11 @@ def test_significance_is_the_fill_and_colours_are_the_strategies() -> None:
     hollow = gain_plot(board([ROWS[0], row("finetune", 0.12, 0.02, p=0.2)]), "media")
     assert hollow is not None and dict(re.findall(BAR, hollow, re.S)) == {"0": "#ffffff"}  # not significant
     assert not {"#d55e00", "#0072b2", "#d62728", "#1f77b4"} & {c.lower() for c in PALETTE}  # never "worse"/"better"
+
+
+def test_rows_that_rank_history_items_are_ranked_apart() -> None:
+    """Same dataset and split, another history rule: neither rank nor bold crosses the rules."""
+    kept = dataclasses.replace(row("scratch", 0.30), exclude_history=False)
+    ranks, best = rank_rows([*ROWS, kept], METRIC)
+    assert ranks == [2, 1, 3, 1]  # 0.30 would outrank every excluded-history row
+    assert best == [frozenset(), frozenset({METRIC}), frozenset(), frozenset({METRIC})]

@@ -140,11 +140,12 @@ def _printable_row(row: Row) -> Row:
 
 
 def rank_rows(rows: list[Row], headline: str | None) -> tuple[list[int | None], list[frozenset[str]]]:
-    """Each row's rank by the headline mean among the rows of its dataset and split (ties share a
-    rank), and the metrics whose best mean there it has."""
-    groups: dict[tuple[str, str], list[int]] = {}
+    """Each row's rank by the headline mean among the rows of its dataset, split and history rule
+    (ties share a rank), and the metrics whose best mean there it has: a row that ranks history
+    items is never ranked against rows that exclude them."""
+    groups: dict[tuple[str, str, bool], list[int]] = {}
     for i, r in enumerate(rows):
-        groups.setdefault((r.key.dataset, r.key.split), []).append(i)
+        groups.setdefault((r.key.dataset, r.key.split, r.exclude_history), []).append(i)
     ranks: list[int | None] = [None] * len(rows)
     best: list[set[str]] = [set() for _ in rows]
     for members in groups.values():

@@ -89,7 +89,7 @@ def _md_header(board: Board, title: str, rows: list[Row]) -> list[str]:
         "",
     ]
     if board.headline and rows:
-        lines += ["**Bold**: the best value of its metric in the dataset and split.", ""]
+        lines += ["**Bold**: the best value of its metric in the dataset, split and history rule.", ""]
     if any(r.levels for r in rows):
         lines += [levels_note(board), ""]
     if any(not r.exclude_history for r in rows):
@@ -106,7 +106,7 @@ def _row_cells(
     levels: bool = False,
     cold: bool = False,
 ) -> list[str]:
-    """A domain board's row: every metric (``best``: those in bold, the best in the dataset and split),
+    """A domain board's row: every metric (``best``: those in bold, the best in the dataset, split and history rule),
     with ``levels`` the headline's random and popularity levels and the lift, with ``cold`` the
     headline of its cold-start-item users."""
     model = md_escape(fmt_model(row))
@@ -331,7 +331,8 @@ def overall_markdown(board: Board) -> str:
     lines += ["## All rows", ""]
     if board.rows:
         lines += [
-            f"Rank (#) by {board.headline} within a dataset and split. cost s: mean seconds to pretrain + adapt.",
+            f"Rank (#) by {board.headline} within a dataset, split and history rule. "
+            "cost s: mean seconds to pretrain + adapt.",
             "",
         ]
         for domain in board.domains:
