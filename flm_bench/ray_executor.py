@@ -70,12 +70,24 @@ class Job:
 
 
 @dataclass(frozen=True)
+class Pretrained:
+    """A pretraining task's result: the checkpoint, whether it was found rather than trained, and
+    the Ray node id it ran on."""
+
+    checkpoint: Checkpoint
+    reused: bool
+    node: str
+
+
+@dataclass(frozen=True)
 class Placed:
-    """A cell settled by a worker, and where: the Ray node id and the worker's process id."""
+    """A cell settled by a worker, and where: the Ray node id and the worker's process id (and the
+    node of the pretraining task it adapted from, if any)."""
 
     done: CellDone
     node: str
     pid: int
+    pretrained_on: str | None = None
 
 
 @dataclass
@@ -84,6 +96,7 @@ class RayRun:
 
     result: RunResult
     nodes: dict[str, str] = field(default_factory=dict)
+    pretrained_on: dict[str, str] = field(default_factory=dict)  # record id -> node of its checkpoint's task
 
 
 # ---------------------------------------------------------------- worker side
@@ -102,23 +115,24 @@ def worker_runner(job: Job, cpus: float) -> Runner:
     return _RUNNERS[job.key()]
 
 
-def pretrain_task(job: Job, cell: Cell, cpus: float) -> tuple[Checkpoint, bool]:
+def pretrain_task(job: Job, cell: Cell, cpus: float) -> Pretrained:
     """Ray task: the checkpoint ``cell`` adapts from, trained now or found in the output folder."""
-    return worker_runner(job, cpus).checkpoint(cell)
+    import ray
+
+    checkpoint, reused = worker_runner(job, cpus).checkpoint(cell)
+    return Pretrained(checkpoint, reused, ray.get_runtime_context().get_node_id())
 
 
-def cell_task(
-    job: Job, cell: Cell, rid: str, cpus: float, pretrained: tuple[Checkpoint, bool] | None, first: bool
-) -> Placed:
+def cell_task(job: Job, cell: Cell, rid: str, cpus: float, pretrained: Pretrained | None, first: bool) -> Placed:
     """Ray task: settle one cell under its lock, as the local executor does. Only the ``first``
     cell of a checkpoint reports it as trained in this run; the others reuse it, as locally."""
     import ray
 
-    if pretrained is not None and not first:
-        pretrained = (pretrained[0], True)
-    done = worker_runner(job, cpus).run_cell(cell, rid, wait=True, pretrained=pretrained)
+    ckpt = None if pretrained is None else (pretrained.checkpoint, pretrained.reused or not first)
+    done = worker_runner(job, cpus).run_cell(cell, rid, wait=True, pretrained=ckpt)
     assert done is not None, "a waited-for claim is always held"
-    return Placed(done, ray.get_runtime_context().get_node_id(), os.getpid())
+    node = ray.get_runtime_context().get_node_id()
+    return Placed(done, node, os.getpid(), pretrained.node if pretrained else None)
 
 
 # ---------------------------------------------------------------- driver side
@@ -237,6 +251,8 @@ def _gather(ray: Any, refs: dict[Any, Cell], run: RayRun, progress: Progress, to
                 progress.message(f"failed: {cell.dataset} · {cell.model} · {cell.strategy} · seed {cell.seed}")
                 continue
             run.nodes[placed.done.path.parent.name] = placed.node
+            if placed.pretrained_on is not None:
+                run.pretrained_on[placed.done.path.parent.name] = placed.pretrained_on
             _report(progress, run, cell, placed.done, total)
 
 

@@ -156,7 +156,12 @@ def test_cells_spread_over_two_nodes_equal_local_and_rerun_skips(cluster: Any, t
     suite = load_suite(suite_file(tmp_path, ["popularity", "sasrec"], [0]))
     first = run_ray(cluster, suite, tmp_path / "ray")
     assert len(first.result.written) == 3 and not first.result.failed and not first.result.skipped
-    assert set(first.nodes.values()) == node_ids(cluster), "every node ran cells"
+    # one CPU per node: tasks ready at once (the checkpoint and the two scratch cells) run on both
+    # nodes; which of them lands where is Ray's choice (a CI run put all three cells on one node
+    # while the other pretrained)
+    used = set(first.nodes.values()) | set(first.pretrained_on.values())
+    assert used == node_ids(cluster), "every node ran tasks"
+    assert set(first.pretrained_on) == {rid for rid in first.nodes if "__finetune__" in rid}
     Runner(suite, load_plugins(), tmp_path / "local").run()
     assert comparable(tmp_path / "ray") == comparable(tmp_path / "local")
 
