@@ -59,12 +59,18 @@ def test_bce_must_match_and_unstated_rules_are_never_like_for_like() -> None:
     assert differences(None, record) == ["the source states no rules"]
 
 
-def test_the_table_prints_no_ratio_for_the_published_records_none_of_which_is_like_for_like() -> None:
+def test_the_table_prints_a_ratio_only_for_the_published_like_for_like_records() -> None:
+    """Of the published records only suite reproduction-recbole ran under its reference's rules:
+    its rows carry a ratio, every other row a reason and no ratio."""
     script = Path(__file__).resolve().parents[1] / "scripts" / "reproduction_table.py"
     done = subprocess.run([sys.executable, str(script), str(BOARD / "records")], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    rows = [line for line in done.stdout.splitlines()[2:] if "(no published" not in line]
-    assert rows and all(line.split(" | ")[-2] == "—" and "| no: " in line for line in rows), done.stdout
+    rows = [line.split(" | ") for line in done.stdout.splitlines()[2:] if "(no published" not in line]
+    like = [r for r in rows if r[4] == "reproduction-recbole"]
+    assert {r[1] for r in like} == {"recall@10", "ndcg@10", "recall@50", "ndcg@50"}, done.stdout
+    assert all(r[-2] != "—" and r[-1].startswith("yes") for r in like), done.stdout
+    others = [r for r in rows if r[4] != "reproduction-recbole"]
+    assert others and all(r[-2] == "—" and r[-1].startswith("no: ") for r in others), done.stdout
 
 
 @pytest.mark.parametrize("name", ["reproduction-recbole", "reproduction-s3rec"])
