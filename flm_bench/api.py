@@ -28,7 +28,7 @@ What is here, by what you are writing:
   :class:`ReadsText` (say in the record what encoded the text);
 - a strategy: :class:`StrategySpec`, :class:`AdaptContext` (what ``adapt`` gets),
   :class:`StrategyResult` (what it returns), :class:`FitResult`, and the evaluation helpers a
-  strategy that measures as it adapts uses (:func:`evaluate`, :func:`rank_batch`,
+  strategy that measures as it adapts uses (:func:`evaluate`, :func:`rank_batch`, :func:`depth`,
   :func:`per_user_metrics`, :func:`seed_everything`, :func:`subsample`);
 - :func:`popularity_counts`: training-interaction counts, the ``popularity`` baseline's scores and
   the popularity level every record carries.
@@ -52,7 +52,7 @@ from flm_bench.data.table import (
     index_ids,
 )
 from flm_bench.errors import ConfigError, DataError, FlmBenchError
-from flm_bench.evaluation import evaluate, per_user_metrics, rank_batch
+from flm_bench.evaluation import depth, evaluate, per_user_metrics, rank_batch
 from flm_bench.file_datasets import Parser, files_dataset
 from flm_bench.hookspecs import hookimpl
 from flm_bench.levels import popularity_counts
@@ -123,6 +123,7 @@ __all__ = [
     "TrainConfig",
     "build_table",
     "canonical",
+    "depth",
     "epoch_seconds",
     "evaluate",
     "fetch",

@@ -38,6 +38,11 @@ def metric_names(metrics: Sequence[str], cutoffs: Sequence[int]) -> list[str]:
     return [f"{m}@{k}" for k in cutoffs for m in metrics]
 
 
+def depth(names: Sequence[str]) -> int:
+    """How many items a ranked list needs for metrics ``names``: their largest cutoff."""
+    return max(int(n.split("@")[1]) for n in names)
+
+
 def top_k(scores: torch.Tensor, k: int) -> torch.Tensor:
     """Indices ``[B, k]`` of the best-scoring items: score descending, then index ascending."""
     import torch
@@ -191,6 +196,6 @@ def evaluate(
     batch_size: int = 2048,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Rank the full catalogue for ``eval_set`` and score it: ``(ranked, per-user metrics)``."""
-    k = max(int(n.split("@")[1]) for n in names)
+    k = depth(names)
     ranked = rank(score, eval_set, k, exclude_history=exclude_history, batch_size=batch_size)
     return ranked, per_user_metrics(ranked, eval_set.targets, names)

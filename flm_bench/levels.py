@@ -32,7 +32,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from flm_bench.data.splits import EvalSet, Sequences
-from flm_bench.evaluation import per_user_metrics, qrels_array
+from flm_bench.evaluation import depth, per_user_metrics, qrels_array
 
 #: A catalogue with fewer items than this is evaluated at :data:`SCALED_CUTOFFS` too.
 SMALL_CATALOGUE = 50
@@ -84,8 +84,9 @@ def popularity_levels(
     train: Sequences, eval_set: EvalSet, n_items: int, names: Sequence[str], *, exclude_history: bool
 ) -> dict[str, float]:
     """Each metric's mean over ``eval_set``'s users when items are ranked by :func:`popularity_counts`."""
-    k = max(int(n.split("@")[1]) for n in names)
-    ranked = popularity_ranking(popularity_counts(train, n_items), eval_set, k, exclude_history=exclude_history)
+    ranked = popularity_ranking(
+        popularity_counts(train, n_items), eval_set, depth(names), exclude_history=exclude_history
+    )
     per_user = per_user_metrics(ranked, eval_set.targets, names)
     return {n: float(v.mean()) if len(v) else 0.0 for n, v in per_user.items()}
 
@@ -164,7 +165,7 @@ def _expected(family: str, k: int, n: np.ndarray, total: np.ndarray, r: np.ndarr
 def random_levels(eval_set: EvalSet, n_items: int, names: Sequence[str], *, exclude_history: bool) -> dict[str, float]:
     """Each metric's exact expectation under a uniformly random ranking, averaged over users."""
     cutoffs = {n: int(n.split("@")[1]) for n in names}
-    length = min(max(cutoffs.values()), n_items)  # the ranked list's length (see top_k)
+    length = min(depth(names), n_items)  # the ranked list's length (see top_k)
     n, total, r, tail = _users(eval_set, n_items, length, exclude_history)
     return {
         name: float(_expected(name.split("@")[0], k, n, total, r, tail).mean()) if len(n) else 0.0

@@ -55,6 +55,7 @@ from flm_bench.api import (
     Sequences,
     StrategyResult,
     TrainConfig,
+    depth,
     evaluate,
     per_user_metrics,
     rank_batch,
@@ -221,7 +222,7 @@ def replay(
     seed_everything(seed, cfg.deterministic)
     params = [p for p in parameters if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    k = max(int(n.split("@")[1]) for n in names)
+    k = depth(names)
     scored = stream.scored
     result = StreamResult(stream.order, cfg.batch_size, 0, stream.rows[scored])
     metrics = _EventMetrics(names)
