@@ -739,6 +739,7 @@ def test_cli_publish(
     assert "replacing 1" in result.stderr
 
 
+@pytest.mark.slow  # a fresh process compiles ranx's metrics: ~50 s on the shared machine
 def test_forged_levels_fail_the_installed_console_script(tmp_path: Path, record_folders) -> None:
     """``flm-bench publish`` recomputes the reference levels: a forged one is a forged record (exit 1)."""
     bad = copy_record(record_folders["popularity-1"], tmp_path)
