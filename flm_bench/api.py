@@ -23,6 +23,7 @@ What is here, by what you are writing:
   size), :class:`NeuralRecommender` for a pretrainable torch model (the harness trains it),
   :class:`SelfBatchingRecommender` for a torch model that draws its own training batches (a
   graph model: the harness trains and early-stops it too, under ``scratch`` only),
+  :class:`PreparesForTest` (a model that reads the test histories once before test scoring),
   :class:`Sequences` (what ``fit`` gets), :class:`ItemTable` / :class:`QueryHead` (shared layers),
   :mod:`text_encoder` (item text as sentence embeddings, with the ``text`` extra) and
   :class:`ReadsText` (say in the record what encoded the text);
@@ -57,7 +58,14 @@ from flm_bench.file_datasets import Parser, files_dataset
 from flm_bench.hookspecs import hookimpl
 from flm_bench.levels import popularity_counts
 from flm_bench.params import ModelParams, NoParams, Search, tunable
-from flm_bench.recommender import BuildInputs, CountsParameters, FittableRecommender, ReadsText, Recommender
+from flm_bench.recommender import (
+    BuildInputs,
+    CountsParameters,
+    FittableRecommender,
+    PreparesForTest,
+    ReadsText,
+    Recommender,
+)
 from flm_bench.specs import DOMAINS, CorpusSpec, DatasetSpec, Domain, ModelSpec
 from flm_bench.suite import TrainConfig
 from flm_bench.train.strategy import AdaptContext, StrategyMetrics, StrategyResult, StrategySpec
@@ -109,6 +117,7 @@ __all__ = [
     "NeuralRecommender",
     "NoParams",
     "Parser",
+    "PreparesForTest",
     "QueryHead",
     "ReadsText",
     "Recommender",

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from flm_bench.data.splits import EvalSet, Sequences
+from flm_bench.data.splits import EvalSet, Sequences, Split
 from flm_bench.evaluation import depth, per_user_metrics, qrels_array
 
 #: A catalogue with fewer items than this is evaluated at :data:`SCALED_CUTOFFS` too.
@@ -89,6 +89,17 @@ def popularity_levels(
     )
     per_user = per_user_metrics(ranked, eval_set.targets, names)
     return {n: float(v.mean()) if len(v) else 0.0 for n, v in per_user.items()}
+
+
+def split_levels(
+    split: Split, names: Sequence[str], *, exclude_history: bool
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The random and popularity levels of ``names`` on ``split``'s test users (a record's ``levels``)."""
+    test, n = split.test, split.n_items
+    return (
+        random_levels(test, n, names, exclude_history=exclude_history),
+        popularity_levels(split.train, test, n, names, exclude_history=exclude_history),
+    )
 
 
 def _distinct_pairs(seqs: Sequences) -> tuple[np.ndarray, np.ndarray]:

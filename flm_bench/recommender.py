@@ -60,6 +60,17 @@ class FittableRecommender(Recommender, Protocol):
 
 
 @runtime_checkable
+class PreparesForTest(Protocol):
+    """A model that reads the test users' histories once before they are scored (optional): e.g. a
+    graph model adds their validation interactions to its graph, as a sequence model reads them."""
+
+    def before_test(self, histories: Sequences) -> None:
+        """``histories``: the test set's input sequences (training plus validation items, never a
+        test target), called after training and before the first test ``score``."""
+        ...
+
+
+@runtime_checkable
 class CountsParameters(Protocol):
     """A non-torch model that can say how many fitted parameters it holds (recorded as its cost)."""
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from flm_bench.data.table import InteractionData
 from flm_bench.data.transfer import COLD_START_ITEMS, cold_item_users
-from flm_bench.levels import popularity_levels, random_levels, scaled_cutoffs
+from flm_bench.levels import scaled_cutoffs, split_levels
 from flm_bench.plan import Cell
 from flm_bench.results.records import (
     DatasetInfo,
@@ -54,11 +54,8 @@ def evaluation_info(evaluation: EvalConfig, n_items: int, users: int, tie_rule: 
 
 def levels(split: Split, names: list[str], exclude_history: bool) -> Levels:
     """The random and popularity levels of ``names`` on ``split``'s test users (:mod:`flm_bench.levels`)."""
-    test, n = split.test, split.n_items
-    return Levels(
-        random=random_levels(test, n, names, exclude_history=exclude_history),
-        popularity=popularity_levels(split.train, test, n, names, exclude_history=exclude_history),
-    )
+    random, popularity = split_levels(split, names, exclude_history=exclude_history)
+    return Levels(random=random, popularity=popularity)
 
 
 def strategy_info(cell: Cell, plugin: str, ckpt: Checkpoint | None, transfer: dict[str, list[str]]) -> StrategyInfo:

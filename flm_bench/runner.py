@@ -22,7 +22,7 @@ from flm_bench.exclusion import CorpusUse, corpus_for
 from flm_bench.params import ModelParams, parse_params
 from flm_bench.plan import Cell, add_csv_datasets, plan
 from flm_bench.plugins import Plugins
-from flm_bench.recommender import ReadsText
+from flm_bench.recommender import PreparesForTest, ReadsText
 from flm_bench.record_fields import (
     dataset_info,
     evaluation_info,
@@ -332,6 +332,8 @@ class Runner:
         data, split, ckpt, result, adapt = done.data, done.split, done.checkpoint, done.result, done.meter
         names, exclude = self.suite.evaluation.names_for(split.n_items), self.suite.evaluation.exclude_history
         with Meter(self.device) as ev:
+            if isinstance(result.model, PreparesForTest):  # e.g. a graph model adds the validation edges
+                result.model.before_test(split.test.history)
             ranked, per_user = evaluate(result.model.score, split.test, names, exclude_history=exclude)
         cost = Cost(
             pretrain_seconds=ckpt.seconds if ckpt else 0.0,

@@ -56,13 +56,26 @@ class Space:
         return bool(self.model or self.training)
 
 
+def trained_by_loop(runner: Runner, cell: Cell) -> bool:
+    """Whether the harness loop trains ``cell``'s model: a pretrainable (neural) one, or one whose
+    build returns a :class:`~flm_bench.train.neural.SelfBatchingRecommender` (built once to see)."""
+    from flm_bench.train.build import build_model
+    from flm_bench.train.neural import SelfBatchingRecommender
+
+    spec = runner.plugins.models.get(cell.model)
+    if spec.pretrainable:
+        return True
+    model = build_model(spec, runner.cell_params(cell), runner.data(cell.dataset), seed=cell.seed, device="cpu")
+    return isinstance(model, SelfBatchingRecommender)
+
+
 def space_for(runner: Runner, cell: Cell) -> Space:
     """``scratch`` and other cells without a checkpoint tune the model's declared search space;
     a cell adapting a checkpoint keeps its architecture. Models trained by the harness loop
-    (pretrainable ones) also tune ``learning_rate`` and ``weight_decay``."""
+    (:func:`trained_by_loop`) also tune ``learning_rate`` and ``weight_decay``."""
     spec = runner.plugins.models.get(cell.model)
     model = {} if cell.corpus else spec.params.search_space()
-    return Space(model, dict(TRAINING_SPACE) if spec.pretrainable else {})
+    return Space(model, dict(TRAINING_SPACE) if trained_by_loop(runner, cell) else {})
 
 
 def _suggest(trial: optuna.Trial, prefix: str, space: dict[str, Search], types: dict[str, Any]) -> dict[str, Any]:

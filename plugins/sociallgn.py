@@ -6,7 +6,9 @@ user embeddings over the dataset's social graph (side data ``social_edges``: tru
 friendship) and fuses the two per layer. ``lightgcn`` is the same model built without the
 social edges, so the graph is the only difference (same parameters, same initial embeddings
 for the same seed). Trained by the harness loop with early stopping on validation, on BPR
-triples the model samples itself.
+triples the model samples itself. The test users are scored over the training graph plus their
+test histories' edges (``before_test``: the validation interactions), as a sequence model reads
+the validation item when scoring them.
 
 Every parameter is tied to the target's user and item IDs, so nothing can transfer from a
 pretraining corpus: both are registered ``pretrainable=False`` and run under ``scratch`` only.

@@ -74,16 +74,28 @@ class SocialLGN(SelfBatchingRecommender):
         self.seen = np.zeros(0, np.int64)  # their sorted keys user * n_items + item
 
     def prepare(self, train: Sequences) -> None:
-        users = np.repeat(train.users.astype(np.int64), train.lengths())
-        self.seen = np.unique(users * self.n_items + train.items)
+        self.seen = self._keys(train)
         self.pairs = np.stack([self.seen // self.n_items, self.seen % self.n_items])
-        u, i = self.pairs
-        n = self.n_users + self.n_items
-        graph = normalised_adjacency(np.r_[u, i + self.n_users], np.r_[i + self.n_users, u], (n, n))
-        self.graph = graph.to(self.device)
+        self.graph = self._graph(self.seen)
         if self.fusion is not None:
             social = normalised_adjacency(self.edges[:, 0], self.edges[:, 1], (self.n_users, self.n_users))
             self.social = social.to(self.device)
+
+    def before_test(self, histories: Sequences) -> None:
+        """Score the test users over the training graph plus their histories' edges (the validation
+        interactions, which a sequence model reads as input too); training pairs stay as they were."""
+        self.graph = self._graph(np.union1d(self.seen, self._keys(histories)))
+
+    def _keys(self, seqs: Sequences) -> np.ndarray:
+        """Sorted distinct keys ``user * n_items + item`` of ``seqs``."""
+        users = np.repeat(seqs.users.astype(np.int64), seqs.lengths())
+        return np.unique(users * self.n_items + seqs.items[seqs.indptr[0] : seqs.indptr[-1]])
+
+    def _graph(self, keys: np.ndarray) -> torch.Tensor:
+        """The normalised user–item graph of the (user, item) pairs ``keys``, on the model's device."""
+        u, i = keys // self.n_items, keys % self.n_items
+        n = self.n_users + self.n_items
+        return normalised_adjacency(np.r_[u, i + self.n_users], np.r_[i + self.n_users, u], (n, n)).to(self.device)
 
     def propagate(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Final user and item embeddings: the mean of layer 0 and every propagated layer."""

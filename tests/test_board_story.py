@@ -88,3 +88,24 @@ def test_rows_that_rank_history_items_are_ranked_apart() -> None:
     ranks, best = rank_rows([*ROWS, kept], METRIC)
     assert ranks == [2, 1, 3, 1]  # 0.30 would outrank every excluded-history row
     assert best == [frozenset(), frozenset({METRIC}), frozenset(), frozenset({METRIC})]
+
+
+def test_the_tally_says_how_many_wins_and_losses_are_on_saturated_rows() -> None:
+    """Issue 14: a significant gain on a saturated metric is counted, and said to be saturated."""
+    saturated = {METRIC: (0.23, 0.87)}  # coil2000-like: popularity takes ~83% of the headroom
+    wins = [row(s, 0.12, 0.02, p=0.003) for s in ("finetune", "adapter")]
+    for r in wins:
+        r.levels = saturated
+    loss = row("probe", 0.07, -0.03, p=2e-9)
+    b = board([ROWS[0], *wins, loss])
+    note = "saturated: popularity already takes ≥ 75% of the headroom"
+    assert domain_sentence(b, "media").endswith(
+        f"2 significant wins (both {note}) and 1 significant loss among 3 gains tested."
+    )
+    assert f"2 of 3 transfer gains in ndcg@10 are significant wins (both {note}) and 1 significant loss " in (
+        board_sentence(b)
+    )
+    loss.levels = saturated
+    wins[1].levels = {}
+    b = board([ROWS[0], *wins, loss])
+    assert f"2 significant wins (1 {note}) and 1 significant loss ({note}) among" in domain_sentence(b, "media")

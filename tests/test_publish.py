@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import ranx
 import typer
+from console import cli
 from typer.testing import CliRunner
 
 from flm_bench.cli.publish_cmd import publish_command
@@ -293,6 +294,14 @@ TAMPERINGS: dict[str, tuple[Callable[[Path], None], str]] = {
     "dropped a hard test user": (
         _drop_hard_user,
         r"qrels\.trec\.gz is not the split's test targets \(1 test users missing",
+    ),
+    "forged popularity level": (
+        _set("levels", "popularity", "ndcg@10", value=lambda v: v * 0.5),
+        r"levels\.popularity\['ndcg@10'\] is .* but recomputing it on the split gives",
+    ),
+    "a level dropped": (
+        _set("levels", "random", "recall@10", value=_DELETE),
+        r"levels\.random has metrics \['ndcg@10'\], expected the record's \['ndcg@10', 'recall@10'\]",
     ),
     "artifact outside the folder": (_set("artifacts", "run", value="../run.trec"), "must be a plain file name"),
     "record id with a trailing newline": (
@@ -728,3 +737,26 @@ def test_cli_publish(
     result = runner.invoke(app, ["publish", str(record_folders["itemknn-2"]), "--output", str(board), "--replace"])
     assert result.exit_code == 0, result.output
     assert "replacing 1" in result.stderr
+
+
+@pytest.mark.slow  # a fresh process compiles ranx's metrics: ~50 s on the shared machine
+def test_forged_levels_fail_the_installed_console_script(tmp_path: Path, record_folders) -> None:
+    """``flm-bench publish`` recomputes the reference levels: a forged one is a forged record (exit 1)."""
+    bad = copy_record(record_folders["popularity-1"], tmp_path)
+    _set("levels", "random", "ndcg@10", value=0.5)(bad)
+    done = cli("publish", str(bad), "--output", "board", "--no-commit", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith(f"error: {bad / 'record.json'}: levels.random['ndcg@10'] is 0.5 but recomputing")
+    assert done.stderr.count("\n") == 1 and not (tmp_path / "board").exists(), done.stderr
+
+
+def test_levels_at_a_target_fraction_are_recomputed_on_the_kept_users(run_suite, plugins) -> None:
+    """The popularity level of a cell trained on a fifth of the users counts that fifth only."""
+    text = TEMPORAL_SUITE.replace('"pub-temporal"', '"pub-fraction"') + "[protocol]\ntarget_fractions = [0.2, 1.0]\n"
+    records = {
+        r.target_fraction.fraction: (p, r) for p, r in load_records(run_suite(text, plugins)) if r.target_fraction
+    }
+    (fifth, small), (_, full) = records[0.2], records[1.0]
+    assert small.levels and full.levels and small.levels.popularity != full.levels.popularity
+    assert small.levels.random == full.levels.random  # the same test users
+    assert [v.record for v in validate([fifth], plugins=plugins)] == [small]

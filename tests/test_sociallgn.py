@@ -9,7 +9,8 @@ import pytest
 import torch
 from console import cli
 
-from flm_bench.api import BuildInputs, ConfigError, EvalSet, Sequences
+from flm_bench.api import BuildInputs, ConfigError, EvalSet, PreparesForTest, Sequences
+from flm_bench.data.splits import leave_one_out
 from flm_bench.params import parse_params
 from flm_bench.plugins import load_plugins
 from flm_bench.results.records import load_records
@@ -161,3 +162,53 @@ def test_sociallgn_on_real_data_without_edges_is_refused_naming_the_dataset(real
     runner = Runner(load_suite(tmp_path / "suite.toml"), load_plugins(), tmp_path / "out", device="cpu")
     with pytest.raises(ConfigError, match="'sociallgn' needs social edges .* dataset 'movielens-100k' does not carry"):
         runner.run()
+
+
+def _edges(model: SocialLGN) -> set[tuple[int, int]]:
+    """The (user, item) pairs of the model's user–item graph."""
+    assert model.graph is not None
+    rows, cols = model.graph.coalesce().indices().numpy()
+    users = rows < model.n_users
+    return {(int(u), int(i) - model.n_users) for u, i in zip(rows[users], cols[users], strict=True)}
+
+
+def _pairs(seqs: Sequences) -> set[tuple[int, int]]:
+    return {(int(u), int(i)) for k, u in enumerate(seqs.users) for i in seqs.get(k)}
+
+
+@pytest.mark.parametrize("model", ["lightgcn", "sociallgn"])
+def test_the_test_graph_adds_the_validation_edges_and_no_test_edge(tiny_data, model: str) -> None:
+    """As a sequence model reads the validation item when scoring a test user, the graph models
+    score the test split over the training graph plus the test histories (leave-one-out: the
+    validation items), and never over a test target."""
+    rng = np.random.default_rng(0)
+    items = np.concatenate([rng.permutation(8)[:4] for _ in range(6)])  # 6 users, 4 distinct items each
+    split = leave_one_out(tiny_data(np.repeat(np.arange(6), 4), items, np.tile(np.arange(4), 6)))
+    spec = MODELS.get(model)
+    side = {"social_edges": np.array([[0, 1], [1, 2], [2, 0]])}
+    params = parse_params(model, spec.params, {"dim": 4})
+    built = spec.build(BuildInputs(split.n_items, None, params, 0, "cpu", side, n_users=6, dataset="tiny"))
+    assert isinstance(built, SocialLGN) and isinstance(built, PreparesForTest)
+    built.prepare(split.train)
+    train, valid, test = _pairs(split.train), _pairs(split.valid.targets), _pairs(split.test.targets)
+    assert _edges(built) == train and len(valid - train) == 6 and len(test - train - valid) == 6
+    before = built.score([], np.arange(6))
+    built.before_test(split.test.history)
+    assert _edges(built) == train | valid  # the validation edges, no test edge
+    assert _pairs(split.train) == {(int(u), int(i)) for u, i in built.pairs.T}  # training pairs unchanged
+    assert not torch.allclose(before, built.score([], np.arange(6)))
+
+
+@pytest.mark.slow
+def test_the_runner_hands_the_test_histories_to_the_graph_model_once(tmp_path: Path, monkeypatch) -> None:
+    """synthetic-social has no social edges: lightgcn only."""
+    suite = SUITE.replace('"filmtrust"', '"synthetic-social"').replace(', "sociallgn"', "")
+    suite = suite.replace("[model_params.sociallgn]\ndim = 8\nlayers = 1\n", "")
+    (tmp_path / "suite.toml").write_text(suite.replace("epochs = 2", "epochs = 1"))
+    runner = Runner(load_suite(tmp_path / "suite.toml"), load_plugins(), tmp_path / "out", device="cpu")
+    seen: list[Sequences] = []
+    monkeypatch.setattr(SocialLGN, "before_test", lambda self, histories: seen.append(histories))
+    runner.run()
+    split = runner.split("synthetic-social")
+    assert [h is split.test.history for h in seen] == [True]
+    assert [r.evaluation.users for _, r in load_records(tmp_path / "out")] == [len(split.test)]

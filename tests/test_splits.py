@@ -626,3 +626,15 @@ def test_a_suite_accepts_every_registered_protocol_and_keeps_params_as_written(t
         "params = { test_fraction = 0.2 }\n"
     )
     assert load_suite(suite).split.params == {"test_fraction": 0.2}  # record ids hash what was written
+
+
+def test_select_takes_sequences_by_position_in_the_order_given() -> None:
+    """One subsetting of sequences (fractions keep training users, the loop shards validation users):
+    a slice of a larger array (``indptr`` not starting at 0) keeps each user's items and rows."""
+    items = np.array([9, 9, 1, 2, 3, 4, 5, 6], dtype=np.int32)
+    seqs = Sequences(np.array([10, 11, 12]), np.array([2, 4, 4, 8]), items, np.arange(100, 108))
+    picked = seqs.select(np.array([2, 0]))
+    assert picked.users.tolist() == [12, 10] and picked.indptr.tolist() == [0, 4, 6]
+    assert picked.items.tolist() == [3, 4, 5, 6, 1, 2] and picked.items.dtype == np.int32
+    assert picked.rows.tolist() == [104, 105, 106, 107, 102, 103]
+    assert [seqs.select(np.array([1])).get(0).tolist(), len(seqs.select(np.array([], dtype=int)))] == [[], 0]

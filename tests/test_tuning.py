@@ -285,3 +285,18 @@ def test_a_trial_past_the_budget_is_not_run_and_not_counted(tmp_path: Path) -> N
     assert [(t.number, t.state.name, t.user_attrs) for t in late] == [(2, "PRUNED", {SURPLUS: True})]
     summary = tuning._summary(runner, cell, study, space, 2)
     assert summary.trials.run == 2 and summary.best is not None and summary.best.best_trial == 1
+
+
+@pytest.mark.slow
+def test_graph_models_trained_by_the_loop_tune_the_training_space(tmp_path: Path) -> None:
+    """lightgcn is not pretrainable but the harness loop trains it: learning rate and weight decay
+    are tuned; popularity is fitted in one call and tunes nothing."""
+    from flm_bench.suite import Suite
+    from flm_bench.tuning_trial import TRAINING_SPACE, space_for
+
+    suite = Suite(name="g", targets=["synthetic-finance"], models=["lightgcn", "popularity"], seeds=[0])
+    runner = Runner(suite, load_plugins(), tmp_path / "out", device="cpu")
+    spaces = {c.model: space_for(runner, c) for c in tuning_cells(runner)}
+    assert spaces["lightgcn"].training == TRAINING_SPACE
+    assert spaces["lightgcn"].model.keys() == {"dim", "layers", "reg"}
+    assert not spaces["popularity"]

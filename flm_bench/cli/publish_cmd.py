@@ -63,7 +63,7 @@ def publish_command(
 
     ranx must recompute its metrics from its run and qrels, and its per-user scores must agree.
 
-    The installed plugins must reproduce its dataset and split fingerprints.
+    The installed plugins must reproduce its dataset and split fingerprints and its random and popularity levels.
 
     A cell already published is rejected unless --replace. If one record is rejected, nothing is published.
     """

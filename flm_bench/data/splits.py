@@ -70,6 +70,14 @@ class Sequences:
     def take(self, positions: np.ndarray) -> list[np.ndarray]:
         return [self.get(int(i)) for i in positions]
 
+    def select(self, positions: np.ndarray) -> Sequences:
+        """The sequences at ``positions``, in that order (users, items and rows alike)."""
+        pos = np.asarray(positions, dtype=np.int64)
+        lengths = self.lengths()[pos]
+        indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        flat = np.repeat(self.indptr[pos] - indptr[:-1], lengths) + np.arange(indptr[-1])
+        return Sequences(self.users[pos], indptr, self.items[flat], self.rows[flat])
+
 
 @dataclass(frozen=True)
 class EvalSet:

@@ -21,7 +21,7 @@ import dataclasses
 
 import numpy as np
 
-from flm_bench.data.splits import Sequences, Split
+from flm_bench.data.splits import Split
 
 #: The name of the cold-start-item slice in records and boards.
 COLD_START_ITEMS = "cold-start-items"
@@ -37,25 +37,13 @@ def kept_users(train_users: np.ndarray, fraction: float, seed: int) -> np.ndarra
     return users[order[: max(1, int(round(fraction * len(users))))]]
 
 
-def restrict(seqs: Sequences, users: np.ndarray) -> Sequences:
-    """``seqs`` with only the rows of ``users`` (CSR order kept)."""
-    keep = np.isin(seqs.users, users)
-    lengths = seqs.lengths()[keep]
-    owned = np.repeat(keep, seqs.lengths())
-    return Sequences(
-        seqs.users[keep],
-        np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
-        seqs.items[seqs.indptr[0] : seqs.indptr[-1]][owned],
-        seqs.rows[seqs.indptr[0] : seqs.indptr[-1]][owned],
-    )
-
-
 def with_fraction(split: Split, fraction: float, seed: int) -> Split:
     """``split`` trained on the :func:`kept_users` at ``fraction`` only (itself at 1.0); its
     validation and test sets, catalogue and fingerprint (the test users) are unchanged."""
     if fraction == 1.0:
         return split
-    return dataclasses.replace(split, train=restrict(split.train, kept_users(split.train.users, fraction, seed)))
+    kept = np.isin(split.train.users, kept_users(split.train.users, fraction, seed))
+    return dataclasses.replace(split, train=split.train.select(np.flatnonzero(kept)))
 
 
 def cold_item_users(split: Split) -> np.ndarray:

@@ -67,16 +67,7 @@ def subsample(eval_set: EvalSet, n: int, seed: int) -> EvalSet:
 
 def take_users(eval_set: EvalSet, pos: np.ndarray) -> EvalSet:
     """The users at positions ``pos`` of ``eval_set``, in that order."""
-
-    def pick(s: Sequences) -> Sequences:
-        parts = s.take(pos)
-        rows = [s.rows[s.indptr[i] : s.indptr[i + 1]] for i in pos]
-        indptr = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
-        return Sequences(
-            s.users[pos], indptr, np.concatenate([s.items[:0], *parts]), np.concatenate([s.rows[:0], *rows])
-        )
-
-    return EvalSet(pick(eval_set.history), pick(eval_set.targets))
+    return EvalSet(eval_set.history.select(pos), eval_set.targets.select(pos))
 
 
 @dataclass

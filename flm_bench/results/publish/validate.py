@@ -28,8 +28,10 @@ record file and the reason, on one line):
    has the recorded fingerprint, inputs and derived values (older records kept derived values,
    e.g. the temporal cutoffs, inside ``params``: those keys count as derived); the qrels hold
    exactly that split's test targets, and (when history is excluded) the run ranks no item of
-   a user's history. Datasets and splits are computed once per (dataset, preprocess,
-   protocol, inputs) and call.
+   a user's history. The reference ``levels`` (random and popularity, :mod:`flm_bench.levels`),
+   when the record has them, are recomputed on that split (its training users cut to the
+   record's ``target_fraction``) within 1e-9. Datasets and splits are computed once per
+   (dataset, preprocess, protocol, inputs) and call.
 5. No two records of the call are the same cell (suite, dataset, split fingerprint, model,
    strategy, corpus, seed).
 """
@@ -38,7 +40,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -105,6 +107,8 @@ class _Reference:
     split_derived: dict[str, Any]  # values derived from the data
     qrels: dict[str, set[str]]  # user -> relevant items (test targets)
     history: dict[str, set[str]]  # user -> items in the test history
+    split: Split
+    levels: dict[tuple, tuple[dict[str, float], dict[str, float]]] = field(default_factory=dict)
 
 
 def _recorded_split(record: Record) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -246,6 +250,7 @@ class Validator:
             split.params,
             split.derived,
             *_test_sets(split),
+            split,
         )
 
     def _check_data(self, record: Record, run: dict[str, set[str]], qrels: dict[str, dict[str, int]]) -> None:
@@ -295,6 +300,34 @@ class Validator:
                 raise Rejected(
                     f"{record.artifacts.run} ranks items from the history of {len(leaked)} user(s) "
                     f"(e.g. user {leaked[0]}) although evaluation.exclude_history is true"
+                )
+        _check_levels(record, ref)
+
+
+#: How far a stored reference level may be from the recomputed one.
+LEVEL_TOLERANCE = 1e-9
+
+
+def _check_levels(record: Record, ref: _Reference) -> None:
+    """The record's random and popularity levels are what its split gives (none before schema 5)."""
+    from flm_bench.data.transfer import with_fraction
+    from flm_bench.levels import split_levels
+
+    if record.levels is None:
+        return
+    names, exclude = record.evaluation.metrics, record.evaluation.exclude_history
+    fraction = (record.target_fraction.fraction, record.target_fraction.seed) if record.target_fraction else (1.0, 0)
+    key = (fraction, exclude, tuple(names))
+    if key not in ref.levels:
+        ref.levels[key] = split_levels(with_fraction(ref.split, *fraction), names, exclude_history=exclude)
+    for part, expected in zip(("random", "popularity"), ref.levels[key], strict=True):
+        stored: dict[str, float] = getattr(record.levels, part)
+        if sorted(stored) != sorted(expected):
+            raise Rejected(f"levels.{part} has metrics {sorted(stored)}, expected the record's {sorted(expected)}")
+        for name, value in expected.items():
+            if not abs(stored[name] - value) <= LEVEL_TOLERANCE:
+                raise Rejected(
+                    f"levels.{part}[{name!r}] is {stored[name]!r} but recomputing it on the split gives {value!r}"
                 )
 
 

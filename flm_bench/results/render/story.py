@@ -3,6 +3,7 @@ of significant wins and losses. Plain text (every format escapes it its own way)
 
 from __future__ import annotations
 
+from flm_bench.results.levels import SATURATED_AT
 from flm_bench.results.render.base import (
     SAT_MARK,
     Board,
@@ -20,11 +21,29 @@ def _p(row: Row, metric: str) -> str:
     return f"p {p}" if p.startswith("<") else f"p = {p}"
 
 
-def tally(rows: list[Row], metric: str) -> tuple[int, int]:
-    """Significant wins and losses among ``rows``' gains in ``metric``."""
-    wins = sum(r.significant(metric) and r.gain[metric].mean > 0 for r in rows if metric in r.gain)
-    losses = sum(r.significant(metric) and r.gain[metric].mean < 0 for r in rows if metric in r.gain)
-    return wins, losses
+def _count(rows: list[Row], metric: str) -> tuple[int, int]:
+    return len(rows), sum(bool(r.saturated(metric)) for r in rows)
+
+
+def tally(rows: list[Row], metric: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Significant wins and losses among ``rows``' gains in ``metric``, each as (all, on saturated rows)."""
+    sig = [r for r in rows if metric in r.gain and r.significant(metric)]
+    return _count([r for r in sig if r.gain[metric].mean > 0], metric), _count(
+        [r for r in sig if r.gain[metric].mean < 0], metric
+    )
+
+
+def _saturated_share(count: tuple[int, int]) -> str:
+    """How many of a tally entry (all, on saturated rows) are saturated: "" or " (both saturated: ...)"."""
+    n, sat = count
+    if not sat:
+        return ""
+    share = {1: "", 2: "both "}.get(n, "all ") if sat == n else f"{sat} "
+    return f" ({share}saturated: popularity already takes ≥ {SATURATED_AT:.0%} of the headroom)"
+
+
+def _counted(count: tuple[int, int], noun: str, plural: str) -> str:
+    return f"{count[0]} significant {noun if count[0] == 1 else plural}{_saturated_share(count)}"
 
 
 def _saturated(row: Row, metric: str) -> str:
@@ -58,7 +77,7 @@ def domain_sentence(board: Board, domain: str) -> str:
     g = best.gain[hl]
     numbers = f"{g.mean:+.4f} {hl} ({fmt_relative(best, hl) or 'n/a'}, 95% CI {fmt_ci(g.ci)}, {_p(best, hl)})"
     wins, losses = tally(rows, hl)
-    count = f"{wins} significant win{'s' * (wins != 1)} and {losses} significant loss{'es' * (losses != 1)}"
+    count = f"{_counted(wins, 'win', 'wins')} and {_counted(losses, 'loss', 'losses')}"
     counted = f"{count} among {len(rows)} gain{'s' * (len(rows) != 1)} tested"
     if g.mean > 0 and best.significant(hl):
         lead = f"{_config(best)} helps most: {numbers}{_saturated(best, hl)}"
@@ -78,6 +97,7 @@ def board_sentence(board: Board) -> str:
     rows = [r for r in board.rows if hl in r.gain]
     wins, losses = tally(rows, hl)
     return (
-        f"Across {len(board.domains)} domain{'s' * (len(board.domains) != 1)}, {wins} of {len(rows)} transfer "
-        f"gains in {hl} are significant wins and {losses} significant losses (Holm-adjusted p < {ALPHA})."
+        f"Across {len(board.domains)} domain{'s' * (len(board.domains) != 1)}, {wins[0]} of {len(rows)} transfer "
+        f"gains in {hl} are significant wins{_saturated_share(wins)} and {_counted(losses, 'loss', 'losses')} "
+        f"(Holm-adjusted p < {ALPHA})."
     )
