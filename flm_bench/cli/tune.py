@@ -63,7 +63,8 @@ def tune_command(
     a median pruner stops trials behind on per-epoch validation (the suite's training.valid_metric), and a
     trial's value is its fit's best validation value. The test split is never evaluated. scratch
     tunes the model's search space and the learning rate and weight decay; adaptation strategies
-    keep the checkpoint's architecture and tune the learning rate and weight decay. Every study
+    keep the checkpoint's architecture and tune the learning rate, weight decay and their own
+    parameters (e.g. adapter.rank, finetune.frozen_layers: flm-bench list strategies --json). Every study
     gets --trials trials, its first being the suite's own configuration. A trial that raises,
     yields NaN, runs out of memory or is killed is recorded as failed and the study goes on. Several
     workers (processes or machines) share the studies through one --storage; run them with
@@ -131,7 +132,11 @@ def _table(studies: list[Study]) -> Table:
         table.add_column(col, justify="left" if col in ("study", "parameters") else "right")
     for s in studies:
         b = s.best
-        params = {**(b.model_params if b else {}), **(b.training if b else {})}
+        params = (
+            {**b.model_params, **b.training, **{f"{b.strategy}.{k}": v for k, v in b.strategy_params.items()}}
+            if b
+            else {}
+        )
         table.add_row(
             s.name,
             *(str(n) for n in (s.trials.run, s.trials.complete, s.trials.pruned, s.trials.failed)),
