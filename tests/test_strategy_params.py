@@ -206,3 +206,17 @@ def test_tuning_an_adapter_cell_draws_its_rank_and_the_overlay_reapplies_it(plug
     assert record.strategy.parameters == best.strategy_params
     assert record.tuning is not None and record.tuning.strategy_params == best.strategy_params
     assert record.tuning.search_space == best.search_space
+
+
+def test_the_search_space_caps_frozen_layers_by_the_models_blocks(plugins, tmp_path: Path) -> None:
+    from flm_bench.tuning import tuning_cells
+    from flm_bench.tuning_trial import space_for
+
+    base = single_cell(builtin_suite(), targets=["synthetic-finance"], models=["sasrec"], seeds=[0])
+    suite = _with(base, strategies=["scratch", "finetune", "adapter"], model_params={"sasrec": {**SASREC, "layers": 1}})
+    runner = Runner(suite, plugins, tmp_path)
+    spaces = {c.strategy: space_for(runner, c) for c in tuning_cells(runner)}
+    assert spaces["finetune"].strategy["frozen_layers"].choices == (0, 1)  # one block: 2 is dropped
+    assert spaces["adapter"].strategy["rank"].choices == (4, 8, 16) and spaces["scratch"].strategy == {}
+    plain = type(spaces["adapter"])(spaces["adapter"].model, spaces["adapter"].training)
+    assert plain.digest() != spaces["adapter"].digest()  # strategy dimensions are part of the study's space
