@@ -27,7 +27,8 @@ What is here, by what you are writing:
   :class:`Sequences` (what ``fit`` gets), :class:`ItemTable` / :class:`QueryHead` (shared layers),
   :mod:`text_encoder` (item text as sentence embeddings, with the ``text`` extra) and
   :class:`ReadsText` (say in the record what encoded the text);
-- a strategy: :class:`StrategySpec`, :class:`AdaptContext` (what ``adapt`` gets),
+- a strategy: :class:`StrategySpec`, :class:`StrategyParams` (its parameters, + :func:`tunable`),
+  :class:`AdaptContext` (what ``adapt`` gets),
   :class:`StrategyResult` (what it returns), :class:`FitResult`, and the evaluation helpers a
   strategy that measures as it adapts uses (:func:`evaluate`, :func:`rank_batch`, :func:`depth`,
   :func:`per_user_metrics`, :func:`seed_everything`, :func:`subsample`);
@@ -57,7 +58,7 @@ from flm_bench.evaluation import depth, evaluate, per_user_metrics, rank_batch
 from flm_bench.file_datasets import Parser, files_dataset
 from flm_bench.hookspecs import hookimpl
 from flm_bench.levels import popularity_counts
-from flm_bench.params import ModelParams, NoParams, Search, tunable
+from flm_bench.params import ModelParams, NoParams, Search, StrategyParams, tunable
 from flm_bench.recommender import (
     BuildInputs,
     CountsParameters,
@@ -127,6 +128,7 @@ __all__ = [
     "SourceFile",
     "Split",
     "StrategyMetrics",
+    "StrategyParams",
     "StrategyResult",
     "StrategySpec",
     "TrainConfig",

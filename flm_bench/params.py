@@ -1,7 +1,9 @@
-"""Typed model parameters: what a model accepts, with defaults, allowed ranges and a search space.
+"""Typed model and strategy parameters: what a model (or strategy) accepts, with defaults, allowed
+ranges and a search space.
 
-A model plugin declares a subclass of :class:`ModelParams` on its ``ModelSpec``; suites
-(``[model_params.NAME]``) and ``--param NAME.FIELD=VALUE`` are validated against it, so an
+A model plugin declares a subclass of :class:`ModelParams` on its ``ModelSpec``, a strategy plugin one
+of :class:`StrategyParams` on its ``StrategySpec``; suites (``[model_params.NAME]``,
+``[strategy_params.NAME]``) and ``--param NAME.FIELD=VALUE`` are validated against it, so an
 unknown or out-of-range parameter is one line naming the model, the field and what is allowed::
 
     class MyParams(ModelParams):
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -66,9 +68,27 @@ class NoParams(ModelParams):
     """A model without parameters."""
 
 
-def parse_params(model: str, cls: type[ModelParams], raw: Mapping[str, Any]) -> ModelParams:
-    """``raw`` validated as ``cls``; the first problem is a one-line :class:`ConfigError`."""
+class StrategyParams(ModelParams):
+    """Base class of a strategy's parameters (itself: a strategy without parameters).
+
+    :meth:`bounds` gives the largest value of a field that a built model allows (e.g. how many
+    encoder blocks it has); the harness checks it when the strategy builds the model, and tuning
+    caps the search space by it.
+    """
+
+    @classmethod
+    def bounds(cls, model: Any) -> dict[str, int]:
+        """Field -> the largest value ``model`` (a built neural model) allows; none by default."""
+        return {}
+
+
+ParamsT = TypeVar("ParamsT", bound=ModelParams)
+
+
+def parse_params(name: str, cls: type[ParamsT], raw: Mapping[str, Any], kind: str = "model") -> ParamsT:
+    """``raw`` validated as ``cls`` (the parameters of the ``kind`` ``name``); the first problem is a
+    one-line :class:`ConfigError`."""
     try:
         return cls.model_validate(dict(raw))
     except ValidationError as exc:
-        raise ConfigError(problem(f"model {model!r}", cls, exc)) from None
+        raise ConfigError(problem(f"{kind} {name!r}", cls, exc)) from None

@@ -29,14 +29,21 @@ class Cell:
     fraction: float = 1.0  # share of the target's training users kept (docs/transfer.md)
 
     def record_id(
-        self, suite: Suite, params: dict[str, Any], content: Sequence[str], tuning: dict[str, Any] | None = None
+        self,
+        suite: Suite,
+        params: dict[str, Any],
+        content: Sequence[str],
+        tuning: dict[str, Any] | None = None,
+        strategy_params: dict[str, Any] | None = None,
     ) -> str:
         """Names the cell and hashes everything that shapes its result: the settings, the model's
         merged parameters (a plugin changing its defaults must not reuse old records), the
         ``content`` fingerprints of the data it uses (target data, split, corpus datasets), so a
         record made from other data is never taken for this cell's, and its ``tuning`` (tuned
-        parameters and their study; an untuned cell's id is what it was before tuning existed), and
-        its target fraction with its seed (at 1.0 the id is what it was before fractions existed)."""
+        parameters and their study; an untuned cell's id is what it was before tuning existed), its
+        target fraction with its seed (at 1.0 the id is what it was before fractions existed), and
+        the strategy's parameters that differ from their defaults (none: the id strategies had
+        before they had parameters)."""
         fraction = {"target_fraction": self.fraction, "seed": suite.protocol.fraction_seed}
         config = fingerprint(
             suite.preprocess.model_dump(exclude_defaults=True) or None,
@@ -48,6 +55,7 @@ class Cell:
             list(content),
             *([tuning] if tuning is not None else []),
             *([fraction] if self.fraction != 1.0 else []),
+            *([{"strategy_params": strategy_params}] if strategy_params else []),
         )[:10]
         corpus = f"__{self.corpus}" if self.corpus else ""
         part = f"__f{self.fraction:g}" if self.fraction != 1.0 else ""
@@ -80,13 +88,22 @@ def plan(suite: Suite, plugins: Plugins) -> list[Cell]:
     for m in suite.model_params:
         if m not in models:
             raise ConfigError(f"model_params.{m}: model {m!r} is not in the suite's models {suite.models}")
+    for s in suite.strategy_params:
+        if s not in strategies:
+            raise ConfigError(
+                f"strategy_params.{s}: strategy {s!r} is not in the suite's strategies {suite.strategies}"
+            )
     for m, spec in models.items():
         parse_params(m, spec.params, suite.model_params.get(m, {}))
+    for s, sspec in strategies.items():
+        parse_params(s, sspec.params, suite.strategy_params.get(s, {}), "strategy")
     for t in suite.tuned:
         named = t.dataset in suite.targets and t.model in models and t.strategy in strategies
         if not named or (t.corpus and t.corpus not in suite.corpora):
             raise ConfigError(f"tuned: the entry for {'/'.join(t.key)} names no cell of the suite")
         parse_params(t.model, models[t.model].params, {**suite.model_params.get(t.model, {}), **t.model_params})
+        own = {**suite.strategy_params.get(t.strategy, {}), **t.strategy_params}
+        parse_params(t.strategy, strategies[t.strategy].params, own, "strategy")
     objective = suite.pretraining.objective
     for m, spec in models.items():
         if spec.pretrainable and objective not in spec.objectives:

@@ -1,5 +1,6 @@
-"""The parts of a record the runner builds from what a cell used: dataset, evaluation, reference
-levels, strategy, training, target fraction and the metrics of the test set's slices."""
+"""The record the runner writes for a cell (:func:`cell_record`), and its parts built from what the cell
+used: dataset, evaluation, reference levels, strategy, training, target fraction and the metrics of the
+test set's slices."""
 
 from __future__ import annotations
 
@@ -11,12 +12,21 @@ import numpy as np
 from flm_bench.data.table import InteractionData
 from flm_bench.data.transfer import COLD_START_ITEMS, cold_item_users
 from flm_bench.levels import scaled_cutoffs, split_levels
+from flm_bench.params import ModelParams, StrategyParams
 from flm_bench.plan import Cell
+from flm_bench.plugins import Plugins
+from flm_bench.recommender import ReadsText
 from flm_bench.results.records import (
+    ARTIFACTS,
+    Artifacts,
+    Cost,
     DatasetInfo,
     EvaluationInfo,
     Levels,
+    ModelInfo,
+    Record,
     SliceResult,
+    SplitInfo,
     StrategyInfo,
     TargetFraction,
     TrainingInfo,
@@ -27,6 +37,54 @@ if TYPE_CHECKING:
     from flm_bench.data.splits import Split
     from flm_bench.train.loop import FitResult
     from flm_bench.train.pretraining import Checkpoint
+    from flm_bench.train.strategy import StrategyResult
+
+TIE_RULE = "score descending, then item index ascending (indices carry no order information)"
+
+
+def cell_record(
+    suite: Suite,
+    plugins: Plugins,
+    cell: Cell,
+    rid: str,
+    data: InteractionData,
+    split: Split,
+    params: ModelParams,
+    strategy_params: StrategyParams,
+    ckpt: Checkpoint | None,
+    result: StrategyResult,
+    cost: Cost,
+    metrics: dict[str, float],
+) -> Record:
+    """``cell``'s record from what it used (data, split, its model's and strategy's parameters,
+    checkpoint), what adapting gave (``result``), its ``cost`` and test ``metrics``."""
+    from flm_bench.results.provenance import provenance
+
+    mentry, sentry = plugins.models.entry(cell.model), plugins.strategies.entry(cell.strategy)
+    return Record(
+        record_id=rid,
+        suite=suite.name,
+        dataset=dataset_info(data, suite.preprocess.model_dump(exclude_defaults=True)),
+        split=SplitInfo(
+            protocol=split.protocol, params=split.params, derived=split.derived, fingerprint=split.fingerprint
+        ),
+        model=ModelInfo(
+            name=cell.model,
+            plugin=mentry.plugin,
+            parameters=params.model_dump(),
+            item_representation=mentry.spec.item_representation,
+            text_encoder=result.model.text_encoder if isinstance(result.model, ReadsText) else None,
+        ),
+        strategy=strategy_info(cell, sentry.plugin, ckpt, result.transfer, strategy_params),
+        seed=cell.seed,
+        evaluation=evaluation_info(suite.evaluation, split.n_items, len(split.test), TIE_RULE),
+        metrics=metrics,
+        training=training_info(result.fit),
+        strategy_metrics=result.metrics,
+        cost=cost,
+        provenance=provenance(plugins.distributions(), plugins.modules()),
+        artifacts=Artifacts(**ARTIFACTS),
+    )
 
 
 def dataset_info(data: InteractionData, preprocess: dict[str, Any]) -> DatasetInfo:
@@ -58,7 +116,9 @@ def levels(split: Split, names: list[str], exclude_history: bool) -> Levels:
     return Levels(random=random, popularity=popularity)
 
 
-def strategy_info(cell: Cell, plugin: str, ckpt: Checkpoint | None, transfer: dict[str, list[str]]) -> StrategyInfo:
+def strategy_info(
+    cell: Cell, plugin: str, ckpt: Checkpoint | None, transfer: dict[str, list[str]], params: StrategyParams
+) -> StrategyInfo:
     return StrategyInfo(
         name=cell.strategy,
         plugin=plugin,
@@ -67,6 +127,7 @@ def strategy_info(cell: Cell, plugin: str, ckpt: Checkpoint | None, transfer: di
         excluded=ckpt.excluded if ckpt else [],
         checkpoint=Path(ckpt.path).name if ckpt else None,
         transfer=transfer,
+        parameters=params.model_dump(),
     )
 
 

@@ -19,32 +19,15 @@ from flm_bench.data.splits import prepare_split
 from flm_bench.data.table import InteractionData, merge
 from flm_bench.data.transfer import with_fraction
 from flm_bench.exclusion import CorpusUse, corpus_for
-from flm_bench.params import ModelParams, parse_params
+from flm_bench.params import ModelParams, StrategyParams, parse_params
 from flm_bench.plan import Cell, add_csv_datasets, plan
 from flm_bench.plugins import Plugins
-from flm_bench.recommender import PreparesForTest, ReadsText
-from flm_bench.record_fields import (
-    dataset_info,
-    evaluation_info,
-    fraction_info,
-    levels,
-    slices_info,
-    strategy_info,
-    training_info,
-)
+from flm_bench.recommender import PreparesForTest
+from flm_bench.record_fields import cell_record, fraction_info, levels, slices_info
 from flm_bench.results.claims import claim, clean_partial, lock_path
-from flm_bench.results.records import (
-    ARTIFACTS,
-    Artifacts,
-    Cost,
-    ModelInfo,
-    Record,
-    SplitInfo,
-    is_complete,
-    record_path,
-    write_record,
-)
-from flm_bench.suite import Suite, TrainConfig, TunedCell
+from flm_bench.results.records import Cost, Record, is_complete, record_path, write_record
+from flm_bench.suite import Suite, TrainConfig
+from flm_bench.tuned import TunedCell
 
 if TYPE_CHECKING:
     import numpy as np
@@ -56,8 +39,6 @@ if TYPE_CHECKING:
     from flm_bench.train.strategy import StrategyResult
 
 log = logging.getLogger(__name__)
-
-TIE_RULE = "score descending, then item index ascending (indices carry no order information)"
 
 
 class Progress(Protocol):
@@ -200,13 +181,22 @@ class Runner:
         if cell.corpus:
             content += [self.data(d).fingerprint for d in self.pretraining_corpus(cell.corpus, cell.dataset).members]
         tuned = self.tuned(cell)
-        tuning = tuned.tuning().model_dump() if tuned else None
-        return cell.record_id(self.suite, self.cell_params(cell).model_dump(), content, tuning)
+        tuning = tuned.tuning().identity() if tuned else None
+        own = self.strategy_params(cell).model_dump(exclude_defaults=True)
+        return cell.record_id(self.suite, self.cell_params(cell).model_dump(), content, tuning, own)
 
     def params(self, model: str, tuned: dict[str, Any] | None = None) -> ModelParams:
         """The model's parameters: its defaults with the suite's overrides (and ``tuned`` ones), validated."""
         spec = self.plugins.models.get(model)
         return parse_params(model, spec.params, {**self.suite.model_params.get(model, {}), **(tuned or {})})
+
+    def strategy_params(self, cell: Cell, drawn: dict[str, Any] | None = None) -> StrategyParams:
+        """The parameters of ``cell``'s strategy: its defaults with the suite's overrides, then ``drawn``
+        ones (a tuning trial's) or else the cell's tuned ones, validated."""
+        tuned = self.tuned(cell)
+        own = drawn if drawn is not None else tuned.strategy_params if tuned else {}
+        raw = {**self.suite.strategy_params.get(cell.strategy, {}), **own}
+        return parse_params(cell.strategy, self.plugins.strategies.get(cell.strategy).params, raw, "strategy")
 
     def tuned(self, cell: Cell) -> TunedCell | None:
         """The suite's ``[[tuned]]`` entry for ``cell`` (any seed), if any."""
@@ -294,9 +284,11 @@ class Runner:
         training: TrainConfig,
         on_epoch: EpochHook | None = None,
         pretrained: tuple[Checkpoint, bool] | None = None,
+        strategy_params: StrategyParams | None = None,
     ) -> Adapted:
-        """Pretrain (or reuse ``pretrained``) and adapt ``cell`` with ``params`` and ``training``; the
-        test split is not touched here (tuning stops after this, ``run`` goes on to evaluate)."""
+        """Pretrain (or reuse ``pretrained``) and adapt ``cell`` with ``params``, ``training`` and
+        ``strategy_params`` (default: the cell's); the test split is not touched here (tuning stops
+        after this, ``run`` goes on to evaluate)."""
         from flm_bench.train.cost import Meter
         from flm_bench.train.loop import seed_everything
         from flm_bench.train.strategy import AdaptContext
@@ -317,6 +309,8 @@ class Runner:
             metrics=self.suite.evaluation.names,
             exclude_history=self.suite.evaluation.exclude_history,
             on_epoch=on_epoch,
+            strategy=cell.strategy,
+            strategy_params=self.strategy_params(cell) if strategy_params is None else strategy_params,
         )
         with Meter(self.device) as meter:
             result = self.plugins.strategies.get(cell.strategy).build().adapt(ctx)
@@ -326,9 +320,9 @@ class Runner:
         from flm_bench.evaluation import evaluate
         from flm_bench.train.cost import Meter
 
-        tuned = self.tuned(cell)
-        params = self.cell_params(cell)
-        done = self.adapt(cell, params, self.suite.training_for(tuned), pretrained=pretrained)
+        tuned, params, strategy_params = self.tuned(cell), self.cell_params(cell), self.strategy_params(cell)
+        training = self.suite.training_for(tuned)
+        done = self.adapt(cell, params, training, pretrained=pretrained, strategy_params=strategy_params)
         data, split, ckpt, result, adapt = done.data, done.split, done.checkpoint, done.result, done.meter
         names, exclude = self.suite.evaluation.names_for(split.n_items), self.suite.evaluation.exclude_history
         with Meter(self.device) as ev:
@@ -345,8 +339,9 @@ class Runner:
             memory_kind=adapt.memory_kind,
             device=self.device,
         )
-        record = self._record(
-            cell, rid, data, split, params, ckpt, result, cost, {n: float(v.mean()) for n, v in per_user.items()}
+        metrics = {n: float(v.mean()) for n, v in per_user.items()}
+        record = cell_record(
+            self.suite, self.plugins, cell, rid, data, split, params, strategy_params, ckpt, result, cost, metrics
         )
         record.levels = levels(split, names, exclude)  # after the meter: eval_seconds is the model's alone
         if tuned is not None:
@@ -358,43 +353,3 @@ class Runner:
             self.output, record, users=split.test.users, ranked=ranked, targets=targets, per_user=per_user
         )
         return path, record
-
-    def _record(
-        self,
-        cell: Cell,
-        rid: str,
-        data: InteractionData,
-        split: Split,
-        params: ModelParams,
-        ckpt: Checkpoint | None,
-        result: StrategyResult,
-        cost: Cost,
-        metrics: dict[str, float],
-    ) -> Record:
-        from flm_bench.results.provenance import provenance
-
-        mentry, sentry = self.plugins.models.entry(cell.model), self.plugins.strategies.entry(cell.strategy)
-        return Record(
-            record_id=rid,
-            suite=self.suite.name,
-            dataset=dataset_info(data, self.suite.preprocess.model_dump(exclude_defaults=True)),
-            split=SplitInfo(
-                protocol=split.protocol, params=split.params, derived=split.derived, fingerprint=split.fingerprint
-            ),
-            model=ModelInfo(
-                name=cell.model,
-                plugin=mentry.plugin,
-                parameters=params.model_dump(),
-                item_representation=mentry.spec.item_representation,
-                text_encoder=result.model.text_encoder if isinstance(result.model, ReadsText) else None,
-            ),
-            strategy=strategy_info(cell, sentry.plugin, ckpt, result.transfer),
-            seed=cell.seed,
-            evaluation=evaluation_info(self.suite.evaluation, split.n_items, len(split.test), TIE_RULE),
-            metrics=metrics,
-            training=training_info(result.fit),
-            strategy_metrics=result.metrics,
-            cost=cost,
-            provenance=provenance(self.plugins.distributions(), self.plugins.modules()),
-            artifacts=Artifacts(**ARTIFACTS),
-        )

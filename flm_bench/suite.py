@@ -20,6 +20,7 @@ from flm_bench.errors import ConfigError, DataError
 from flm_bench.evaluation import metric_names
 from flm_bench.levels import scaled_cutoffs
 from flm_bench.specs import Domain
+from flm_bench.tuned import TunedCell
 
 
 class _Strict(BaseModel):
@@ -139,45 +140,6 @@ class CsvDataset(_Strict):
         return v or None  # TOML has no null: an empty name means no such column
 
 
-class TrialCounts(_Strict):
-    """How a study's trials ended (``run`` = ``complete`` + ``pruned`` + ``failed``)."""
-
-    run: int = Field(ge=0)
-    complete: int = Field(ge=0)
-    pruned: int = Field(ge=0)
-    failed: int = Field(ge=0)
-
-
-class Tuning(_Strict):
-    """Parameters ``flm-bench tune`` chose for a cell on validation, and the study they come from."""
-
-    model_params: dict[str, Any] = Field(default_factory=dict, description="overrides of the model's parameters")
-    training: dict[str, Any] = Field(default_factory=dict, description="overrides of [training] (learning rate, …)")
-    study: str = Field(description="the Optuna study's name")
-    best_trial: int = Field(ge=0, description="number of the study's best trial")
-    best_value: float = Field(description="its best validation value (valid_metric; never the test split)")
-    valid_metric: str
-    search_space: str = Field(description="sha256 prefix of the search space the study drew from")
-    trials: TrialCounts
-
-
-class TunedCell(Tuning):
-    """A ``[[tuned]]`` entry: the :class:`Tuning` of one tuning cell (every seed of it)."""
-
-    dataset: str
-    model: str
-    strategy: str
-    corpus: str = Field("", description='pretraining corpus; "" for a cell without one (TOML has no null)')
-
-    @property
-    def key(self) -> tuple[str, str, str, str]:
-        return (self.dataset, self.model, self.strategy, self.corpus)
-
-    def tuning(self) -> Tuning:
-        """The entry without its cell's names (what a record carries)."""
-        return Tuning.model_validate(self.model_dump(include=set(Tuning.model_fields)))
-
-
 class CellResources(_Strict):
     """What one cell (or pretraining task) reserves on a cluster worker (``--executor ray``)."""
 
@@ -214,6 +176,9 @@ class Suite(_Strict):
     pretraining: PretrainConfig = PretrainConfig()
     protocol: ProtocolConfig = ProtocolConfig()
     model_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    strategy_params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per strategy, overrides of its parameters (e.g. adapter.rank)"
+    )
     split_overrides: dict[str, SplitConfig] = Field(
         default_factory=dict,
         description="per-target split, for targets the suite-wide protocol does not suit "
@@ -309,6 +274,7 @@ def single_cell(base: Suite, **overrides: Any) -> Suite:
     data = base.model_dump()
     data.update({k: v for k, v in overrides.items() if v and k != "split"})
     data["model_params"] = {m: p for m, p in data["model_params"].items() if m in data["models"]}
+    data["strategy_params"] = {s: p for s, p in data["strategy_params"].items() if s in data["strategies"]}
     data["split_overrides"] = {t: s for t, s in data["split_overrides"].items() if t in data["targets"]}
     data["tuned"] = [
         t
@@ -326,12 +292,12 @@ def single_cell(base: Suite, **overrides: Any) -> Suite:
 
 
 def parse_param(text: str) -> tuple[str, str, Any]:
-    """``MODEL.FIELD=VALUE`` -> (model, field, value); the value is read as TOML (``128``,
-    ``0.5``, ``true``, ``"dot"``), or taken as a plain string when it is not TOML."""
+    """``NAME.FIELD=VALUE`` (NAME: a model or a strategy) -> (name, field, value); the value is read
+    as TOML (``128``, ``0.5``, ``true``, ``"dot"``), or taken as a plain string when it is not TOML."""
     key, eq, raw = text.partition("=")
     model, dot, name = key.strip().rpartition(".")
     if not eq or not dot or not model or not name:
-        raise ConfigError(f"--param {text!r}: expected MODEL.FIELD=VALUE, e.g. sasrec.dim=128")
+        raise ConfigError(f"--param {text!r}: expected NAME.FIELD=VALUE, e.g. sasrec.dim=128 or adapter.rank=16")
     try:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
@@ -354,16 +320,20 @@ def with_csv(base: Suite, files: list[str]) -> Suite:
 
 
 def with_params(base: Suite, params: list[str]) -> Suite:
-    """``base`` with model parameters overridden (``MODEL.FIELD=VALUE`` each, see :func:`parse_param`);
-    the model must be one of the suite's models."""
+    """``base`` with model or strategy parameters overridden (``NAME.FIELD=VALUE`` each, see
+    :func:`parse_param`); NAME must be one of the suite's models or strategies (a model first)."""
     if not params:
         return base
     data = base.model_dump()
     for text in params:
-        model, name, value = parse_param(text)
-        if model not in data["models"]:
-            raise ConfigError(f"--param {text!r}: model {model!r} is not among the suite's models {data['models']}")
-        data["model_params"].setdefault(model, {})[name] = value
+        owner, name, value = parse_param(text)
+        kind = "model" if owner in data["models"] else "strategy" if owner in data["strategies"] else None
+        if kind is None:
+            raise ConfigError(
+                f"--param {text!r}: {owner!r} is neither among the suite's models {data['models']} "
+                f"nor its strategies {data['strategies']}"
+            )
+        data[f"{kind}_params"].setdefault(owner, {})[name] = value
     return _validated(data, "command-line options")
 
 

@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Any
 from flm_bench.errors import ConfigError
 from flm_bench.plan import Cell, plan
 from flm_bench.runner import Runner
-from flm_bench.suite import TrialCounts, TunedCell, Tuning
+from flm_bench.tuned import TrialCounts, TunedCell, Tuning
 from flm_bench.tuning_trial import (
     MODEL,
+    STRATEGY,
     SURPLUS,
     TRAINING,
     Objective,
@@ -202,6 +203,7 @@ def _summary(runner: Runner, cell: Cell, study: optuna.Study, space: Space, budg
         corpus=cell.corpus or "",
         model_params={k.removeprefix(MODEL): v for k, v in best.params.items() if k.startswith(MODEL)},
         training={k.removeprefix(TRAINING): v for k, v in best.params.items() if k.startswith(TRAINING)},
+        strategy_params={k.removeprefix(STRATEGY): v for k, v in best.params.items() if k.startswith(STRATEGY)},
         study=study.study_name,
         best_trial=best.number,
         best_value=float(best.value or 0.0),

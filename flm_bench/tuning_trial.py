@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from flm_bench.data.table import fingerprint
@@ -26,7 +26,7 @@ TRAINING_SPACE: dict[str, Search] = {
     "learning_rate": Search(low=1e-4, high=1e-2, log=True),
     "weight_decay": Search(choices=(0.0, 1e-4, 1e-3, 1e-2)),
 }
-MODEL, TRAINING = "model.", "training."
+MODEL, TRAINING, STRATEGY = "model.", "training.", "strategy."
 SURPLUS = "surplus"  # user attribute of a trial numbered past the budget (workers raced): not run
 ERROR = "error"  # user attribute: why a trial failed
 
@@ -42,18 +42,25 @@ def require_optuna() -> Any:
 
 @dataclass(frozen=True)
 class Space:
-    """A cell's search space: model parameters (empty when a checkpoint fixes them) and training."""
+    """A cell's search space: model parameters (empty when a checkpoint fixes them), training, and
+    the strategy's parameters."""
 
     model: dict[str, Search]
     training: dict[str, Search]
+    strategy: dict[str, Search] = field(default_factory=dict)
+
+    def dimensions(self) -> dict[str, dict[str, Search]]:
+        """Prefix (``model.``, ``training.``, ``strategy.``) -> that part of the space."""
+        return {MODEL: self.model, TRAINING: self.training, STRATEGY: self.strategy}
 
     def digest(self) -> str:
-        """A sha256 prefix naming the space (a study refuses workers with another space)."""
-        dims = {MODEL + k: v for k, v in self.model.items()} | {TRAINING + k: v for k, v in self.training.items()}
+        """A sha256 prefix naming the space (a study refuses workers with another space; a space
+        without strategy dimensions keeps the digest it had before strategies had any)."""
+        dims = {prefix + k: v for prefix, part in self.dimensions().items() for k, v in part.items()}
         return fingerprint({k: vars(v) for k, v in sorted(dims.items())})[:16]
 
     def __bool__(self) -> bool:
-        return bool(self.model or self.training)
+        return bool(self.model or self.training or self.strategy)
 
 
 def trained_by_loop(runner: Runner, cell: Cell) -> bool:
@@ -72,10 +79,39 @@ def trained_by_loop(runner: Runner, cell: Cell) -> bool:
 def space_for(runner: Runner, cell: Cell) -> Space:
     """``scratch`` and other cells without a checkpoint tune the model's declared search space;
     a cell adapting a checkpoint keeps its architecture. Models trained by the harness loop
-    (:func:`trained_by_loop`) also tune ``learning_rate`` and ``weight_decay``."""
+    (:func:`trained_by_loop`) also tune ``learning_rate`` and ``weight_decay``, and every cell its
+    strategy's declared search space, capped by what the model allows (its ``bounds``)."""
     spec = runner.plugins.models.get(cell.model)
     model = {} if cell.corpus else spec.params.search_space()
-    return Space(model, dict(TRAINING_SPACE) if trained_by_loop(runner, cell) else {})
+    return Space(model, dict(TRAINING_SPACE) if trained_by_loop(runner, cell) else {}, _strategy_space(runner, cell))
+
+
+def _strategy_space(runner: Runner, cell: Cell) -> dict[str, Search]:
+    """The strategy's search space, each dimension capped by what the cell's model allows (a model
+    is built to ask its ``bounds``); a dimension left with no value is dropped."""
+    params = runner.plugins.strategies.get(cell.strategy).params
+    space = params.search_space()
+    bounds = params.bounds(_built(runner, cell)) if space else {}
+    capped = {name: _capped(s, bounds.get(name)) for name, s in space.items()}
+    return {name: s for name, s in capped.items() if s is not None}
+
+
+def _capped(s: Search, most: int | None) -> Search | None:
+    """``s`` without its values above ``most`` (None: no bound); None when none is left."""
+    if most is None:
+        return s
+    if s.choices is not None:
+        kept = tuple(c for c in s.choices if c <= most)
+        return Search(choices=kept) if kept else None
+    return replace(s, high=min(float(s.high or 0), most)) if float(s.low or 0) <= most else None
+
+
+def _built(runner: Runner, cell: Cell) -> Any:
+    """A model of ``cell`` as its strategy would build it (on the CPU; only to ask its bounds)."""
+    from flm_bench.train.build import build_model
+
+    spec = runner.plugins.models.get(cell.model)
+    return build_model(spec, runner.cell_params(cell), runner.data(cell.dataset), seed=cell.seed, device="cpu")
 
 
 def _suggest(trial: optuna.Trial, prefix: str, space: dict[str, Search], types: dict[str, Any]) -> dict[str, Any]:
@@ -112,12 +148,14 @@ def evaluate_config(
     model_params: dict[str, Any],
     training: dict[str, Any],
     on_epoch: Callable[[int, float], None] | None = None,
+    strategy_params: dict[str, Any] | None = None,
 ) -> float:
     """Validation value of ``cell`` adapted with these overrides of the suite's parameters: the
     path of every trial (and of the default configuration, with no overrides)."""
     params = runner.params(cell.model, model_params)
     cfg = TrainConfig.model_validate({**runner.suite.training.model_dump(), **training})
-    return validation_value(runner, cell, runner.adapt(cell, params, cfg, on_epoch), cfg)
+    own = runner.strategy_params(cell, strategy_params or {})
+    return validation_value(runner, cell, runner.adapt(cell, params, cfg, on_epoch, strategy_params=own), cfg)
 
 
 @dataclass
@@ -147,6 +185,8 @@ class Objective:
         types = {k: f.annotation for k, f in fields.items()}
         model_params = _suggest(trial, MODEL, self.space.model, types)
         training = _suggest(trial, TRAINING, self.space.training, {})
+        sfields = self.runner.plugins.strategies.get(self.cell.strategy).params.model_fields
+        drawn = _suggest(trial, STRATEGY, self.space.strategy, {k: f.annotation for k, f in sfields.items()})
 
         def report(epoch: int, value: float) -> None:
             trial.report(value, epoch)
@@ -154,7 +194,7 @@ class Objective:
                 raise optuna.TrialPruned(f"epoch {epoch}: {value:.4f} below the median")
 
         try:
-            value = evaluate_config(self.runner, self.cell, model_params, training, report)
+            value = evaluate_config(self.runner, self.cell, model_params, training, report, drawn)
         except optuna.TrialPruned:
             self.say(f"trial {trial.number}: pruned")
             raise
@@ -175,9 +215,13 @@ class Objective:
 def default_values(runner: Runner, cell: Cell, space: Space) -> tuple[dict[str, Any], list[str]]:
     """The suite's own configuration as trial parameters (the study's first trial), and the
     dimensions whose default lies outside the space (that trial cannot hold them)."""
-    values = {MODEL: runner.params(cell.model).model_dump(), TRAINING: runner.suite.training.model_dump()}
+    values = {
+        MODEL: runner.params(cell.model).model_dump(),
+        TRAINING: runner.suite.training.model_dump(),
+        STRATEGY: runner.strategy_params(cell, {}).model_dump(),
+    }
     out, outside = {}, []
-    for prefix, dims in ((MODEL, space.model), (TRAINING, space.training)):
+    for prefix, dims in space.dimensions().items():
         for name, s in dims.items():
             v = values[prefix][name]
             inside = v in s.choices if s.choices is not None else float(s.low or 0) <= v <= float(s.high or 0)

@@ -53,6 +53,9 @@ class SASRec(NeuralRecommender):
     def hidden(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return self.encoder(inputs, self.encoder.items())  # [B, L, d]
 
+    def encoder_blocks(self) -> list[nn.Module]:
+        return list(self.encoder.blocks.layers)
+
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         table = self.encoder.items()[1:]  # [n_items, d]
         return self.head(hidden) @ table.T  # [..., n_items]

@@ -5,13 +5,26 @@
 Whatever a strategy freezes, parameters that could not come from the checkpoint (item-ID
 embeddings of the target catalogue, a fresh head) are always trained: frozen random weights
 would only handicap the strategy.
+
+Parameters (``[strategy_params.NAME]`` in a suite, ``--param NAME.FIELD=VALUE``, tuned by
+``flm-bench tune``): ``finetune.frozen_layers`` (the encoder's lowest blocks kept frozen) and
+``adapter.rank`` / ``adapter.alpha`` (LoRA); their defaults are what these strategies always did.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from flm_bench.api import AdaptContext, ConfigError, StrategyResult, StrategySpec, hookimpl
+from flm_bench.api import (
+    AdaptContext,
+    ConfigError,
+    Search,
+    StrategyParams,
+    StrategyResult,
+    StrategySpec,
+    hookimpl,
+    tunable,
+)
 
 if TYPE_CHECKING:
     from torch import nn
@@ -24,12 +37,30 @@ class Scratch:
         return ctx.fit(ctx.build())
 
 
+class FinetuneParams(StrategyParams):
+    frozen_layers: int = tunable(
+        0,
+        "how many of the encoder's lowest blocks stay frozen (at most the blocks the model has)",
+        ge=0,
+        search=Search(choices=(0, 1, 2)),
+    )
+
+    @classmethod
+    def bounds(cls, model: Any) -> dict[str, int]:
+        return {"frozen_layers": len(model.encoder_blocks())}
+
+
 class Finetune:
-    """Load the pretrained encoder (minus item-ID weights), then train all weights on the target."""
+    """Load the pretrained encoder (minus item-ID weights), then train all weights on the target
+    but those of the encoder's ``frozen_layers`` lowest blocks."""
 
     def adapt(self, ctx: AdaptContext) -> StrategyResult:
+        params = ctx.own_params(FinetuneParams)
         model = ctx.build_neural()
-        return ctx.fit(model, transfer=ctx.load_pretrained(model))
+        transfer = ctx.load_pretrained(model)
+        for block in model.encoder_blocks()[: params.frozen_layers]:
+            block.requires_grad_(False)
+        return ctx.fit(model, transfer=transfer)
 
 
 def _train_fresh(model: nn.Module, transfer: dict[str, list[str]]) -> None:
@@ -51,21 +82,27 @@ class Probe:
         return ctx.fit(model, transfer=transfer)
 
 
-class Adapter:
-    """LoRA (rank ``RANK``) on the encoder's Linear layers through ``peft``; the pretrained
-    weights stay frozen, the adapters, the head and the target's item IDs are trained."""
+class AdapterParams(StrategyParams):
+    rank: int = tunable(8, "LoRA rank r", ge=1, le=256, search=Search(choices=(4, 8, 16)))
+    alpha: int = tunable(
+        16, "LoRA alpha (updates are scaled by alpha / rank)", ge=1, search=Search(choices=(8, 16, 32))
+    )
 
-    RANK, ALPHA = 8, 16
+
+class Adapter:
+    """LoRA (``rank``, ``alpha``) on the encoder's Linear layers through ``peft``; the pretrained
+    weights stay frozen, the adapters, the head and the target's item IDs are trained."""
 
     def adapt(self, ctx: AdaptContext) -> StrategyResult:
         from peft import LoraConfig, inject_adapter_in_model
 
+        params = ctx.own_params(AdapterParams)
         model = ctx.build_neural()
         transfer = ctx.load_pretrained(model)
         model.requires_grad_(False)
         if not model.adapter_targets:
             raise ConfigError(f"model {ctx.spec.name!r} declares no adapter_targets for the adapter strategy")
-        config = LoraConfig(r=self.RANK, lora_alpha=self.ALPHA, target_modules=list(model.adapter_targets))
+        config = LoraConfig(r=params.rank, lora_alpha=params.alpha, target_modules=list(model.adapter_targets))
         inject_adapter_in_model(config, model.encoder)  # adapters start at zero: same function as loaded
         model.head.requires_grad_(True)
         _train_fresh(model, transfer)
@@ -119,7 +156,8 @@ def flm_bench_register_strategies(register):
             "finetune",
             Finetune,
             needs_pretraining=True,
-            description="start from the pretrained encoder, train all weights",
+            description="start from the pretrained encoder, train all weights (but frozen_layers lowest blocks)",
+            params=FinetuneParams,
         )
     )
     register(
@@ -135,8 +173,8 @@ def flm_bench_register_strategies(register):
             "adapter",
             Adapter,
             needs_pretraining=True,
-            description=f"LoRA r={Adapter.RANK} on the frozen encoder's Linear layers (peft), "
-            "head and item IDs trained",
+            description="LoRA (rank, alpha) on the frozen encoder's Linear layers (peft), head and item IDs trained",
+            params=AdapterParams,
         )
     )
     register(

@@ -228,6 +228,9 @@ class UniSRec(NeuralRecommender):
         self.id_parameters = ("encoder.items.ids.weight",) if p.use_ids else ()
         self.adapter_targets = ("linear", "qkv", "out", "fc")  # MoE experts and Transformer linears
 
+    def encoder_blocks(self) -> list[nn.Module]:
+        return list(self.encoder.blocks)
+
     def hidden(self, inputs: torch.Tensor, lengths: torch.Tensor, token_drop: float = 0.0) -> torch.Tensor:
         return self.encoder(inputs, token_drop)  # [B, L, d]
 

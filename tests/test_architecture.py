@@ -21,7 +21,7 @@ LAYERS = [
     {"flm_bench.results"},
     {"flm_bench.api", "flm_bench.plugins", "flm_bench.hookspecs", "flm_bench.registry", "flm_bench.file_datasets"},
     {"flm_bench.train"},
-    {"flm_bench.specs", "flm_bench.recommender", "flm_bench.params", "flm_bench.suite"},
+    {"flm_bench.specs", "flm_bench.recommender", "flm_bench.params", "flm_bench.suite", "flm_bench.tuned"},
     {"flm_bench.evaluation", "flm_bench.levels"},
     {"flm_bench.data"},
     {"flm_bench.errors", "flm_bench.validation", "flm_bench.text", "flm_bench.faults"},

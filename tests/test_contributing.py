@@ -107,4 +107,5 @@ def test_the_strategy_example_records_its_metric(tmp_path: Path) -> None:
     Runner(suite, plugins, tmp_path / "out", device="cpu").run()
     ((_, record),) = load_records(tmp_path / "out")
     assert record.strategy.name == "head-first" and record.strategy_metrics["frozen_parameters"] > 0
+    assert record.strategy.parameters == {"train_last": 0}
     assert record.strategy.transfer["reinitialised"] == ["encoder.items.ids.weight"]

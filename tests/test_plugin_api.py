@@ -176,7 +176,7 @@ def test_own_csv_and_param_overrides_through_the_console_script(tmp_path: Path) 
 
     for args, line in [
         (["--param", "itemknn.neighbours=0"], "error: model 'itemknn': parameter 'neighbours' = 0: "),
-        (["--param", "neighbours=5"], "error: --param 'neighbours=5': expected MODEL.FIELD=VALUE"),
+        (["--param", "neighbours=5"], "error: --param 'neighbours=5': expected NAME.FIELD=VALUE"),
         (["--param", "sasrec.dim=8"], "error: --param 'sasrec.dim=8': model 'sasrec' is not among the suite's models"),
     ]:
         bad = cli(*mine, "--model", "itemknn", *args, "--output", "out2", cwd=tmp_path)

@@ -44,13 +44,14 @@ def _rows(kind: Kind, as_json: bool) -> list[dict[str, Any]]:
                 )
         elif kind is Kind.models:
             row |= {"pretrainable": spec.pretrainable, "item_representation": spec.item_representation}
+        else:
+            row["needs_pretraining"] = spec.needs_pretraining
+        if kind in (Kind.models, Kind.strategies):
             row["params"] = (
                 spec.params.model_json_schema().get("properties", {})
                 if as_json
                 else ", ".join(f"{k}={v}" for k, v in spec.defaults.items())
             )
-        else:
-            row["needs_pretraining"] = spec.needs_pretraining
         row["description"] = spec.description
         rows.append(row)
     return rows
@@ -93,7 +94,8 @@ def list_command(
 ) -> None:
     """List the registered datasets, corpora, models or strategies (and the plugin of each).
 
-    Models show their parameters' defaults; with --json, each parameter's type, default, range and search space.
+    Models and strategies show their parameters' defaults; with --json, each parameter's type, default,
+    range and search space.
 
     Corpora show, per target, the members it may not pretrain on: itself, its source family and
     the datasets whose raw ids overlap its own, where their files are here (with --json, every

@@ -75,8 +75,9 @@ Param = Annotated[
     typer.Option(
         "--param",
         "-p",
-        metavar="MODEL.FIELD=VALUE",
-        help="Override a model parameter, e.g. sasrec.dim=128 (repeatable; see `flm-bench list models --json`).",
+        metavar="NAME.FIELD=VALUE",
+        help="Override a model or strategy parameter, e.g. sasrec.dim=128 or adapter.rank=16 (repeatable; see "
+        "`flm-bench list models --json` and `flm-bench list strategies --json`).",
     ),
 ]
 

@@ -61,14 +61,14 @@ def tune_command(
 
     One Optuna study per dataset × model × strategy × corpus, on the suite's first seed: TPE draws,
     a median pruner stops trials behind on per-epoch validation (the suite's training.valid_metric), and a
-    trial's value is its fit's best validation value. The test split is never evaluated. scratch
-    tunes the model's search space and the learning rate and weight decay; adaptation strategies
-    keep the checkpoint's architecture and tune the learning rate and weight decay. Every study
-    gets --trials trials, its first being the suite's own configuration. A trial that raises,
-    yields NaN, runs out of memory or is killed is recorded as failed and the study goes on. Several
-    workers (processes or machines) share the studies through one --storage; run them with
-    flm-bench run --overlay. With --executor ray, the trials are Ray tasks, several of one study at once
-    (each reserving the suite's [resources]), still --trials per study in all; on a cluster of several
+    trial's value is its fit's best validation value. The test split is never evaluated. scratch tunes
+    the model's search space, learning rate and weight decay; adaptation strategies keep the checkpoint's
+    architecture and tune learning rate, weight decay and their own parameters (e.g. adapter.rank). Every
+    study gets --trials trials, its first being the suite's own configuration. A trial that raises, yields
+    NaN, runs out of memory or is killed is recorded as failed and the study goes on. Several workers
+    (processes or machines) share the studies through one --storage; run them with flm-bench run
+    --overlay. With --executor ray, the trials are Ray tasks, several of one study at once (each
+    reserving the suite's [resources]), still --trials per study in all; on a cluster of several
     machines, --storage must be a database server every node reaches (see docs/cluster.md).
     """
     from flm_bench.cli.data_cmd import use_locations
@@ -131,7 +131,11 @@ def _table(studies: list[Study]) -> Table:
         table.add_column(col, justify="left" if col in ("study", "parameters") else "right")
     for s in studies:
         b = s.best
-        params = {**(b.model_params if b else {}), **(b.training if b else {})}
+        params = (
+            {**b.model_params, **b.training, **{f"{b.strategy}.{k}": v for k, v in b.strategy_params.items()}}
+            if b
+            else {}
+        )
         table.add_row(
             s.name,
             *(str(n) for n in (s.trials.run, s.trials.complete, s.trials.pruned, s.trials.failed)),

@@ -23,10 +23,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flm_bench import faults
 from flm_bench.errors import RecordError
+from flm_bench.results.migration import migrate
 from flm_bench.results.trec import write_trec_qrels, write_trec_run
-from flm_bench.suite import StopReason, Tuning, Windows
+from flm_bench.suite import StopReason, Windows
+from flm_bench.tuned import Tuning
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 SCHEMA_FILE = f"record-v{SCHEMA_VERSION}.schema.json"
 RECORDS_DIR = "records"
 TMP_PREFIX = ".tmp-"
@@ -83,6 +85,9 @@ class StrategyInfo(_Model):
     )
     checkpoint: str | None = None
     transfer: dict[str, list[str]] = Field(default_factory=dict, description="weights loaded / re-initialised")
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="the strategy's parameters (e.g. the adapter's rank); empty before schema 6"
+    )
 
 
 class EvaluationInfo(_Model):
@@ -175,7 +180,7 @@ class SliceResult(_Model):
 class Record(_Model):
     """One result cell: (suite, dataset, split, model, strategy, seed)."""
 
-    schema_version: Literal[5] = 5  # SCHEMA_VERSION
+    schema_version: Literal[6] = 6  # SCHEMA_VERSION
     record_id: str
     suite: str
     dataset: DatasetInfo
@@ -269,36 +274,6 @@ def write_record(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final / RECORD_FILE
-
-
-def migrate(doc: Any) -> Any:
-    """A record document of an older schema version, as the current version (others unchanged).
-
-    v1 -> v2: the ``online`` strategy's ``stream`` object became generic ``strategy_metrics``
-    (``stream.order``, ``stream.events``, ``stream.updates``, ``stream.chunk``, ``stream.<metric>``).
-    v2 -> v3: ``model.text_encoder`` was added; older records did not say (null).
-    v3 -> v4: ``training.windows`` was added; every older record was trained on each user's last
-    window only (``last``).
-    v4 -> v5: ``target_fraction``, ``slices``, ``levels`` and ``evaluation.scaled_cutoffs`` were
-    added; older records used all training users (null), measured no slice (empty) and have no
-    levels or scaled cutoffs.
-    """
-    if not isinstance(doc, dict) or doc.get("schema_version") not in (1, 2, 3, 4):
-        return doc
-    if doc["schema_version"] == 4:
-        return {**doc, "schema_version": 5}
-    if doc["schema_version"] == 1:
-        doc = {**doc, "schema_version": 2}
-        stream = doc.pop("stream", None)
-        metrics: dict[str, Any] = {}
-        if isinstance(stream, dict):
-            metrics = {f"stream.{k}": v for k, v in stream.items() if k != "metrics"}
-            metrics.update({f"stream.{k}": v for k, v in (stream.get("metrics") or {}).items()})
-        doc["strategy_metrics"] = metrics
-    training = doc.get("training")
-    if isinstance(training, dict) and doc["schema_version"] < 4:
-        doc = {**doc, "training": {**training, "windows": "last"}}
-    return {**doc, "schema_version": 5}
 
 
 def load_record(path: Path) -> Record:

@@ -162,6 +162,11 @@ class NeuralRecommender(nn.Module, metaclass=ABCMeta):
         """Weights that can move to another catalogue: everything but item-ID parameters."""
         return {k: v for k, v in self.state_dict().items() if k not in self.id_parameters}
 
+    def encoder_blocks(self) -> list[nn.Module]:
+        """The encoder's stacked blocks (e.g. Transformer layers), lowest first: strategies may freeze
+        the lowest ones (``finetune``'s ``frozen_layers``). None by default."""
+        return []
+
 
 class SelfBatchingRecommender(nn.Module, metaclass=ABCMeta):
     """A torch model trained by the harness loop on batches it draws itself.

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flm_bench.errors import CheckpointError, ConfigError
+from flm_bench.params import ParamsT, StrategyParams
 from flm_bench.recommender import CountsParameters, FittableRecommender, Recommender
 from flm_bench.suite import EvalConfig
 
@@ -56,13 +57,24 @@ class Strategy(Protocol):
 
 @dataclass(frozen=True)
 class StrategySpec:
-    """An adaptation strategy: how a (possibly pretrained) encoder meets the target."""
+    """An adaptation strategy: how a (possibly pretrained) encoder meets the target.
+
+    ``params``: its typed parameters (a :class:`~flm_bench.params.StrategyParams` subclass; fields
+    declared with :func:`~flm_bench.params.tunable` are tuned), which the strategy reads as
+    ``ctx.strategy_params``; the base class itself: none.
+    """
 
     name: str
     build: Callable[[], Strategy]
     needs_pretraining: bool
     description: str = ""
     trains: bool = True  # whether it trains on the target: one that does not has nothing to tune
+    params: type[StrategyParams] = StrategyParams
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """Every parameter at its default."""
+        return self.params().model_dump()
 
 
 @dataclass
@@ -84,6 +96,19 @@ class AdaptContext:
     exclude_history: bool = True
     #: hears each epoch's validation value of :meth:`fit` (tuning prunes trials through it)
     on_epoch: EpochHook | None = None
+    #: the strategy's name and validated parameters (``StrategySpec.params``; None: its defaults)
+    strategy: str = ""
+    strategy_params: StrategyParams | None = None
+
+    def own_params(self, cls: type[ParamsT]) -> ParamsT:
+        """The strategy's parameters as its params class ``cls`` (``cls()``, the defaults, when the
+        context was made without any)."""
+        params = cls() if self.strategy_params is None else self.strategy_params
+        if not isinstance(params, cls):
+            raise ConfigError(
+                f"strategy {self.strategy!r}: got parameters of {type(params).__name__}, expected {cls.__name__}"
+            )
+        return params
 
     def build(self) -> Recommender:
         """A fresh, seeded model for the target catalogue (a neural one's contract is checked)."""
@@ -92,12 +117,21 @@ class AdaptContext:
         return build_model(self.spec, self.params, self.data, seed=self.seed, device=self.device)
 
     def build_neural(self) -> NeuralRecommender:
-        """:meth:`build`, for strategies that need a neural (pretrainable) model."""
+        """:meth:`build`, for strategies that need a neural (pretrainable) model; the strategy's
+        parameters are checked against the model's :meth:`~flm_bench.params.StrategyParams.bounds`."""
         from flm_bench.train.neural import NeuralRecommender
 
         model = self.build()
         if not isinstance(model, NeuralRecommender):
             raise ConfigError(f"model {self.spec.name!r} is not neural, so it cannot load a pretrained encoder")
+        own = self.strategy_params
+        for name, most in (own.bounds(model) if own is not None else {}).items():
+            value = getattr(own, name)
+            if value > most:
+                raise ConfigError(
+                    f"strategy {self.strategy!r}: parameter {name!r} = {value}, but model {self.spec.name!r} "
+                    f"allows at most {most}"
+                )
         return model
 
     def load_pretrained(self, model: torch.nn.Module, skip: tuple[str, ...] = ()) -> dict[str, list[str]]:
