@@ -28,6 +28,7 @@ from flm_bench.record_fields import (
     evaluation_info,
     fraction_info,
     levels,
+    slice_members,
     slices_info,
     strategy_info,
     training_info,
@@ -352,8 +353,9 @@ class Runner:
         record.target_fraction = fraction_info(split, self.split(cell.dataset), cell.fraction, self.suite)
         record.slices = slices_info(split, per_user)
         targets = [split.test.targets.get(i) for i in range(len(split.test))]
+        arrays = {**per_user, **slice_members(split)}  # the slices' users beside the scores
         path = write_record(
-            self.output, record, users=split.test.users, ranked=ranked, targets=targets, per_user=per_user
+            self.output, record, users=split.test.users, ranked=ranked, targets=targets, per_user=arrays
         )
         return path, record
 
