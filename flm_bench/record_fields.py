@@ -101,6 +101,6 @@ def slices_info(split: Split, per_user: dict[str, np.ndarray]) -> dict[str, Slic
 
 
 def slice_members(split: Split) -> dict[str, np.ndarray]:
-    """Each slice's test users as ``per_user.npz`` lists them (:func:`flm_bench.results.slices.slice_key`
-    -> user ids), so a board can measure gains on the slice."""
-    return {slice_key(COLD_START_ITEMS): split.test.users[cold_item_users(split)]}
+    """Each slice's test users as ``per_user.npz`` marks them (:func:`flm_bench.results.slices.slice_key`
+    -> a boolean per test user), so a board can measure gains on the slice."""
+    return {slice_key(COLD_START_ITEMS): cold_item_users(split)}

@@ -353,7 +353,7 @@ class Runner:
         record.target_fraction = fraction_info(split, self.split(cell.dataset), cell.fraction, self.suite)
         record.slices = slices_info(split, per_user)
         targets = [split.test.targets.get(i) for i in range(len(split.test))]
-        arrays = {**per_user, **slice_members(split)}  # the slices' users beside the scores
+        arrays = {**per_user, **slice_members(split)}  # each slice's users marked beside the scores
         path = write_record(
             self.output, record, users=split.test.users, ranked=ranked, targets=targets, per_user=arrays
         )

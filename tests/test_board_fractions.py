@@ -15,6 +15,7 @@ import pytest
 from scipy.stats import ttest_rel
 
 from flm_bench.data.transfer import COLD_START_ITEMS
+from flm_bench.errors import RecordError
 from flm_bench.results import render
 from flm_bench.results.records import load_records
 from flm_bench.results.render.base import build_board
@@ -57,7 +58,11 @@ def _write(
     folder = root / rid
     folder.mkdir(parents=True)
     (folder / "record.json").write_text(json.dumps(doc))
-    arrays = {"users": USERS, HL: scores, **({} if cold is None else {slice_key(COLD_START_ITEMS): cold})}
+    arrays = {
+        "users": USERS,
+        HL: scores,
+        **({} if cold is None else {slice_key(COLD_START_ITEMS): np.isin(USERS, cold)}),
+    }
     np.savez_compressed(folder / "per_user.npz", **arrays)
 
 
@@ -179,8 +184,22 @@ def test_runner_lists_the_slice_users_and_the_board_tests_them(board_records: Pa
     for path, rec in records:
         with np.load(path.parent / "per_user.npz") as npz:
             members = npz[slice_key(COLD_START_ITEMS)]
-            assert len(members) == rec.slices[COLD_START_ITEMS].users and np.isin(members, npz["users"]).all()
+            assert members.dtype == bool and members.shape == npz["users"].shape
+            assert members.sum() == rec.slices[COLD_START_ITEMS].users
     rows = [r for r in summarize(records) if not r.is_control]
     assert rows and not any(r.slice_skipped for r in rows)  # a row and its control list the same users
     for r in rows:
         assert bool(r.slice_gain) == (r.slices[COLD_START_ITEMS].users > 0)
+
+
+def test_a_slice_mask_of_the_wrong_length_is_refused(tmp_path: Path) -> None:
+    _cell(tmp_path, "scratch", 0.1)
+    _cell(tmp_path, "finetune", 0.3)
+    path = next(tmp_path.glob("gen__finetune__*seed1/per_user.npz"))
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    np.savez_compressed(path, **{**arrays, slice_key(COLD_START_ITEMS): arrays[slice_key(COLD_START_ITEMS)][:-1]})
+    with pytest.raises(
+        RecordError, match=r"per_user\.npz: slice:cold-start-items has 59 values, expected one per user \(60\)"
+    ):
+        summarize(load_records(tmp_path))

@@ -1,7 +1,8 @@
 """Per-user scores of a slice of the test users (e.g. cold-start items), for gains on the slice.
 
-A record's ``per_user.npz`` lists each slice's users beside the per-user scores, as the array
-``slice:<name>`` (user ids; records made before it was stored have none). The slice's scores are
+A record's ``per_user.npz`` marks each slice's users beside the per-user scores, as the array
+``slice:<name>`` (a boolean per user, aligned with ``users`` like every other array; records made
+before it was stored have none). The slice's scores are
 then the full per-user scores of those users, so a gain on the slice is measured exactly as the full
 gain (:func:`flm_bench.results.stats.measure_gain`), on the slice's users only.
 """
@@ -10,11 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from flm_bench.errors import RecordError
 from flm_bench.results.stats import SeedScores
 
 SLICE_PREFIX = "slice:"
 #: why a row has no gain on a slice whose users its records do not list
-NOT_STORED = "the per-user scores do not list the slice's users (records made before they were stored)"
+NOT_STORED = "the per-user scores do not mark the slice's users (records made before they were stored)"
 
 
 def slice_key(name: str) -> str:
@@ -24,9 +26,15 @@ def slice_key(name: str) -> str:
 
 def slice_scores(arrays: dict[str, np.ndarray], name: str, metric: str) -> SeedScores | None:
     """(users, scores of ``metric``) of the slice ``name``'s users in one record's per-user arrays;
-    None when the arrays do not list the slice's users."""
+    None when the arrays do not mark the slice's users.
+
+    :raises RecordError: a mask that is not one value per user."""
     members = arrays.get(slice_key(name))
     if members is None:
         return None
-    keep = np.isin(arrays["users"], members)
+    keep = np.asarray(members, dtype=bool)
+    if keep.shape != arrays["users"].shape:
+        raise RecordError(
+            f"per_user.npz: {slice_key(name)} has {keep.size} values, expected one per user ({arrays['users'].size})"
+        )
     return arrays["users"][keep], arrays[metric][keep]

@@ -9,7 +9,7 @@ a paired two-sided t-test across users, a bootstrap CI, and the per-seed gains o
 both sides have. p-values of all gains summarized together are adjusted with Holm–Bonferroni.
 
 A row's gain on a slice of the test users (cold-start items) is measured the same way on the slice's
-users (:mod:`flm_bench.results.slices`), where every record of both sides lists them and they are
+users (:mod:`flm_bench.results.slices`), where every record of both sides marks them and they are
 the same users; its p-values are Holm-adjusted in a family of their own (all slice gains summarized).
 
 Every consumer (the terminal board of ``run``, ``compare``, ``publish``, the rendered boards)
@@ -304,7 +304,7 @@ def _gains(row: Row, treated: list[RecordFile], control: list[RecordFile], cache
 
 def _slice_side(members: list[RecordFile], name: str, metric: str, cache: _Cache) -> dict[int, SeedScores] | None:
     """seed -> (users, scores) of one cell's records on the slice ``name``; None when a record does not
-    list the slice's users."""
+    mark the slice's users."""
     parts = {rec.seed: slice_scores(arrays, name, metric) for rec, arrays in _arrays(members, cache)}
     return None if any(p is None for p in parts.values()) else cast(dict[int, SeedScores], parts)
 

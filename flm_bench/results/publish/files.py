@@ -104,9 +104,9 @@ def check_text(path: Path, most: int) -> None:
 
 
 def check_npz(path: Path, record: Record) -> None:
-    """``per_user.npz`` holds only ``users`` (integers), the record's metrics (numbers), each a 1-D
-    array of one value per user, and the users of the record's slices (integers, at most one per user):
-    read from the array headers before any array is loaded."""
+    """``per_user.npz`` holds only ``users`` (integers), the record's metrics (numbers) and a mask of
+    each of the record's slices (booleans), each a 1-D array of one value per user: read from the
+    array headers before any array is loaded."""
     plain_file(path, "artifact", MAX_ARTIFACT_BYTES)
     members = {f"{slice_key(n)}.npy" for n in record.slices}
     expected = {"users.npy", *(f"{m}.npy" for m in record.evaluation.metrics), *members}
@@ -136,6 +136,10 @@ def _check_header(name: str, key: str, f: IO[bytes]) -> None:
     if read is None:
         raise Rejected(f"{name}: {key} is in .npy format {version}, expected 1.0 or 2.0")
     shape, _, dtype = read(f)
-    kinds, wanted = ("iu", "integers") if key == "users" or key.startswith(SLICE_PREFIX) else ("iuf", "numbers")
+    kinds, wanted = ("iuf", "numbers")
+    if key == "users":
+        kinds, wanted = ("iu", "integers")
+    elif key.startswith(SLICE_PREFIX):  # a slice's mask
+        kinds, wanted = ("b", "booleans")
     if len(shape) != 1 or dtype.kind not in kinds or dtype.itemsize > 8:
         raise Rejected(f"{name}: {key} is a {len(shape)}-D {dtype} array, expected 1-D {wanted}")

@@ -49,6 +49,6 @@ def cold_note(board: Board) -> str:
         "(test users all of whose targets are absent from training; the same users on both sides), measured like "
         f"the full gain, [95% CI]; p: Holm-adjusted in a family of its own, the {n_cold_gains(board)} cold-start "
         f"gains (rows × metrics), apart from the full gains; {SIG_MARK} p < {ALPHA}. {NOT_MEASURED}: the records do "
-        "not list the slice's users (made before they were stored) or the users differ from the control's "
+        "not mark the slice's users (made before they were stored) or the users differ from the control's "
         "(leaderboard.json says which)."
     )

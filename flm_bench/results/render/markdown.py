@@ -205,7 +205,8 @@ def _footer_md(board: Board) -> list[str]:
 
 
 def domain_markdown(board: Board, domain: str) -> str:
-    """``<slug>.md``: the rows of one domain, one table per (dataset, split, suite), then its references."""
+    """``<slug>.md``: the rows of one domain, one table per (dataset, split, suite), its gain by target
+    fraction (when its gains span several), then its references."""
     rows = [r for r in board.rows if r.domain == domain]
     lines = _md_header(board, f"flm-bench leaderboard — {md_escape(domain)}", rows)
     if board.headline and rows:
