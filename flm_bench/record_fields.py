@@ -31,6 +31,7 @@ from flm_bench.results.records import (
     TargetFraction,
     TrainingInfo,
 )
+from flm_bench.results.slices import slice_key
 from flm_bench.suite import EvalConfig, Suite
 
 if TYPE_CHECKING:
@@ -155,3 +156,9 @@ def slices_info(split: Split, per_user: dict[str, np.ndarray]) -> dict[str, Slic
     n = int(mask.sum())
     metrics = {name: float(v[mask].mean()) for name, v in per_user.items()} if n else {}
     return {COLD_START_ITEMS: SliceResult(users=n, metrics=metrics)}
+
+
+def slice_members(split: Split) -> dict[str, np.ndarray]:
+    """Each slice's test users as ``per_user.npz`` marks them (:func:`flm_bench.results.slices.slice_key`
+    -> a boolean per test user), so a board can measure gains on the slice."""
+    return {slice_key(COLD_START_ITEMS): cold_item_users(split)}

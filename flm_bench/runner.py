@@ -23,7 +23,7 @@ from flm_bench.params import ModelParams, StrategyParams, parse_params
 from flm_bench.plan import Cell, add_csv_datasets, plan
 from flm_bench.plugins import Plugins
 from flm_bench.recommender import PreparesForTest
-from flm_bench.record_fields import cell_record, fraction_info, levels, slices_info
+from flm_bench.record_fields import cell_record, fraction_info, levels, slice_members, slices_info
 from flm_bench.results.claims import claim, clean_partial, lock_path
 from flm_bench.results.records import Cost, Record, is_complete, record_path, write_record
 from flm_bench.suite import Suite, TrainConfig
@@ -349,7 +349,8 @@ class Runner:
         record.target_fraction = fraction_info(split, self.split(cell.dataset), cell.fraction, self.suite)
         record.slices = slices_info(split, per_user)
         targets = [split.test.targets.get(i) for i in range(len(split.test))]
+        arrays = {**per_user, **slice_members(split)}  # each slice's users marked beside the scores
         path = write_record(
-            self.output, record, users=split.test.users, ranked=ranked, targets=targets, per_user=per_user
+            self.output, record, users=split.test.users, ranked=ranked, targets=targets, per_user=arrays
         )
         return path, record

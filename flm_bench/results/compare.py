@@ -21,6 +21,7 @@ from typing import Any
 
 from flm_bench.errors import IncomparableError, RecordError
 from flm_bench.results.records import CONTROL, CellKey, Record, load_records, per_user_scores
+from flm_bench.results.slices import SLICE_PREFIX
 from flm_bench.results.stats import (
     ALPHA,
     DEFAULT_PERMUTATIONS,
@@ -66,7 +67,7 @@ class RecordSet:
             if metric not in arrays or "users" not in arrays:
                 raise RecordError(
                     f"{path}: per-user scores hold no {metric!r} "
-                    f"(available: {sorted(k for k in arrays if k != 'users')})"
+                    f"(available: {sorted(k for k in arrays if k != 'users' and not k.startswith(SLICE_PREFIX))})"
                 )
             out[record.seed] = (arrays["users"], arrays[metric])
         return out

@@ -8,6 +8,10 @@ different suites never share a row: their budgets differ), measured with the tes
 a paired two-sided t-test across users, a bootstrap CI, and the per-seed gains of the seeds
 both sides have. p-values of all gains summarized together are adjusted with Holm–Bonferroni.
 
+A row's gain on a slice of the test users (cold-start items) is measured the same way on the slice's
+users (:mod:`flm_bench.results.slices`), where every record of both sides marks them and they are
+the same users; its p-values are Holm-adjusted in a family of their own (all slice gains summarized).
+
 Every consumer (the terminal board of ``run``, ``compare``, ``publish``, the rendered boards)
 reads these rows; :meth:`Row.to_json` is the one JSON shape of a row (format :data:`FORMAT`).
 """
@@ -17,16 +21,18 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
-from flm_bench.errors import RecordError
+from flm_bench.errors import IncomparableError, RecordError
 from flm_bench.results import levels
 from flm_bench.results.records import CONTROL, CellKey, Record, per_user_scores
+from flm_bench.results.slices import NOT_STORED, slice_scores
 from flm_bench.results.stats import ALPHA, Gain, SeedScores, holm, measure_gain
 
 RecordFile = tuple[Path, Record]
+_Cache = dict[Path, dict[str, np.ndarray]]  # a record file -> its per-user arrays
 #: The version of the JSON shape of rows and gains (``leaderboard.json``, ``run --json``, ``compare --json``).
 FORMAT = "flm-bench.board/2"
 
@@ -113,6 +119,9 @@ class Row:
     slices: dict[str, SliceStat] = field(default_factory=dict)  # by name; none in records before schema 5
     levels: dict[str, tuple[float, float]] = field(default_factory=dict)  # metric -> (random, popularity)
     scaled_cutoffs: list[int] = field(default_factory=list)  # cutoffs added for a small catalogue
+    slice_gain: dict[str, dict[str, Gain]] = field(default_factory=dict)  # slice -> metric -> gain
+    slice_p: dict[str, dict[str, float]] = field(default_factory=dict)  # Holm-adjusted among slice gains
+    slice_skipped: dict[str, str] = field(default_factory=dict)  # slice -> why it has no gain
 
     @property
     def is_control(self) -> bool:
@@ -122,6 +131,23 @@ class Row:
         """Holm-adjusted p below :data:`ALPHA`, over a control that converged on every seed (a gain
         over a control the epoch cap stopped is never marked significant)."""
         return metric in self.p_value and self.p_value[metric] < ALPHA and not self.control_capped_seeds
+
+    def slice_significant(self, name: str, metric: str) -> bool:
+        """:meth:`significant` for the gain on the slice ``name`` (its own Holm family)."""
+        p = self.slice_p.get(name, {}).get(metric)
+        return p is not None and p < ALPHA and not self.control_capped_seeds
+
+    def _slice_json(self, name: str) -> dict[str, Any]:
+        """A slice as JSON data, with the row's gain on it (``gain``) or why it has none (``gain_skipped``)."""
+        out = self.slices[name].to_json()
+        if name in self.slice_gain:
+            out["gain"] = {
+                m: gain_json(g, self.slice_p[name].get(m), self.slice_significant(name, m))
+                for m, g in sorted(self.slice_gain[name].items())
+            }
+        if name in self.slice_skipped:
+            out["gain_skipped"] = self.slice_skipped[name]
+        return out
 
     def saturated(self, metric: str) -> bool | None:
         """Whether popularity already takes most of the headroom in ``metric`` (None: no levels)."""
@@ -165,7 +191,7 @@ class Row:
             "seeds": self.seeds,
             "exclude_history": self.exclude_history,
             "metrics": {m: _stat_json(s) for m, s in sorted(self.metrics.items())},
-            **({"slices": {n: s.to_json() for n, s in sorted(self.slices.items())}} if self.slices else {}),
+            **({"slices": {n: self._slice_json(n) for n in sorted(self.slices)}} if self.slices else {}),
             "gain": {
                 m: gain_json(g, self.p_value.get(m), self.significant(m), self.saturated(m))
                 for m, g in sorted(self.gain.items())
@@ -253,23 +279,67 @@ def capped(record: Record) -> bool | None:
     return True if t.epochs > 1 and t.best_epoch == t.epochs else None
 
 
-def _scores(members: list[RecordFile], metric: str, cache: dict[Path, dict[str, np.ndarray]]) -> dict[int, SeedScores]:
-    """seed -> (users, per-user scores of ``metric``) of one cell's records; files read once per ``cache``."""
+def _arrays(members: list[RecordFile], cache: _Cache) -> list[tuple[Record, dict[str, np.ndarray]]]:
+    """Each record of one cell with its per-user arrays; files read once per ``cache``."""
     for path, rec in members:
         if path not in cache:
             cache[path] = per_user_scores(path, rec)
-    return {rec.seed: (cache[path]["users"], cache[path][metric]) for path, rec in members}
+    return [(rec, cache[path]) for path, rec in members]
 
 
-def _gains(
-    row: Row, treated: list[RecordFile], control: list[RecordFile], cache: dict[Path, dict[str, np.ndarray]]
-) -> list[tuple[str, float]]:
+def _scores(members: list[RecordFile], metric: str, cache: _Cache) -> dict[int, SeedScores]:
+    """seed -> (users, per-user scores of ``metric``) of one cell's records."""
+    return {rec.seed: (arrays["users"], arrays[metric]) for rec, arrays in _arrays(members, cache)}
+
+
+def _gains(row: Row, treated: list[RecordFile], control: list[RecordFile], cache: _Cache) -> list[tuple[str, float]]:
     """Fill ``row.gain`` over ``control``; return (metric, raw p) pairs."""
     names = (row.key.control().label(), row.key.label())
     raw = []
     for name in row.metrics:
         row.gain[name] = measure_gain(_scores(control, name, cache), _scores(treated, name, cache), names=names)
         raw.append((name, row.gain[name].p_value))
+    return raw
+
+
+def _slice_side(members: list[RecordFile], name: str, metric: str, cache: _Cache) -> dict[int, SeedScores] | None:
+    """seed -> (users, scores) of one cell's records on the slice ``name``; None when a record does not
+    mark the slice's users."""
+    parts = {rec.seed: slice_scores(arrays, name, metric) for rec, arrays in _arrays(members, cache)}
+    return None if any(p is None for p in parts.values()) else cast(dict[int, SeedScores], parts)
+
+
+def _slice_gain(
+    row: Row, name: str, treated: list[RecordFile], control: list[RecordFile], cache: _Cache
+) -> dict[str, Gain] | str:
+    """metric -> the row's gain over ``control`` on the slice ``name``, or why there is none."""
+    labels, gains = (row.key.control().label(), row.key.label()), {}
+    for metric in [m for m in row.metrics if m in row.slices[name].metrics]:
+        c, t = _slice_side(control, name, metric, cache), _slice_side(treated, name, metric, cache)
+        if c is None or t is None:
+            return NOT_STORED
+        try:
+            gains[metric] = measure_gain(c, t, names=labels)
+        except IncomparableError as exc:
+            return f"the slice's users differ between the row and its control: {exc}"
+    return gains
+
+
+def _slice_gains(
+    row: Row, treated: list[RecordFile], control: list[RecordFile], cache: _Cache
+) -> list[tuple[str, str, float]]:
+    """Fill ``row.slice_gain`` (or ``row.slice_skipped``) for each slice of the row with users; return
+    (slice, metric, raw p) triples."""
+    raw = []
+    for name, part in row.slices.items():
+        if not part.users:
+            continue
+        got = _slice_gain(row, name, treated, control, cache)
+        if isinstance(got, str):
+            row.slice_skipped[name] = got
+            continue
+        row.slice_gain[name] = got
+        raw += [(name, m, g.p_value) for m, g in got.items()]
     return raw
 
 
@@ -284,13 +354,17 @@ def summarize(records: list[RecordFile], metrics: list[str] | None = None) -> li
         members.sort(key=lambda m: (m[1].seed, m[1].record_id))
         rows[key] = _row(key, [r for _, r in members], metrics)
     raw: list[tuple[Row, str, float]] = []
-    cache: dict[Path, dict[str, np.ndarray]] = {}
+    raw_slices: list[tuple[Row, str, str, float]] = []
+    cache: _Cache = {}
     for key, row in rows.items():
         if not row.is_control and key.control() in groups:
             raw += [(row, name, p) for name, p in _gains(row, groups[key], groups[key.control()], cache)]
+            raw_slices += [(row, *t) for t in _slice_gains(row, groups[key], groups[key.control()], cache)]
             row.control_capped_seeds = rows[key.control()].capped_seeds
     for (row, name, _), adjusted in zip(raw, holm([p for _, _, p in raw])):
         row.p_value[name] = adjusted
+    for (row, part, name, _), adjusted in zip(raw_slices, holm([t[-1] for t in raw_slices])):
+        row.slice_p.setdefault(part, {})[name] = adjusted
     return sorted(
         rows.values(),
         key=lambda r: (

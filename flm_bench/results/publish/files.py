@@ -20,6 +20,7 @@ import numpy as np
 
 from flm_bench.results.publish.errors import Rejected
 from flm_bench.results.records import Record
+from flm_bench.results.slices import SLICE_PREFIX, slice_key
 
 MAX_RECORD_BYTES = 4 << 20  # a record.json is a few kB
 MAX_ARTIFACT_BYTES = 1 << 30  # one artifact as stored
@@ -103,10 +104,12 @@ def check_text(path: Path, most: int) -> None:
 
 
 def check_npz(path: Path, record: Record) -> None:
-    """``per_user.npz`` holds only ``users`` (integers) and the record's metrics (numbers), each a 1-D
-    array of one value per user: read from the array headers before any array is loaded."""
+    """``per_user.npz`` holds only ``users`` (integers), the record's metrics (numbers) and a mask of
+    each of the record's slices (booleans), each a 1-D array of one value per user: read from the
+    array headers before any array is loaded."""
     plain_file(path, "artifact", MAX_ARTIFACT_BYTES)
-    expected = {"users.npy", *(f"{m}.npy" for m in record.evaluation.metrics)}
+    members = {f"{slice_key(n)}.npy" for n in record.slices}
+    expected = {"users.npy", *(f"{m}.npy" for m in record.evaluation.metrics), *members}
     most = 8 * record.evaluation.users + NPY_HEADER_BYTES
     try:
         with zipfile.ZipFile(path) as archive:
@@ -133,6 +136,10 @@ def _check_header(name: str, key: str, f: IO[bytes]) -> None:
     if read is None:
         raise Rejected(f"{name}: {key} is in .npy format {version}, expected 1.0 or 2.0")
     shape, _, dtype = read(f)
-    kinds, wanted = ("iu", "integers") if key == "users" else ("iuf", "numbers")
+    kinds, wanted = ("iuf", "numbers")
+    if key == "users":
+        kinds, wanted = ("iu", "integers")
+    elif key.startswith(SLICE_PREFIX):  # a slice's mask
+        kinds, wanted = ("b", "booleans")
     if len(shape) != 1 or dtype.kind not in kinds or dtype.itemsize > 8:
         raise Rejected(f"{name}: {key} is a {len(shape)}-D {dtype} array, expected 1-D {wanted}")

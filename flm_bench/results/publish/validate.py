@@ -6,8 +6,9 @@ record file and the reason, on one line):
 1. Files (:mod:`.files`): the record folder, ``record.json`` and the artifacts are plain
    (no symbolic links, devices or pipes) and bounded: ``record.json`` at most 4 MiB, the run
    and qrels no larger (decompressed, checked while streaming) than the record's users,
-   cutoffs and interactions need, ``per_user.npz`` only ``users`` and the record's metrics,
-   1-D, integers or numbers, one value per user (read from the array headers first).
+   cutoffs and interactions need, ``per_user.npz`` only ``users``, the record's metrics and a mask
+   of each of its slices, 1-D, integers, numbers or booleans, one value per user (read from the
+   array headers first).
 2. ``record.json`` is JSON and valid against the shipped JSON Schema
    (:func:`flm_bench.results.records.shipped_schema`). Its own fields (:mod:`.checks`): every
    string printable (no controls, bidi or format characters); ``record_id`` a safe folder name

@@ -7,8 +7,9 @@
 - ``leaderboard.json``: the same rows, machine-readable (``"format": "flm-bench.board/2"``);
 - ``index.html``: a self-contained page (inline CSS, JS and SVG plots; nothing is fetched): the
   answer in a sentence per domain, sortable and filterable tables (headline columns first, the
-  other metrics behind a column chooser), transfer gain per domain and gain vs cost per dataset,
-  the records' provenance and a link to every record.
+  other metrics behind a column chooser), transfer gain per domain, gain vs cost per dataset, gain
+  by target fraction for a domain with rows at several fractions, the records' provenance and a
+  link to every record.
 
 Every file is a pure function of the records (and of the optional ``references.json``): the
 same inputs give byte-identical files, so ``check(records_dir, out_dir)`` can tell whether the
@@ -43,7 +44,8 @@ from flm_bench.results.render.base import (
     read_references,
 )
 from flm_bench.results.render.export import export
-from flm_bench.results.render.html import page_html
+from flm_bench.results.render.fractions import fraction_plot
+from flm_bench.results.render.html import Plots, page_html
 from flm_bench.results.render.json import board_json, dumps_json, script_json
 from flm_bench.results.render.markdown import domain_markdown, overall_markdown
 from flm_bench.results.render.origin import origin
@@ -65,11 +67,13 @@ def _page(board: Board, data: dict, records: list[tuple[Path, Record]], records_
     Each row links its record files as ``records/<path in the records folder>``: where ``flm-bench publish``
     puts them beside the page. The link never depends on where the files are rendered, so the page stays a
     pure function of the records (and ``--check`` passes on a copy of the boards)."""
-    gains = {}
+    gains, fractions = {}, {}
     if board.headline:
         gains = {d: svg for d in board.domains if (svg := gain_plot(board, d)) is not None}
+        fractions = {d: svg for d in board.domains if (svg := fraction_plot(board, d)) is not None}
     files = {rec.record_id: quote(f"{RECORDS_DIR}/{path.relative_to(records_dir).as_posix()}") for path, rec in records}
-    return page_html(board, script_json(data), gains, cost_plots(board), origin(records), files)
+    plots = Plots(gains, cost_plots(board), fractions)
+    return page_html(board, script_json(data), plots, origin(records), files)
 
 
 def default_references(records_dir: Path) -> Path:

@@ -15,15 +15,18 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from flm_bench.data.transfer import COLD_START_ITEMS
 from flm_bench.results.records import CONTROL
 from flm_bench.results.render import base
 from flm_bench.results.render.base import Board, domain_summary, metric_key
+from flm_bench.results.render.cold import cold_note, fmt_cold, fmt_cold_gain, has_cold_gains
 from flm_bench.results.render.origin import Origin, fmt_counted
 from flm_bench.results.render.plots import hover
 from flm_bench.results.render.story import board_sentence, domain_sentence
@@ -41,6 +44,8 @@ _FILTERS = (
 _GLOBALS = {
     "ALPHA": ALPHA,
     "CONTROL": CONTROL,
+    "COLD": COLD_START_ITEMS,
+    "cold_note": cold_note,
     "FORMAT": FORMAT,
     **{
         n: getattr(base, n)
@@ -67,6 +72,7 @@ def _environment() -> Environment:
     )
     env.filters.update({name: getattr(base, f"fmt_{name}") for name in _FILTERS})
     env.filters.update(json_number=json_number, json_p=json_p, counted=fmt_counted, citation=citation_parts)
+    env.filters.update(cold=fmt_cold, cold_gain=fmt_cold_gain)
     env.globals.update(_GLOBALS)
     return env
 
@@ -88,7 +94,12 @@ def optional_columns(board: Board) -> list[tuple[str, str]]:
     metrics = [(f"m:{m}", m) for m in board.metrics if m != board.headline]
     levels = [("random", "random level"), ("popularity", "popularity level")] if has_levels(board) else []
     costs = [("pretrain", "pretrain s"), ("adapt", "adapt s"), ("params", "trainable params")]
-    return [("split", "split"), ("suite", "suite"), ("seeds", "seeds"), *metrics, *levels, *costs]
+    cold = (
+        [("cold", f"cold-start {board.headline}"), ("cold_gain", "cold-start gain")]
+        if has_cold_gains(board.rows)
+        else []
+    )
+    return [("split", "split"), ("suite", "suite"), ("seeds", "seeds"), *metrics, *levels, *costs, *cold]
 
 
 def has_levels(board: Board) -> bool:
@@ -96,17 +107,20 @@ def has_levels(board: Board) -> bool:
     return bool(board.headline) and any(r.levels for r in board.rows)
 
 
-def page_html(
-    board: Board,
-    data: str,
-    gains: dict[str, str],
-    costs: dict[tuple[str, str], str],
-    origin: Origin,
-    records: dict[str, str],
-) -> str:
-    """The page. ``data``: the board as script-safe JSON (``script_json``); ``gains``: the gain plot
-    (inline SVG) of each domain that has one; ``costs``: the gain vs cost plot of each (domain,
-    dataset · split); ``origin``: the records' provenance; ``records``: record id -> link to its file."""
+@dataclass(frozen=True)
+class Plots:
+    """The page's plots (inline SVG): ``gains``, the gain plot of each domain that has one; ``costs``,
+    the gain vs cost plot of each (domain, dataset · split); ``fractions``, the gain by target fraction
+    of each domain with gains at several fractions."""
+
+    gains: dict[str, str]
+    costs: dict[tuple[str, str], str]
+    fractions: dict[str, str]
+
+
+def page_html(board: Board, data: str, plots: Plots, origin: Origin, records: dict[str, str]) -> str:
+    """The page. ``data``: the board as script-safe JSON (``script_json``); ``plots``: its SVG plots;
+    ``origin``: the records' provenance; ``records``: record id -> link to its file."""
     script = _static("board.js")
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
     return (
@@ -123,8 +137,9 @@ def page_html(
             css=Markup(_static("board.css")),
             script=Markup(script),
             data=Markup(data),
-            gains={domain: Markup(svg) for domain, svg in gains.items()},
-            costs={key: Markup(svg) for key, svg in costs.items()},
+            gains={domain: Markup(svg) for domain, svg in plots.gains.items()},
+            costs={key: Markup(svg) for key, svg in plots.costs.items()},
+            fractions={domain: Markup(svg) for domain, svg in plots.fractions.items()},
             origin=origin,
             records=records,
             sentences=[domain_sentence(board, d) for d in board.domains] if board.headline else [],
@@ -132,5 +147,6 @@ def page_html(
             hover=hover,
             optional=optional_columns(board),
             with_levels=has_levels(board),
+            with_cold=bool(board.headline) and has_cold_gains(board.rows),
         )
     )

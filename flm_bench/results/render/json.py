@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from flm_bench.results.render.base import Board, domain_summary
+from flm_bench.results.render.cold import has_cold_gains, n_cold_gains
 from flm_bench.results.resampling import RESAMPLES
 from flm_bench.results.stats import ALPHA
 from flm_bench.results.summary import FORMAT, json_number
@@ -36,6 +37,7 @@ def board_json(board: Board) -> dict[str, Any]:
             "gains": board.n_gains,
             "alpha": ALPHA,
             "ci": f"95% percentile interval of the mean gain, paired bootstrap over users, {RESAMPLES} resamples",
+            **_slice_significance(board),
         },
         "statistics": (
             "metrics: mean and std (ddof=1, null for one seed) over seeds; gain: mean over users of the "
@@ -48,6 +50,21 @@ def board_json(board: Board) -> dict[str, Any]:
         "metrics": board.metrics,
         "rows": rows,
         "references": refs,
+    }
+
+
+def _slice_significance(board: Board) -> dict[str, Any]:
+    """How the rows' gains on the cold-start-item slice (``slices.<name>.gain``) are tested; nothing
+    when no row has one."""
+    if not has_cold_gains(board.rows):
+        return {}
+    return {
+        "slice_gains": {
+            "unit": "the slice's test users (the same users on both sides), as for the full gains",
+            "correction": "holm",
+            "scope": "all gains on slices on this leaderboard, a family apart from the full gains",
+            "gains": n_cold_gains(board),
+        }
     }
 
 

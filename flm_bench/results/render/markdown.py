@@ -10,6 +10,7 @@ import re
 from collections import defaultdict
 
 from flm_bench.data.transfer import COLD_START_ITEMS
+from flm_bench.results.records import fraction_text
 from flm_bench.results.render.base import (
     MARKER,
     SAT_MARK,
@@ -37,8 +38,11 @@ from flm_bench.results.render.base import (
     metric_key,
     section_headline,
 )
+from flm_bench.results.render.cold import cold_note, fmt_cold_gain, has_cold_gains
+from flm_bench.results.render.fractions import fraction_lines, fractions_of, line_labels
 from flm_bench.results.render.story import board_sentence, domain_sentence
 from flm_bench.results.render.strings import citation_parts, oneline
+from flm_bench.results.stats import ALPHA
 from flm_bench.results.summary import Row
 
 _MD_BACKSLASH = re.compile(r"([\\`*_\[\]|~#])")
@@ -92,6 +96,8 @@ def _md_header(board: Board, title: str, rows: list[Row]) -> list[str]:
         lines += ["**Bold**: the best value of its metric in the dataset, split and history rule.", ""]
     if any(r.levels for r in rows):
         lines += [levels_note(board), ""]
+    if has_cold_gains(rows):
+        lines += [cold_note(board), ""]
     if any(not r.exclude_history for r in rows):
         lines += ["Rows marked (history ranked) rank items already in the user's history.", ""]
     return lines
@@ -105,10 +111,11 @@ def _row_cells(
     *,
     levels: bool = False,
     cold: bool = False,
+    cold_gain: bool = False,
 ) -> list[str]:
     """A domain board's row: every metric (``best``: those in bold, the best in the dataset, split and history rule),
     with ``levels`` the headline's random and popularity levels and the lift, with ``cold`` the
-    headline of its cold-start-item users."""
+    headline of its cold-start-item users, with ``cold_gain`` its gain there."""
     model = md_escape(fmt_model(row))
     return [
         model,
@@ -120,6 +127,7 @@ def _row_cells(
         fmt_gain(row, headline),
         fmt_p(row, headline),
         *([fmt_slice(row, COLD_START_ITEMS, headline)] if cold else []),
+        *([fmt_cold_gain(row, headline)] if cold_gain else []),
         fmt_seconds(row.pretrain_seconds),
         fmt_seconds(row.adapt_seconds),
         fmt_params(row.trainable_parameters),
@@ -127,7 +135,7 @@ def _row_cells(
 
 
 def _row_header(
-    metrics: list[str], headline: str | None, *, levels: bool = False, cold: bool = False
+    metrics: list[str], headline: str | None, *, levels: bool = False, cold: bool = False, cold_gain: bool = False
 ) -> tuple[list[str], list[str]]:
     header = [
         "model",
@@ -139,6 +147,7 @@ def _row_header(
         f"gain {headline} (%) [95% CI]" if headline else "gain",
         "p (Holm) · seeds",
         *([f"{headline} cold-start items (users)"] if cold else []),
+        *([f"cold-start gain {headline} [95% CI] · p (Holm)"] if cold_gain else []),
         "pretrain s",
         "adapt s",
         "trainable params",
@@ -196,7 +205,8 @@ def _footer_md(board: Board) -> list[str]:
 
 
 def domain_markdown(board: Board, domain: str) -> str:
-    """``<slug>.md``: the rows of one domain, one table per (dataset, split, suite), then its references."""
+    """``<slug>.md``: the rows of one domain, one table per (dataset, split, suite), its gain by target
+    fraction (when its gains span several), then its references."""
     rows = [r for r in board.rows if r.domain == domain]
     lines = _md_header(board, f"flm-bench leaderboard — {md_escape(domain)}", rows)
     if board.headline and rows:
@@ -224,12 +234,40 @@ def domain_markdown(board: Board, domain: str) -> str:
         metrics = [m for m in board.metrics if any(m in r.metrics for r in members)]
         levels = any(r.levels for r in members)
         cold = any(COLD_START_ITEMS in r.slices for r in members)
-        header, align = _row_header(metrics, hl, levels=levels, cold=cold)
-        cells = [_row_cells(r, metrics, hl, board.best[index[id(r)]], levels=levels, cold=cold) for r in members]
+        flags = {"levels": levels, "cold": cold, "cold_gain": has_cold_gains(members)}
+        header, align = _row_header(metrics, hl, **flags)
+        cells = [_row_cells(r, metrics, hl, board.best[index[id(r)]], **flags) for r in members]
         lines += _md_table(header, cells, align) + [""]
+    lines += _fractions_md(board, domain)
     lines += _references_md(board, [ref for ref in board.references if board.reference_domain(ref) == domain], False)
     lines += _footer_md(board)
     return "\n".join(lines)
+
+
+def _fractions_md(board: Board, domain: str) -> list[str]:
+    """The domain's gain by target fraction: a line per row of the table, a column per fraction (none
+    for a domain whose gains are all at one fraction)."""
+    lines, hl = fraction_lines(board, domain), board.headline or ""
+    if not lines:
+        return []
+    fractions = fractions_of(lines)
+    header = ["model · strategy ← corpus", *(f"{fraction_text(f)} of training users" for f in fractions)]
+    table = [
+        [md_escape(label), *(fmt_gain(points[f], hl) if f in points else "" for f in fractions)]
+        for label, (_, points) in zip(line_labels(lines), lines)
+    ]
+    return [
+        f"## Gain by target fraction ({hl})",
+        "",
+        (
+            f"Data efficiency: each cell is the gain in {hl} over scratch trained on the same share of the target's "
+            "training users (its own control, same test users), (relative %) [95% CI], "
+            f"{SIG_MARK} Holm-adjusted p < {ALPHA} as on the tables above; empty: no row at that fraction."
+        ),
+        "",
+        *_md_table(header, table, ["l"] + ["r"] * len(fractions)),
+        "",
+    ]
 
 
 def _domains_md(board: Board) -> list[str]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -54,7 +54,7 @@ _SVG_ELEMENTS = {
 }
 
 
-def _plot_text(text: str, limit: int = 70) -> str:
+def plot_text(text: str, limit: int = 70) -> str:
     text = oneline(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -110,7 +110,7 @@ PALETTE = ["#009E73", "#CC79A7", "#E69F00", "#000000", "#999999", "#F0E442"]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 
 
-def _strategies(board: Board) -> dict[str, tuple[str, str]]:
+def strategy_styles(board: Board) -> dict[str, tuple[str, str]]:
     """Strategy -> (colour, marker), the same in every plot of the page."""
     names = sorted({r.key.strategy for r in board.rows if not r.is_control})
     return {s: (PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)]) for i, s in enumerate(names)}
@@ -121,7 +121,7 @@ def _gained(board: Board) -> list[Row]:
     return [r for r in board.rows if hl in r.gain]
 
 
-def _gain_limits(board: Board) -> tuple[float, float]:
+def gain_limits(board: Board) -> tuple[float, float]:
     """One gain axis for every plot: every CI fits, and 0 is inside."""
     hl = board.headline or ""
     rows = _gained(board)
@@ -144,28 +144,30 @@ def hover(board: Board, row: Row) -> str:
     )
 
 
-def _face(row: Row, metric: str, colour: str) -> str:
+def face(row: Row, metric: str, colour: str) -> str:
     """Filled when significant, hollow (white) when not."""
     return colour if row.significant(metric) else "white"
 
 
-def _legend(ax: Any, styles: dict[str, tuple[str, str]], shown: set[str]) -> None:
+def legend(ax: Any, styles: dict[str, tuple[str, str]], shown: set[str], extra: Sequence[Any] = ()) -> None:
+    """The strategies ``shown`` (colour and marker), ``extra`` handles, then what filled and hollow mean."""
     from matplotlib.lines import Line2D
 
     grey: Any = {"color": "#57606a", "marker": "o", "linestyle": ""}
     handles = [
-        Line2D([], [], color=c, marker=m, linestyle="", label=_plot_text(s, 24))
+        Line2D([], [], color=c, marker=m, linestyle="", label=plot_text(s, 24))
         for s, (c, m) in styles.items()
         if s in shown
     ]
     handles += [
+        *extra,
         Line2D([], [], **grey, label=f"filled: p < {ALPHA} (Holm)"),
         Line2D([], [], **grey, markerfacecolor="white", label="hollow: not significant"),
     ]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
 
 
-def _figure(draw: Callable[[Any, dict[str, str]], None], size: tuple[float, float], salt: str) -> str:
+def figure(draw: Callable[[Any, dict[str, str]], None], size: tuple[float, float], salt: str) -> str:
     """A one-axes figure drawn by ``draw(ax, titles)``, as inline SVG with its hover titles."""
     from matplotlib import rc_context
     from matplotlib.figure import Figure
@@ -187,12 +189,12 @@ def gain_plot(board: Board, domain: str) -> str | None:
     rows = [r for r in _gained(board) if r.domain == domain]
     if not rows:
         return None
-    styles, slug = _strategies(board), board.slugs[domain]
+    styles, slug = strategy_styles(board), board.slugs[domain]
 
     def draw(ax: Any, titles: dict[str, str]) -> None:
         for y, r in enumerate(rows):
             g, colour = r.gain[hl], styles[r.key.strategy][0]
-            bar = ax.barh([y], [g.mean], height=0.6, color=_face(r, hl, colour), edgecolor=colour, linewidth=1.5)
+            bar = ax.barh([y], [g.mean], height=0.6, color=face(r, hl, colour), edgecolor=colour, linewidth=1.5)
             ax.errorbar(
                 [g.mean],
                 [y],
@@ -208,21 +210,21 @@ def gain_plot(board: Board, domain: str) -> str | None:
         ax.set_yticks(
             range(len(rows)),
             [
-                _plot_text(r.key.dataset + (f" · {r.key.suite}" if several else ""), 40)
+                plot_text(r.key.dataset + (f" · {r.key.suite}" if several else ""), 40)
                 + "\n"
-                + _plot_text(f"{r.key.model} · {r.key.strategy}", 40)
+                + plot_text(f"{r.key.model} · {r.key.strategy}", 40)
                 for r in rows
             ],
         )
         ax.invert_yaxis()
-        ax.set_xlim(*_gain_limits(board))
+        ax.set_xlim(*gain_limits(board))
         ax.axvline(0, color="#57606a", linewidth=0.8)
         ax.set_xlabel(f"gain in {hl} over scratch (mean over users, 95% CI); same scale in every domain")
         synthetic = " (SYNTHETIC data)" if all(r.synthetic for r in rows) else ""
-        ax.set_title(_plot_text(f"{domain}{synthetic}"), loc="left")
-        _legend(ax, styles, {r.key.strategy for r in rows})
+        ax.set_title(plot_text(f"{domain}{synthetic}"), loc="left")
+        legend(ax, styles, {r.key.strategy for r in rows})
 
-    return _figure(draw, (7.2, 1.3 + 0.45 * len(rows)), f"flm-gain-{slug}")
+    return figure(draw, (7.2, 1.3 + 0.45 * len(rows)), f"flm-gain-{slug}")
 
 
 def cost_plots(board: Board) -> dict[tuple[str, str], str]:
@@ -232,7 +234,7 @@ def cost_plots(board: Board) -> dict[tuple[str, str], str]:
     groups: dict[tuple[str, str, str], list[Row]] = {}
     for r in _gained(board):
         groups.setdefault((r.domain, r.key.dataset, r.split_protocol), []).append(r)
-    styles = _strategies(board)
+    styles = strategy_styles(board)
     plots = {}
     for n, ((domain, dataset, split), rows) in enumerate(sorted(groups.items())):
 
@@ -248,7 +250,7 @@ def cost_plots(board: Board) -> dict[tuple[str, str], str]:
                     [g.mean],
                     marker=marker,
                     color=colour,
-                    markerfacecolor=_face(r, hl, colour),
+                    markerfacecolor=face(r, hl, colour),
                     markeredgewidth=1.5,
                     markersize=7,
                     linestyle="",
@@ -265,14 +267,14 @@ def cost_plots(board: Board) -> dict[tuple[str, str], str]:
                 ax.set_xlim(left=0)
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # no mathtext: parse_math is off
             ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
-            ax.set_ylim(*_gain_limits(board))
+            ax.set_ylim(*gain_limits(board))
             ax.axhline(0, color="#57606a", linewidth=0.8)
             ax.set_xlabel("pretrain + adapt seconds (mean over seeds; log scale)")
             ax.set_ylabel(f"gain in {hl} over scratch")
             synthetic = " (SYNTHETIC)" if all(r.synthetic for r in rows) else ""
-            ax.set_title(_plot_text(name.replace(" · ", f"{synthetic} · ", 1), 60), loc="left")
-            _legend(ax, styles, {r.key.strategy for r in rows})
+            ax.set_title(plot_text(name.replace(" · ", f"{synthetic} · ", 1), 60), loc="left")
+            legend(ax, styles, {r.key.strategy for r in rows})
 
         name = f"{dataset} · {split}"
-        plots[(domain, name)] = _figure(functools.partial(draw, name=name), (6.4, 3.4), f"flm-cost-{n}")
+        plots[(domain, name)] = figure(functools.partial(draw, name=name), (6.4, 3.4), f"flm-cost-{n}")
     return plots
