@@ -18,7 +18,7 @@ from flm_bench.results.records import load_records
 from flm_bench.results.render.base import build_board, fmt_ci, fmt_pvalue, fmt_stat
 from flm_bench.results.render.export import latex_escape
 from flm_bench.results.render.markdown import md_citation
-from flm_bench.results.render.story import domain_sentence
+from flm_bench.results.render.story import domain_sentences
 from flm_bench.results.render.strings import citation_parts
 from flm_bench.results.summary import Stat
 
@@ -67,7 +67,8 @@ def test_overall_board_is_narrow_and_says_what_helps(published: tuple[Path, Path
     assert "± 0.0000" not in overall and not re.search(r"\de-\d", overall)  # p-values: 2 digits or < 1e-4
     board = build_board(load_records(records))
     for domain in board.domains:
-        assert domain_sentence(board, domain).replace("[", "\\[").replace("]", "\\]") in overall
+        for sentence in domain_sentences(board, domain):
+            assert sentence.replace("[", "\\[").replace("]", "\\]") in overall
     finance = (boards / "finance.md").read_text()
     assert "recall@10" in finance and "trainable params" in finance  # the domain boards keep the detail
 

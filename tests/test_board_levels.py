@@ -23,7 +23,7 @@ from flm_bench.results.compare import compare
 from flm_bench.results.levels import SATURATED_AT, headroom_taken, lift, saturated
 from flm_bench.results.records import load_records
 from flm_bench.results.render.base import SAT_MARK, SIG_MARK, build_board, fmt_delta, fmt_gain
-from flm_bench.results.render.story import domain_sentence
+from flm_bench.results.render.story import domain_sentences
 from flm_bench.results.summary import summarize
 from flm_bench.runner import Runner
 from flm_bench.suite import load_suite
@@ -120,8 +120,11 @@ def test_a_significant_gain_on_a_saturated_row_carries_the_mark(board_records: P
     assert fmt_gain(row, "ndcg@10").endswith(f"{SIG_MARK} {SAT_MARK}")
     assert fmt_delta(row, "ndcg@10", relative=True).endswith(f"{SIG_MARK} {SAT_MARK}")
     assert row.to_json()["gain"]["ndcg@10"]["saturated"] is True
-    assert "helps most" in domain_sentence(board, "finance")
-    assert f"({SAT_MARK} saturated: popularity alone scores 0.8666, random 0.2330)" in domain_sentence(board, "finance")
+    assert "helps most" in domain_sentences(board, "finance")[0]
+    assert (
+        f"({SAT_MARK} saturated: popularity alone scores 0.8666, random 0.2330)"
+        in domain_sentences(board, "finance")[0]
+    )
     # compare --json says so too, from the control's levels
     records = tmp_path / "records"
     shutil.copytree(board_records, records)

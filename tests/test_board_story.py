@@ -8,7 +8,7 @@ import re
 from flm_bench.results.records import CellKey
 from flm_bench.results.render.base import Board, rank_rows
 from flm_bench.results.render.plots import PALETTE, gain_plot
-from flm_bench.results.render.story import board_sentence, domain_sentence
+from flm_bench.results.render.story import board_sentence, domain_sentences
 from flm_bench.results.stats import Gain
 from flm_bench.results.summary import Row, Stat
 
@@ -48,7 +48,7 @@ ROWS = [row("scratch", 0.10, seconds=5.0), row("finetune", 0.12, 0.02, p=0.003),
 
 def test_a_domain_sentence_says_what_helps_by_how_much_at_what_cost_and_the_tally() -> None:
     b = board(ROWS)
-    sentence = domain_sentence(b, "media")
+    sentence = domain_sentences(b, "media")[0]
     assert sentence.startswith("media: finetune of m pretrained on corpus on d helps most: +0.0200 ndcg@10 (+20.0%")
     assert "95% CI [+0.0100, +0.0300], p = 0.0030" in sentence
     assert "110.0 s to pretrain and adapt vs 5.0 s for scratch" in sentence
@@ -58,10 +58,10 @@ def test_a_domain_sentence_says_what_helps_by_how_much_at_what_cost_and_the_tall
 
 def test_no_significant_help_is_said_so() -> None:
     rows = [ROWS[0], row("finetune", 0.12, 0.02, p=0.2), row("probe", 0.07, -0.03, p=0.4)]
-    sentence = domain_sentence(board(rows), "media")
+    (sentence,) = domain_sentences(board(rows), "media")
     assert "nothing helps significantly; the largest gain, finetune" in sentence and "p = 0.20" in sentence
     assert sentence.endswith("0 significant wins and 0 significant losses among 2 gains tested.")
-    losing = domain_sentence(board([ROWS[0], row("probe", 0.07, -0.03, p=2e-9)]), "media")
+    (losing,) = domain_sentences(board([ROWS[0], row("probe", 0.07, -0.03, p=2e-9)]), "media")
     assert "pretraining does not help; the best, probe" in losing and "p < 1e-4" in losing
 
 
@@ -99,7 +99,7 @@ def test_the_tally_says_how_many_wins_and_losses_are_on_saturated_rows() -> None
     loss = row("probe", 0.07, -0.03, p=2e-9)
     b = board([ROWS[0], *wins, loss])
     note = "saturated: popularity already takes ≥ 75% of the headroom"
-    assert domain_sentence(b, "media").endswith(
+    assert domain_sentences(b, "media")[0].endswith(
         f"2 significant wins (both {note}) and 1 significant loss among 3 gains tested."
     )
     assert f"2 of 3 transfer gains in ndcg@10 are significant wins (both {note}) and 1 significant loss " in (
@@ -108,4 +108,15 @@ def test_the_tally_says_how_many_wins_and_losses_are_on_saturated_rows() -> None
     loss.levels = saturated
     wins[1].levels = {}
     b = board([ROWS[0], *wins, loss])
-    assert f"2 significant wins (1 {note}) and 1 significant loss ({note}) among" in domain_sentence(b, "media")
+    assert f"2 significant wins (1 {note}) and 1 significant loss ({note}) among" in domain_sentences(b, "media")[0]
+
+
+def test_a_domain_measured_by_two_suites_gets_one_sentence_per_suite() -> None:
+    """Suites have different budgets: their gains are never pooled into one best or one tally."""
+    other = [dataclasses.replace(r, key=dataclasses.replace(r.key, suite="v2")) for r in ROWS]
+    other[1] = dataclasses.replace(other[1], gain={METRIC: dataclasses.replace(ROWS[1].gain[METRIC], mean=-0.01)})
+    one, two = domain_sentences(board([*ROWS, *other]), "media")
+    assert one.startswith("media · suite s: finetune of m") and "helps most: +0.0200" in one
+    assert two.startswith("media · suite v2: ") and "among 2 gains tested" in two and "+0.0200" not in two
+    (single,) = domain_sentences(board(ROWS), "media")
+    assert single.startswith("media: ")

@@ -29,7 +29,7 @@ from flm_bench.results.render.base import Board, domain_summary, metric_key
 from flm_bench.results.render.cold import cold_note, fmt_cold, fmt_cold_gain, has_cold_gains
 from flm_bench.results.render.origin import Origin, fmt_counted
 from flm_bench.results.render.plots import hover
-from flm_bench.results.render.story import board_sentence, domain_sentence
+from flm_bench.results.render.story import board_sentence, domain_sentences
 from flm_bench.results.render.strings import citation_parts
 from flm_bench.results.stats import ALPHA
 from flm_bench.results.summary import FORMAT, json_number, json_p
@@ -142,7 +142,7 @@ def page_html(board: Board, data: str, plots: Plots, origin: Origin, records: di
             fractions={domain: Markup(svg) for domain, svg in plots.fractions.items()},
             origin=origin,
             records=records,
-            sentences=[domain_sentence(board, d) for d in board.domains] if board.headline else [],
+            sentences=[s for d in board.domains for s in domain_sentences(board, d)] if board.headline else [],
             overall=board_sentence(board) if board.headline and board.rows else None,
             hover=hover,
             optional=optional_columns(board),

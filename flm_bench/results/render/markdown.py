@@ -40,7 +40,7 @@ from flm_bench.results.render.base import (
 )
 from flm_bench.results.render.cold import cold_note, fmt_cold_gain, has_cold_gains
 from flm_bench.results.render.fractions import fraction_lines, fractions_of, line_labels
-from flm_bench.results.render.story import board_sentence, domain_sentence
+from flm_bench.results.render.story import board_sentence, domain_sentences
 from flm_bench.results.render.strings import citation_parts, oneline
 from flm_bench.results.stats import ALPHA
 from flm_bench.results.summary import Row
@@ -210,7 +210,7 @@ def domain_markdown(board: Board, domain: str) -> str:
     rows = [r for r in board.rows if r.domain == domain]
     lines = _md_header(board, f"flm-bench leaderboard — {md_escape(domain)}", rows)
     if board.headline and rows:
-        lines += [md_escape(domain_sentence(board, domain)), ""]
+        lines += [x for s in domain_sentences(board, domain) for x in (md_escape(s), "")]
     index = {id(r): i for i, r in enumerate(board.rows)}
     sections: dict[tuple[str, str, str, str], list[Row]] = defaultdict(list)
     for r in rows:
@@ -363,7 +363,7 @@ def overall_markdown(board: Board) -> str:
     lines = _md_header(board, "flm-bench leaderboard — all domains", board.rows)
     if board.headline and board.rows:
         lines += ["## What helps where", "", board_sentence(board), ""]
-        lines += [f"- {md_escape(domain_sentence(board, d))}" for d in board.domains] + [""]
+        lines += [f"- {md_escape(s)}" for d in board.domains for s in domain_sentences(board, d)] + [""]
     if board.domains:
         lines += _domains_md(board)
     lines += ["## All rows", ""]

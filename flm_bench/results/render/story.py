@@ -66,13 +66,23 @@ def _cost(board: Board, row: Row) -> str:
     return f"{fmt_cost(row)} s to pretrain and adapt{versus}"
 
 
-def domain_sentence(board: Board, domain: str) -> str:
-    """One sentence: the domain's best transfer (absolute and %, CI, p, cost) and its tally."""
+def domain_sentences(board: Board, domain: str) -> list[str]:
+    """The domain's answer: one sentence, or one per suite when several suites measured gains there
+    (their budgets differ, so their gains are never pooled)."""
     hl = board.headline or ""
     rows = [r for r in board.rows if r.domain == domain and hl in r.gain]
+    suites = sorted({r.key.suite for r in rows})
+    if len(suites) <= 1:
+        return [_sentence(board, domain, rows)]
+    return [_sentence(board, f"{domain} · suite {s}", [r for r in rows if r.key.suite == s]) for s in suites]
+
+
+def _sentence(board: Board, label: str, rows: list[Row]) -> str:
+    """One sentence: the best transfer among ``rows`` (absolute and %, CI, p, cost) and their tally."""
+    hl = board.headline or ""
     synthetic = " (SYNTHETIC data)" if any(r.synthetic for r in rows) else ""
     if not rows:
-        return f"{domain}{synthetic}: no transfer gain measured yet (no pretrained strategy beside its control)."
+        return f"{label}{synthetic}: no transfer gain measured yet (no pretrained strategy beside its control)."
     best = max(rows, key=lambda r: r.gain[hl].mean)
     g = best.gain[hl]
     numbers = f"{g.mean:+.4f} {hl} ({fmt_relative(best, hl) or 'n/a'}, 95% CI {fmt_ci(g.ci)}, {_p(best, hl)})"
@@ -88,7 +98,7 @@ def domain_sentence(board: Board, domain: str) -> str:
         lead = f"nothing helps significantly; the largest gain, {_config(best)}, is {numbers}{reason}"
     else:
         lead = f"pretraining does not help; the best, {_config(best)}, is {numbers}"
-    return f"{domain}{synthetic}: {lead}, at {_cost(board, best)}; {counted}."
+    return f"{label}{synthetic}: {lead}, at {_cost(board, best)}; {counted}."
 
 
 def board_sentence(board: Board) -> str:
