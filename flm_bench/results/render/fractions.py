@@ -13,7 +13,7 @@ from typing import Any
 
 from flm_bench.results.records import CellKey, fraction_text
 from flm_bench.results.render.base import Board
-from flm_bench.results.render.plots import face, figure, gain_limits, hover, legend, plot_text, strategy_styles
+from flm_bench.results.render.plots import figure, gain_limits, gain_point, hover, legend, plot_text, strategy_styles
 from flm_bench.results.summary import Row
 
 Line = tuple[CellKey, dict[float, Row]]  # the key at fraction 1.0, and fraction -> row
@@ -69,18 +69,8 @@ def fraction_plot(board: Board, domain: str) -> str | None:
             ys = [points[f].gain[hl].mean for f in fs]
             ax.plot(fs, ys, color=colour, linewidth=1.2, linestyle=dashes[key.model])
             for i, f in enumerate(fs):
-                row, g = points[f], points[f].gain[hl]
-                ax.plot([f, f], list(g.ci), color=colour, linewidth=0.8)
-                (dot,) = ax.plot(
-                    [f],
-                    [g.mean],
-                    marker=marker,
-                    color=colour,
-                    markerfacecolor=face(row, hl, colour),
-                    markeredgewidth=1.5,
-                    markersize=7,
-                    linestyle="",
-                )
+                row = points[f]
+                dot = gain_point(ax, f, row, hl, colour, marker)
                 dot.set_gid(gid := f"flm-fraction-{slug}-{n}-{i}")
                 titles[gid] = f"{fraction_text(f)} of the target's training users\n{hover(board, row)}"
         ax.set_xscale("log")

@@ -149,6 +149,24 @@ def face(row: Row, metric: str, colour: str) -> str:
     return colour if row.significant(metric) else "white"
 
 
+def gain_point(ax: Any, x: float, row: Row, metric: str, colour: str, marker: str) -> Any:
+    """``row``'s gain in ``metric`` at ``x``: its 95% CI as a bar and a marker, filled when significant
+    (returns the marker, to name it for its hover text)."""
+    g = row.gain[metric]
+    ax.plot([x, x], list(g.ci), color=colour, linewidth=0.8)
+    (dot,) = ax.plot(
+        [x],
+        [g.mean],
+        marker=marker,
+        color=colour,
+        markerfacecolor=face(row, metric, colour),
+        markeredgewidth=1.5,
+        markersize=7,
+        linestyle="",
+    )
+    return dot
+
+
 def legend(ax: Any, styles: dict[str, tuple[str, str]], shown: set[str], extra: Sequence[Any] = ()) -> None:
     """The strategies ``shown`` (colour and marker), ``extra`` handles, then what filled and hollow mean."""
     from matplotlib.lines import Line2D
@@ -243,19 +261,8 @@ def cost_plots(board: Board) -> dict[tuple[str, str], str]:
 
             for i, r in enumerate(rows):
                 colour, marker = styles[r.key.strategy]
-                g = r.gain[hl]
                 x = r.pretrain_seconds + r.adapt_seconds
-                (line,) = ax.plot(
-                    [x],
-                    [g.mean],
-                    marker=marker,
-                    color=colour,
-                    markerfacecolor=face(r, hl, colour),
-                    markeredgewidth=1.5,
-                    markersize=7,
-                    linestyle="",
-                )
-                ax.plot([x, x], list(g.ci), color=colour, linewidth=0.8)
+                line = gain_point(ax, x, r, hl, colour, marker)
                 line.set_gid(gid := f"flm-cost-{n}-{i}")
                 titles[gid] = hover(board, r)
             costs = [r.pretrain_seconds + r.adapt_seconds for r in rows]
