@@ -137,3 +137,4 @@ def test_plots_share_the_gain_axis_and_say_what_each_bar_is(published: tuple[Pat
         titles = [t for t in re.findall(r"<title>(.*?)</title>", page, flags=re.S) if row["records"][0] in t]
         assert len(titles) == 2  # the row's bar and its point, each naming its records
         assert all(f"{row['gain']['ndcg@10']['mean']:+.4f}" in t and "95% CI [" in t for t in titles)
+        assert all("\n" in t and "\\u000a" not in t for t in titles)  # a hover text's lines are lines

@@ -149,7 +149,7 @@ def test_fraction_table_and_plot_with_several_fractions(tmp_path: Path) -> None:
     board = build_board(load_records(tmp_path))
     svg = fraction_plot(board, "gen-domain")
     assert svg is not None and svg == fraction_plot(board, "gen-domain")  # deterministic
-    assert [t.split("\\u000a")[0] for t in re.findall(r"<title>([^<]*)</title>", svg)] == [
+    assert [t.split("\n")[0] for t in re.findall(r"<title>([^<]*)</title>", svg)] == [
         f"{p} of the target's training users" for p in ("5%", "20%", "100%")
     ]
     for label in ("5%", "20%", "100%"):

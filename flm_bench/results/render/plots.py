@@ -73,7 +73,8 @@ def _svg(fig: Any, salt: str, titles: dict[str, str] | None = None) -> str:
     text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, flags=re.DOTALL)  # RDF boilerplate
     text = re.sub(r"\n\s*\n", "\n", text)
     for gid, title in (titles or {}).items():
-        text = text.replace(f'<g id="{gid}">', f'<g id="{gid}"><title>{escape(printable(title))}</title>', 1)
+        shown = "\n".join(printable(line) for line in title.split("\n"))  # line breaks stay line breaks
+        text = text.replace(f'<g id="{gid}">', f'<g id="{gid}"><title>{escape(shown)}</title>', 1)
     _assert_inert(text)
     return text.strip() + "\n"
 
