@@ -26,3 +26,8 @@ def printable(text: str) -> str:
         (f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}") if unicodedata.category(c) in UNDRAWABLE else c
         for c in text
     )
+
+
+def printable_lines(text: str) -> str:
+    """:func:`printable` line by line: line breaks stay (a hover text's lines), the rest is escaped."""
+    return "\n".join(printable(line) for line in text.split("\n"))

@@ -33,7 +33,7 @@ from flm_bench.results.render.story import board_sentence, domain_sentences
 from flm_bench.results.render.strings import citation_parts
 from flm_bench.results.stats import ALPHA
 from flm_bench.results.summary import FORMAT, json_number, json_p
-from flm_bench.text import printable
+from flm_bench.text import printable_lines
 
 #: template filter -> the shared formatter it is (``base.fmt_<name>``)
 _FILTERS = (
@@ -56,7 +56,7 @@ _GLOBALS = {
 
 def _printable(value: Any) -> Any:
     """Every value a template writes: strings from records are made printable (safe markup is ours)."""
-    return printable(value) if isinstance(value, str) and not isinstance(value, Markup) else value
+    return printable_lines(value) if isinstance(value, str) and not isinstance(value, Markup) else value
 
 
 @functools.cache

@@ -31,7 +31,7 @@ from flm_bench.results.render.base import (
 from flm_bench.results.render.strings import oneline
 from flm_bench.results.stats import ALPHA
 from flm_bench.results.summary import Row
-from flm_bench.text import printable
+from flm_bench.text import printable_lines
 
 _SVG_ELEMENTS = {
     "svg",
@@ -73,8 +73,7 @@ def _svg(fig: Any, salt: str, titles: dict[str, str] | None = None) -> str:
     text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, flags=re.DOTALL)  # RDF boilerplate
     text = re.sub(r"\n\s*\n", "\n", text)
     for gid, title in (titles or {}).items():
-        shown = "\n".join(printable(line) for line in title.split("\n"))  # line breaks stay line breaks
-        text = text.replace(f'<g id="{gid}">', f'<g id="{gid}"><title>{escape(shown)}</title>', 1)
+        text = text.replace(f'<g id="{gid}">', f'<g id="{gid}"><title>{escape(printable_lines(title))}</title>', 1)
     _assert_inert(text)
     return text.strip() + "\n"
 
