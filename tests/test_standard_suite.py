@@ -66,7 +66,7 @@ def test_reduced_standard_suite_runs_on_real_data(real_data: Path, tmp_path: Pat
     doc = tomllib.loads(path.read_text())
     doc.update(name="standard-ci", seeds=[0])
     for section in ("training", "pretraining"):
-        doc[section].update(epochs=1, max_valid_users=200)
+        doc[section].update(epochs=1, batch_size=512, max_valid_users=200)
     for params in doc["model_params"].values():
         params.update({"dim": 16, **({"layers": 1} if "layers" in params else {})})
     suite = Suite.model_validate(doc)
