@@ -6,7 +6,7 @@ import dataclasses
 import re
 
 from flm_bench.results.records import CellKey
-from flm_bench.results.render.base import Board, rank_rows
+from flm_bench.results.render.base import Board, domain_summaries, rank_rows
 from flm_bench.results.render.plots import PALETTE, gain_plot
 from flm_bench.results.render.story import board_sentence, domain_sentences
 from flm_bench.results.stats import Gain
@@ -111,7 +111,7 @@ def test_the_tally_says_how_many_wins_and_losses_are_on_saturated_rows() -> None
     assert f"2 significant wins (1 {note}) and 1 significant loss ({note}) among" in domain_sentences(b, "media")[0]
 
 
-def test_a_domain_measured_by_two_suites_gets_one_sentence_per_suite() -> None:
+def test_a_domain_measured_by_two_suites_gets_one_sentence_and_one_summary_per_suite() -> None:
     """Suites have different budgets: their gains are never pooled into one best or one tally."""
     other = [dataclasses.replace(r, key=dataclasses.replace(r.key, suite="v2")) for r in ROWS]
     other[1] = dataclasses.replace(other[1], gain={METRIC: dataclasses.replace(ROWS[1].gain[METRIC], mean=-0.01)})
@@ -120,3 +120,9 @@ def test_a_domain_measured_by_two_suites_gets_one_sentence_per_suite() -> None:
     assert two.startswith("media · suite v2: ") and "among 2 gains tested" in two and "+0.0200" not in two
     (single,) = domain_sentences(board(ROWS), "media")
     assert single.startswith("media: ")
+
+    one, two = domain_summaries(board([*ROWS, *other]), "media")
+    assert (one["suite"], one["gains"], one["significant_positive"], one["best_gain"]) == ("s", 2, 1, 0.02)
+    assert (two["suite"], two["gains"], two["significant_positive"], two["significant_negative"]) == ("v2", 2, 0, 2)
+    (none,) = domain_summaries(board([ROWS[0]]), "media")
+    assert none["suite"] is None and none["gains"] == 0 and none["mean_gain"] is None

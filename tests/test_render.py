@@ -22,7 +22,7 @@ from flm_bench.cli import leaderboard_cmd
 from flm_bench.errors import ConfigError, RecordError
 from flm_bench.results import render
 from flm_bench.results.records import load_record, load_records
-from flm_bench.results.render.base import build_board, domain_summary
+from flm_bench.results.render.base import build_board, domain_summaries
 
 # Every test shares the ``measured`` suite run (about 15 s on two cores), so the whole module is slow.
 pytestmark = pytest.mark.slow
@@ -439,5 +439,5 @@ def test_domain_summary_counts_only_datasets_with_gains(measured: Path, tmp_path
     edit_record(records / "controls-only", dataset__name="controls-only-data")
     board = build_board(load_records(records))
     assert "controls-only-data" in {r.key.dataset for r in board.rows}
-    summary = domain_summary(board, "finance")
+    (summary,) = domain_summaries(board, "finance")
     assert summary["datasets"] == 1 and summary["gains"] == 1  # synthetic-finance's sasrec finetune

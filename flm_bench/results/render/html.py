@@ -25,7 +25,7 @@ from markupsafe import Markup
 from flm_bench.data.transfer import COLD_START_ITEMS
 from flm_bench.results.records import CONTROL
 from flm_bench.results.render import base
-from flm_bench.results.render.base import Board, domain_summary, metric_key
+from flm_bench.results.render.base import Board, domain_summaries, metric_key
 from flm_bench.results.render.cold import cold_note, fmt_cold, fmt_cold_gain, has_cold_gains
 from flm_bench.results.render.origin import Origin, fmt_counted
 from flm_bench.results.render.plots import hover
@@ -128,7 +128,7 @@ def page_html(board: Board, data: str, plots: Plots, origin: Origin, records: di
         .get_template("page.html")
         .render(
             board=board,
-            summaries=[domain_summary(board, d) for d in board.domains],
+            summaries=[s for d in board.domains for s in domain_summaries(board, d)],
             reference_metrics=_reference_metrics(board),
             marker=base.MARKER.replace("--", "- -"),  # inside an HTML comment
             script_hash=f"sha256-{digest}",

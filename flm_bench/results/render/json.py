@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flm_bench.results.render.base import Board, domain_summary
+from flm_bench.results.render.base import Board, domain_summaries
 from flm_bench.results.render.cold import has_cold_gains, n_cold_gains
 from flm_bench.results.resampling import RESAMPLES
 from flm_bench.results.stats import ALPHA
@@ -46,7 +46,7 @@ def board_json(board: Board) -> dict[str, Any]:
         ),
         "records": board.n_records,
         "latest_record": board.latest,
-        "domains": [{**domain_summary(board, d), "board": f"{board.slugs[d]}.md"} for d in board.domains],
+        "domains": [{**s, "board": f"{board.slugs[d]}.md"} for d in board.domains for s in domain_summaries(board, d)],
         "metrics": board.metrics,
         "rows": rows,
         "references": refs,

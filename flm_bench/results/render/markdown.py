@@ -17,7 +17,7 @@ from flm_bench.results.render.base import (
     SIG_MARK,
     Board,
     Reference,
-    domain_summary,
+    domain_summaries,
     fmt_agreeing,
     fmt_ci,
     fmt_cost,
@@ -66,6 +66,8 @@ def md_citation(text: str) -> str:
 
 
 def _md_table(header: list[str], rows: list[list[str]], align: list[str]) -> list[str]:
+    if len(align) != len(header) or any(len(row) != len(header) for row in rows):
+        raise ValueError(f"markdown table: {len(header)} columns, {len(align)} alignments, rows of other widths")
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(":---" if a == "l" else "---:" for a in align) + "|"]
     lines += ["| " + " | ".join(cell or " " for cell in row) + " |" for row in rows]
     return lines
@@ -275,6 +277,7 @@ def _domains_md(board: Board) -> list[str]:
     hl = board.headline
     header = [
         "domain",
+        "suite",
         "datasets with gains",
         "gains tested",
         f"{SIG_MARK} better",
@@ -284,11 +287,12 @@ def _domains_md(board: Board) -> list[str]:
         "board",
     ]
     table = []
-    for domain in board.domains:
-        s = domain_summary(board, domain)
+    for s in (s for domain in board.domains for s in domain_summaries(board, domain)):
+        domain = s["domain"]
         table.append(
             [
                 md_escape(domain) + (" (SYNTHETIC)" if s["synthetic"] else ""),
+                md_escape(s["suite"] or "—"),
                 str(s["datasets"]),
                 str(s["gains"]),
                 str(s["significant_positive"]),
@@ -301,7 +305,7 @@ def _domains_md(board: Board) -> list[str]:
     return [
         f"## Transfer by domain ({hl})" if hl else "## Domains",
         "",
-        *_md_table(header, table, ["l"] + ["r"] * 6 + ["l"]),
+        *_md_table(header, table, ["l", "l"] + ["r"] * 6 + ["l"]),
         "",
     ]
 
