@@ -177,7 +177,11 @@ def test_own_csv_and_param_overrides_through_the_console_script(tmp_path: Path) 
     for args, line in [
         (["--param", "itemknn.neighbours=0"], "error: model 'itemknn': parameter 'neighbours' = 0: "),
         (["--param", "neighbours=5"], "error: --param 'neighbours=5': expected NAME.FIELD=VALUE"),
-        (["--param", "sasrec.dim=8"], "error: --param 'sasrec.dim=8': model 'sasrec' is not among the suite's models"),
+        (
+            ["--param", "sasrec.dim=8"],
+            "error: --param 'sasrec.dim=8': 'sasrec' is neither among the suite's models ['itemknn'] "
+            "nor its strategies",
+        ),
     ]:
         bad = cli(*mine, "--model", "itemknn", *args, "--output", "out2", cwd=tmp_path)
         assert bad.returncode == 2 and bad.stderr.startswith(line) and bad.stderr.count("\n") == 1, bad.stderr
