@@ -50,7 +50,7 @@ class Cell:
             suite.split_for(self.dataset).model_dump(),
             suite.evaluation.model_dump(),
             suite.training.model_dump(exclude={"device"}),
-            suite.pretraining.model_dump(exclude={"device"}) if self.corpus else None,
+            suite.pretraining.identity() if self.corpus else None,
             params,
             list(content),
             *([tuning] if tuning is not None else []),

@@ -247,7 +247,8 @@ class Runner:
             log.info("corpus %s for %s: excluded %s (%s)", cell.corpus, cell.dataset, member, why)
         if use.name not in self._corpora:
             self._corpora[use.name] = merge(use.name, [self.data(d) for d in use.members])
-        self.progress.message(f"pretraining {cell.model} on {use.name} (seed {cell.seed})")
+        seed = self.pretraining_seed(cell)
+        self.progress.message(f"pretraining {cell.model} on {use.name} (seed {seed})")
         return pretrain(
             self.plugins.models.get(cell.model),
             self.cell_params(cell) if params is None else params,
@@ -255,7 +256,7 @@ class Runner:
             excluded=list(use.excluded),
             datasets=list(use.members),
             cfg=self.suite.pretraining,
-            seed=cell.seed,
+            seed=seed,
             device=self.device,
             directory=self.output / "checkpoints",
             progress=self.progress.message,
@@ -266,7 +267,13 @@ class Runner:
         less the target's family, seed); None for a cell that needs none."""
         if not cell.corpus:
             return None
-        return cell.model, self.pretraining_corpus(cell.corpus, cell.dataset).name, cell.seed
+        return cell.model, self.pretraining_corpus(cell.corpus, cell.dataset).name, self.pretraining_seed(cell)
+
+    def pretraining_seed(self, cell: Cell) -> int:
+        """The seed of the checkpoint ``cell`` adapts from: the suite's ``[pretraining] seed`` when set
+        (one checkpoint for every cell seed), else the cell's own."""
+        fixed = self.suite.pretraining.seed
+        return cell.seed if fixed is None else fixed
 
     def pretraining_cells(self) -> list[Cell]:
         """One cell per distinct checkpoint the suite needs (model × corpus-minus-target × seed)."""

@@ -120,6 +120,18 @@ class PretrainConfig(TrainConfig):
     """Pretraining: the same loop, on a corpus, with an objective."""
 
     objective: str = "next-item"
+    seed: int | None = Field(
+        None,
+        ge=0,
+        lt=2**32,
+        description="seed of the one checkpoint every cell seed adapts from (seeds then vary the adaptation "
+        "only); default: each cell seed pretrains a checkpoint of its own",
+    )
+
+    def identity(self) -> dict[str, Any]:
+        """The settings that shape a checkpoint (not the device; ``seed`` only when set, so checkpoints
+        and records made before it existed keep their keys and ids)."""
+        return self.model_dump(exclude={"device", *(["seed"] if self.seed is None else [])})
 
 
 class CsvDataset(_Strict):

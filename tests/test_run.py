@@ -93,6 +93,36 @@ def test_plan_skips_pretraining_strategies_for_non_neural_models() -> None:
     assert len(cells) == 6
 
 
+@pytest.mark.slow
+def test_a_pretraining_seed_gives_every_cell_seed_one_checkpoint(tmp_path: Path) -> None:
+    """``[pretraining] seed``: the seeds vary the adaptation only; without it each seed pretrains
+    its own checkpoint, and the ids of records made before the setting existed stay the same."""
+    shared = SMALL_SUITE.replace('models = ["popularity", "itemknn", "sasrec"]', 'models = ["sasrec"]')
+    shared = shared.replace("seeds = [0]", "seeds = [1, 2]").replace(
+        'strategies = ["scratch", "finetune"]', 'strategies = ["finetune"]'
+    )
+    own = Runner(load_suite(write_suite(tmp_path, shared)), load_plugins(), tmp_path / "own")
+    assert "seed" not in own.suite.pretraining.identity()
+    assert {own.checkpoint_key(c) for c in own.pretraining_cells()} == {
+        ("sasrec", "synthetic-all-minus-synthetic-finance", 1),
+        ("sasrec", "synthetic-all-minus-synthetic-finance", 2),
+    }
+    fixed = shared.replace("[pretraining]\n", "[pretraining]\nseed = 7\n")
+    runner = Runner(load_suite(write_suite(tmp_path, fixed)), load_plugins(), tmp_path / "fixed")
+    assert [runner.checkpoint_key(c) for c in runner.pretraining_cells()] == [
+        ("sasrec", "synthetic-all-minus-synthetic-finance", 7)
+    ]
+    cells = plan(runner.suite, runner.plugins)
+    assert {runner.record_id(c) for c in cells}.isdisjoint({own.record_id(c) for c in cells})
+    runner.run()
+    records = [r for _, r in load_records(tmp_path / "fixed")]
+    assert sorted(r.seed for r in records) == [1, 2]
+    assert {r.strategy.checkpoint for r in records} == {
+        next((tmp_path / "fixed" / "checkpoints").glob("*__seed7__*.pt")).name
+    }
+    assert records[0].metrics != records[1].metrics  # the adaptation seeds still differ
+
+
 def test_plan_rejects_unknown_names_before_any_work() -> None:
     suite = Suite(name="s", targets=["synthetic-medai"], models=["popularity"])
     with pytest.raises(UnknownNameError, match="Did you mean 'synthetic-media'"):

@@ -248,3 +248,19 @@ def test_the_transfer_suites_plan_every_fraction(name: str, cells: int) -> None:
     planned = plan(suite, load_plugins())
     assert len(planned) == cells and {c.fraction for c in planned} == {0.05, 0.2, 1.0}
     assert {c.seed for c in planned} == {0, 1, 2} and "scratch" in {c.strategy for c in planned}
+
+
+def test_the_cpu_transfer_suite_and_its_zero_shot_half_share_every_setting() -> None:
+    """Run into one folder, the zero-shot half reuses transfer-cpu's checkpoints and scratch records:
+    record ids and checkpoint keys hash the settings and the model's parameters, never the lists of
+    models and strategies, so every other setting must be the same."""
+    suites = Path(__file__).resolve().parents[1] / "suites"
+    full, zero = load_suite(suites / "transfer-cpu.toml"), load_suite(suites / "transfer-cpu-zero-shot.toml")
+    differ = {"models", "strategies", "model_params"}
+    assert full.model_dump(exclude=differ) == zero.model_dump(exclude=differ)
+    assert zero.model_params["unisrec"] == full.model_params["unisrec"] and zero.models == ["unisrec"]
+    assert full.pretraining.seed is not None  # one checkpoint per model and corpus for every seed
+    plugins = load_plugins()
+    scratch = {c for c in plan(full, plugins) if c.model == "unisrec" and c.strategy == "scratch"}
+    assert scratch == {c for c in plan(zero, plugins) if c.strategy == "scratch"}
+    assert {c.strategy for c in plan(zero, plugins)} == {"scratch", "zero-shot"}
