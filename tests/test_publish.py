@@ -440,6 +440,23 @@ def test_duplicate_is_rejected_unless_replace(tmp_path: Path, board: Path, recor
     assert not list(records_dir(board).glob(f"{TMP_PREFIX}*"))
 
 
+def test_seeds_with_other_parameters_are_rejected(tmp_path: Path, board: Path, record_folders, plugins) -> None:
+    """A board row's seeds differ in their seed alone: a seed run with other model parameters is
+    refused, in one call and against the published seeds of its cell, and nothing changes."""
+    publish([record_folders["itemknn-0"]], board, plugins=plugins)
+    before = snapshot(board)
+    other = copy_record(record_folders["itemknn-1"], tmp_path)
+    _set("model", "parameters", "neighbours", value=lambda k: k + 1)(other)
+    with pytest.raises(
+        RecordError, match=r"published as .*itemknn__scratch__seed0.* other parameters \(model neighbours"
+    ):
+        publish([other], board, plugins=plugins)
+    assert snapshot(board) == before
+    with pytest.raises(RecordError, match=r"seeds of one cell with different parameters \(model neighbours"):
+        publish([record_folders["itemknn-2"], other], tmp_path / "b", plugins=plugins)
+    assert not (tmp_path / "b").exists()
+
+
 def test_same_cell_twice_in_one_call_is_rejected(tmp_path: Path, record_folders, plugins) -> None:
     twin = copy_record(record_folders["itemknn-0"], tmp_path, "twin")
     _set("record_id", value="twin")(twin)

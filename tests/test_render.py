@@ -183,6 +183,25 @@ def test_suites_never_share_a_row_and_a_repeated_seed_is_refused(measured: Path,
         render.render(records, boards)
 
 
+def test_seeds_of_one_row_with_other_parameters_are_refused(measured: Path, tmp_path: Path) -> None:
+    """A cell key does not hold the parameters: records of one cell whose seeds were run with other
+    ``-p`` values or strategy parameters must not become one row's seeds."""
+    records, boards = publish(measured, tmp_path)
+    seed1 = next(p for p in sorted(records.iterdir()) if "__sasrec__finetune__" in p.name and "__seed1__" in p.name)
+    params = load_record(seed1 / "record.json").model.parameters
+    edit_record(seed1, model__parameters={**params, "dim": params["dim"] * 2})
+    with pytest.raises(
+        RecordError, match=rf"different parameters \(model dim: {params['dim']} vs {params['dim'] * 2}\)"
+    ):
+        render.render(records, boards)
+    frozen = load_record(seed1 / "record.json").strategy.parameters["frozen_layers"]
+    edit_record(seed1, model__parameters=params, strategy__parameters={"frozen_layers": frozen + 1})
+    with pytest.raises(
+        RecordError, match=rf"different parameters \(strategy frozen_layers: {frozen} vs {frozen + 1}\)"
+    ):
+        render.render(records, boards)
+
+
 def test_render_is_deterministic_and_check_reports_stale_files(measured: Path, tmp_path: Path) -> None:
     records, boards = publish(measured, tmp_path)
     render.render(records, boards)

@@ -21,6 +21,7 @@ from typing import Any
 
 from flm_bench.errors import IncomparableError, RecordError
 from flm_bench.results.records import CONTROL, CellKey, Record, load_records, per_user_scores
+from flm_bench.results.seeds import check_seeds
 from flm_bench.results.slices import SLICE_PREFIX
 from flm_bench.results.stats import (
     ALPHA,
@@ -92,10 +93,7 @@ def load_set(path: Path | str, label: str | None = None) -> RecordSet:
 
 def _seed_set(source: str, records: list[tuple[Path, Record]], label: str) -> RecordSet:
     """The records of one cell as a set, sorted by seed; a seed twice is refused."""
-    seeds = [r.seed for _, r in records]
-    if len(set(seeds)) != len(seeds):
-        dup = sorted({s for s in seeds if seeds.count(s) > 1})
-        raise RecordError(f"{source}: holds several records for seed(s) {dup} of one cell")
+    check_seeds([r for _, r in records], source)
     return RecordSet(source, sorted(records, key=lambda pr: pr[1].seed), label)
 
 

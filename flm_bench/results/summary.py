@@ -25,9 +25,10 @@ from typing import Any, cast
 
 import numpy as np
 
-from flm_bench.errors import IncomparableError, RecordError
+from flm_bench.errors import IncomparableError
 from flm_bench.results import levels
 from flm_bench.results.records import CONTROL, CellKey, Record, per_user_scores
+from flm_bench.results.seeds import check_seeds
 from flm_bench.results.slices import NOT_STORED, slice_scores
 from flm_bench.results.stats import ALPHA, Gain, SeedScores, holm, measure_gain
 
@@ -213,12 +214,7 @@ def _stat(values: list[float]) -> Stat:
 
 
 def _row(key: CellKey, recs: list[Record], names: list[str] | None) -> Row:
-    for a, b in zip(recs, recs[1:]):
-        if a.seed == b.seed:
-            raise RecordError(
-                f"records {a.record_id} and {b.record_id} are the same cell (seed {a.seed}) "
-                "with different configurations; keep one of them"
-            )
+    check_seeds(recs, f"{key.label()} on {key.dataset}")
     first = recs[0]
     metrics = {n: _stat([r.metrics[n] for r in recs]) for n in (names or list(first.metrics)) if n in first.metrics}
     return Row(

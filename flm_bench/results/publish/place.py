@@ -35,6 +35,7 @@ from flm_bench.results.publish.errors import GitError, PublishError
 from flm_bench.results.publish.journal import Journal, complete, fsync, locked, recover
 from flm_bench.results.publish.validate import Cell, ValidRecord, cell_of, cell_text
 from flm_bench.results.records import RECORD_FILE, RECORDS_DIR, TMP_PREFIX, load_record
+from flm_bench.results.seeds import parameter_differences
 
 DEFAULT_BOARD = Path("leaderboards")
 
@@ -92,8 +93,25 @@ def _conflicts(
             raise RecordError(
                 f"{v.source}: already published as {hits[0]} ({cell_text(v.cell)}); use --replace to replace it"
             )
+        key, seed = v.cell
+        _check_siblings(v, [f for (k, s), fs in cells.items() if k == key and s != seed for f in fs])
         out[v.record.record_id] = hits
     return out
+
+
+def _check_siblings(v: ValidRecord, siblings: Sequence[Path]) -> None:
+    """Refuse ``v`` when a published record of its cell (another seed, in ``siblings``) has other
+    model or strategy parameters: the board would count them as seeds of one row."""
+    for folder in siblings:
+        try:
+            other = load_record(folder / RECORD_FILE)
+        except RecordError:
+            continue  # unreadable here only without the lock; the strict look under it raised already
+        if diff := parameter_differences(other, v.record):
+            raise RecordError(
+                f"{v.source}: its cell is published as {folder.name} with other parameters ({'; '.join(diff)}); "
+                "a board row's seeds differ in their seed alone, so publish it under another suite name"
+            )
 
 
 def install(

@@ -34,7 +34,8 @@ record file and the reason, on one line):
    record's ``target_fraction``) within 1e-9. Datasets and splits are computed once per
    (dataset, preprocess, protocol, inputs) and call.
 5. No two records of the call are the same cell (suite, dataset, split fingerprint, model,
-   strategy, corpus, seed).
+   strategy, corpus, seed), and the seeds of one cell have the same model and strategy
+   parameters, among the call's records and (:mod:`.place`) against the published ones.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from flm_bench.errors import FlmBenchError, RecordError
 from flm_bench.results.publish import artifacts, checks, files
 from flm_bench.results.publish.errors import Rejected, one_line
 from flm_bench.results.records import SCHEMA_FILE, CellKey, Record, find_records, migrate, shipped_schema
+from flm_bench.results.seeds import check_seeds
 
 if TYPE_CHECKING:
     from flm_bench.data.splits import Split
@@ -170,6 +172,8 @@ class Validator:
                     f"{v.source}: the same cell as {other.source} ({cell_text(v.cell)}) is given twice in one call"
                 )
             cells[v.cell], ids[v.record.record_id] = v, v
+        for key in {v.cell[0] for v in valid}:
+            check_seeds([v.record for v in valid if v.cell[0] == key], "publish")
         return valid
 
     # -- the checks ------------------------------------------------------------------------
