@@ -86,3 +86,17 @@ def test_each_like_for_like_suite_measures_under_its_references_rules(name: str)
         assert {k: ours[k] for k in ("exclude_history", "loss", "max_len", "dim")} == {
             k: getattr(rules, k) for k in ("exclude_history", "loss", "max_len", "dim")
         }, target
+
+
+def test_every_external_row_for_a_dataset_we_hold_says_where_it_comes_from_and_under_which_rules() -> None:
+    """A published row for one of our datasets is only usable with its citation, its protocol and
+    the rules it was measured under (each read from a named source)."""
+    datasets = load_plugins().datasets
+    held = [r for r in read_references(BOARD / "references.json") if r.dataset in datasets]
+    assert {"amazon-scientific", "amazon-beauty"} <= {r.dataset for r in held}
+    missing = [
+        (r.dataset, r.model)
+        for r in held
+        if not (r.citation.strip() and r.protocol.strip() and r.rules is not None and r.rules.source.strip())
+    ]
+    assert missing == []
