@@ -86,3 +86,35 @@ def test_each_like_for_like_suite_measures_under_its_references_rules(name: str)
         assert {k: ours[k] for k in ("exclude_history", "loss", "max_len", "dim")} == {
             k: getattr(rules, k) for k in ("exclude_history", "loss", "max_len", "dim")
         }, target
+
+
+def test_every_external_row_for_a_dataset_we_hold_says_where_it_comes_from_and_under_which_rules() -> None:
+    """A published row for one of our datasets is only usable with its citation, its protocol and
+    the rules it was measured under (each read from a named source)."""
+    datasets = load_plugins().datasets
+    held = [r for r in read_references(BOARD / "references.json") if r.dataset in datasets]
+    assert {"amazon-scientific", "amazon-beauty"} <= {r.dataset for r in held}
+    missing = [
+        (r.dataset, r.model)
+        for r in held
+        if not (r.citation.strip() and r.protocol.strip() and r.rules is not None and r.rules.source.strip())
+    ]
+    assert missing == []
+
+
+def test_the_transfer_docs_table_of_published_rows_is_the_references_file() -> None:
+    """docs/transfer.md's table of external Scientific rows: each value and gain over the paper's
+    own SASRec row is the one references.json holds."""
+    text = (BOARD.parent / "docs" / "transfer.md").read_text(encoding="utf-8")
+    section = text.split("## Published transfer results (external rows)", 1)[1]
+    refs = {r.model: r.metrics for r in read_references(BOARD / "references.json") if r.dataset == "amazon-scientific"}
+    control = refs["SASRec"]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines() if line.startswith("| ")]
+    shown = {row[0]: row for row in rows if row[0] in refs}
+    assert set(shown) == set(refs)
+    for model, row in shown.items():
+        assert (float(row[2]), float(row[3])) == (refs[model]["ndcg@10"], refs[model]["recall@10"]), model
+        for cell, metric in ((row[4], "ndcg@10"), (row[5], "recall@10")):
+            gain = refs[model][metric] - control[metric]
+            expected = f"{gain:+.4f} ({gain / control[metric]:+.1%})" if model != "SASRec" else "(control)"
+            assert cell == expected, (model, metric)
