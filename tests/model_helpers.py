@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from flm_bench.api import BuildInputs, ModelParams, Recommender
 from flm_bench.params import parse_params
-from flm_bench.plugins import load_plugins
+from flm_bench.plugins import Plugins, load_plugins
+
+if TYPE_CHECKING:
+    from flm_bench.train.pretraining import Checkpoint
 
 
 def params_of(model: str, **params: Any) -> ModelParams:
@@ -42,3 +46,23 @@ def build_model(
             side=side or {},
         )
     )
+
+
+def tiny_checkpoint(plugins: Plugins, params: ModelParams, directory: Path) -> Checkpoint:
+    """A ``sasrec`` checkpoint with ``params``, pretrained for one epoch on ``synthetic-finance`` into
+    ``directory``: what the strategy tests adapt to ``synthetic-media``."""
+    from flm_bench.suite import PretrainConfig
+    from flm_bench.train.pretraining import pretrain
+
+    ckpt, _ = pretrain(
+        plugins.models.get("sasrec"),
+        params,
+        plugins.datasets.get("synthetic-finance").load_data(),
+        excluded=[],
+        datasets=["synthetic-finance"],
+        cfg=PretrainConfig(epochs=1, device="cpu"),
+        seed=0,
+        device="cpu",
+        directory=directory,
+    )
+    return ckpt

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from model_helpers import params_of
+from model_helpers import params_of, tiny_checkpoint
 
 from flm_bench.data.splits import leave_one_out
 from flm_bench.errors import ConfigError
@@ -21,19 +21,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FLM_BENCH_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
         plugins = load_plugins()
-        corpus = plugins.datasets.get("synthetic-finance").load_data()
         target = plugins.datasets.get("synthetic-media").load_data()
-    ckpt, _ = pretrain(
-        plugins.models.get("sasrec"),
-        PARAMS,
-        corpus,
-        excluded=[],
-        datasets=["synthetic-finance"],
-        cfg=PretrainConfig(epochs=1, device="cpu"),
-        seed=0,
-        device="cpu",
-        directory=tmp_path_factory.mktemp("ckpt"),
-    )
+        ckpt = tiny_checkpoint(plugins, PARAMS, tmp_path_factory.mktemp("ckpt"))
     return plugins, target, leave_one_out(target), ckpt
 
 

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 import torch
 from console import cli
-from model_helpers import params_of
+from model_helpers import params_of, tiny_checkpoint
 
 from flm_bench.data.splits import leave_one_out
 from flm_bench.errors import ConfigError
@@ -19,7 +19,6 @@ from flm_bench.plugins import load_plugins
 from flm_bench.results.records import Record, migrate, shipped_schema
 from flm_bench.runner import Runner
 from flm_bench.suite import PretrainConfig, Suite, TrainConfig, builtin_suite, single_cell, with_overlay, with_params
-from flm_bench.train.pretraining import pretrain
 from flm_bench.train.strategy import AdaptContext
 from flm_bench.tuning import overlay_text, tune
 
@@ -112,17 +111,7 @@ def test_older_records_migrate_with_empty_strategy_parameters() -> None:
 @pytest.fixture(scope="module")
 def checkpoint(plugins, tmp_path_factory: pytest.TempPathFactory):
     target = plugins.datasets.get("synthetic-media").load_data()
-    ckpt, _ = pretrain(
-        plugins.models.get("sasrec"),
-        params_of("sasrec", **SASREC),
-        plugins.datasets.get("synthetic-finance").load_data(),
-        excluded=[],
-        datasets=["synthetic-finance"],
-        cfg=PretrainConfig(epochs=1, device="cpu"),
-        seed=0,
-        device="cpu",
-        directory=tmp_path_factory.mktemp("ckpt"),
-    )
+    ckpt = tiny_checkpoint(plugins, params_of("sasrec", **SASREC), tmp_path_factory.mktemp("ckpt"))
     return target, leave_one_out(target), ckpt
 
 
