@@ -277,6 +277,10 @@ def test_runner_lists_the_slice_users_and_the_board_tests_them(board_records: Pa
     assert rows and not any(r.slice_skipped for r in rows)  # a row and its control list the same users
     for r in rows:
         assert bool(r.slice_gain) == (r.slices[COLD_START_ITEMS].users > 0)
+    text = _terminal(board_records, 250)  # `flm-bench run` prints this board of its records
+    assert re.search(r"┃ +gain ndcg@10 ┃", text) and "cold-start-item users only" in " ".join(text.split())
+    gains = [r.slice_gain[COLD_START_ITEMS][HL] for r in rows if HL in r.slice_gain.get(COLD_START_ITEMS, {})]
+    assert gains and all(f"{g.mean:+.4f} [{g.ci[0]:+.4f}, {g.ci[1]:+.4f}]" in text for g in gains)
 
 
 def test_a_slice_mask_of_the_wrong_length_is_refused(tmp_path: Path) -> None:
