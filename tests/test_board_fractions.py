@@ -12,14 +12,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rich.console import Console
 from scipy.stats import ttest_rel
 
+from flm_bench.cli.board import board_table
 from flm_bench.data.transfer import COLD_START_ITEMS
 from flm_bench.errors import RecordError
 from flm_bench.results import render
 from flm_bench.results.records import load_records
 from flm_bench.results.render.base import build_board
 from flm_bench.results.render.fractions import fraction_plot
+from flm_bench.results.render.json import board_json
+from flm_bench.results.render.markdown import overall_markdown
 from flm_bench.results.resampling import bootstrap_ci
 from flm_bench.results.slices import NOT_STORED, slice_key
 from flm_bench.results.stats import holm
@@ -122,6 +126,10 @@ def test_cold_gain_shows_on_every_format(tmp_path: Path) -> None:
     html = files["index.html"]
     assert '<input type="checkbox" data-col="cold_gain"> cold-start gain' in html
     assert re.search(r'<td data-col="cold_gain" data-v="0\.\d+" class="pos sig" hidden>\+0\.\d{4} \[', html)
+    line = r"1 tested · 1 † better · 0 † worse · mean \+0\.\d{4} · best \+0\.\d{4}"  # the overall summary
+    assert re.search(rf"\| {line} \| \[gen-domain\.md\]", files["overall.md"])
+    assert re.search(rf'<td data-v="0\.\d+">{line}</td></tr>', html)
+    assert 'data-label="cold-start gains" title="Cold-start gains: each row&#39;s gain in ndcg@10 over scratch' in html
 
 
 def test_cold_gain_refused_when_the_users_differ_or_are_not_listed(tmp_path: Path) -> None:
@@ -136,6 +144,85 @@ def test_cold_gain_refused_when_the_users_differ_or_are_not_listed(tmp_path: Pat
     assert old.slice_skipped[COLD_START_ITEMS] == NOT_STORED
     assert differ.to_json()["slices"][COLD_START_ITEMS]["gain_skipped"] == differ.slice_skipped[COLD_START_ITEMS]
     assert "gain" not in old.to_json()["slices"][COLD_START_ITEMS]
+
+
+def _terminal(root: Path, width: int) -> str:
+    board = build_board(load_records(root))
+    console = Console(width=width, record=True)
+    console.print(board_table(board.rows, [HL], HL, width=width))
+    return console.export_text()
+
+
+@pytest.mark.parametrize("width", [120, 250])
+def test_terminal_board_shows_the_cold_gain_when_the_slice_users_are_marked(tmp_path: Path, width: int) -> None:
+    _cell(tmp_path, "scratch", 0.1)
+    _cell(tmp_path, "finetune", 0.3)
+    _cell(tmp_path, "frozen", 0.3, cold=None)  # its records do not mark the slice's users
+    text = _terminal(tmp_path, width)
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= width
+    rows = summarize(load_records(tmp_path))
+    gain = _row(rows, "finetune").slice_gain[COLD_START_ITEMS][HL]
+    lines = [line for line in text.splitlines() if "│" in line]
+    # the gain, its mark and p on one line; its CI beside it, or on the next line when narrow
+    (at,) = [i for i, line in enumerate(lines) if f"{gain.mean:+.4f} " in line]
+    assert "[" not in lines[at].split("│")[-2] if width == 120 else f"{gain.mean:+.4f} [" in lines[at]
+    assert f"[{gain.ci[0]:+.4f}, {gain.ci[1]:+.4f}]" in lines[at + (width == 120)]
+    assert "† · p < 1e-4" in lines[at]
+    assert (width == 120) != bool(re.search(r"┃ +gain ndcg@10 ┃", text))  # wide: a column of its own
+    assert "n/a" in text and "the gain in ndcg@10 over scratch on the row's cold-start-item users" in " ".join(
+        text.split()
+    )
+
+
+def test_terminal_board_hides_the_cold_gain_without_marked_slice_users(tmp_path: Path) -> None:
+    _cell(tmp_path, "scratch", 0.1, cold=None)
+    _cell(tmp_path, "finetune", 0.3, cold=None)
+    text = _terminal(tmp_path, 250)
+    assert "cold-start items" in text and "(15 users)" in text  # the slice's metric still shows
+    assert not re.search(r"┃ +gain ndcg@10 ┃", text) and "n/a" not in text and "cold-start-item users only" not in text
+    assert [line for line in text.splitlines() if "cold-start items" in line][0].count("cold-start items") == 1
+
+
+def _overall_line(board) -> tuple[str, dict]:
+    """The overall board's transfer-by-domain line of the generated domain, and its JSON entry."""
+    md = overall_markdown(board)
+    (line,) = [line for line in md.splitlines() if line.startswith("| gen-domain | gen |")]
+    (entry,) = board_json(board)["domains"]
+    return line, entry
+
+
+def test_overall_board_summarizes_the_cold_gains_of_each_line(tmp_path: Path) -> None:
+    control = _cell(tmp_path, "scratch", 0.1)
+    treated = {n: _cell(tmp_path, n, shift) for n, shift in (("finetune", 0.3), ("probe", 0.25), ("frozen", 0.1))}
+    worse = _cell(tmp_path, "online", 0.0)  # lower on every user's scale: a significant loss
+    _cell(tmp_path, "adapter", 0.3, cold=None)  # no cold gain: not counted
+    treated["online"] = worse
+    mask = np.isin(USERS, COLD)
+    x = np.mean(control, axis=0)[mask]
+    gains = {n: float(np.mean(np.mean(s, axis=0)[mask] - x)) for n, s in treated.items()}
+    raw = [float(ttest_rel(x, np.mean(s, axis=0)[mask]).pvalue) for s in treated.values()]
+    sig = dict(zip(treated, (p < 0.05 for p in holm(raw))))
+    assert sig == {"finetune": True, "probe": True, "frozen": False, "online": True}  # 2 wins, 1 loss
+    line, entry = _overall_line(build_board(load_records(tmp_path)))
+    mean, best = np.mean(list(gains.values())), max(gains.values())
+    assert entry["cold_start_gains"] == {
+        "gains": 4,
+        "significant_positive": 2,
+        "significant_negative": 1,
+        "mean_gain": pytest.approx(mean, abs=1e-6),
+        "best_gain": pytest.approx(best, abs=1e-6),
+    }
+    assert f"| 4 tested · 2 † better · 1 † worse · mean {mean:+.4f} · best {best:+.4f} |" in line
+    assert entry["gains"] == 5  # the full gains count every row
+
+
+def test_overall_board_says_n_a_for_a_line_without_cold_gains(tmp_path: Path) -> None:
+    _cell(tmp_path, "scratch", 0.1, cold=None)
+    _cell(tmp_path, "finetune", 0.3, cold=None)
+    board = build_board(load_records(tmp_path))
+    line, entry = _overall_line(board)
+    assert entry["cold_start_gains"] is None and line.split(" | ")[-2] == "n/a"
+    assert "cold-start gains" in overall_markdown(board) and " 0 tested" not in line
 
 
 def _fractions(root: Path, fractions: tuple[float, ...]) -> None:
@@ -190,6 +277,10 @@ def test_runner_lists_the_slice_users_and_the_board_tests_them(board_records: Pa
     assert rows and not any(r.slice_skipped for r in rows)  # a row and its control list the same users
     for r in rows:
         assert bool(r.slice_gain) == (r.slices[COLD_START_ITEMS].users > 0)
+    text = _terminal(board_records, 250)  # `flm-bench run` prints this board of its records
+    assert re.search(r"┃ +gain ndcg@10 ┃", text) and "cold-start-item users only" in " ".join(text.split())
+    gains = [r.slice_gain[COLD_START_ITEMS][HL] for r in rows if HL in r.slice_gain.get(COLD_START_ITEMS, {})]
+    assert gains and all(f"{g.mean:+.4f} [{g.ci[0]:+.4f}, {g.ci[1]:+.4f}]" in text for g in gains)
 
 
 def test_a_slice_mask_of_the_wrong_length_is_refused(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ import dataclasses
 import re
 
 from flm_bench.results.records import CellKey
-from flm_bench.results.render.base import Board, domain_summaries, rank_rows
+from flm_bench.results.render.base import Board, rank_rows
+from flm_bench.results.render.domains import domain_summaries
 from flm_bench.results.render.plots import PALETTE, gain_plot
 from flm_bench.results.render.story import board_sentence, domain_sentences
 from flm_bench.results.stats import Gain

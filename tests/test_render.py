@@ -22,7 +22,8 @@ from flm_bench.cli import leaderboard_cmd
 from flm_bench.errors import ConfigError, RecordError
 from flm_bench.results import render
 from flm_bench.results.records import load_record, load_records
-from flm_bench.results.render.base import build_board, domain_summaries
+from flm_bench.results.render.base import build_board
+from flm_bench.results.render.domains import domain_summaries
 
 # Every test shares the ``measured`` suite run (about 15 s on two cores), so the whole module is slow.
 pytestmark = pytest.mark.slow

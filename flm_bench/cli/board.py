@@ -19,6 +19,7 @@ def board_table(rows: list[Row], metrics: list[str], headline: str, width: int |
     it and the columns that do not fit are left out, least important first (costs, other
     metrics, seeds, corpus), so that the headline metric, its gain, CI and p are never cut."""
     from flm_bench.results.render.base import CAP_MARK, SAT_MARK, SAT_NOTE, SIG_MARK
+    from flm_bench.results.render.cold import NOT_MEASURED, has_cold_gains
 
     columns, first = _columns(rows, metrics, headline, ci_below=False)
     if width is not None and _need(columns, first) > width:  # too narrow: the CI on a line of its own
@@ -40,6 +41,12 @@ def board_table(rows: list[Row], metrics: list[str], headline: str, width: int |
             f"; random, popularity: {headline} of a uniformly random ranking (expected) and of ranking by "
             f"popularity, on the same users; lift = {headline} / popularity; {SAT_MARK} {SAT_NOTE}"
         )
+    if has_cold_gains(rows):
+        caption += (
+            f"; gain cold-start items: the gain in {headline} over scratch on the row's cold-start-item users only "
+            "(the same users on both sides), [95% CI], p Holm-adjusted among these gains alone; "
+            f"{NOT_MEASURED}: the records do not mark the slice's users or they differ from the control's"
+        )
     if left_out:
         caption += f"; left out for the terminal's width: {', '.join(left_out)}"
     synthetic = any(r.synthetic for r in rows)
@@ -60,13 +67,12 @@ def _columns(
     rows: list[Row], metrics: list[str], headline: str, *, ci_below: bool
 ) -> tuple[dict[str, list[str]], list[str]]:
     """Header -> cells in display order, and the columns that always show (names, headline
-    metric, gain with its CI, p, and the headline of the cold-start-item users when a row has them); the
-    rest give way to the terminal's width from the last one back."""
-    from flm_bench.data.transfer import COLD_START_ITEMS
-    from flm_bench.results.render.base import fmt_model, fmt_p, fmt_params, fmt_seconds, fmt_slice, fmt_stat
+    metric, gain with its CI, p, and the headline of the cold-start-item users and the gain on them
+    when a row has them); the rest give way to the terminal's width from the last one back."""
+    from flm_bench.results.render.base import fmt_model, fmt_p, fmt_params, fmt_seconds, fmt_stat
 
     gain = f"gain {headline} (%)" + ("\n[95% CI]" if ci_below else " [95% CI]")
-    cold, cold_rows = f"{headline}\ncold-start items", [COLD_START_ITEMS in r.slices for r in rows]
+    cold = _cold(rows, headline, ci_below)
     columns = {
         "dataset": [r.key.dataset for r in rows],
         "model": [fmt_model(r) for r in rows],
@@ -77,12 +83,32 @@ def _columns(
         **(_levels(rows, headline) if any(r.levels for r in rows) else {}),
         gain: [_gain(r, headline, ci_below) for r in rows],
         "p · seeds": [fmt_p(r, headline) for r in rows],
-        **({cold: [fmt_slice(r, COLD_START_ITEMS, headline) for r in rows]} if any(cold_rows) else {}),
+        **cold,
         "adapt s": [fmt_seconds(r.adapt_seconds) for r in rows],
         "pretrain s": [fmt_seconds(r.pretrain_seconds) for r in rows],
         "trainable": [fmt_params(r.trainable_parameters) for r in rows],
     }
-    return columns, ["dataset", "model", "strategy", metrics[0], gain, "p · seeds", *([cold] if any(cold_rows) else [])]
+    return columns, ["dataset", "model", "strategy", metrics[0], gain, "p · seeds", *cold]
+
+
+def _cold(rows: list[Row], headline: str, stacked: bool) -> dict[str, list[str]]:
+    """The headline on the cold-start-item users (when a row has them) and the gain on them (when a
+    row has one, ``fmt_cold_gain``): two columns, or with ``stacked`` (a narrow terminal) one column
+    whose cells have each number on a line of its own."""
+    from flm_bench.data.transfer import COLD_START_ITEMS
+    from flm_bench.results.render.base import fmt_slice
+    from flm_bench.results.render.cold import fmt_cold_gain, has_cold_gains, has_cold_slices
+
+    if not has_cold_slices(rows):
+        return {}
+    values = [fmt_slice(r, COLD_START_ITEMS, headline) for r in rows]
+    if not has_cold_gains(rows):
+        return {f"{headline}\ncold-start items": values}
+    gains = [fmt_cold_gain(r, headline, ci_below=stacked) for r in rows]
+    if not stacked:
+        return {f"{headline}\ncold-start items": values, f"gain {headline}\ncold-start items": gains}
+    cells = ["\n".join(c for c in (v.replace(" (", "\n("), g) if c) for v, g in zip(values, gains)]
+    return {f"{headline} (users),\ngain · p [95% CI]\ncold-start items": cells}
 
 
 def _levels(rows: list[Row], headline: str) -> dict[str, list[str]]:

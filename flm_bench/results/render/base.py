@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from flm_bench.errors import ConfigError
@@ -25,7 +24,7 @@ from flm_bench.results.records import CellKey, Record, fraction_text
 from flm_bench.results.reproduction import ReferenceRules
 from flm_bench.results.resampling import RESAMPLES
 from flm_bench.results.stats import ALPHA
-from flm_bench.results.summary import Row, Stat, json_number, summarize
+from flm_bench.results.summary import Row, Stat, summarize
 from flm_bench.text import printable
 
 SIG_MARK = "†"
@@ -186,34 +185,6 @@ def build_board(records: list[tuple[Path, Record]], references: Sequence[Referen
         ranks=ranks,
         best=best,
     )
-
-
-def domain_summaries(board: Board, domain: str) -> list[dict[str, Any]]:
-    """Transfer in one domain, one summary per suite that measured gains there (suites have different
-    budgets, so their gains are never pooled; ``suite`` is None when none did): the datasets with a
-    gain (reproduction-only datasets have none), how many headline gains, how many significant either
-    way, mean and best."""
-    rows = [r for r in board.rows if r.domain == domain]
-    hl = board.headline or ""
-    gains = [r for r in rows if hl in r.gain]
-    synthetic = bool(rows) and all(r.synthetic for r in rows)
-    names = sorted({r.key.suite for r in gains})
-    suites: list[str | None] = list(names) if names else [None]
-    return [_summary(domain, suite, [r for r in gains if r.key.suite == suite], hl, synthetic) for suite in suites]
-
-
-def _summary(domain: str, suite: str | None, gains: list[Row], hl: str, synthetic: bool) -> dict[str, Any]:
-    return {
-        "domain": domain,
-        "suite": suite,
-        "datasets": len({r.key.dataset for r in gains}),
-        "synthetic": synthetic,
-        "gains": len(gains),
-        "significant_positive": sum(r.significant(hl) and r.gain[hl].mean > 0 for r in gains),
-        "significant_negative": sum(r.significant(hl) and r.gain[hl].mean < 0 for r in gains),
-        "mean_gain": json_number(float(np.mean([r.gain[hl].mean for r in gains]))) if gains else None,
-        "best_gain": json_number(max(r.gain[hl].mean for r in gains)) if gains else None,
-    }
 
 
 # ------------------------------------------------------------------------------------ formatting

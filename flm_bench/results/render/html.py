@@ -25,8 +25,17 @@ from markupsafe import Markup
 from flm_bench.data.transfer import COLD_START_ITEMS
 from flm_bench.results.records import CONTROL
 from flm_bench.results.render import base
-from flm_bench.results.render.base import Board, domain_summaries, metric_key
-from flm_bench.results.render.cold import cold_note, fmt_cold, fmt_cold_gain, has_cold_gains
+from flm_bench.results.render.base import Board, metric_key
+from flm_bench.results.render.cold import (
+    cold_note,
+    cold_summary_note,
+    fmt_cold,
+    fmt_cold_gain,
+    fmt_cold_summary,
+    has_cold_gains,
+    has_cold_slices,
+)
+from flm_bench.results.render.domains import domain_summaries
 from flm_bench.results.render.origin import Origin, fmt_counted
 from flm_bench.results.render.plots import hover
 from flm_bench.results.render.story import board_sentence, domain_sentences
@@ -46,6 +55,7 @@ _GLOBALS = {
     "CONTROL": CONTROL,
     "COLD": COLD_START_ITEMS,
     "cold_note": cold_note,
+    "cold_summary_note": cold_summary_note,
     "FORMAT": FORMAT,
     **{
         n: getattr(base, n)
@@ -72,7 +82,7 @@ def _environment() -> Environment:
     )
     env.filters.update({name: getattr(base, f"fmt_{name}") for name in _FILTERS})
     env.filters.update(json_number=json_number, json_p=json_p, counted=fmt_counted, citation=citation_parts)
-    env.filters.update(cold=fmt_cold, cold_gain=fmt_cold_gain)
+    env.filters.update(cold=fmt_cold, cold_gain=fmt_cold_gain, cold_summary=fmt_cold_summary)
     env.globals.update(_GLOBALS)
     return env
 
@@ -148,5 +158,6 @@ def page_html(board: Board, data: str, plots: Plots, origin: Origin, records: di
             optional=optional_columns(board),
             with_levels=has_levels(board),
             with_cold=bool(board.headline) and has_cold_gains(board.rows),
+            with_cold_summary=has_cold_slices(board.rows),
         )
     )

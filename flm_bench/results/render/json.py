@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flm_bench.results.render.base import Board, domain_summaries
+from flm_bench.results.render.base import Board
 from flm_bench.results.render.cold import has_cold_gains, n_cold_gains
+from flm_bench.results.render.domains import domain_summaries
 from flm_bench.results.resampling import RESAMPLES
 from flm_bench.results.stats import ALPHA
 from flm_bench.results.summary import FORMAT, json_number

@@ -17,7 +17,6 @@ from flm_bench.results.render.base import (
     SIG_MARK,
     Board,
     Reference,
-    domain_summaries,
     fmt_agreeing,
     fmt_ci,
     fmt_cost,
@@ -38,7 +37,15 @@ from flm_bench.results.render.base import (
     metric_key,
     section_headline,
 )
-from flm_bench.results.render.cold import cold_note, fmt_cold_gain, has_cold_gains
+from flm_bench.results.render.cold import (
+    cold_note,
+    cold_summary_note,
+    fmt_cold_gain,
+    fmt_cold_summary,
+    has_cold_gains,
+    has_cold_slices,
+)
+from flm_bench.results.render.domains import domain_summaries
 from flm_bench.results.render.fractions import fraction_lines, fractions_of, line_labels
 from flm_bench.results.render.story import board_sentence, domain_sentences
 from flm_bench.results.render.strings import citation_parts, oneline
@@ -235,7 +242,7 @@ def domain_markdown(board: Board, domain: str) -> str:
         ]
         metrics = [m for m in board.metrics if any(m in r.metrics for r in members)]
         levels = any(r.levels for r in members)
-        cold = any(COLD_START_ITEMS in r.slices for r in members)
+        cold = has_cold_slices(members)
         flags = {"levels": levels, "cold": cold, "cold_gain": has_cold_gains(members)}
         header, align = _row_header(metrics, hl, **flags)
         cells = [_row_cells(r, metrics, hl, board.best[index[id(r)]], **flags) for r in members]
@@ -273,8 +280,10 @@ def _fractions_md(board: Board, domain: str) -> list[str]:
 
 
 def _domains_md(board: Board) -> list[str]:
-    """The overall board's per-domain summary of transfer gains, with a link to each domain's board."""
+    """The overall board's per-domain summary of transfer gains, with a link to each domain's board;
+    the cold-start gains too when some row has the cold-start-item slice."""
     hl = board.headline
+    cold = has_cold_slices(board.rows)
     header = [
         "domain",
         "suite",
@@ -284,6 +293,7 @@ def _domains_md(board: Board) -> list[str]:
         f"{SIG_MARK} worse",
         "mean gain",
         "best gain",
+        *(["cold-start gains"] if cold else []),
         "board",
     ]
     table = []
@@ -299,14 +309,16 @@ def _domains_md(board: Board) -> list[str]:
                 str(s["significant_negative"]),
                 fmt_signed(s["mean_gain"]),
                 fmt_signed(s["best_gain"]),
+                *([fmt_cold_summary(s["cold_start_gains"])] if cold else []),
                 f"[{board.slugs[domain]}.md]({board.slugs[domain]}.md)",
             ]
         )
     return [
         f"## Transfer by domain ({hl})" if hl else "## Domains",
         "",
-        *_md_table(header, table, ["l", "l"] + ["r"] * 6 + ["l"]),
+        *_md_table(header, table, ["l", "l"] + ["r"] * (7 if cold else 6) + ["l"]),
         "",
+        *([cold_summary_note(board), ""] if cold else []),
     ]
 
 
