@@ -264,3 +264,27 @@ def test_the_cpu_transfer_suite_and_its_zero_shot_half_share_every_setting() -> 
     scratch = {c for c in plan(full, plugins) if c.model == "unisrec" and c.strategy == "scratch"}
     assert scratch == {c for c in plan(zero, plugins) if c.strategy == "scratch"}
     assert {c.strategy for c in plan(zero, plugins)} == {"scratch", "zero-shot"}
+
+
+def test_published_cpu_transfer_records_converged_and_used_minilm() -> None:
+    """What the published transfer-cpu board rests on: every trained cell stopped by patience (the
+    200-epoch cap never bound), every fine-tuned cell adapted from the one seed-0 checkpoint of its
+    model and corpus, unisrec read its items through MiniLM, and zero-shot cells are unisrec's only."""
+    root = Path(__file__).resolve().parents[1]
+    suite = load_suite(root / "suites" / "transfer-cpu.toml")
+    records = [r for _, r in load_records(root / "leaderboards" / "records") if r.suite == suite.name]
+    assert records, f"no published {suite.name} record"
+    trained = [r for r in records if r.training is not None]
+    assert trained and {r.training.stopped_by for r in trained} == {"patience"}
+    adapted = [r for r in records if r.strategy.corpus]
+    assert adapted and all(f"__seed{suite.pretraining.seed}__" in (r.strategy.checkpoint or "") for r in adapted)
+    assert {(r.model.text_encoder or {}).get("name") for r in records if r.model.name == "unisrec"} == {
+        "all-MiniLM-L6-v2"
+    }
+    assert {r.model.name for r in records if r.strategy.name == "zero-shot"} == {"unisrec"}
+    for fraction in suite.protocol.target_fractions:
+        cells = {(r.dataset.name, r.model.name, r.strategy.name) for r in records if r.fraction == fraction}
+        for dataset in {d for d, _, _ in cells}:
+            assert {("sasrec", "scratch"), ("sasrec", "finetune"), ("unisrec", "finetune")} <= {
+                (m, s) for d, m, s in cells if d == dataset
+            }, (dataset, fraction)
