@@ -9,8 +9,7 @@ from model_helpers import params_of, tiny_checkpoint
 from flm_bench.data.splits import leave_one_out
 from flm_bench.errors import ConfigError
 from flm_bench.plugins import load_plugins
-from flm_bench.suite import PretrainConfig, TrainConfig
-from flm_bench.train.pretraining import pretrain
+from flm_bench.suite import TrainConfig
 from flm_bench.train.strategy import AdaptContext
 
 PARAMS = params_of("sasrec", dim=16, layers=1, heads=1, max_len=10, head="mlp")  # a head with weights to re-train
@@ -82,17 +81,7 @@ def test_zero_shot_applies_a_content_only_model_as_pretrained(setup, tmp_path) -
     plugins, target, split, _ = setup
     content = params_of("sasrec", dim=16, layers=1, heads=1, max_len=10, use_ids=False, use_features=True)
     spec = plugins.models.get("sasrec")
-    ckpt, _ = pretrain(
-        spec,
-        content,
-        plugins.datasets.get("synthetic-finance").load_data(),
-        excluded=[],
-        datasets=["synthetic-finance"],
-        cfg=PretrainConfig(epochs=1, device="cpu"),
-        seed=0,
-        device="cpu",
-        directory=tmp_path,
-    )
+    ckpt = tiny_checkpoint(plugins, content, tmp_path)
     ctx = AdaptContext(spec, content, target, split, ckpt, TrainConfig(epochs=1, device="cpu"), seed=0, device="cpu")
     result = plugins.strategies.get("zero-shot").build().adapt(ctx)
     assert result.fit is None and result.trainable_parameters == 0 and result.transfer["reinitialised"] == []
