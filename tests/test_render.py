@@ -16,6 +16,7 @@ import pytest
 import typer
 from board_helpers import edit_record, publish
 from browser import chromium
+from console import cli as console_cli
 from typer.testing import CliRunner
 
 from flm_bench.cli import leaderboard_cmd
@@ -195,6 +196,10 @@ def test_seeds_of_one_row_with_other_parameters_are_refused(measured: Path, tmp_
         RecordError, match=rf"different parameters \(model dim: {params['dim']} vs {params['dim'] * 2}\)"
     ):
         render.render(records, boards)
+    done = console_cli("leaderboard", "render", "--from", str(records), "--output", str(tmp_path / "out"), cwd=tmp_path)
+    assert done.returncode == 1 and done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
+    assert f"(model dim: {params['dim']} vs {params['dim'] * 2})" in done.stderr
+    assert not (tmp_path / "out").exists()
     frozen = load_record(seed1 / "record.json").strategy.parameters["frozen_layers"]
     edit_record(seed1, model__parameters=params, strategy__parameters={"frozen_layers": frozen + 1})
     with pytest.raises(

@@ -34,7 +34,7 @@ from flm_bench.results.publish import git
 from flm_bench.results.publish.errors import GitError, PublishError
 from flm_bench.results.publish.journal import Journal, complete, fsync, locked, recover
 from flm_bench.results.publish.validate import Cell, ValidRecord, cell_of, cell_text
-from flm_bench.results.records import RECORD_FILE, RECORDS_DIR, TMP_PREFIX, load_record
+from flm_bench.results.records import RECORD_FILE, RECORDS_DIR, TMP_PREFIX, Record, load_record
 from flm_bench.results.seeds import parameter_differences
 
 DEFAULT_BOARD = Path("leaderboards")
@@ -50,14 +50,14 @@ class PublishReport:
     target: str = ""
 
 
-def _published(board: Path, *, strict: bool) -> tuple[dict[Cell, list[Path]], dict[str, Path]]:
-    """Published records: cell -> folders, and folder name -> folder.
+def _published(board: Path, *, strict: bool) -> tuple[dict[Cell, list[tuple[Path, Record]]], dict[str, Path]]:
+    """Published records: cell -> (folder, record) pairs, and folder name -> folder.
 
     Without ``strict`` (a look without the lock, while another publisher may be renaming
     folders), records that cannot be read are skipped; with it, they are an error.
     """
     root = board / RECORDS_DIR
-    cells: dict[Cell, list[Path]] = {}
+    cells: dict[Cell, list[tuple[Path, Record]]] = {}
     folders: dict[str, Path] = {}
     if not root.is_dir():
         return cells, folders
@@ -74,7 +74,7 @@ def _published(board: Path, *, strict: bool) -> tuple[dict[Cell, list[Path]], di
                     "repair the leaderboard before publishing into it"
                 ) from None
             continue
-        cells.setdefault(cell_of(record), []).append(folder)
+        cells.setdefault(cell_of(record), []).append((folder, record))
     return cells, folders
 
 
@@ -85,7 +85,7 @@ def _conflicts(
     cells, folders = _published(board, strict=strict)
     out: dict[str, list[Path]] = {}
     for v in valid:
-        hits = list(cells.get(v.cell, []))
+        hits = [folder for folder, _ in cells.get(v.cell, [])]
         same_id = folders.get(v.record.record_id)
         if same_id is not None and same_id not in hits:
             hits.append(same_id)
@@ -94,19 +94,15 @@ def _conflicts(
                 f"{v.source}: already published as {hits[0]} ({cell_text(v.cell)}); use --replace to replace it"
             )
         key, seed = v.cell
-        _check_siblings(v, [f for (k, s), fs in cells.items() if k == key and s != seed for f in fs])
+        _check_siblings(v, [pair for (k, s), pairs in cells.items() if k == key and s != seed for pair in pairs])
         out[v.record.record_id] = hits
     return out
 
 
-def _check_siblings(v: ValidRecord, siblings: Sequence[Path]) -> None:
+def _check_siblings(v: ValidRecord, siblings: Sequence[tuple[Path, Record]]) -> None:
     """Refuse ``v`` when a published record of its cell (another seed, in ``siblings``) has other
     model or strategy parameters: the board would count them as seeds of one row."""
-    for folder in siblings:
-        try:
-            other = load_record(folder / RECORD_FILE)
-        except RecordError:
-            continue  # unreadable here only without the lock; the strict look under it raised already
+    for folder, other in siblings:
         if diff := parameter_differences(other, v.record):
             raise RecordError(
                 f"{v.source}: its cell is published as {folder.name} with other parameters ({'; '.join(diff)}); "
