@@ -19,12 +19,17 @@ def domain_summaries(board: Board, domain: str) -> list[dict[str, Any]]:
     gain (reproduction-only datasets have none), how many headline gains, how many significant either
     way, mean and best; and the same of the rows' cold-start gains (None when no row has one)."""
     rows = [r for r in board.rows if r.domain == domain]
-    hl = board.headline or ""
-    gains = [r for r in rows if hl in r.gain]
     synthetic = bool(rows) and all(r.synthetic for r in rows)
-    names = sorted({r.key.suite for r in gains})
-    suites: list[str | None] = list(names) if names else [None]
-    return [_summary(domain, suite, [r for r in gains if r.key.suite == suite], hl, synthetic) for suite in suites]
+    groups: list[tuple[str | None, list[Row]]] = [*gains_by_suite(board, domain).items()] or [(None, [])]
+    return [_summary(domain, suite, gains, board.headline or "", synthetic) for suite, gains in groups]
+
+
+def gains_by_suite(board: Board, domain: str) -> dict[str, list[Row]]:
+    """The domain's rows with a headline gain, by suite (sorted): suites have different budgets, so
+    their gains are read apart, never pooled."""
+    hl = board.headline or ""
+    rows = [r for r in board.rows if r.domain == domain and hl in r.gain]
+    return {s: [r for r in rows if r.key.suite == s] for s in sorted({r.key.suite for r in rows})}
 
 
 def _summary(domain: str, suite: str | None, gains: list[Row], hl: str, synthetic: bool) -> dict[str, Any]:

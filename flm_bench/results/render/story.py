@@ -12,6 +12,7 @@ from flm_bench.results.render.base import (
     fmt_holm,
     fmt_relative,
 )
+from flm_bench.results.render.domains import gains_by_suite
 from flm_bench.results.stats import ALPHA
 from flm_bench.results.summary import Row
 
@@ -69,12 +70,10 @@ def _cost(board: Board, row: Row) -> str:
 def domain_sentences(board: Board, domain: str) -> list[str]:
     """The domain's answer: one sentence, or one per suite when several suites measured gains there
     (their budgets differ, so their gains are never pooled)."""
-    hl = board.headline or ""
-    rows = [r for r in board.rows if r.domain == domain and hl in r.gain]
-    suites = sorted({r.key.suite for r in rows})
-    if len(suites) <= 1:
-        return [_sentence(board, domain, rows)]
-    return [_sentence(board, f"{domain} · suite {s}", [r for r in rows if r.key.suite == s]) for s in suites]
+    groups = gains_by_suite(board, domain)
+    if len(groups) <= 1:
+        return [_sentence(board, domain, next(iter(groups.values()), []))]
+    return [_sentence(board, f"{domain} · suite {suite}", rows) for suite, rows in groups.items()]
 
 
 def _sentence(board: Board, label: str, rows: list[Row]) -> str:
