@@ -5,6 +5,7 @@ the pruner, return the best). Studies, their storage and their bookkeeping are :
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -63,35 +64,33 @@ class Space:
         return bool(self.model or self.training or self.strategy)
 
 
-def trained_by_loop(runner: Runner, cell: Cell) -> bool:
+def _trained_by_loop(runner: Runner, cell: Cell, built: Callable[[], Any]) -> bool:
     """Whether the harness loop trains ``cell``'s model: a pretrainable (neural) one, or one whose
-    build returns a :class:`~flm_bench.train.neural.SelfBatchingRecommender` (built once to see)."""
-    from flm_bench.train.build import build_model
+    build returns a :class:`~flm_bench.train.neural.SelfBatchingRecommender`."""
     from flm_bench.train.neural import SelfBatchingRecommender
 
-    spec = runner.plugins.models.get(cell.model)
-    if spec.pretrainable:
-        return True
-    model = build_model(spec, runner.cell_params(cell), runner.data(cell.dataset), seed=cell.seed, device="cpu")
-    return isinstance(model, SelfBatchingRecommender)
+    return runner.plugins.models.get(cell.model).pretrainable or isinstance(built(), SelfBatchingRecommender)
 
 
 def space_for(runner: Runner, cell: Cell) -> Space:
     """``scratch`` and other cells without a checkpoint tune the model's declared search space;
     a cell adapting a checkpoint keeps its architecture. Models trained by the harness loop
-    (:func:`trained_by_loop`) also tune ``learning_rate`` and ``weight_decay``, and every cell its
-    strategy's declared search space, capped by what the model allows (its ``bounds``)."""
+    also tune ``learning_rate`` and ``weight_decay``, and every cell its strategy's declared
+    search space, capped by what the model allows (its ``bounds``). The cell's model is built
+    (on the CPU) at most once, and only when a question needs it."""
     spec = runner.plugins.models.get(cell.model)
     model = {} if cell.corpus else spec.params.search_space()
-    return Space(model, dict(TRAINING_SPACE) if trained_by_loop(runner, cell) else {}, _strategy_space(runner, cell))
+    built = functools.cache(lambda: _built(runner, cell))
+    training = dict(TRAINING_SPACE) if _trained_by_loop(runner, cell, built) else {}
+    return Space(model, training, _strategy_space(runner, cell, built))
 
 
-def _strategy_space(runner: Runner, cell: Cell) -> dict[str, Search]:
-    """The strategy's search space, each dimension capped by what the cell's model allows (a model
-    is built to ask its ``bounds``); a dimension left with no value is dropped."""
+def _strategy_space(runner: Runner, cell: Cell, built: Callable[[], Any]) -> dict[str, Search]:
+    """The strategy's search space, each dimension capped by what the cell's model allows (its
+    ``bounds``); a dimension left with no value is dropped."""
     params = runner.plugins.strategies.get(cell.strategy).params
     space = params.search_space()
-    bounds = params.bounds(_built(runner, cell)) if space else {}
+    bounds = params.bounds(built()) if space else {}
     capped = {name: _capped(s, bounds.get(name)) for name, s in space.items()}
     return {name: s for name, s in capped.items() if s is not None}
 
