@@ -11,7 +11,9 @@ negatives plus an L2 penalty on the batch's layer-0 embeddings.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,6 +34,36 @@ def normalised_adjacency(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, i
     values = 1.0 / np.sqrt(row_deg[r] * col_deg[c])
     index = torch.from_numpy(np.stack([r, c]))
     return torch.sparse_coo_tensor(index, torch.from_numpy(values), shape, check_invariants=True).coalesce()
+
+
+class Graph:
+    """A fixed sparse matrix ``A`` that multiplies dense embeddings with autograd (``graph @ x``):
+    ``A @ x`` forward and ``A^T @ g`` backward, both in CSR, ``A^T`` built once. torch's own
+    product of a COO matrix is several times slower on CPU, most of all its backward
+    (``benchmarks/bench_graph.py``)."""
+
+    def __init__(self, matrix: torch.Tensor) -> None:
+        self.coo = matrix.coalesce()  # [n, m], kept for inspection
+        with warnings.catch_warnings():  # "CSR support is in beta": the product is checked in tests
+            warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta", UserWarning)
+            self.csr = self.coo.to_sparse_csr()
+            self.csr_t = self.coo.t().coalesce().to_sparse_csr()
+
+    def __matmul__(self, x: torch.Tensor) -> torch.Tensor:
+        return _Product.apply(self.csr, self.csr_t, x)
+
+
+class _Product(torch.autograd.Function):
+    """``A @ x`` with the gradient ``A^T @ g`` for ``x`` (``A`` is a constant)."""
+
+    @staticmethod
+    def forward(ctx: Any, matrix: torch.Tensor, transposed: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        ctx.transposed = transposed
+        return matrix @ x
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[None, None, torch.Tensor]:
+        return None, None, ctx.transposed @ grad
 
 
 class GraphFusion(nn.Module):
@@ -68,8 +100,8 @@ class SocialLGN(SelfBatchingRecommender):
         edges = np.zeros((0, 2), np.int64) if social_edges is None else np.asarray(social_edges, np.int64)
         self.edges = edges[edges[:, 0] != edges[:, 1]]
         self.fusion = GraphFusion(dim) if len(self.edges) else None
-        self.graph: torch.Tensor | None = None  # [(U + I), (U + I)] normalised user–item graph
-        self.social: torch.Tensor | None = None  # [U, U] normalised social graph
+        self.graph: Graph | None = None  # [(U + I), (U + I)] normalised user–item graph
+        self.social: Graph | None = None  # [U, U] normalised social graph
         self.pairs = np.zeros((2, 0), np.int64)  # distinct training (user, item) pairs
         self.seen = np.zeros(0, np.int64)  # their sorted keys user * n_items + item
 
@@ -79,7 +111,7 @@ class SocialLGN(SelfBatchingRecommender):
         self.graph = self._graph(self.seen)
         if self.fusion is not None:
             social = normalised_adjacency(self.edges[:, 0], self.edges[:, 1], (self.n_users, self.n_users))
-            self.social = social.to(self.device)
+            self.social = Graph(social.to(self.device))
 
     def before_test(self, histories: Sequences) -> None:
         """Score the test users over the training graph plus their histories' edges (the validation
@@ -91,11 +123,12 @@ class SocialLGN(SelfBatchingRecommender):
         users = np.repeat(seqs.users.astype(np.int64), seqs.lengths())
         return np.unique(users * self.n_items + seqs.items[seqs.indptr[0] : seqs.indptr[-1]])
 
-    def _graph(self, keys: np.ndarray) -> torch.Tensor:
+    def _graph(self, keys: np.ndarray) -> Graph:
         """The normalised user–item graph of the (user, item) pairs ``keys``, on the model's device."""
         u, i = keys // self.n_items, keys % self.n_items
         n = self.n_users + self.n_items
-        return normalised_adjacency(np.r_[u, i + self.n_users], np.r_[i + self.n_users, u], (n, n)).to(self.device)
+        both_ways = normalised_adjacency(np.r_[u, i + self.n_users], np.r_[i + self.n_users, u], (n, n))
+        return Graph(both_ways.to(self.device))
 
     def propagate(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Final user and item embeddings: the mean of layer 0 and every propagated layer."""
@@ -104,10 +137,10 @@ class SocialLGN(SelfBatchingRecommender):
         x = torch.cat([self.user_table.weight, self.item_table.weight])
         layers = [x]
         for _ in range(self.layers):
-            y = torch.sparse.mm(self.graph, x)
+            y = self.graph @ x
             if self.fusion is not None and self.social is not None:
                 users, items = y.split([self.n_users, self.n_items])
-                friends = torch.sparse.mm(self.social, x[: self.n_users])
+                friends = self.social @ x[: self.n_users]
                 y = torch.cat([self.fusion(friends, users), items])
             layers.append(y)
             x = y

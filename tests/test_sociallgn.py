@@ -17,7 +17,7 @@ from flm_bench.results.records import load_records
 from flm_bench.runner import Runner
 from flm_bench.suite import TrainConfig, load_suite
 from flm_bench.train.loop import fit
-from flm_bench_plugins.sociallgn_net import SocialLGN
+from flm_bench_plugins.sociallgn_net import Graph, SocialLGN, normalised_adjacency
 
 # 4 users, 5 items; user 3 shares no item with user 0
 HISTORIES = [[0, 1], [1, 2], [2, 3, 0], [4]]
@@ -167,7 +167,7 @@ def test_sociallgn_on_real_data_without_edges_is_refused_naming_the_dataset(real
 def _edges(model: SocialLGN) -> set[tuple[int, int]]:
     """The (user, item) pairs of the model's user–item graph."""
     assert model.graph is not None
-    rows, cols = model.graph.coalesce().indices().numpy()
+    rows, cols = model.graph.coo.indices().numpy()
     users = rows < model.n_users
     return {(int(u), int(i) - model.n_users) for u, i in zip(rows[users], cols[users], strict=True)}
 
@@ -212,3 +212,17 @@ def test_the_runner_hands_the_test_histories_to_the_graph_model_once(tmp_path: P
     split = runner.split("synthetic-social")
     assert [h is split.test.history for h in seen] == [True]
     assert [r.evaluation.users for _, r in load_records(tmp_path / "out")] == [len(split.test)]
+
+
+def test_the_graph_product_and_its_gradient_equal_the_dense_ones() -> None:
+    """``Graph @ x`` (CSR both ways) is ``A @ x`` and passes ``A^T @ g`` back, for a non-symmetric ``A``."""
+    rng = np.random.default_rng(0)
+    rows, cols = rng.integers(0, 6, 12), rng.integers(0, 4, 12)
+    matrix = normalised_adjacency(rows, cols, (6, 4))
+    x = torch.randn(4, 3, dtype=torch.float32, requires_grad=True)
+    dense = matrix.to_dense()
+    out = Graph(matrix) @ x
+    torch.testing.assert_close(out, dense @ x)
+    grad = torch.randn(6, 3)
+    out.backward(grad)
+    torch.testing.assert_close(x.grad, dense.T @ grad)
