@@ -108,10 +108,16 @@ def test_records_without_levels_show_a_dash_and_boards_without_any_are_unchanged
     for name in (first, second):
         shutil.rmtree(records / name)
         shutil.copytree(board_records / name, records / name)
-    cells = [line for line in _boards(records)["finance.md"].splitlines() if line.startswith("| ")]
-    assert "random ndcg@10" in cells[0]
-    assert sum(" — | — | — |" in line for line in cells[1:]) == 2  # the rows without levels
-    assert sum(re.search(r"\| ×\d\.\d{3} \|", line) is not None for line in cells[1:]) == 1
+    boards = _boards(records)
+    cells = [line for line in boards["finance.md"].splitlines() if line.startswith("| ")]
+    assert "random ndcg@10" in cells[0] and len(cells) == 4
+    # the other rows of the same split and rule take the levels of the one whose records carry them
+    assert all(re.search(r"\| ×\d\.\d{3} \|", line) for line in cells[1:]), cells
+    rows = [r for r in json.loads(boards["leaderboard.json"])["rows"] if r.get("dataset") == "synthetic-finance"]
+    assert sorted(r.get("levels_from", "") for r in rows) == ["", *[rows[0]["suite"]] * (len(rows) - 1)]
+    assert len({json.dumps(r["levels"]["ndcg@10"]["random"]) for r in rows}) == 1
+    others = [r for r in json.loads(boards["leaderboard.json"])["rows"] if r.get("domain") not in (None, "finance")]
+    assert others and not any("levels" in r for r in others)  # another split: nothing to take
 
 
 def test_a_significant_gain_on_a_saturated_row_carries_the_mark(board_records: Path, tmp_path: Path) -> None:

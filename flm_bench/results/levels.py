@@ -1,5 +1,5 @@
 """What the board makes of a record's reference levels (:mod:`flm_bench.levels`): the lift over
-popularity and the ``saturated`` flag, each defined here once.
+popularity and the ``saturated`` flag, each defined here once, and which rows share levels.
 
 - lift = metric / popularity level (×1.00: the row scores what ranking by popularity scores);
 - headroom taken = (popularity − random) / (1 − random): the share of what a ranking can gain over
@@ -8,6 +8,11 @@ popularity and the ``saturated`` flag, each defined here once.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flm_bench.results.summary import Row
 
 #: Popularity has this share of the headroom above random or more: the metric is saturated.
 SATURATED_AT = 0.75
@@ -27,3 +32,21 @@ def saturated(random: float, popularity: float) -> bool:
 def lift(value: float, popularity: float) -> float | None:
     """value / popularity; None when popularity scores 0."""
     return value / popularity if popularity > 0 else None
+
+
+def share(rows: list[Row]) -> None:
+    """Rows whose records predate levels take them from a row measured on the same test users,
+    candidates and history rule (same dataset, split fingerprint, target fraction and rule): the
+    levels depend on nothing else. ``levels_from`` names the suite whose records gave them."""
+
+    def evaluation(r: Row) -> tuple[str, str, float, bool]:
+        return r.key.dataset, r.key.split, r.key.fraction, r.exclude_history
+
+    donors: dict[tuple[str, str, float, bool], Row] = {}
+    for r in sorted(rows, key=lambda r: r.key.suite):
+        if r.levels and not r.levels_from:
+            donors.setdefault(evaluation(r), r)
+    for r in rows:
+        if not r.levels and (donor := donors.get(evaluation(r))):
+            r.levels = {m: v for m, v in donor.levels.items() if m in r.metrics}
+            r.levels_from = donor.key.suite if r.levels else None

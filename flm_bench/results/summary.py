@@ -119,6 +119,7 @@ class Row:
     control_capped_seeds: int = 0  # the same for the control its gain is measured against
     slices: dict[str, SliceStat] = field(default_factory=dict)  # by name; none in records before schema 5
     levels: dict[str, tuple[float, float]] = field(default_factory=dict)  # metric -> (random, popularity)
+    levels_from: str | None = None  # the suite whose records gave the levels, when the row's own predate them
     scaled_cutoffs: list[int] = field(default_factory=list)  # cutoffs added for a small catalogue
     slice_gain: dict[str, dict[str, Gain]] = field(default_factory=dict)  # slice -> metric -> gain
     slice_p: dict[str, dict[str, float]] = field(default_factory=dict)  # Holm-adjusted among slice gains
@@ -170,7 +171,8 @@ class Row:
             }
             for m, (r, p) in sorted(self.levels.items())
         }
-        return {"levels": rows, "scaled_cutoffs": self.scaled_cutoffs}
+        borrowed = {"levels_from": self.levels_from} if self.levels_from else {}
+        return {"levels": rows, **borrowed, "scaled_cutoffs": self.scaled_cutoffs}
 
     def to_json(self) -> dict[str, Any]:
         """The row as JSON data: the shape of ``leaderboard.json``, ``run --json`` and ``compare --json``."""
@@ -349,6 +351,7 @@ def summarize(records: list[RecordFile], metrics: list[str] | None = None) -> li
     for key, members in groups.items():
         members.sort(key=lambda m: (m[1].seed, m[1].record_id))
         rows[key] = _row(key, [r for _, r in members], metrics)
+    levels.share(list(rows.values()))
     raw: list[tuple[Row, str, float]] = []
     raw_slices: list[tuple[Row, str, str, float]] = []
     cache: _Cache = {}

@@ -268,7 +268,8 @@ def levels_note(board: Board) -> str:
     return (
         "random: the metric's exact expected value under a uniformly random ranking of each user's candidates; "
         "popularity: ranking by training-interaction count; both on the row's own test users and history rule "
-        "(— where the records predate them). lift: metric / popularity level. "
+        "(where a row's records predate them, those of another row on the same split and rule; — where none has "
+        "them). lift: metric / popularity level. "
         f"{SAT_MARK} {SAT_NOTE}; a {SIG_MARK} there carries {SAT_MARK} beside it. Catalogues of fewer than 50 "
         "items are evaluated at @1 and @3 too, and their tables take @3 as the headline."
     )
