@@ -38,8 +38,8 @@ def normalised_adjacency(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, i
 
 class Graph:
     """A fixed sparse matrix ``A`` that multiplies dense embeddings with autograd (``graph @ x``):
-    ``A @ x`` forward and ``A^T @ g`` backward, both in CSR, ``A^T`` built once. torch's own
-    product of a COO matrix is several times slower on CPU, most of all its backward
+    ``A @ x`` forward and ``A^T @ g`` backward, both in CSR, ``A^T`` built once. With torch's own
+    product of the COO matrix a training batch on ciaodvd took 1.2–1.4× as long on CPU
     (``benchmarks/bench_graph.py``)."""
 
     def __init__(self, matrix: torch.Tensor) -> None:
