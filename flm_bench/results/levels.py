@@ -9,10 +9,10 @@ popularity and the ``saturated`` flag, each defined here once, and which rows sh
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from flm_bench.results.summary import Row
+from flm_bench.results.records import CellKey
 
 #: Popularity has this share of the headroom above random or more: the metric is saturated.
 SATURATED_AT = 0.75
@@ -34,15 +34,31 @@ def lift(value: float, popularity: float) -> float | None:
     return value / popularity if popularity > 0 else None
 
 
-def share(rows: list[Row]) -> None:
+class LevelsRow(Protocol):
+    """What :func:`share` reads and sets of a board row (:class:`flm_bench.results.summary.Row`)."""
+
+    levels: dict[str, tuple[float, float]]  # metric -> (random, popularity)
+    levels_from: str | None
+
+    @property
+    def key(self) -> CellKey: ...
+
+    @property
+    def exclude_history(self) -> bool: ...
+
+    @property
+    def metrics(self) -> Mapping[str, object]: ...
+
+
+def share(rows: Sequence[LevelsRow]) -> None:
     """Rows whose records predate levels take them from a row measured on the same test users,
     candidates and history rule (same dataset, split fingerprint, target fraction and rule): the
     levels depend on nothing else. ``levels_from`` names the suite whose records gave them."""
 
-    def evaluation(r: Row) -> tuple[str, str, float, bool]:
+    def evaluation(r: LevelsRow) -> tuple[str, str, float, bool]:
         return r.key.dataset, r.key.split, r.key.fraction, r.exclude_history
 
-    donors: dict[tuple[str, str, float, bool], Row] = {}
+    donors: dict[tuple[str, str, float, bool], LevelsRow] = {}
     for r in sorted(rows, key=lambda r: r.key.suite):
         if r.levels and not r.levels_from:
             donors.setdefault(evaluation(r), r)
