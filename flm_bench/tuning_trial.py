@@ -16,6 +16,7 @@ from flm_bench.errors import ConfigError
 from flm_bench.params import Search
 from flm_bench.plan import Cell
 from flm_bench.runner import Adapted, Runner
+from flm_bench.specs import ModelSpec
 from flm_bench.suite import TrainConfig
 
 if TYPE_CHECKING:
@@ -64,12 +65,12 @@ class Space:
         return bool(self.model or self.training or self.strategy)
 
 
-def _trained_by_loop(runner: Runner, cell: Cell, built: Callable[[], Any]) -> bool:
-    """Whether the harness loop trains ``cell``'s model: a pretrainable (neural) one, or one whose
+def _trained_by_loop(spec: ModelSpec, built: Callable[[], Any]) -> bool:
+    """Whether the harness loop trains the model: a pretrainable (neural) one, or one whose
     build returns a :class:`~flm_bench.train.neural.SelfBatchingRecommender`."""
     from flm_bench.train.neural import SelfBatchingRecommender
 
-    return runner.plugins.models.get(cell.model).pretrainable or isinstance(built(), SelfBatchingRecommender)
+    return spec.pretrainable or isinstance(built(), SelfBatchingRecommender)
 
 
 def space_for(runner: Runner, cell: Cell) -> Space:
@@ -81,7 +82,7 @@ def space_for(runner: Runner, cell: Cell) -> Space:
     spec = runner.plugins.models.get(cell.model)
     model = {} if cell.corpus else spec.params.search_space()
     built = functools.cache(lambda: _built(runner, cell))
-    training = dict(TRAINING_SPACE) if _trained_by_loop(runner, cell, built) else {}
+    training = dict(TRAINING_SPACE) if _trained_by_loop(spec, built) else {}
     return Space(model, training, _strategy_space(runner, cell, built))
 
 

@@ -60,7 +60,7 @@ def share(rows: Sequence[LevelsRow]) -> None:
 
     donors: dict[tuple[str, str, float, bool], LevelsRow] = {}
     for r in sorted(rows, key=lambda r: r.key.suite):
-        if r.levels and not r.levels_from:
+        if r.levels:  # rows' own levels: share runs once, before any row borrows
             donors.setdefault(evaluation(r), r)
     for r in rows:
         if not r.levels and (donor := donors.get(evaluation(r))):
