@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from flm_bench.data.splits import make_split
+from flm_bench.data.splits import Sequences, make_split
 from flm_bench.plugins import load_plugins
 from flm_bench.recommender import BuildInputs
 from flm_bench_plugins.sociallgn_net import Graph, SocialLGN
@@ -39,7 +39,7 @@ class CooGraph(Graph):
         return torch.sparse.mm(self.coo, x)
 
 
-def build(name: str, dataset: str) -> tuple[SocialLGN, object]:
+def build(name: str, dataset: str) -> tuple[SocialLGN, Sequences]:
     plugins = load_plugins()
     data = plugins.datasets.get(dataset).load_data()
     split = make_split(data, PROTOCOLS.get(dataset, "random-holdout"))
@@ -63,10 +63,10 @@ def use(model: SocialLGN, kind: type[Graph]) -> None:
         model.social = kind(model.social.coo)
 
 
-def time_batches(model: SocialLGN, train: object, batches: int) -> float:
+def time_batches(model: SocialLGN, train: Sequences, batches: int) -> float:
     """Seconds per training batch over ``batches`` batches (sampling excluded)."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    losses = model.epoch_losses(train, 512, np.random.default_rng(0))  # type: ignore[arg-type]
+    losses = model.epoch_losses(train, 512, np.random.default_rng(0))
     total = 0.0
     for _ in range(batches):
         start = time.perf_counter()
