@@ -49,7 +49,7 @@ class Cell:
             suite.preprocess.model_dump(exclude_defaults=True) or None,
             suite.split_for(self.dataset).model_dump(),
             suite.evaluation.model_dump(),
-            suite.training.model_dump(exclude={"device"}),
+            suite.training_for(self.model).model_dump(exclude={"device"}),
             suite.pretraining.identity() if self.corpus else None,
             params,
             list(content),

@@ -328,7 +328,7 @@ class Runner:
         from flm_bench.train.cost import Meter
 
         tuned, params, strategy_params = self.tuned(cell), self.cell_params(cell), self.strategy_params(cell)
-        training = self.suite.training_for(tuned)
+        training = self.suite.training_for(cell.model, tuned)
         done = self.adapt(cell, params, training, pretrained=pretrained, strategy_params=strategy_params)
         data, split, ckpt, result, adapt = done.data, done.split, done.checkpoint, done.result, done.meter
         names, exclude = self.suite.evaluation.names_for(split.n_items), self.suite.evaluation.exclude_history

@@ -191,6 +191,10 @@ class Suite(_Strict):
     strategy_params: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per strategy, overrides of its parameters (e.g. adapter.rank)"
     )
+    model_training: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="per model, overrides of [training] fields (e.g. a graph model's batch_size); not device",
+    )
     split_overrides: dict[str, SplitConfig] = Field(
         default_factory=dict,
         description="per-target split, for targets the suite-wide protocol does not suit "
@@ -204,13 +208,26 @@ class Suite(_Strict):
     )
 
     @model_validator(mode="after")
+    def _model_training_is_valid(self) -> Suite:
+        """Before the tuned cells' check: an error here names the override, not a tuned cell."""
+        for model, overrides in self.model_training.items():
+            if "device" in overrides:
+                raise ValueError(f"model_training.{model}.device: the device is suite-wide, set it in [training]")
+            try:
+                self.training_for(model)
+            except ValidationError as exc:
+                where, msg = _first_error(exc)
+                raise ValueError(f"model_training.{model}.{where}: {msg}") from None
+        return self
+
+    @model_validator(mode="after")
     def _tuned_cells_are_unique_and_valid(self) -> Suite:
         keys = [t.key for t in self.tuned]
         twice = sorted({"/".join(k) for k in keys if keys.count(k) > 1})
         if twice:
             raise ValueError(f"tuned: more than one entry for the cell(s) {twice}")
         for t in self.tuned:
-            self.training_for(t)  # overrides must be [training] fields with allowed values
+            self.training_for(t.model, t)  # overrides must be [training] fields with allowed values
         return self
 
     def tuned_for(self, dataset: str, model: str, strategy: str, corpus: str | None) -> TunedCell | None:
@@ -218,11 +235,13 @@ class Suite(_Strict):
         key = (dataset, model, strategy, corpus or "")
         return next((t for t in self.tuned if t.key == key), None)
 
-    def training_for(self, tuned: TunedCell | None) -> TrainConfig:
-        """``[training]`` with a tuned cell's overrides."""
-        if tuned is None or not tuned.training:
+    def training_for(self, model: str, tuned: TunedCell | None = None) -> TrainConfig:
+        """A cell's training: ``[training]`` < ``[model_training.MODEL]`` < the tuned cell's ``training``;
+        ``[training]`` itself when neither overrides it (so record ids stay what they were)."""
+        overrides = {**self.model_training.get(model, {}), **(tuned.training if tuned else {})}
+        if not overrides:
             return self.training
-        return TrainConfig.model_validate({**self.training.model_dump(), **tuned.training})
+        return TrainConfig.model_validate({**self.training.model_dump(), **overrides})
 
     resources: Resources = Resources()
 
@@ -231,9 +250,10 @@ class Suite(_Strict):
         stray = sorted(set(self.split_overrides) - set(self.targets))
         if stray:
             raise ValueError(f"split_overrides for {stray}, which are not among the targets {self.targets}")
-        stray = sorted(set(self.resources.models) - set(self.models))
-        if stray:
-            raise ValueError(f"resources.models for {stray}, which are not among the models {self.models}")
+        for table, names in (("resources.models", self.resources.models), ("model_training", self.model_training)):
+            stray = sorted(set(names) - set(self.models))
+            if stray:
+                raise ValueError(f"{table} for {stray}, which are not among the models {self.models}")
         return self
 
     def split_for(self, target: str) -> SplitConfig:
@@ -241,13 +261,18 @@ class Suite(_Strict):
         return self.split_overrides.get(target, self.split)
 
 
+def _first_error(exc: ValidationError) -> tuple[str, str]:
+    """Where (the dotted field path; "" for the whole object) and what the first error of ``exc`` is."""
+    first = exc.errors()[0]
+    return ".".join(str(p) for p in first["loc"]), first["msg"]
+
+
 def _validated(data: dict[str, Any], source: str) -> Suite:
     try:
         return Suite.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise ConfigError(f"{source}: field {where}: {first['msg']}") from exc
+        where, msg = _first_error(exc)
+        raise ConfigError(f"{source}: field {where or '(top level)'}: {msg}") from exc
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from exc
 
@@ -287,6 +312,7 @@ def single_cell(base: Suite, **overrides: Any) -> Suite:
     data.update({k: v for k, v in overrides.items() if v and k != "split"})
     data["model_params"] = {m: p for m, p in data["model_params"].items() if m in data["models"]}
     data["strategy_params"] = {s: p for s, p in data["strategy_params"].items() if s in data["strategies"]}
+    data["model_training"] = {m: t for m, t in data["model_training"].items() if m in data["models"]}
     data["split_overrides"] = {t: s for t, s in data["split_overrides"].items() if t in data["targets"]}
     data["tuned"] = [
         t
@@ -367,8 +393,7 @@ def with_overlay(base: Suite, path: Path | None) -> Suite:
         try:
             cells[TunedCell.model_validate(entry).key] = entry
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ConfigError(f"overlay {str(path)!r}: tuned entry field {where}: {first['msg']}") from None
+            where, msg = _first_error(exc)
+            raise ConfigError(f"overlay {str(path)!r}: tuned entry field {where}: {msg}") from None
     data["tuned"] = list(cells.values())
     return _validated(data, f"suite with overlay {str(path)!r}")

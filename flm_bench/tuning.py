@@ -207,7 +207,7 @@ def _summary(runner: Runner, cell: Cell, study: optuna.Study, space: Space, budg
         study=study.study_name,
         best_trial=best.number,
         best_value=float(best.value or 0.0),
-        valid_metric=runner.suite.training.valid_metric,
+        valid_metric=runner.suite.training_for(cell.model).valid_metric,
         search_space=space.digest(),
         trials=counts,
     )

@@ -153,7 +153,7 @@ def evaluate_config(
     """Validation value of ``cell`` adapted with these overrides of the suite's parameters: the
     path of every trial (and of the default configuration, with no overrides)."""
     params = runner.params(cell.model, model_params)
-    cfg = TrainConfig.model_validate({**runner.suite.training.model_dump(), **training})
+    cfg = TrainConfig.model_validate({**runner.suite.training_for(cell.model).model_dump(), **training})
     own = runner.strategy_params(cell, strategy_params or {})
     return validation_value(runner, cell, runner.adapt(cell, params, cfg, on_epoch, strategy_params=own), cfg)
 
@@ -217,7 +217,7 @@ def default_values(runner: Runner, cell: Cell, space: Space) -> tuple[dict[str, 
     dimensions whose default lies outside the space (that trial cannot hold them)."""
     values = {
         MODEL: runner.params(cell.model).model_dump(),
-        TRAINING: runner.suite.training.model_dump(),
+        TRAINING: runner.suite.training_for(cell.model).model_dump(),
         STRATEGY: runner.strategy_params(cell, {}).model_dump(),
     }
     out, outside = {}, []

@@ -169,7 +169,8 @@ def test_overlay_entries_must_name_cells_and_training_fields(tmp_path: Path) -> 
     good = tmp_path / "good.toml"
     good.write_text(entry + "training = {learning_rate = 0.01}\nmodel_params = {dim = 16}\n")
     tuned = with_overlay(suite, good)
-    assert tuned.training_for(tuned.tuned_for("synthetic-finance", "sasrec", "scratch", None)).learning_rate == 0.01
+    chosen = tuned.tuned_for("synthetic-finance", "sasrec", "scratch", None)
+    assert tuned.training_for("sasrec", chosen).learning_rate == 0.01
     bad = tmp_path / "bad.toml"
     bad.write_text(entry + "training = {learning_rat = 0.01}\n")
     with pytest.raises(ConfigError, match="learning_rat"):
