@@ -17,8 +17,9 @@ What is here, by what you are writing:
   :data:`SIDE_KEYS` (side data a model may use), :class:`DataLocation` (where ``load`` finds
   the user's files);
 - a corpus: :class:`CorpusSpec`;
-- a model: :class:`ModelSpec`, :class:`ModelParams` (+ :func:`tunable`, :class:`Search`),
-  :class:`BuildInputs` (what ``build`` gets), :class:`Recommender` / :class:`FittableRecommender`
+- a model: :class:`ModelSpec` (:class:`Ablation`: the model it is without one ingredient),
+  :class:`ModelParams` (+ :func:`tunable`, :class:`Search`), :class:`BuildInputs` (what ``build``
+  gets), :class:`Recommender` / :class:`FittableRecommender`
   (what it returns, for a model fitted in one call; :class:`CountsParameters` to report its
   size), :class:`NeuralRecommender` for a pretrainable torch model (the harness trains it),
   :class:`SelfBatchingRecommender` for a torch model that draws its own training batches (a
@@ -67,7 +68,7 @@ from flm_bench.recommender import (
     ReadsText,
     Recommender,
 )
-from flm_bench.specs import DOMAINS, CorpusSpec, DatasetSpec, Domain, ModelSpec
+from flm_bench.specs import DOMAINS, Ablation, CorpusSpec, DatasetSpec, Domain, ModelSpec
 from flm_bench.suite import TrainConfig
 from flm_bench.train.strategy import AdaptContext, StrategyMetrics, StrategyResult, StrategySpec
 
@@ -98,6 +99,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "DOMAINS",
     "SIDE_KEYS",
+    "Ablation",
     "AdaptContext",
     "BuildInputs",
     "ConfigError",

@@ -4,6 +4,7 @@ test set's slices."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from flm_bench.plugins import Plugins
 from flm_bench.recommender import ReadsText
 from flm_bench.results.records import (
     ARTIFACTS,
+    AblationInfo,
     Artifacts,
     Cost,
     DatasetInfo,
@@ -75,6 +77,7 @@ def cell_record(
             parameters=params.model_dump(),
             item_representation=mentry.spec.item_representation,
             text_encoder=result.model.text_encoder if isinstance(result.model, ReadsText) else None,
+            ablation=AblationInfo(**asdict(mentry.spec.ablation)) if mentry.spec.ablation else None,
         ),
         strategy=strategy_info(cell, sentry.plugin, ckpt, result.transfer, strategy_params),
         seed=cell.seed,

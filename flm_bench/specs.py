@@ -74,6 +74,15 @@ class CorpusSpec:
 
 
 @dataclass(frozen=True)
+class Ablation:
+    """A model's ablation: the registered model ``model`` is this one with ``removes`` taken away (e.g.
+    ``lightgcn`` is ``sociallgn`` without "the social graph"); boards measure the one against the other."""
+
+    model: str
+    removes: str
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A model variant.
 
@@ -83,7 +92,8 @@ class ModelSpec:
     ``pretrainable`` models are neural (a :class:`flm_bench.train.neural.NeuralRecommender`,
     checked when built) and can take an encoder state from a pretraining checkpoint; the others
     are fitted directly and run only under the ``scratch`` strategy. ``item_representation``
-    tells the harness what can transfer between catalogues whose item IDs do not match.
+    tells the harness what can transfer between catalogues whose item IDs do not match; an
+    ``ablation`` names the model that is this one without one ingredient (its records carry it).
     """
 
     name: str
@@ -93,6 +103,7 @@ class ModelSpec:
     params: type[ModelParams] = NoParams
     objectives: tuple[str, ...] = ("next-item",)  # pretraining objectives the model implements
     description: str = ""
+    ablation: Ablation | None = None
 
     @property
     def defaults(self) -> dict[str, Any]:

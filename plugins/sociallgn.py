@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flm_bench.api import BuildInputs, ConfigError, ModelParams, ModelSpec, Search, hookimpl, tunable
+from flm_bench.api import Ablation, BuildInputs, ConfigError, ModelParams, ModelSpec, Search, hookimpl, tunable
 
 if TYPE_CHECKING:
     from flm_bench_plugins.sociallgn_net import SocialLGN
@@ -72,6 +72,7 @@ def flm_bench_register_models(register):
             params=SocialLGNParams,
             description="LightGCN on the user-item graph plus light graph convolution over the social graph "
             "(trust/friends), fused per layer, BPR (Liao et al. 2022)" + id_bound,
+            ablation=Ablation("lightgcn", "the social graph"),
         )
     )
     register(

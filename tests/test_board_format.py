@@ -17,7 +17,7 @@ from flm_bench.results import render
 from flm_bench.results.records import load_records
 from flm_bench.results.render.base import build_board, fmt_ci, fmt_pvalue, fmt_stat
 from flm_bench.results.render.export import latex_escape
-from flm_bench.results.render.markdown import md_citation
+from flm_bench.results.render.md_text import md_citation
 from flm_bench.results.render.story import domain_sentences
 from flm_bench.results.render.strings import citation_parts
 from flm_bench.results.summary import Stat

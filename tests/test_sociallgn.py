@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -154,6 +155,28 @@ def test_a_social_suite_runs_both_models_from_scratch_on_real_trust_data(real_da
         assert 1 <= record.training.best_epoch <= 2 and record.training.optimizer_steps > 0
         assert 0 < record.metrics["ndcg@10"] < 1
     assert records["sociallgn"].metrics != records["lightgcn"].metrics
+    ablation = records["sociallgn"].model.ablation
+    assert ablation is not None and (ablation.model, ablation.removes) == ("lightgcn", "the social graph")
+    assert records["lightgcn"].model.ablation is None
+    _the_board_shows_sociallgn_against_its_ablation(tmp_path, records)
+
+
+def _the_board_shows_sociallgn_against_its_ablation(tmp_path: Path, records: dict) -> None:
+    """One seed: the ablation gain is the difference of the two rows' means; both stopped at the cap, so
+    it is never significant and carries the cap mark."""
+    done = cli("leaderboard", "render", "--from", "out/records", "--output", "board", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = {r["model"]: r for r in json.loads((tmp_path / "board/leaderboard.json").read_text())["rows"]}
+    assert "ablation" not in rows["lightgcn"]
+    got = rows["sociallgn"]["ablation"]
+    assert (got["model"], got["removes"], got["capped"]) == ("lightgcn", "the social graph", True)
+    diff = records["sociallgn"].metrics["ndcg@10"] - records["lightgcn"].metrics["ndcg@10"]
+    assert got["gain"]["ndcg@10"]["mean"] == pytest.approx(diff, abs=1e-6)
+    assert got["gain"]["ndcg@10"]["significant"] is False and got["gain"]["ndcg@10"]["users"] > 1000
+    social = (tmp_path / "board/social.md").read_text()
+    assert "gain ndcg@10 over its ablation" in social and "Gain over its ablation:" in social
+    line = next(x for x in social.splitlines() if x.startswith("| sociallgn "))
+    assert f"vs lightgcn (without the social graph): {diff:+.4f}" in line and "⚠cap" in line
 
 
 def test_sociallgn_on_real_data_without_edges_is_refused_naming_the_dataset(real_data: Path, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from flm_bench.data.splits import leave_one_out
 from flm_bench.errors import ConfigError
 from flm_bench.plan import Cell, plan
 from flm_bench.plugins import load_plugins
-from flm_bench.results.records import Record, migrate, shipped_schema
+from flm_bench.results.records import SCHEMA_VERSION, Record, migrate, shipped_schema
 from flm_bench.runner import Runner
 from flm_bench.suite import PretrainConfig, Suite, TrainConfig, builtin_suite, single_cell, with_overlay, with_params
 from flm_bench.train.strategy import AdaptContext
@@ -104,7 +104,7 @@ def test_older_records_migrate_with_empty_strategy_parameters() -> None:
         doc = migrate(old)
         jsonschema.validate(doc, shipped_schema())
         record = Record.model_validate(doc)
-        assert record.schema_version == 6 and record.strategy.parameters == {}
+        assert record.schema_version == SCHEMA_VERSION and record.strategy.parameters == {}
         assert record.tuning is None or record.tuning.strategy_params == {}
 
 

@@ -18,11 +18,12 @@ def migrate(doc: Any) -> Any:
     levels or scaled cutoffs.
     v5 -> v6: ``strategy.parameters`` and ``tuning.strategy_params`` were added; strategies had no
     parameters before (empty).
+    v6 -> v7: ``model.ablation`` was added; older records did not say (null).
     """
-    if not isinstance(doc, dict) or doc.get("schema_version") not in (1, 2, 3, 4, 5):
+    if not isinstance(doc, dict) or doc.get("schema_version") not in (1, 2, 3, 4, 5, 6):
         return doc
-    if doc["schema_version"] in (4, 5):
-        return {**doc, "schema_version": 6}
+    if doc["schema_version"] in (4, 5, 6):
+        return {**doc, "schema_version": 7}
     if doc["schema_version"] == 1:
         doc = {**doc, "schema_version": 2}
         stream = doc.pop("stream", None)
@@ -34,4 +35,4 @@ def migrate(doc: Any) -> Any:
     training = doc.get("training")
     if isinstance(training, dict) and doc["schema_version"] < 4:
         doc = {**doc, "training": {**training, "windows": "last"}}
-    return {**doc, "schema_version": 6}
+    return {**doc, "schema_version": 7}

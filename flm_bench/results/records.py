@@ -28,7 +28,7 @@ from flm_bench.results.trec import write_trec_qrels, write_trec_run
 from flm_bench.suite import StopReason, Windows
 from flm_bench.tuned import Tuning
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 SCHEMA_FILE = f"record-v{SCHEMA_VERSION}.schema.json"
 RECORDS_DIR = "records"
 TMP_PREFIX = ".tmp-"
@@ -63,6 +63,11 @@ class SplitInfo(_Model):
     fingerprint: str
 
 
+class AblationInfo(_Model):
+    model: str = Field(description="the ablation's model name")
+    removes: str = Field(description="what the ablation lacks, e.g. the social graph")
+
+
 class ModelInfo(_Model):
     name: str
     plugin: str
@@ -72,6 +77,11 @@ class ModelInfo(_Model):
         None,
         description="what encoded the item text: the sentence encoder's name and weights sha256, or the "
         "hashed fallback, and how many items had text; null for models that read no text",
+    )
+    ablation: AblationInfo | None = Field(
+        None,
+        description="the model that is this one without one ingredient, as its plugin declares it; null: "
+        "none (or before schema 7)",
     )
 
 
@@ -180,7 +190,7 @@ class SliceResult(_Model):
 class Record(_Model):
     """One result cell: (suite, dataset, split, model, strategy, seed)."""
 
-    schema_version: Literal[6] = 6  # SCHEMA_VERSION
+    schema_version: Literal[7] = 7  # SCHEMA_VERSION
     record_id: str
     suite: str
     dataset: DatasetInfo

@@ -11,6 +11,8 @@ both sides have. p-values of all gains summarized together are adjusted with Hol
 A row's gain on a slice of the test users (cold-start items) is measured the same way on the slice's
 users (:mod:`flm_bench.results.slices`), where every record of both sides marks them and they are
 the same users; its p-values are Holm-adjusted in a family of their own (all slice gains summarized).
+A row of a model that names an ablation also gets its gain over the ablation's row
+(:mod:`flm_bench.results.ablation`), in a third family.
 
 Every consumer (the terminal board of ``run``, ``compare``, ``publish``, the rendered boards)
 reads these rows; :meth:`Row.to_json` is the one JSON shape of a row (format :data:`FORMAT`).
@@ -27,7 +29,8 @@ import numpy as np
 
 from flm_bench.errors import IncomparableError
 from flm_bench.results import levels
-from flm_bench.results.records import CONTROL, CellKey, Record, per_user_scores
+from flm_bench.results.ablation import AblationGain, measure_ablations
+from flm_bench.results.records import CONTROL, AblationInfo, CellKey, Record, per_user_scores
 from flm_bench.results.seeds import check_seeds
 from flm_bench.results.slices import NOT_STORED, slice_scores
 from flm_bench.results.stats import ALPHA, Gain, SeedScores, holm, measure_gain
@@ -124,6 +127,8 @@ class Row:
     slice_gain: dict[str, dict[str, Gain]] = field(default_factory=dict)  # slice -> metric -> gain
     slice_p: dict[str, dict[str, float]] = field(default_factory=dict)  # Holm-adjusted among slice gains
     slice_skipped: dict[str, str] = field(default_factory=dict)  # slice -> why it has no gain
+    declared_ablation: AblationInfo | None = None  # the model's ablation, as its records name it
+    ablation: AblationGain | None = None  # the gain over that ablation's row, where it has one
 
     @property
     def is_control(self) -> bool:
@@ -208,7 +213,13 @@ class Row:
             "control_capped_seeds": self.control_capped_seeds,
             "records": self.record_ids,
             **self._levels_json(),  # only where the records carry levels (schema 5)
+            **({"ablation": self._ablation_json(self.ablation)} if self.ablation else {}),
         }
+
+    @staticmethod
+    def _ablation_json(a: AblationGain) -> dict[str, Any]:
+        gains = {m: gain_json(g, a.p_value.get(m), a.significant(m)) for m, g in sorted(a.gain.items())}
+        return {"model": a.model, "removes": a.removes, "capped": a.capped, "gain": gains}
 
 
 def _stat(values: list[float]) -> Stat:
@@ -237,6 +248,7 @@ def _row(key: CellKey, recs: list[Record], names: list[str] | None) -> Row:
         slices={name: _slice(name, recs) for name in first.slices},
         levels=_levels(recs, metrics),
         scaled_cutoffs=first.evaluation.scaled_cutoffs,
+        declared_ablation=first.model.ablation,
     )
 
 
@@ -364,6 +376,7 @@ def summarize(records: list[RecordFile], metrics: list[str] | None = None) -> li
         row.p_value[name] = adjusted
     for (row, part, name, _), adjusted in zip(raw_slices, holm([t[-1] for t in raw_slices])):
         row.slice_p.setdefault(part, {})[name] = adjusted
+    measure_ablations(rows, lambda key, metric: _scores(groups[key], metric, cache))
     return sorted(
         rows.values(),
         key=lambda r: (

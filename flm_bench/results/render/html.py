@@ -25,6 +25,7 @@ from markupsafe import Markup
 from flm_bench.data.transfer import COLD_START_ITEMS
 from flm_bench.results.records import CONTROL
 from flm_bench.results.render import base
+from flm_bench.results.render.ablation import ablation_note, ablation_value, fmt_ablation, has_ablations
 from flm_bench.results.render.base import Board, metric_key
 from flm_bench.results.render.cold import (
     cold_note,
@@ -56,6 +57,8 @@ _GLOBALS = {
     "COLD": COLD_START_ITEMS,
     "cold_note": cold_note,
     "cold_summary_note": cold_summary_note,
+    "ablation_note": ablation_note,
+    "ablation_value": ablation_value,
     "FORMAT": FORMAT,
     **{
         n: getattr(base, n)
@@ -82,7 +85,7 @@ def _environment() -> Environment:
     )
     env.filters.update({name: getattr(base, f"fmt_{name}") for name in _FILTERS})
     env.filters.update(json_number=json_number, json_p=json_p, counted=fmt_counted, citation=citation_parts)
-    env.filters.update(cold=fmt_cold, cold_gain=fmt_cold_gain, cold_summary=fmt_cold_summary)
+    env.filters.update(cold=fmt_cold, cold_gain=fmt_cold_gain, cold_summary=fmt_cold_summary, ablation=fmt_ablation)
     env.globals.update(_GLOBALS)
     return env
 
@@ -158,6 +161,7 @@ def page_html(board: Board, data: str, plots: Plots, origin: Origin, records: di
             optional=optional_columns(board),
             with_levels=has_levels(board),
             with_cold=bool(board.headline) and has_cold_gains(board.rows),
+            with_ablation=bool(board.headline) and has_ablations(board.rows),
             with_cold_summary=has_cold_slices(board.rows),
         )
     )

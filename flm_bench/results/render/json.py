@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from flm_bench.results.render.ablation import ablation_significance
 from flm_bench.results.render.base import Board
 from flm_bench.results.render.cold import has_cold_gains, n_cold_gains
 from flm_bench.results.render.domains import domain_summaries
@@ -39,6 +40,7 @@ def board_json(board: Board) -> dict[str, Any]:
             "alpha": ALPHA,
             "ci": f"95% percentile interval of the mean gain, paired bootstrap over users, {RESAMPLES} resamples",
             **_slice_significance(board),
+            **ablation_significance(board),
         },
         "statistics": (
             "metrics: mean and std (ddof=1, null for one seed) over seeds; gain: mean over users of the "

@@ -6,11 +6,11 @@ table-cell text (no HTML, no pipes, no emphasis, one line).
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 
 from flm_bench.data.transfer import COLD_START_ITEMS
 from flm_bench.results.records import fraction_text
+from flm_bench.results.render.ablation import ablation_note, fmt_ablation, has_ablations
 from flm_bench.results.render.base import (
     MARKER,
     SAT_MARK,
@@ -47,37 +47,10 @@ from flm_bench.results.render.cold import (
 )
 from flm_bench.results.render.domains import domain_summaries
 from flm_bench.results.render.fractions import fraction_lines, fractions_of, line_labels
+from flm_bench.results.render.md_text import md_citation, md_escape, md_table
 from flm_bench.results.render.story import board_sentence, domain_sentences
-from flm_bench.results.render.strings import citation_parts, oneline
 from flm_bench.results.stats import ALPHA
 from flm_bench.results.summary import Row
-
-_MD_BACKSLASH = re.compile(r"([\\`*_\[\]|~#])")
-
-
-def md_escape(text: str) -> str:
-    """A record string as inert Markdown table-cell text: no markup, no HTML, no pipes, one line."""
-    return _inert(oneline(text))
-
-
-def _inert(text: str) -> str:
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MD_BACKSLASH.sub(r"\\\1", text)
-
-
-def md_citation(text: str) -> str:
-    """A citation as Markdown text, its arXiv ids, DOIs and https addresses as links."""
-    safe = {ord("("): "%28", ord(")"): "%29", ord(" "): "%20", ord("|"): "%7C"}
-    parts = citation_parts(oneline(text))
-    return "".join(f"[{_inert(t)}]({h.translate(safe)})" if h else _inert(t) for t, h in parts)
-
-
-def _md_table(header: list[str], rows: list[list[str]], align: list[str]) -> list[str]:
-    if len(align) != len(header) or any(len(row) != len(header) for row in rows):
-        raise ValueError(f"markdown table: {len(header)} columns, {len(align)} alignments, rows of other widths")
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(":---" if a == "l" else "---:" for a in align) + "|"]
-    lines += ["| " + " | ".join(cell or " " for cell in row) + " |" for row in rows]
-    return lines
 
 
 def _dataset_md(dataset: str, synthetic: bool) -> str:
@@ -107,6 +80,8 @@ def _md_header(board: Board, title: str, rows: list[Row]) -> list[str]:
         lines += [levels_note(board), ""]
     if has_cold_gains(rows):
         lines += [cold_note(board), ""]
+    if has_ablations(rows):
+        lines += [ablation_note(board), ""]
     if any(not r.exclude_history for r in rows):
         lines += ["Rows marked (history ranked) rank items already in the user's history.", ""]
     return lines
@@ -121,10 +96,12 @@ def _row_cells(
     levels: bool = False,
     cold: bool = False,
     cold_gain: bool = False,
+    ablation: bool = False,
 ) -> list[str]:
     """A domain board's row: every metric (``best``: those in bold, the best in the dataset, split and history rule),
     with ``levels`` the headline's random and popularity levels and the lift, with ``cold`` the
-    headline of its cold-start-item users, with ``cold_gain`` its gain there."""
+    headline of its cold-start-item users, with ``cold_gain`` its gain there, with ``ablation`` its gain over
+    its model's ablation."""
     model = md_escape(fmt_model(row))
     return [
         model,
@@ -137,6 +114,7 @@ def _row_cells(
         fmt_p(row, headline),
         *([fmt_slice(row, COLD_START_ITEMS, headline)] if cold else []),
         *([fmt_cold_gain(row, headline)] if cold_gain else []),
+        *([md_escape(fmt_ablation(row, headline))] if ablation else []),
         fmt_seconds(row.pretrain_seconds),
         fmt_seconds(row.adapt_seconds),
         fmt_params(row.trainable_parameters),
@@ -144,7 +122,13 @@ def _row_cells(
 
 
 def _row_header(
-    metrics: list[str], headline: str | None, *, levels: bool = False, cold: bool = False, cold_gain: bool = False
+    metrics: list[str],
+    headline: str | None,
+    *,
+    levels: bool = False,
+    cold: bool = False,
+    cold_gain: bool = False,
+    ablation: bool = False,
 ) -> tuple[list[str], list[str]]:
     header = [
         "model",
@@ -157,6 +141,7 @@ def _row_header(
         "p (Holm) · seeds",
         *([f"{headline} cold-start items (users)"] if cold else []),
         *([f"cold-start gain {headline} [95% CI] · p (Holm)"] if cold_gain else []),
+        *([f"gain {headline} over its ablation [95% CI] · p (Holm)"] if ablation else []),
         "pretrain s",
         "adapt s",
         "trainable params",
@@ -197,7 +182,7 @@ def _references_md(board: Board, refs: list[Reference], overall: bool) -> list[s
             f"protocols (splits, sampled negatives, preprocessing) may differ from ours, so compare with care.{where}"
         ),
         "",
-        *_md_table(header, rows, align),
+        *md_table(header, rows, align),
         "",
     ]
 
@@ -244,9 +229,10 @@ def domain_markdown(board: Board, domain: str) -> str:
         levels = any(r.levels for r in members)
         cold = has_cold_slices(members)
         flags = {"levels": levels, "cold": cold, "cold_gain": has_cold_gains(members)}
+        flags["ablation"] = has_ablations(members)
         header, align = _row_header(metrics, hl, **flags)
         cells = [_row_cells(r, metrics, hl, board.best[index[id(r)]], **flags) for r in members]
-        lines += _md_table(header, cells, align) + [""]
+        lines += md_table(header, cells, align) + [""]
     lines += _fractions_md(board, domain)
     lines += _references_md(board, [ref for ref in board.references if board.reference_domain(ref) == domain], False)
     lines += _footer_md(board)
@@ -274,7 +260,7 @@ def _fractions_md(board: Board, domain: str) -> list[str]:
             f"{SIG_MARK} Holm-adjusted p < {ALPHA} as on the tables above; empty: no row at that fraction."
         ),
         "",
-        *_md_table(header, table, ["l"] + ["r"] * len(fractions)),
+        *md_table(header, table, ["l"] + ["r"] * len(fractions)),
         "",
     ]
 
@@ -316,7 +302,7 @@ def _domains_md(board: Board) -> list[str]:
     return [
         f"## Transfer by domain ({hl})" if hl else "## Domains",
         "",
-        *_md_table(header, table, ["l", "l"] + ["r"] * (7 if cold else 6) + ["l"]),
+        *md_table(header, table, ["l", "l"] + ["r"] * (7 if cold else 6) + ["l"]),
         "",
         *([cold_summary_note(board), ""] if cold else []),
     ]
@@ -347,7 +333,7 @@ def _overall_rows(board: Board, domain: str) -> list[str]:
     ]
     slug = board.slugs[domain]
     title = f"### {md_escape(domain)} — every metric and cost in [{slug}.md]({slug}.md)"
-    return [title, "", *_md_table(header, table, ["r"] + ["l"] * 5 + ["r"] * 6), "", *_dataset_levels_md(board, domain)]
+    return [title, "", *md_table(header, table, ["r"] + ["l"] * 5 + ["r"] * 6), "", *_dataset_levels_md(board, domain)]
 
 
 def _levels_md(row: Row, metric: str) -> str:

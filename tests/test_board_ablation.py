@@ -1,0 +1,99 @@
+"""A model against its ablation on the board (flm_bench.results.ablation): which rows pair, the
+statistics, the Holm family of their own, the cap rule, and records from before schema 7."""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from flm_bench.results.ablation import AblationGain, measure_ablations
+from flm_bench.results.migration import migrate
+from flm_bench.results.records import AblationInfo, CellKey, Record
+from flm_bench.results.stats import SeedScores, holm, measure_gain
+
+USERS = np.arange(200)
+
+
+@dataclass
+class FakeRow:
+    key: CellKey
+    declared_ablation: AblationInfo | None = None
+    capped_seeds: int = 0
+    metrics: dict[str, object] = field(default_factory=lambda: {"ndcg@10": None, "recall@10": None})
+    ablation: AblationGain | None = None
+
+
+def _key(model: str, strategy: str = "scratch", dataset: str = "ciaodvd") -> CellKey:
+    return CellKey("social", dataset, "fp", model, strategy, None)
+
+
+def _scores(level: dict[str, float]):
+    """Per-user scores: every model's users score around its level (seeded noise, two seeds)."""
+
+    def scores(key: CellKey, metric: str) -> dict[int, SeedScores]:
+        base = level[key.model] + (0.1 if metric == "recall@10" else 0.0)
+        rng = np.random.default_rng(zlib.crc32(f"{key.model}/{metric}".encode()))
+        return {s: (USERS, base + rng.normal(0, 0.05, len(USERS))) for s in (0, 1)}
+
+    return scores
+
+
+def _rows(*rows: FakeRow) -> dict[CellKey, FakeRow]:
+    return {r.key: r for r in rows}
+
+
+SOCIAL = AblationInfo(model="lightgcn", removes="the social graph")
+
+
+def test_a_model_is_measured_against_its_ablation_like_a_transfer_gain() -> None:
+    full, ablated = FakeRow(_key("sociallgn"), SOCIAL), FakeRow(_key("lightgcn"))
+    scores = _scores({"sociallgn": 0.30, "lightgcn": 0.20})
+    measure_ablations(_rows(full, ablated), scores)
+    assert ablated.ablation is None and full.ablation is not None
+    a = full.ablation
+    assert (a.model, a.removes, a.capped) == ("lightgcn", "the social graph", False)
+    for metric in ("ndcg@10", "recall@10"):
+        expected = measure_gain(scores(ablated.key, metric), scores(full.key, metric))
+        assert a.gain[metric] == expected and a.gain[metric].mean == pytest.approx(0.10, abs=0.02)
+        assert a.significant(metric)
+    raw = [a.gain[m].p_value for m in ("ndcg@10", "recall@10")]
+    assert [a.p_value[m] for m in ("ndcg@10", "recall@10")] == holm(raw)
+
+
+def test_only_the_row_with_everything_else_equal_is_the_ablation() -> None:
+    """Another strategy or dataset is not the ablation; a model whose ablation has no row gets no gain."""
+    full = FakeRow(_key("sociallgn"), SOCIAL)
+    rows = _rows(full, FakeRow(_key("lightgcn", strategy="finetune")), FakeRow(_key("lightgcn", dataset="filmtrust")))
+    measure_ablations(rows, _scores({"sociallgn": 0.3, "lightgcn": 0.2}))
+    assert full.ablation is None
+
+
+def test_all_ablation_gains_share_one_holm_family() -> None:
+    a = FakeRow(_key("sociallgn"), SOCIAL)
+    b = FakeRow(_key("sociallgn", dataset="filmtrust"), SOCIAL)
+    rows = _rows(a, b, FakeRow(_key("lightgcn")), FakeRow(_key("lightgcn", dataset="filmtrust")))
+    measure_ablations(rows, _scores({"sociallgn": 0.21, "lightgcn": 0.20}))
+    assert a.ablation is not None and b.ablation is not None
+    raw = [g.gain[m].p_value for g in (a.ablation, b.ablation) for m in ("ndcg@10", "recall@10")]
+    adjusted = [g.p_value[m] for g in (a.ablation, b.ablation) for m in ("ndcg@10", "recall@10")]
+    assert adjusted == holm(raw) and adjusted != raw
+
+
+@pytest.mark.parametrize("capped", ["full", "ablation"])
+def test_a_side_stopped_by_the_cap_is_never_significant(capped: str) -> None:
+    full = FakeRow(_key("sociallgn"), SOCIAL, capped_seeds=int(capped == "full"))
+    ablated = FakeRow(_key("lightgcn"), capped_seeds=int(capped == "ablation"))
+    measure_ablations(_rows(full, ablated), _scores({"sociallgn": 0.30, "lightgcn": 0.20}))
+    assert full.ablation is not None and full.ablation.capped
+    assert full.ablation.p_value["ndcg@10"] < 1e-6 and not full.ablation.significant("ndcg@10")
+
+
+def test_records_from_before_schema_7_read_as_naming_no_ablation(board_records) -> None:
+    doc = Record.model_validate_json((next(board_records.iterdir()) / "record.json").read_text()).model_dump()
+    doc["model"].pop("ablation")
+    old = {**doc, "schema_version": 6}
+    record = Record.model_validate(migrate(old))
+    assert record.schema_version == 7 and record.model.ablation is None
