@@ -8,10 +8,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
+from board_helpers import edit_record, publish
 
 from flm_bench.results.ablation import AblationGain, measure_ablations
 from flm_bench.results.migration import migrate
-from flm_bench.results.records import AblationInfo, CellKey, Record
+from flm_bench.results.records import AblationInfo, CellKey, Record, load_records
+from flm_bench.results.render.ablation import fmt_ablation
+from flm_bench.results.render.base import build_board
+from flm_bench.results.render.md_text import md_escape
 from flm_bench.results.stats import SeedScores, holm, measure_gain
 
 USERS = np.arange(200)
@@ -97,3 +101,20 @@ def test_records_from_before_schema_7_read_as_naming_no_ablation(board_records) 
     old = {**doc, "schema_version": 6}
     record = Record.model_validate(migrate(old))
     assert record.schema_version == 7 and record.model.ablation is None
+
+
+def test_a_declared_ablation_pairs_rows_on_the_board_and_its_names_stay_inert(board_records, tmp_path) -> None:
+    """sasrec's records are edited to name popularity as their ablation: the board pairs sasrec/scratch
+    with popularity/scratch (popularity has no finetune row: no pair); the names come from records, so a
+    control character is shown escaped and markup stays text."""
+    records, boards = publish(board_records, tmp_path)
+    for folder in records.iterdir():
+        if "__sasrec__" in folder.name:
+            edit_record(folder, model__ablation={"model": "popularity", "removes": "<b>x</b>\u202e|"})
+    board = build_board(load_records(boards))
+    paired = {(r.key.dataset, r.key.strategy) for r in board.rows if r.ablation}
+    assert paired == {("synthetic-finance", "scratch"), ("synthetic-media", "scratch")}
+    row = next(r for r in board.rows if r.ablation)
+    assert row.ablation is not None and row.ablation.removes == "<b>x</b>\\u202e|"
+    shown = md_escape(fmt_ablation(row, "ndcg@10"))
+    assert shown.startswith("vs popularity (without &lt;b&gt;x&lt;/b&gt;\\\\u202e\\|): ") and "<b>" not in shown

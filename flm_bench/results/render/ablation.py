@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flm_bench.results.render.base import CAP_MARK, SIG_MARK, Board, fmt_ci, fmt_pvalue
+from flm_bench.results.render.base import CAP_MARK, SIG_MARK, Board, fmt_ci, fmt_pvalue, holm_family
 from flm_bench.results.stats import ALPHA
 from flm_bench.results.summary import Row
 
@@ -57,10 +57,9 @@ def ablation_significance(board: Board) -> dict[str, Any]:
     if not has_ablations(board.rows):
         return {}
     return {
-        "ablation_gains": {
-            "unit": "test user, as for the transfer gains: the row's model minus its ablation's",
-            "correction": "holm",
-            "scope": "all ablation gains on this leaderboard, a family apart from the transfer and slice gains",
-            "gains": n_ablation_gains(board),
-        }
+        "ablation_gains": holm_family(
+            "test user, as for the transfer gains: the row's model minus its ablation's",
+            "all ablation gains on this leaderboard, a family apart from the transfer and slice gains",
+            n_ablation_gains(board),
+        )
     }

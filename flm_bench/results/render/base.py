@@ -133,9 +133,16 @@ def _printable_row(row: Row) -> Row:
     """``row`` with its strings (they come from records) made printable."""
     key = CellKey(**_printable_fields(dataclasses.asdict(row.key)))
     texts = {f: getattr(row, f) for f in ("domain", "split_protocol", "model_plugin", "strategy_plugin")}
+    a = row.ablation
+    ablation = dataclasses.replace(a, model=printable(a.model), removes=printable(a.removes)) if a else None
     return dataclasses.replace(
-        row, key=key, record_ids=[printable(i) for i in row.record_ids], **_printable_fields(texts)
+        row, key=key, record_ids=[printable(i) for i in row.record_ids], ablation=ablation, **_printable_fields(texts)
     )
+
+
+def holm_family(unit: str, scope: str, gains: int) -> dict[str, Any]:
+    """How one family of ``leaderboard.json``'s gains is tested: its unit, Holm's correction over ``scope``."""
+    return {"unit": unit, "correction": "holm", "scope": scope, "gains": gains}
 
 
 def rank_rows(rows: list[Row], headline: str | None) -> tuple[list[int | None], list[frozenset[str]]]:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from flm_bench.results.render.ablation import ablation_significance
-from flm_bench.results.render.base import Board
+from flm_bench.results.render.base import Board, holm_family
 from flm_bench.results.render.cold import has_cold_gains, n_cold_gains
 from flm_bench.results.render.domains import domain_summaries
 from flm_bench.results.resampling import RESAMPLES
@@ -62,12 +62,11 @@ def _slice_significance(board: Board) -> dict[str, Any]:
     if not has_cold_gains(board.rows):
         return {}
     return {
-        "slice_gains": {
-            "unit": "the slice's test users (the same users on both sides), as for the full gains",
-            "correction": "holm",
-            "scope": "all gains on slices on this leaderboard, a family apart from the full gains",
-            "gains": n_cold_gains(board),
-        }
+        "slice_gains": holm_family(
+            "the slice's test users (the same users on both sides), as for the full gains",
+            "all gains on slices on this leaderboard, a family apart from the full gains",
+            n_cold_gains(board),
+        )
     }
 
 
