@@ -3,22 +3,28 @@ statistics, the Holm family of their own, the cap rule, and records from before 
 
 from __future__ import annotations
 
+import csv
+import io
 import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
 from board_helpers import edit_record, publish
+from rich.console import Console
 
+from flm_bench.cli.board import board_table
 from flm_bench.results.ablation import AblationGain, measure_ablations
 from flm_bench.results.migration import migrate
 from flm_bench.results.records import AblationInfo, CellKey, Record, load_records
 from flm_bench.results.render.ablation import fmt_ablation
 from flm_bench.results.render.base import build_board
+from flm_bench.results.render.export import to_csv
 from flm_bench.results.render.md_text import md_escape
 from flm_bench.results.stats import SeedScores, holm, measure_gain
 
 USERS = np.arange(200)
+HL = "ndcg@10"
 
 
 @dataclass
@@ -118,3 +124,13 @@ def test_a_declared_ablation_pairs_rows_on_the_board_and_its_names_stay_inert(bo
     assert row.ablation is not None and row.ablation.removes == "<b>x</b>\\u202e|"
     shown = md_escape(fmt_ablation(row, "ndcg@10"))
     assert shown.startswith("vs popularity (without &lt;b&gt;x&lt;/b&gt;\\\\u202e\\|): ") and "<b>" not in shown
+    exported = {(r["dataset"], r["model"], r["strategy"]): r for r in csv.DictReader(io.StringIO(to_csv(board)))}
+    cells = exported[(row.key.dataset, "sasrec", "scratch")]
+    significant = str(row.ablation.significant(HL))
+    assert cells["ablation_model"] == "popularity" and cells["ablation_significant"] == significant
+    assert float(cells["ablation_gain"]) == pytest.approx(row.ablation.gain[HL].mean, abs=1e-6)
+    assert exported[(row.key.dataset, "sasrec", "finetune")]["ablation_gain"] == ""
+    console = Console(width=400, record=True)
+    console.print(board_table(board.rows, [HL], HL, 400))
+    text = console.export_text()
+    assert f"{HL} over its ablation" in text and "vs popularity (without" in text

@@ -18,6 +18,7 @@ def board_table(rows: list[Row], metrics: list[str], headline: str, width: int |
     """The leaderboard as a rich table; with ``width`` (the terminal's), the gain's CI moves below
     it and the columns that do not fit are left out, least important first (costs, other
     metrics, seeds, corpus), so that the headline metric, its gain, CI and p are never cut."""
+    from flm_bench.results.render.ablation import has_ablations
     from flm_bench.results.render.base import CAP_MARK, SAT_MARK, SAT_NOTE, SIG_MARK
     from flm_bench.results.render.cold import NOT_MEASURED, has_cold_gains
 
@@ -47,6 +48,11 @@ def board_table(rows: list[Row], metrics: list[str], headline: str, width: int |
             "(the same users on both sides), [95% CI], p Holm-adjusted among these gains alone; "
             f"{NOT_MEASURED}: the records do not mark the slice's users or they differ from the control's"
         )
+    if has_ablations(rows):
+        caption += (
+            f"; over its ablation: {headline} minus that of the same model without one ingredient, same cell "
+            f"otherwise, [95% CI], p Holm-adjusted among these gains alone, never {SIG_MARK} where {CAP_MARK}"
+        )
     if left_out:
         caption += f"; left out for the terminal's width: {', '.join(left_out)}"
     synthetic = any(r.synthetic for r in rows)
@@ -67,12 +73,15 @@ def _columns(
     rows: list[Row], metrics: list[str], headline: str, *, ci_below: bool
 ) -> tuple[dict[str, list[str]], list[str]]:
     """Header -> cells in display order, and the columns that always show (names, headline
-    metric, gain with its CI, p, and the headline of the cold-start-item users and the gain on them
-    when a row has them); the rest give way to the terminal's width from the last one back."""
+    metric, gain with its CI, p, the headline of the cold-start-item users and the gain on them
+    when a row has them, and the gain over the model's ablation when a row has one); the rest give
+    way to the terminal's width from the last one back."""
+    from flm_bench.results.render.ablation import fmt_ablation, has_ablations
     from flm_bench.results.render.base import fmt_model, fmt_p, fmt_params, fmt_seconds, fmt_stat
 
     gain = f"gain {headline} (%)" + ("\n[95% CI]" if ci_below else " [95% CI]")
-    cold = _cold(rows, headline, ci_below)
+    ablation = {f"{headline} over its ablation": [fmt_ablation(r, headline, ci_below) for r in rows]}
+    kept = {**_cold(rows, headline, ci_below), **(ablation if has_ablations(rows) else {})}
     columns = {
         "dataset": [r.key.dataset for r in rows],
         "model": [fmt_model(r) for r in rows],
@@ -83,12 +92,12 @@ def _columns(
         **(_levels(rows, headline) if any(r.levels for r in rows) else {}),
         gain: [_gain(r, headline, ci_below) for r in rows],
         "p · seeds": [fmt_p(r, headline) for r in rows],
-        **cold,
+        **kept,
         "adapt s": [fmt_seconds(r.adapt_seconds) for r in rows],
         "pretrain s": [fmt_seconds(r.pretrain_seconds) for r in rows],
         "trainable": [fmt_params(r.trainable_parameters) for r in rows],
     }
-    return columns, ["dataset", "model", "strategy", metrics[0], gain, "p · seeds", *cold]
+    return columns, ["dataset", "model", "strategy", metrics[0], gain, "p · seeds", *kept]
 
 
 def _cold(rows: list[Row], headline: str, stacked: bool) -> dict[str, list[str]]:

@@ -31,6 +31,10 @@ _IDENTITY = ("domain", "dataset", "synthetic", "split", "suite", "model", "strat
 _GAIN = ("gain", "gain_relative_percent", "gain_ci95_low", "gain_ci95_high", "p_holm", "significant", "seeds_agreeing")
 _COST = ("pretrain_seconds", "adapt_seconds", "trainable_parameters", "records")
 _LEVELS = ("random", "popularity", "lift", "saturated")  # of the headline; only when records carry levels
+#: the headline's gain over the model's ablation; only when a row has one
+_ABLATION = tuple(
+    f"ablation_{c}" for c in ("model", "removes", "gain", "ci95_low", "ci95_high", "p_holm", "significant")
+)
 
 
 def _csv_row(row: Row, board: Board) -> dict[str, Any]:
@@ -66,6 +70,11 @@ def _csv_row(row: Row, board: Board) -> dict[str, Any]:
         lift = row.lift(hl)
         levels = (*(json_number(x) for x in row.levels[hl]), json_number(lift) if lift is not None else "")
         cells.update(zip(_LEVELS, (*levels, row.saturated(hl))))
+    a = row.ablation
+    if a is not None and hl in a.gain:
+        gain = a.gain[hl]
+        numbers = (json_number(x) for x in (gain.mean, *gain.ci))
+        cells.update(zip(_ABLATION, (a.model, a.removes, *numbers, json_p(a.p_value[hl]), a.significant(hl))))
     cells.update(
         pretrain_seconds=json_number(row.pretrain_seconds, 3),
         adapt_seconds=json_number(row.adapt_seconds, 3),
@@ -77,10 +86,11 @@ def _csv_row(row: Row, board: Board) -> dict[str, Any]:
 
 def to_csv(board: Board) -> str:
     """Every row: identity, every metric's mean and std, the headline's levels (when records carry
-    them), the headline gain, cost and record ids."""
+    them), the headline gain, its gain over the model's ablation (when a row has one), cost and record ids."""
     metrics = [c for m in board.metrics for c in (m, f"{m}_std")]
     levels = _LEVELS if any(r.levels for r in board.rows) else ()
-    fields = [*_IDENTITY, *metrics, *levels, *_GAIN, *_COST]
+    ablation = _ABLATION if any(r.ablation for r in board.rows) else ()
+    fields = [*_IDENTITY, *metrics, *levels, *_GAIN, *ablation, *_COST]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, restval="", lineterminator="\n")
     writer.writeheader()
