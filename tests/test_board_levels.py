@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from flm_bench.cli.board import board_table
+from flm_bench.cli.board import board_table, headline_metrics
 from flm_bench.cli.run import _print_board
 from flm_bench.plugins import load_plugins
 from flm_bench.results import render
@@ -190,3 +190,15 @@ def test_small_catalogues_are_evaluated_at_scaled_cutoffs(
     board = _boards(tmp_path / "out" / "records")["finance.md"]
     assert ("| random ndcg@3 |" in board) == bool(scaled)  # a small catalogue's table leads with @3
     assert build_board(load_records(tmp_path / "out")).headline == "ndcg@10"  # the board keeps its own
+
+
+def test_the_terminal_board_of_mixed_catalogues_leads_with_a_cutoff_every_row_has(board_records: Path) -> None:
+    """publish's board: a small catalogue's added @1/@3 do not become the headline of rows without them."""
+    rows = summarize(load_records(board_records.parent))
+    stat = rows[0].metrics["ndcg@10"]
+    small = dataclasses.replace(
+        rows[0], metrics={**rows[0].metrics, "ndcg@1": stat, "ndcg@3": stat}, scaled_cutoffs=[1, 3]
+    )
+    assert headline_metrics([small, rows[1]]) == ["ndcg@10", "recall@10"]
+    assert headline_metrics([small])[0] == "ndcg@3"  # small catalogues only: @3, as run's board
+    assert headline_metrics([rows[1]]) == ["ndcg@10", "recall@10"]

@@ -154,9 +154,13 @@ def _fitting(columns: dict[str, list[str]], first: list[str], width: int | None)
 
 
 def headline_metrics(rows: list[Row]) -> list[str]:
-    """The metrics at the smallest cutoff the rows share (the first is the headline)."""
+    """The metrics at the smallest cutoff every row has (the first is the headline), leaving out the
+    cutoffs added for small catalogues unless every row is one: then @3, as ``run``'s board."""
     from flm_bench.results.render.base import metric_key
 
     names = sorted({m for r in rows for m in r.metrics}, key=metric_key)
-    cutoffs = sorted({int(m.split("@")[1]) for m in names if "@" in m})
+    shared = set.intersection(*({int(m.split("@")[1]) for m in r.metrics if "@" in m} for r in rows)) if rows else set()
+    added = {k for r in rows for k in r.scaled_cutoffs}
+    small = bool(rows) and all(3 in r.scaled_cutoffs for r in rows) and 3 in shared
+    cutoffs = [3] if small else sorted(shared - added) or sorted(shared)
     return [m for m in names if cutoffs and m.endswith(f"@{cutoffs[0]}")] or names
