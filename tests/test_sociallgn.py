@@ -15,6 +15,7 @@ from flm_bench.data.splits import leave_one_out
 from flm_bench.params import parse_params
 from flm_bench.plugins import load_plugins
 from flm_bench.results.records import load_records
+from flm_bench.results.summary import summarize
 from flm_bench.runner import Runner
 from flm_bench.suite import TrainConfig, load_suite
 from flm_bench.train.loop import fit
@@ -249,3 +250,18 @@ def test_the_graph_product_and_its_gradient_equal_the_dense_ones() -> None:
     grad = torch.randn(6, 3)
     out.backward(grad)
     torch.testing.assert_close(x.grad, dense.T @ grad)
+
+
+def test_published_social_v2_converged_and_the_board_measures_sociallgn_against_lightgcn() -> None:
+    """The social board's claim rests on converged rows: patience ended every trained social-v2 cell,
+    and sociallgn's row carries its gain over lightgcn, measured on the same users and seeds."""
+    root = Path(__file__).resolve().parents[1] / "leaderboards" / "records"
+    records = [(p, r) for p, r in load_records(root) if r.suite == "social-v2"]
+    trained = [r for _, r in records if r.training is not None]
+    assert trained and {r.training.stopped_by for r in trained} == {"patience"}
+    rows = {r.key.model: r for r in summarize(records)}
+    social, plain = rows["sociallgn"], rows["lightgcn"]
+    assert social.ablation is not None and plain.ablation is None and social.seeds == plain.seeds
+    gain = social.ablation.gain["ndcg@10"]
+    assert social.ablation.model == "lightgcn" and gain.users == records[0][1].evaluation.users
+    assert gain.mean == pytest.approx(social.metrics["ndcg@10"].mean - plain.metrics["ndcg@10"].mean, abs=1e-9)
