@@ -80,8 +80,9 @@ def _columns(
     from flm_bench.results.render.base import fmt_model, fmt_p, fmt_params, fmt_seconds, fmt_stat
 
     gain = f"gain {headline} (%)" + ("\n[95% CI]" if ci_below else " [95% CI]")
-    ablation = {f"{headline} over its ablation": [fmt_ablation(r, headline, ci_below) for r in rows]}
-    kept = {**_cold(rows, headline, ci_below), **(ablation if has_ablations(rows) else {})}
+    kept = _cold(rows, headline, ci_below)
+    if has_ablations(rows):
+        kept[f"{headline} over its ablation"] = [fmt_ablation(r, headline, ci_below) for r in rows]
     columns = {
         "dataset": [r.key.dataset for r in rows],
         "model": [fmt_model(r) for r in rows],

@@ -61,8 +61,7 @@ def measure_ablations(rows: Mapping[CellKey, AblatedRow], scores: Scores) -> Non
     measured: list[AblationGain] = []
     for key, row in rows.items():
         info = row.declared_ablation
-        other = replace(key, model=info.model) if info else None
-        if info is None or other is None or other not in rows:
+        if info is None or (other := replace(key, model=info.model)) not in rows:
             continue
         names = (other.label(), key.label())
         metrics = [m for m in row.metrics if m in rows[other].metrics]
