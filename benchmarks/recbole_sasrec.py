@@ -102,6 +102,7 @@ def main() -> None:
                 "level_epoch": None if reached is None else reached + 1,
                 "s_to_level": None if reached is None else curve[reached][1],
                 "best_valid": max(v for v, _ in curve),
+                "curve": curve,
                 "best_epoch": 1 + max(range(len(curve)), key=lambda i: curve[i][0]),
                 "ndcg@10": float(result["ndcg@10"]),
                 "recall@10": float(result["recall@10"]),
