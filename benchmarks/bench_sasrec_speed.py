@@ -66,7 +66,7 @@ from flm_bench.recommender import BuildInputs
 from flm_bench.suite import TrainConfig
 from flm_bench.train.loop import fit
 import torch
-name, level, params, exclude = sys.argv[1], float(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[5] == "1"
+name, params, exclude = sys.argv[1], json.loads(sys.argv[2]), sys.argv[4] == "1"
 t_import = time.perf_counter() - t0
 data = load_plugins().datasets.get(name).load_data()
 split = make_split(data, "leave-one-out")
@@ -75,19 +75,16 @@ torch.manual_seed(0)
 spec = load_plugins().models.get("sasrec")
 model = spec.build(BuildInputs(n_items=data.n_items, item_features=None, params=spec.params(**params), seed=0,
                                device="cpu", side=data.side))
-cfg = TrainConfig(epochs=int(sys.argv[4]), patience=5, batch_size=128, learning_rate=1e-3, max_valid_users=10**9,
+cfg = TrainConfig(epochs=int(sys.argv[3]), patience=5, batch_size=128, learning_rate=1e-3, max_valid_users=10**9,
                   device="cpu")
 stamps = []
 fit_start = time.perf_counter()
 result = fit(model, model.parameters(), split.train, split.valid, cfg, seed=0,
              progress=lambda msg: stamps.append(time.perf_counter() - t0), exclude_history=exclude)
 fit_s = time.perf_counter() - fit_start
-reached = next((i for i, v in enumerate(result.valid_curve) if v >= level), None)
 _, test = evaluate(model.score, split.test, ["ndcg@10", "recall@10", "mrr@10"], exclude_history=exclude)
 print(json.dumps({
     "import_s": t_import, "load_s": t_load, "epochs": result.epochs, "s_per_epoch": fit_s / result.epochs,
-    "level_epoch": None if reached is None else reached + 1,
-    "s_to_level": None if reached is None else stamps[reached],
     "best_valid": result.best_valid, "best_epoch": result.best_epoch,
     "curve": [[float(v), t] for v, t in zip(result.valid_curve, stamps)],
     **{k: float(v.mean()) for k, v in test.items()},
@@ -105,7 +102,6 @@ def measure(name: str, data_dir: Path, max_epochs: int) -> dict:
                 "-c",
                 CHILD,
                 name,
-                str(LEVELS[name]),
                 json.dumps(PARAMS),
                 str(max_epochs),
                 "1" if RULES[name] else "0",
@@ -115,7 +111,7 @@ def measure(name: str, data_dir: Path, max_epochs: int) -> dict:
             text=True,
             check=True,
         )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return at_level(json.loads(out.stdout.strip().splitlines()[-1]), LEVELS[name])
 
 
 def measure_recbole(python: str, data_dir: Path, epochs: int) -> dict:
@@ -128,21 +124,26 @@ def measure_recbole(python: str, data_dir: Path, epochs: int) -> dict:
             str(data_dir),
             "--epochs",
             str(epochs),
-            "--level",
-            str(LEVELS["movielens-100k"]),
         ],
         capture_output=True,
         text=True,
     )
     if out.returncode:
         sys.exit(f"RecBole run failed ({python} {RECBOLE_RUNNER.name}): {out.stderr.strip().splitlines()[-1]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return at_level(json.loads(out.stdout.strip().splitlines()[-1]), LEVELS["movielens-100k"])
 
 
 def seconds_to(curve: list[list[float]], level: float) -> tuple[int, float] | None:
     """(epoch, seconds since process start) when a validation ``curve`` of (value, seconds) first
     reaches ``level``; None if it never does."""
     return next(((i + 1, t) for i, (v, t) in enumerate(curve) if v >= level), None)
+
+
+def at_level(run: dict, level: float) -> dict:
+    """``run`` with the epoch (``level_epoch``) and seconds (``s_to_level``) its curve first reaches ``level``."""
+    reached = seconds_to(run["curve"], level)
+    epoch, seconds = reached if reached is not None else (None, None)
+    return {**run, "level_epoch": epoch, "s_to_level": seconds}
 
 
 def print_common_level(ml: dict, ref: dict) -> None:

@@ -49,7 +49,6 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data-dir", type=Path, required=True, help="the shared datasets folder")
     p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--level", type=float, default=0.064, help="validation NDCG@10 to time")
     args = p.parse_args()
     u_data = args.data_dir.resolve() / "media" / "movielens-100k" / "u.data.gz"
     with tempfile.TemporaryDirectory() as work:
@@ -93,14 +92,11 @@ def main() -> None:
         best = torch.load(trainer.saved_model_file, map_location="cpu", weights_only=False)
         model.load_state_dict(best["state_dict"])
         result = trainer.evaluate(test, load_best_model=False, show_progress=False)
-    reached = next((i for i, (v, _) in enumerate(curve) if v >= args.level), None)
     print(
         json.dumps(
             {
                 "epochs": len(curve),
                 "s_per_epoch": fit_s / len(curve),
-                "level_epoch": None if reached is None else reached + 1,
-                "s_to_level": None if reached is None else curve[reached][1],
                 "best_valid": max(v for v, _ in curve),
                 "curve": curve,
                 "best_epoch": 1 + max(range(len(curve)), key=lambda i: curve[i][0]),
