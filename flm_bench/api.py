@@ -18,7 +18,8 @@ What is here, by what you are writing:
   the user's files);
 - a corpus: :class:`CorpusSpec`;
 - a model: :class:`ModelSpec` (:class:`Ablation`: the model it is without one ingredient),
-  :class:`ModelParams` (+ :func:`tunable`, :class:`Search`), :class:`BuildInputs` (what ``build``
+  :class:`ModelParams` (+ :func:`tunable`, :class:`Search`; :func:`added` for a field added
+  later that must keep old record ids), :class:`BuildInputs` (what ``build``
   gets), :class:`Recommender` / :class:`FittableRecommender`
   (what it returns, for a model fitted in one call; :class:`CountsParameters` to report its
   size), :class:`NeuralRecommender` for a pretrainable torch model (the harness trains it),
@@ -59,7 +60,7 @@ from flm_bench.evaluation import depth, evaluate, per_user_metrics, rank_batch
 from flm_bench.file_datasets import Parser, files_dataset
 from flm_bench.hookspecs import hookimpl
 from flm_bench.levels import popularity_counts
-from flm_bench.params import ModelParams, NoParams, Search, StrategyParams, tunable
+from flm_bench.params import ModelParams, NoParams, Search, StrategyParams, added, tunable
 from flm_bench.recommender import (
     BuildInputs,
     CountsParameters,
@@ -134,6 +135,7 @@ __all__ = [
     "StrategyResult",
     "StrategySpec",
     "TrainConfig",
+    "added",
     "build_table",
     "canonical",
     "depth",

@@ -44,10 +44,27 @@ def tunable(default: Any, description: str, *, search: Search, **constraints: An
     return Field(default, description=description, json_schema_extra={"search": asdict(search)}, **constraints)
 
 
+def added(default: Any, description: str, **constraints: Any) -> Any:
+    """A parameter field added after records were published, whose ``default`` reproduces the
+    behaviour from before it: at that default it is left out of :meth:`ModelParams.identity`, so the
+    record ids and checkpoint keys made before the field existed stay what they were."""
+    return Field(default, description=description, json_schema_extra={"added": True}, **constraints)
+
+
 class ModelParams(BaseModel):
     """Base class of a model's parameters: unknown fields are errors, instances are immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def identity(self) -> dict[str, Any]:
+        """The parameters that name a record or a checkpoint (and that a record holds): all fields,
+        less those declared with :func:`added` while they hold their default."""
+        fields = type(self).model_fields
+        return {
+            name: value
+            for name, value in self.model_dump().items()
+            if not (_declared_added(fields[name].json_schema_extra) and value == fields[name].default)
+        }
 
     @classmethod
     def search_space(cls) -> dict[str, Search]:
@@ -62,6 +79,10 @@ class ModelParams(BaseModel):
                     spec["choices"] = tuple(spec["choices"])
                 out[name] = Search(**spec)
         return out
+
+
+def _declared_added(extra: Any) -> bool:
+    return isinstance(extra, dict) and extra.get("added") is True
 
 
 class NoParams(ModelParams):

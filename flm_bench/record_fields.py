@@ -74,7 +74,7 @@ def cell_record(
         model=ModelInfo(
             name=cell.model,
             plugin=mentry.plugin,
-            parameters=params.model_dump(),
+            parameters=params.identity(),
             item_representation=mentry.spec.item_representation,
             text_encoder=result.model.text_encoder if isinstance(result.model, ReadsText) else None,
             ablation=AblationInfo(**asdict(mentry.spec.ablation)) if mentry.spec.ablation else None,

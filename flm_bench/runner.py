@@ -183,7 +183,7 @@ class Runner:
         tuned = self.tuned(cell)
         tuning = tuned.tuning().identity() if tuned else None
         own = self.strategy_params(cell).model_dump(exclude_defaults=True)
-        return cell.record_id(self.suite, self.cell_params(cell).model_dump(), content, tuning, own)
+        return cell.record_id(self.suite, self.cell_params(cell).identity(), content, tuning, own)
 
     def params(self, model: str, tuned: dict[str, Any] | None = None) -> ModelParams:
         """The model's parameters: its defaults with the suite's overrides (and ``tuned`` ones), validated."""

@@ -1,7 +1,8 @@
 """``sasrec``: a small causal self-attention sequence model (Kang & McAuley, 2018).
 
 Encoder ``f(X; θ)``: item representations (item-ID embeddings and/or a projection of item
-side features) + learned positions, causal post-norm Transformer blocks. Head ``g(H; W)``: by
+side features) + learned positions, causal post-norm Transformer blocks (torch's, or with
+``block = "s3rec"`` those of S3-Rec's SASRec, for like-for-like reproduction). Head ``g(H; W)``: by
 default the identity (the hidden state is the query, the original SASRec's scoring);
 ``head = "mlp"`` adds a residual MLP turning each hidden state into a query. Queries are scored
 by dot product against every item's representation. Trained with cross-entropy on every
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import model_validator
 
-from flm_bench.api import BuildInputs, ModelParams, ModelSpec, Search, hookimpl, tunable
+from flm_bench.api import BuildInputs, ModelParams, ModelSpec, Search, added, hookimpl, tunable
 
 if TYPE_CHECKING:
     from flm_bench_plugins.sasrec_net import SASRec
@@ -40,6 +41,12 @@ class SASRecParams(ModelParams):
     )
     loss: Literal["ce", "bce"] = (
         "ce"  # ce: cross-entropy over the catalogue; bce: the original SASRec's, one sampled negative per position
+    )
+    block: Literal["torch", "s3rec"] = added(
+        "torch",
+        "torch: torch's Transformer block (feed-forward width dim, ReLU) with a LayerNorm after the last "
+        "block; s3rec: S3-Rec's SASRec (feed-forward width 4·dim, GELU, the LayerNorm on the input "
+        "embeddings instead, every weight drawn from N(0, 0.02))",
     )
 
     @model_validator(mode="after")

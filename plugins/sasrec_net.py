@@ -18,17 +18,39 @@ class Encoder(nn.Module):
         self.items = ItemTable(n_items, p.dim, p.use_ids, features)
         self.positions = nn.Embedding(p.max_len, p.dim)
         nn.init.normal_(self.positions.weight, std=0.02)
+        self.s3rec = p.block == "s3rec"
         block = nn.TransformerEncoderLayer(
-            p.dim, p.heads, dim_feedforward=p.dim, dropout=p.dropout, batch_first=True, norm_first=False
+            p.dim,
+            p.heads,
+            dim_feedforward=4 * p.dim if self.s3rec else p.dim,
+            dropout=p.dropout,
+            activation="gelu" if self.s3rec else "relu",
+            batch_first=True,
+            norm_first=False,
         )
         self.blocks = nn.TransformerEncoder(block, p.layers, enable_nested_tensor=False)
         self.dropout = nn.Dropout(p.dropout)
-        self.norm = nn.LayerNorm(p.dim)
+        self.norm = nn.LayerNorm(p.dim)  # after the last block; with s3rec blocks, on the input embeddings
+        if self.s3rec:
+            self._init_as_s3rec()
+
+    def _init_as_s3rec(self) -> None:
+        """S3-Rec's ``init_weights``: every linear and attention projection weight from N(0, 0.02), biases 0."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, std=0.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.MultiheadAttention):
+                nn.init.normal_(module.in_proj_weight, std=0.02)
+                nn.init.zeros_(module.in_proj_bias)
 
     def forward(self, inputs: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
         _, length = inputs.shape  # [B, L] item + 1, right-padded
         x = table[inputs] + self.positions(torch.arange(length, device=inputs.device))  # [B, L, d]
         causal = nn.Transformer.generate_square_subsequent_mask(length, device=inputs.device)
+        if self.s3rec:
+            return self.blocks(self.dropout(self.norm(x)), mask=causal, is_causal=True)
         return self.norm(self.blocks(self.dropout(x), mask=causal, is_causal=True))
 
 

@@ -67,6 +67,27 @@ def test_bce_loss_is_the_original_sasrecs_with_one_negative_other_than_the_posit
     assert not torch.allclose(expected, cross_entropy)
 
 
+def test_s3rec_blocks_are_s3recs_sasrec_and_keep_the_default_blocks_names() -> None:
+    """``block = "s3rec"``: feed-forward 4·dim with GELU, the LayerNorm on the input embeddings (the
+    output is the last block's own post-norm output), weights from N(0, 0.02); the same parameter
+    names as torch's blocks, so checkpoints load either way."""
+    torch.manual_seed(0)
+    default, s3rec = build({"dim": 64, "heads": 2}), build({"dim": 64, "heads": 2, "block": "s3rec"})
+    layer = s3rec.encoder.blocks.layers[0]
+    assert layer.linear1.out_features == 256 and default.encoder.blocks.layers[0].linear1.out_features == 64
+    assert layer.activation is torch.nn.functional.gelu
+    assert {n for n, _ in s3rec.named_parameters()} == {n for n, _ in default.named_parameters()}
+    for weight in (layer.linear1.weight, layer.linear2.weight, layer.self_attn.in_proj_weight):
+        assert abs(weight.std().item() - 0.02) < 0.002
+    assert torch.count_nonzero(layer.linear1.bias) == 0
+    s3rec.eval()
+    inputs = torch.tensor([[1, 2, 3, 0, 0]])
+    out = s3rec.encoder(inputs, s3rec.encoder.items())
+    x = s3rec.encoder.items()[inputs] + s3rec.encoder.positions(torch.arange(5))
+    mask = torch.nn.Transformer.generate_square_subsequent_mask(5)
+    assert torch.allclose(out, s3rec.encoder.blocks(s3rec.encoder.norm(x), mask=mask, is_causal=True))
+
+
 def test_bce_needs_a_second_item_to_draw() -> None:
     with pytest.raises(ConfigError, match="sasrec loss 'bce' samples a negative item, so it needs 2\\+ items, not 1"):
         build_model("sasrec", 1, **{**SMALL, "loss": "bce"})

@@ -79,7 +79,7 @@ def test_default_strategy_params_keep_record_ids_other_values_change_them(plugin
     runner = Runner(quickstart, plugins, tmp_path)
     ids = dict(runner.prepare())
     # the id formula without strategy parameters, as before strategies had any
-    assert ids == {c: c.record_id(quickstart, runner.cell_params(c).model_dump(), _content(runner, c)) for c in ids}
+    assert ids == {c: c.record_id(quickstart, runner.cell_params(c).identity(), _content(runner, c)) for c in ids}
     runner.suite = _with(quickstart, strategy_params={"finetune": {"frozen_layers": 0}})  # same data, cached
     assert {c: runner.record_id(c) for c in ids} == ids
     runner.suite = _with(quickstart, strategy_params={"finetune": {"frozen_layers": 1}})

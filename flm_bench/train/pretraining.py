@@ -91,7 +91,7 @@ def pretrain(
     from the cache (True) or was trained now (False)."""
     if not spec.pretrainable:
         raise ConfigError(f"model {spec.name!r} is not pretrainable")
-    key = fingerprint(corpus.fingerprint, spec.name, params.model_dump(), cfg.identity(), seed)[:20]
+    key = fingerprint(corpus.fingerprint, spec.name, params.identity(), cfg.identity(), seed)[:20]
     stem = directory / f"{corpus.name}__{spec.name}__{cfg.objective}__seed{seed}__{key}"
     rank = distributed.world()[0]
     if rank == 0:
