@@ -94,9 +94,10 @@ def test_published_v2_controls_converged_and_sasrec_beats_untuned_als() -> None:
     trained = [r for r in records if r.training is not None]
     assert trained, f"no published {name} record was trained"
     assert {r.training.stopped_by for r in trained} == {"patience"}
-    ml = [
-        r.metrics["ndcg@10"]
-        for r in trained
-        if (r.dataset.name, r.model.name, r.strategy.name) == ("movielens-100k", "sasrec", "scratch")
-    ]
-    assert len(ml) == 3 and sum(ml) / len(ml) >= 0.0707
+    ml: dict[bool, list[float]] = {}  # tuned or not (`flm-bench tune` rows are rows of their own)
+    for r in trained:
+        if (r.dataset.name, r.model.name, r.strategy.name) == ("movielens-100k", "sasrec", "scratch"):
+            ml.setdefault(r.tuning is not None, []).append(r.metrics["ndcg@10"])
+    assert False in ml, "the suite's own sasrec control on movielens-100k is not published"
+    for scores in ml.values():
+        assert len(scores) == 3 and sum(scores) / len(scores) >= 0.0707
