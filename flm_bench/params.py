@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.fields import FieldInfo
 
 from flm_bench.errors import ConfigError
 from flm_bench.validation import problem
@@ -63,7 +64,7 @@ class ModelParams(BaseModel):
         return {
             name: value
             for name, value in self.model_dump().items()
-            if not (_declared_added(fields[name].json_schema_extra) and value == fields[name].default)
+            if not (_marks(fields[name]).get("added") is True and value == fields[name].default)
         }
 
     @classmethod
@@ -71,8 +72,7 @@ class ModelParams(BaseModel):
         """Field name -> its search dimension, for the fields declared with :func:`tunable`."""
         out = {}
         for name, info in cls.model_fields.items():
-            extra = info.json_schema_extra
-            search = extra.get("search") if isinstance(extra, dict) else None
+            search = _marks(info).get("search")
             if isinstance(search, dict):
                 spec: dict[str, Any] = dict(search)
                 if spec.get("choices") is not None:
@@ -81,8 +81,10 @@ class ModelParams(BaseModel):
         return out
 
 
-def _declared_added(extra: Any) -> bool:
-    return isinstance(extra, dict) and extra.get("added") is True
+def _marks(info: FieldInfo) -> dict[str, Any]:
+    """What :func:`tunable` or :func:`added` put on a field (its ``json_schema_extra``), or nothing."""
+    extra = info.json_schema_extra
+    return extra if isinstance(extra, dict) else {}
 
 
 class NoParams(ModelParams):

@@ -55,11 +55,12 @@ def test_planning_a_published_suite_gives_its_published_record_ids(
     loaded = load_suite(ROOT / "suites" / f"{suite}.toml")
     sasrec = loaded.model_params.get("sasrec", {})
     cut = loaded.model_copy(update={"targets": [dataset], "models": ["sasrec"], "model_params": {"sasrec": sasrec}})
-    ids = {(c.model, c.strategy, c.seed): rid for c, rid in Runner(cut, load_plugins(), tmp_path).prepare()}
+    runner = Runner(cut, load_plugins(), tmp_path)
+    cells = {(c.model, c.strategy, c.seed): (c, rid) for c, rid in runner.prepare()}
     for key, prefix in published.items():
-        assert ids[key].startswith(prefix)
-        assert ids[key] in on_board, f"{ids[key]} is planned but not published"
+        rid = cells[key][1]
+        assert rid.startswith(prefix)
+        assert rid in on_board, f"{rid} is planned but not published"
     block = "torch" if sasrec.get("block") == "s3rec" else "s3rec"
-    other = cut.model_copy(update={"model_params": {"sasrec": {**sasrec, "block": block}}})
-    changed = {(c.model, c.strategy, c.seed): rid for c, rid in Runner(other, load_plugins(), tmp_path).prepare()}
-    assert all(changed[key] != ids[key] for key in published)
+    runner.suite = cut.model_copy(update={"model_params": {"sasrec": {**sasrec, "block": block}}})  # data cached
+    assert all(runner.record_id(cells[key][0]) != cells[key][1] for key in published)
